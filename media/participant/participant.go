@@ -1,0 +1,166 @@
+// Package participant is the contract between the participant engine
+// (media/engine) and anything that shows it to a person (the kiosk UI, the
+// selftest, tests): the engine's observable State, the frames it produces,
+// and the intents a person can express. It has no heavy dependencies so a
+// UI can be tested against a scripted double.
+package participant
+
+import (
+	"image"
+	"time"
+)
+
+// Phase is where the participant is in the flow.
+type Phase int
+
+// Phases, in the order a participant normally passes through them.
+const (
+	PhaseIdle       Phase = iota // not joined yet: the welcome screen
+	PhaseConnecting              // connecting to the server / joining
+	PhaseWaiting                 // joined, waiting for a partner
+	PhasePaired                  // group known, call being set up
+	PhaseInCall                  // media connected to the partner
+	PhaseEnded                   // the discussion is over
+)
+
+func (p Phase) String() string {
+	switch p {
+	case PhaseIdle:
+		return "idle"
+	case PhaseConnecting:
+		return "connecting"
+	case PhaseWaiting:
+		return "waiting"
+	case PhasePaired:
+		return "paired"
+	case PhaseInCall:
+		return "in_call"
+	case PhaseEnded:
+		return "ended"
+	}
+	return "unknown"
+}
+
+// Message is one chat message as a participant sees it.
+type Message struct {
+	ID        string
+	Channel   string
+	Seq       int64
+	Pseudonym string // sender's pseudonym; empty for experimenter/system
+	Role      string // protocol.RoleParticipant, RoleExperimenter, RoleSystem
+	Body      string
+	Time      time.Time // server time
+	Own       bool      // sent by this participant
+}
+
+// Channel is a chat channel the participant can read.
+type Channel struct {
+	Name     string
+	Kind     string // protocol.Channel* kinds
+	Writable bool
+}
+
+// Notice is a refused action or a problem, in plain words for the participant.
+type Notice struct {
+	Code string // protocol error code or an engine code
+	Text string // plain sentence in the participant's language
+	// ClientMsgID is set when a chat message was refused.
+	ClientMsgID string
+}
+
+// Stats is the engine's view of call quality.
+type Stats struct {
+	RTT           time.Duration
+	FPSSent       float64
+	FPSRecv       float64
+	BitrateKbps   float64
+	PacketLoss    float64
+	AudioDelay    time.Duration
+	FramesDecoded int64
+}
+
+// State is a snapshot of everything a UI shows. It is a value: the engine
+// hands out copies, so a UI may keep one without locking.
+type State struct {
+	Phase     Phase
+	Pseudonym string // own pseudonym as the server accepted it
+	Seat      string
+	Session   string
+
+	// Server connection: false while reconnecting to the server.
+	ServerOnline bool
+	// Waiting: how many are present and how many a group needs.
+	Present, Needed int
+
+	Partners       []string // partners' pseudonyms
+	PartnerOnline  bool     // false while the partner is reconnecting to the server
+	MediaConnected bool     // WebRTC call connected
+	Reconnecting   bool     // the call was connected and is being re-established
+
+	// Clock, in local time (corrected for the server's clock offset). Zero
+	// until the discussion clock starts.
+	Deadline time.Time
+	Duration time.Duration
+
+	Channels []Channel
+	Messages []Message // in order per channel; history first
+	// Pending chat messages sent but not yet acknowledged, by ClientMsgID.
+	Pending map[string]string
+
+	AllowMuteAudio, AllowMuteVideo bool
+	AudioMuted, VideoMuted         bool
+	SelfView                       bool
+	MaxMessageRunes                int
+
+	NoCamera, NoMicrophone, NoAudioOutput bool
+
+	EndReason string
+	LastError *Notice
+	Stats     Stats
+}
+
+// Remaining is the time left at now, never negative; zero before the clock starts.
+func (s State) Remaining(now time.Time) time.Duration {
+	if s.Deadline.IsZero() {
+		return 0
+	}
+	d := s.Deadline.Sub(now)
+	if d < 0 {
+		return 0
+	}
+	return d
+}
+
+// Frames gives a renderer the latest frame of a stream. A renderer that is
+// slower than the stream skips frames; nothing queues.
+type Frames interface {
+	// Latest returns the newest frame and its sequence number; the same
+	// number means no new frame since the last call. The image must not be
+	// modified and is valid until the next call of Latest.
+	Latest() (*image.RGBA, uint64)
+}
+
+// Engine is what a UI drives. Every method is safe from any goroutine and
+// never blocks on the network.
+type Engine interface {
+	// State returns a snapshot.
+	State() State
+	// Changed returns a channel that receives (non-blocking, coalesced) after
+	// each state change. Frames are not state changes.
+	Changed() <-chan struct{}
+	// Remote and Local are the partner's video and the self-view.
+	Remote() Frames
+	Local() Frames
+	// MicLevel is the local microphone's level, 0..1, for the device check.
+	MicLevel() float64
+
+	// Join asks to join with the typed pseudonym. A refusal comes back as
+	// State.LastError with Phase back to PhaseIdle.
+	Join(pseudonym string)
+	// SendChat posts body to channel and returns the client message id.
+	SendChat(channel, body string) string
+	// SetMute mutes or unmutes microphone and camera where allowed.
+	SetMute(audio, video bool)
+	// Leave ends participation and releases devices.
+	Leave()
+}
