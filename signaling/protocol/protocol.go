@@ -149,6 +149,8 @@ type Paired struct {
 	ICEServers []ICEServer `json:"ice_servers"`
 	DurationS  int         `json:"duration_s"`
 	PairedAtMS int64       `json:"paired_at_ms"`
+	// Channels is the participant's full channel list now that it has a group.
+	Channels []Channel `json:"channels"`
 }
 
 // Clock tells the group when its discussion started and ends (server time).

@@ -1,0 +1,545 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/parley-lab/parley/pairing"
+	"github.com/parley-lab/parley/signaling/export"
+	"github.com/parley-lab/parley/signaling/protocol"
+	"github.com/parley-lab/parley/signaling/store"
+)
+
+// maxAPIBody bounds a request body of the experimenter API.
+const maxAPIBody = 1 << 20
+
+// API errors.
+var (
+	// ErrUnknownSession: no session with that code.
+	ErrUnknownSession = errors.New("unknown session")
+	// ErrUnknownChannel: no such channel in the session.
+	ErrUnknownChannel = errors.New("unknown channel")
+	// ErrSessionState: the session is not in a state that allows this.
+	ErrSessionState = errors.New("session state does not allow this")
+)
+
+func (s *Server) routes() {
+	api := func(pattern string, h func(w http.ResponseWriter, r *http.Request) (any, error)) {
+		s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			if !s.authorized(r) {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="parley"`)
+				writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong admin token (Authorization: Bearer <token>)"})
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, maxAPIBody)
+			v, err := h(w, r)
+			if err != nil {
+				writeJSON(w, statusOf(err), map[string]string{"error": err.Error()})
+				return
+			}
+			if v != nil {
+				writeJSON(w, http.StatusOK, v)
+			}
+		})
+	}
+	api("GET /api/rooms", func(w http.ResponseWriter, r *http.Request) (any, error) { return s.cfg.Rooms, nil })
+	api("GET /api/sessions", func(w http.ResponseWriter, r *http.Request) (any, error) { return s.hub.SessionViews(), nil })
+	api("POST /api/sessions", s.apiCreateSession)
+	api("GET /api/sessions/{code}", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return s.hub.SessionView(r.PathValue("code"))
+	})
+	api("POST /api/sessions/{code}/start", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return s.hub.StartSession(r.PathValue("code"))
+	})
+	api("POST /api/sessions/{code}/end", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return s.hub.EndSession(r.PathValue("code"))
+	})
+	api("GET /api/sessions/{code}/participants", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return s.hub.Participants(r.PathValue("code"))
+	})
+	api("GET /api/sessions/{code}/channels", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return s.hub.Channels(r.PathValue("code"))
+	})
+	api("GET /api/sessions/{code}/channels/{channel}", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return s.hub.Channel(r.PathValue("code"), r.PathValue("channel"))
+	})
+	api("GET /api/sessions/{code}/channels/{channel}/messages", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return s.hub.ChannelMessages(r.PathValue("code"), r.PathValue("channel"))
+	})
+	api("POST /api/sessions/{code}/channels/{channel}/messages", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		var req struct {
+			Body string `json:"body"`
+			Role string `json:"role"` // experimenter (default) or system
+		}
+		if err := decodeBody(r, &req); err != nil {
+			return nil, err
+		}
+		return s.hub.PostMessage(r.PathValue("code"), r.PathValue("channel"), req.Role, req.Body)
+	})
+	api("GET /api/sessions/{code}/webhooks", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		if _, err := s.hub.SessionView(r.PathValue("code")); err != nil {
+			return nil, err
+		}
+		hooks, err := s.st.Webhooks(r.PathValue("code"))
+		if hooks == nil {
+			hooks = []store.Webhook{}
+		}
+		return hooks, err
+	})
+	api("POST /api/sessions/{code}/webhooks", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		var req struct {
+			URL     string `json:"url"`
+			Channel string `json:"channel"`
+		}
+		if err := decodeBody(r, &req); err != nil {
+			return nil, err
+		}
+		return s.hub.AddWebhook(r.PathValue("code"), req.Channel, req.URL)
+	})
+	api("DELETE /api/webhooks/{id}", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return map[string]string{"deleted": r.PathValue("id")}, s.hub.DeleteWebhook(r.PathValue("id"))
+	})
+	api("GET /api/export", s.apiExport)
+	api("GET /api/sessions/{code}/export", s.apiExport)
+}
+
+func (s *Server) apiCreateSession(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req struct {
+		Room     string           `json:"room"`
+		Settings *SessionSettings `json:"settings"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	return s.hub.CreateSession(req.Room, req.Settings)
+}
+
+func (s *Server) apiExport(w http.ResponseWriter, r *http.Request) (any, error) {
+	q := r.URL.Query()
+	o := export.Options{Session: r.PathValue("code"), Format: q.Get("format"), Kind: q.Get("kind")}
+	if o.Format == "" {
+		o.Format = export.CSV
+	}
+	if o.Format != export.CSV && o.Format != export.JSONL {
+		return nil, fmt.Errorf("%w %q: use csv or jsonl", export.ErrFormat, o.Format)
+	}
+	if o.Kind != "" && o.Kind != export.Messages && o.Kind != export.Events {
+		return nil, fmt.Errorf("%w %q: use messages or events", export.ErrKind, o.Kind)
+	}
+	if o.Session != "" {
+		if _, err := s.hub.SessionView(o.Session); err != nil {
+			return nil, err
+		}
+	}
+	ct := "text/csv; charset=utf-8"
+	if o.Format == export.JSONL {
+		ct = "application/x-ndjson"
+	}
+	w.Header().Set("Content-Type", ct)
+	if err := export.Write(w, s.st, o); err != nil {
+		s.log.Error("export", "err", err)
+	}
+	return nil, nil
+}
+
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: request body: %v", ErrBadRequest, err)
+	}
+	return nil
+}
+
+// ErrBadRequest wraps malformed API requests.
+var ErrBadRequest = errors.New("bad request")
+
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, ErrUnknownSession), errors.Is(err, ErrUnknownChannel), errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ErrSessionState):
+		return http.StatusConflict
+	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrConfig), errors.Is(err, export.ErrFormat), errors.Is(err, export.ErrKind):
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// SessionView is a session as the API shows it.
+type SessionView struct {
+	Code         string          `json:"code"`
+	Room         string          `json:"room"`
+	State        string          `json:"state"`
+	Settings     SessionSettings `json:"settings"`
+	CreatedAt    time.Time       `json:"created_at"`
+	StartedAt    *time.Time      `json:"started_at,omitempty"`
+	EndedAt      *time.Time      `json:"ended_at,omitempty"`
+	Participants int             `json:"participants"`
+	Connected    int             `json:"connected"`
+	Groups       int             `json:"groups"`
+}
+
+func optTime(msec int64) *time.Time {
+	if msec == 0 {
+		return nil
+	}
+	t := time.UnixMilli(msec).UTC()
+	return &t
+}
+
+func (h *Hub) viewLocked(s *session) SessionView {
+	v := SessionView{Code: s.rec.Code, Room: s.rec.Room, State: s.rec.State, Settings: s.settings,
+		CreatedAt: time.UnixMilli(s.rec.CreatedMS).UTC(), StartedAt: optTime(s.rec.StartedMS), EndedAt: optTime(s.rec.EndedMS),
+		Participants: len(s.participants), Groups: len(s.groups)}
+	for _, p := range s.participants {
+		if p.conn != nil {
+			v.Connected++
+		}
+	}
+	return v
+}
+
+// SessionViews lists every session, oldest first.
+func (h *Hub) SessionViews() []SessionView {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := []SessionView{}
+	for _, s := range h.order {
+		out = append(out, h.viewLocked(s))
+	}
+	return out
+}
+
+// SessionView shows one session.
+func (h *Hub) SessionView(code string) (SessionView, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s, ok := h.sessions[code]
+	if !ok {
+		return SessionView{}, fmt.Errorf("%w %q", ErrUnknownSession, code)
+	}
+	return h.viewLocked(s), nil
+}
+
+// CreateSession opens a session in room; nil settings take the room's defaults.
+func (h *Hub) CreateSession(room string, settings *SessionSettings) (SessionView, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r, ok := h.cfg.room(room)
+	if !ok {
+		return SessionView{}, fmt.Errorf("%w: room %q is not configured on this server", ErrBadRequest, room)
+	}
+	st := r.Defaults
+	if settings != nil {
+		st = *settings
+	}
+	s, err := h.createSessionLocked(room, st, h.clock.Now())
+	if err != nil {
+		return SessionView{}, err
+	}
+	return h.viewLocked(s), nil
+}
+
+// StartSession starts a session; random matching pairs those present now.
+func (h *Hub) StartSession(code string) (SessionView, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s, ok := h.sessions[code]
+	if !ok {
+		return SessionView{}, fmt.Errorf("%w %q", ErrUnknownSession, code)
+	}
+	if s.rec.State != store.SessionOpen {
+		return SessionView{}, fmt.Errorf("%w: session %s is %s, only an open session can be started", ErrSessionState, code, s.rec.State)
+	}
+	now := h.clock.Now()
+	if err := h.st.SetSessionState(code, store.SessionStarted, ms(now)); err != nil {
+		return SessionView{}, err
+	}
+	s.rec.State, s.rec.StartedMS = store.SessionStarted, ms(now)
+	h.event(code, "", "", EvSessionStarted, nil, now)
+	h.pairLocked(s, now, pairing.Rule(s.settings.Matching) == pairing.Random)
+	return h.viewLocked(s), nil
+}
+
+// EndSession ends a session and every discussion still running in it.
+func (h *Hub) EndSession(code string) (SessionView, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s, ok := h.sessions[code]
+	if !ok {
+		return SessionView{}, fmt.Errorf("%w %q", ErrUnknownSession, code)
+	}
+	if s.rec.State == store.SessionEnded {
+		return SessionView{}, fmt.Errorf("%w: session %s has already ended", ErrSessionState, code)
+	}
+	now := h.clock.Now()
+	for _, g := range s.groups {
+		if g.rec.EndedMS == 0 {
+			h.endGroupLocked(g, "experimenter", ms(now))
+		}
+	}
+	if err := h.st.SetSessionState(code, store.SessionEnded, ms(now)); err != nil {
+		return SessionView{}, err
+	}
+	s.rec.State, s.rec.EndedMS = store.SessionEnded, ms(now)
+	h.event(code, "", "", EvSessionEnded, nil, now)
+	for _, p := range s.participants {
+		if p.group == nil {
+			h.sendLocked(p, protocol.TypeEnded, "", protocol.Ended{Reason: "session_ended", AtMS: ms(now)})
+		}
+	}
+	return h.viewLocked(s), nil
+}
+
+// ParticipantView is a participant as the experimenter sees it. The resume
+// token is never shown.
+type ParticipantView struct {
+	ID          string   `json:"id"`
+	Code        string   `json:"participant_code"`
+	IDInSession int      `json:"id_in_session"`
+	Seat        string   `json:"seat"`
+	Pseudonym   string   `json:"pseudonym"`
+	Connected   bool     `json:"connected"`
+	State       string   `json:"state"` // waiting, paired, in_call, ended
+	Group       int      `json:"group,omitempty"`
+	TimeLeftS   *float64 `json:"time_left_s,omitempty"`
+}
+
+// Participants lists a session's participants with their state.
+func (h *Hub) Participants(code string) ([]ParticipantView, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s, ok := h.sessions[code]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownSession, code)
+	}
+	now := h.clock.Now()
+	out := []ParticipantView{}
+	for _, p := range s.participants {
+		v := ParticipantView{ID: p.rec.ID, Code: p.rec.Code, IDInSession: p.rec.IDInSession, Seat: p.rec.Seat,
+			Pseudonym: p.rec.Pseudonym, Connected: p.conn != nil, State: "waiting"}
+		if g := p.group; g != nil {
+			v.Group = g.rec.Num
+			v.State = "paired"
+			allConnected := true
+			for _, o := range g.members {
+				if o != p && !p.connectedTo[o.rec.ID] {
+					allConnected = false
+				}
+			}
+			if allConnected {
+				v.State = "in_call"
+			}
+			if g.rec.ClockStartedMS != 0 {
+				left := max(0, float64(g.rec.DeadlineMS-ms(now))/1000)
+				v.TimeLeftS = &left
+			}
+			if g.rec.EndedMS != 0 {
+				v.State = "ended"
+				zero := 0.0
+				v.TimeLeftS = &zero
+			}
+		} else if s.rec.State == store.SessionEnded {
+			v.State = "ended"
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// ChannelView is a channel as the experimenter sees it.
+type ChannelView struct {
+	Key      string   `json:"channel"`
+	Kind     string   `json:"kind"`
+	Members  []string `json:"members"` // participant ids
+	Messages int64    `json:"messages"`
+	Closed   bool     `json:"closed"`
+}
+
+func (h *Hub) channelKeysLocked(s *session) []ChannelView {
+	var out []ChannelView
+	for _, g := range s.groups {
+		out = append(out, ChannelView{Key: groupKey(g), Kind: protocol.ChannelGroup, Closed: g.rec.EndedMS != 0})
+	}
+	if s.settings.SessionChat {
+		out = append(out, ChannelView{Key: protocol.ChannelSession, Kind: protocol.ChannelSession})
+	}
+	out = append(out, ChannelView{Key: protocol.ChannelExperimenter, Kind: protocol.ChannelExperimenter})
+	for _, nc := range s.settings.Channels {
+		out = append(out, ChannelView{Key: nc.Name, Kind: protocol.ChannelNamed})
+	}
+	for i := range out {
+		out[i].Members = []string{}
+		for _, p := range h.readersLocked(s, out[i].Key) {
+			out[i].Members = append(out[i].Members, p.rec.ID)
+		}
+		if s.rec.State == store.SessionEnded {
+			out[i].Closed = true
+		}
+	}
+	return out
+}
+
+// Channels lists a session's channels.
+func (h *Hub) Channels(code string) ([]ChannelView, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s, ok := h.sessions[code]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownSession, code)
+	}
+	return h.channelKeysLocked(s), nil
+}
+
+// Channel shows one channel: 404 when it does not exist (uproot's exists).
+func (h *Hub) Channel(code, key string) (ChannelView, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s, ok := h.sessions[code]
+	if !ok {
+		return ChannelView{}, fmt.Errorf("%w %q", ErrUnknownSession, code)
+	}
+	return h.channelLocked(s, key)
+}
+
+func (h *Hub) channelLocked(s *session, key string) (ChannelView, error) {
+	key, _ = url.PathUnescape(key)
+	for _, c := range h.channelKeysLocked(s) {
+		if c.Key == key {
+			msgs, err := h.st.Messages(s.rec.Code, key, 0)
+			c.Messages = int64(len(msgs))
+			return c, err
+		}
+	}
+	return ChannelView{}, fmt.Errorf("%w %q in session %s", ErrUnknownChannel, key, s.rec.Code)
+}
+
+// APIMessage is a message as the API shows it.
+type APIMessage struct {
+	ID         string    `json:"id"`
+	Channel    string    `json:"channel"`
+	Seq        int64     `json:"seq"`
+	SenderID   string    `json:"sender_id,omitempty"`
+	Nickname   string    `json:"nickname,omitempty"`
+	SenderRole string    `json:"sender_role"`
+	Body       string    `json:"body"`
+	Time       time.Time `json:"time"`
+}
+
+func apiMessage(m store.Message) APIMessage {
+	return APIMessage{ID: m.ID, Channel: m.Channel, Seq: m.Seq, SenderID: m.SenderID, Nickname: m.Nickname,
+		SenderRole: m.SenderRole, Body: m.Body, Time: time.UnixMilli(m.TimeMS).UTC()}
+}
+
+// ChannelMessages lists a channel's messages in order.
+func (h *Hub) ChannelMessages(code, key string) ([]APIMessage, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s, ok := h.sessions[code]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownSession, code)
+	}
+	c, err := h.channelLocked(s, key)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := h.st.Messages(code, c.Key, 0)
+	out := []APIMessage{}
+	for _, m := range msgs {
+		out = append(out, apiMessage(m))
+	}
+	return out, err
+}
+
+// PostMessage posts as the experimenter (or the system) to a channel.
+func (h *Hub) PostMessage(code, key, role, body string) (APIMessage, error) {
+	if role == "" {
+		role = protocol.RoleExperimenter
+	}
+	if role != protocol.RoleExperimenter && role != protocol.RoleSystem {
+		return APIMessage{}, fmt.Errorf("%w: role must be %q or %q", ErrBadRequest, protocol.RoleExperimenter, protocol.RoleSystem)
+	}
+	if !utf8.ValidString(body) || strings.TrimSpace(body) == "" {
+		return APIMessage{}, fmt.Errorf("%w: body is empty or not UTF-8 text", ErrBadRequest)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s, ok := h.sessions[code]
+	if !ok {
+		return APIMessage{}, fmt.Errorf("%w %q", ErrUnknownSession, code)
+	}
+	if n := utf8.RuneCountInString(body); n > s.settings.MaxMessageRunes {
+		return APIMessage{}, fmt.Errorf("%w: the message has %d characters; at most %d are allowed", ErrBadRequest, n, s.settings.MaxMessageRunes)
+	}
+	c, err := h.channelLocked(s, key)
+	if err != nil {
+		return APIMessage{}, err
+	}
+	stored, _, err := h.appendLocked(s, store.Message{ID: "m_" + randomCode(14), Session: code, Channel: c.Key,
+		SenderRole: role, Body: body, TimeMS: ms(h.clock.Now())})
+	if err != nil {
+		return APIMessage{}, err
+	}
+	h.deliverLocked(s, stored, nil)
+	return apiMessage(stored), nil
+}
+
+// AddWebhook registers url to receive every new message of the session, or
+// of one channel.
+func (h *Hub) AddWebhook(code, channel, rawURL string) (store.Webhook, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return store.Webhook{}, fmt.Errorf("%w: url %q is not an http(s) URL", ErrBadRequest, rawURL)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s, ok := h.sessions[code]
+	if !ok {
+		return store.Webhook{}, fmt.Errorf("%w %q", ErrUnknownSession, code)
+	}
+	if channel != "" {
+		if _, err := h.channelLocked(s, channel); err != nil && !strings.HasPrefix(channel, keyGroupPrefix) {
+			return store.Webhook{}, err
+		}
+	}
+	w := store.Webhook{ID: "w_" + randomCode(10), Session: code, Channel: channel, URL: rawURL, CreatedMS: ms(h.clock.Now())}
+	if err := h.st.AddWebhook(w); err != nil {
+		return store.Webhook{}, err
+	}
+	s.webhooks = append(s.webhooks, w)
+	return w, nil
+}
+
+// DeleteWebhook stops a webhook.
+func (h *Hub) DeleteWebhook(id string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.st.DeleteWebhook(id, ms(h.clock.Now())); err != nil {
+		return err
+	}
+	for _, s := range h.order {
+		for i, w := range s.webhooks {
+			if w.ID == id {
+				s.webhooks = append(s.webhooks[:i], s.webhooks[i+1:]...)
+				return nil
+			}
+		}
+	}
+	return nil
+}

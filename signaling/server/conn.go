@@ -1,0 +1,137 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/parley-lab/parley/signaling/protocol"
+)
+
+// conn is one kiosk's websocket. One goroutine reads, one writes; the hub
+// only ever enqueues frames without blocking, and drops a connection whose
+// queue is full rather than stall the room (its kiosk reconnects and is
+// replayed what it missed from the store).
+type conn struct {
+	ws   *websocket.Conn
+	send chan []byte
+	done chan struct{}
+	once sync.Once
+	log  *slog.Logger
+	// closeCode/closeText are sent in the close frame when the hub drops us.
+	closeCode int
+	closeText string
+
+	// p is the joined participant; owned by the hub (read and written under hub.mu).
+	p *participant
+}
+
+func newConn(ws *websocket.Conn, buf int, log *slog.Logger) *conn {
+	return &conn{ws: ws, send: make(chan []byte, buf), done: make(chan struct{}), log: log}
+}
+
+// enqueue queues a frame; false means the queue was full and the
+// connection is being closed.
+func (c *conn) enqueue(frame []byte) bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+	}
+	select {
+	case c.send <- frame:
+		return true
+	default:
+		c.shut(websocket.CloseTryAgainLater, "send queue full")
+		return false
+	}
+}
+
+// shut asks the writer to send a close frame and end the connection.
+func (c *conn) shut(code int, text string) {
+	c.once.Do(func() {
+		c.closeCode, c.closeText = code, text
+		close(c.done)
+	})
+}
+
+func (c *conn) writeLoop(cfg Config) {
+	ticker := time.NewTicker(cfg.PingInterval)
+	defer func() {
+		ticker.Stop()
+		c.ws.Close()
+	}()
+	for {
+		select {
+		case frame := <-c.send:
+			c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteWait))
+			if err := c.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+				c.shut(websocket.CloseGoingAway, "")
+				return
+			}
+		case <-ticker.C:
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteWait)); err != nil {
+				c.shut(websocket.CloseGoingAway, "")
+				return
+			}
+		case <-c.done:
+			// Flush what is queued (an error message, "ended") before closing.
+			for {
+				select {
+				case frame := <-c.send:
+					c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteWait))
+					if c.ws.WriteMessage(websocket.TextMessage, frame) != nil {
+						return
+					}
+					continue
+				default:
+				}
+				break
+			}
+			code := c.closeCode
+			if code == 0 {
+				code = websocket.CloseNormalClosure
+			}
+			c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, c.closeText), time.Now().Add(cfg.WriteWait))
+			return
+		}
+	}
+}
+
+// readLoop reads frames until the connection fails and hands each to the hub.
+func (c *conn) readLoop(h *Hub) {
+	defer func() {
+		c.shut(websocket.CloseNormalClosure, "")
+		h.disconnected(c)
+	}()
+	c.ws.SetReadLimit(protocol.MaxFrameBytes)
+	c.ws.SetReadDeadline(time.Now().Add(h.cfg.PingInterval + h.cfg.PongWait))
+	c.ws.SetPongHandler(func(string) error {
+		c.ws.SetReadDeadline(time.Now().Add(h.cfg.PingInterval + h.cfg.PongWait))
+		return nil
+	})
+	for {
+		mt, frame, err := c.ws.ReadMessage()
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				// gorilla has already sent the 1009 close frame.
+				c.log.Info("frame too large, closing", "limit", protocol.MaxFrameBytes)
+			}
+			return
+		}
+		c.ws.SetReadDeadline(time.Now().Add(h.cfg.PingInterval + h.cfg.PongWait))
+		if mt != websocket.TextMessage {
+			c.sendError("", protocol.CodeMalformed, "only text frames holding JSON are accepted", "")
+			continue
+		}
+		h.handle(c, frame)
+	}
+}
+
+func (c *conn) sendError(ref, code, msg, field string) {
+	frame, _ := protocol.Encode(protocol.TypeError, ref, protocol.Error{Code: code, Message: msg, Field: field})
+	c.enqueue(frame)
+}

@@ -1,0 +1,912 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/parley-lab/parley/pairing"
+	"github.com/parley-lab/parley/signaling/protocol"
+	"github.com/parley-lab/parley/signaling/store"
+)
+
+// minStatsInterval bounds how often one kiosk's stats reports are logged, so
+// a misbehaving kiosk cannot flood the events table.
+const minStatsInterval = time.Second
+
+// Event kinds in the events table and export.
+const (
+	EvSessionCreated = "session_created"
+	EvSessionStarted = "session_started"
+	EvSessionEnded   = "session_ended"
+	EvJoin           = "join"
+	EvReconnect      = "reconnect"
+	EvDisconnect     = "disconnect"
+	EvLeave          = "leave"
+	EvPaired         = "paired"
+	EvCallState      = "call_state"
+	EvCallConnected  = "call_connected"
+	EvClockStart     = "clock_start"
+	EvClockEnd       = "clock_end"
+	EvStats          = "stats"
+	EvWebhookGaveUp  = "webhook_gave_up"
+)
+
+// ErrClosed is returned for work asked of a closed hub.
+var ErrClosed = errors.New("server is shutting down")
+
+// Hub owns all live state: sessions, participants, groups, connections.
+// One mutex guards it; every store write that changes what participants see
+// happens under it, so the order of commits is the order of delivery.
+type Hub struct {
+	cfg   Config
+	st    *store.Store
+	clock Clock
+	log   *slog.Logger
+	rng   *rand.Rand
+	// notifyWebhooks wakes the webhook dispatcher after a message commit.
+	notifyWebhooks func()
+
+	mu       sync.Mutex
+	closed   bool
+	sessions map[string]*session
+	order    []*session // creation order
+	byToken  map[string]*participant
+	byID     map[string]*participant
+}
+
+type session struct {
+	rec          store.Session
+	settings     SessionSettings
+	participants []*participant
+	groups       []*group
+	webhooks     []store.Webhook
+}
+
+type participant struct {
+	rec   store.Participant
+	sess  *session
+	group *group
+	conn  *conn
+	// held are signaling frames for this participant while it is offline.
+	held [][]byte
+	// connectedTo: peers this participant reported the call connected with.
+	connectedTo map[string]bool
+	tokens      float64
+	tokensAt    time.Time
+	lastStats   time.Time
+}
+
+type group struct {
+	rec     store.Group
+	members []*participant
+	timer   Timer
+}
+
+func newHub(cfg Config, st *store.Store, clock Clock, log *slog.Logger) *Hub {
+	return &Hub{
+		cfg: cfg, st: st, clock: clock, log: log,
+		rng:            rand.New(rand.NewPCG(uint64(clock.Now().UnixNano()), 0x9a7e1e)),
+		notifyWebhooks: func() {},
+		sessions:       map[string]*session{},
+		byToken:        map[string]*participant{},
+		byID:           map[string]*participant{},
+	}
+}
+
+// restore loads every session from the store and re-arms the clocks of
+// groups whose discussion is running, so a restarted server carries on.
+func (h *Hub) restore() error {
+	sessions, err := h.st.Sessions()
+	if err != nil {
+		return fmt.Errorf("load sessions: %w", err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, rec := range sessions {
+		s := &session{rec: rec}
+		if err := json.Unmarshal(rec.Settings, &s.settings); err != nil {
+			return fmt.Errorf("session %s settings: %w", rec.Code, err)
+		}
+		s.settings = s.settings.WithDefaults()
+		ps, err := h.st.Participants(rec.Code)
+		if err != nil {
+			return fmt.Errorf("session %s participants: %w", rec.Code, err)
+		}
+		for _, pr := range ps {
+			p := &participant{rec: pr, sess: s, connectedTo: map[string]bool{}}
+			s.participants = append(s.participants, p)
+			h.byToken[pr.TokenHash] = p
+			h.byID[pr.ID] = p
+		}
+		gs, err := h.st.Groups(rec.Code)
+		if err != nil {
+			return fmt.Errorf("session %s groups: %w", rec.Code, err)
+		}
+		for _, gr := range gs {
+			g := &group{rec: gr}
+			for _, id := range gr.Members {
+				if p := h.byID[id]; p != nil {
+					p.group = g
+					g.members = append(g.members, p)
+				}
+			}
+			s.groups = append(s.groups, g)
+		}
+		if s.webhooks, err = h.st.Webhooks(rec.Code); err != nil {
+			return err
+		}
+		h.sessions[rec.Code] = s
+		h.order = append(h.order, s)
+	}
+	now := h.clock.Now()
+	for _, s := range h.order {
+		for _, g := range s.groups {
+			h.armLocked(g, now)
+		}
+	}
+	return nil
+}
+
+// armLocked schedules a group's next clock event: the end at the deadline,
+// or the fallback start if the call never reports connected.
+func (h *Hub) armLocked(g *group, now time.Time) {
+	if g.timer != nil {
+		g.timer.Stop()
+		g.timer = nil
+	}
+	if g.rec.EndedMS != 0 {
+		return
+	}
+	if g.rec.ClockStartedMS != 0 {
+		d := time.UnixMilli(g.rec.DeadlineMS).Sub(now)
+		g.timer = h.clock.AfterFunc(max(d, 0), func() { h.deadline(g) })
+		return
+	}
+	s := g.members[0].sess
+	if s.settings.ClockStart == ClockPaired {
+		h.startClockLocked(g, now, ClockPaired)
+		return
+	}
+	fallback := time.UnixMilli(g.rec.PairedMS).Add(time.Duration(s.settings.ClockFallbackS) * time.Second)
+	g.timer = h.clock.AfterFunc(max(fallback.Sub(now), 0), func() { h.fallback(g) })
+}
+
+func (h *Hub) fallback(g *group) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed || g.rec.ClockStartedMS != 0 || g.rec.EndedMS != 0 {
+		return
+	}
+	h.startClockLocked(g, h.clock.Now(), "fallback")
+}
+
+func (h *Hub) deadline(g *group) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed || g.rec.EndedMS != 0 {
+		return
+	}
+	h.endGroupLocked(g, "deadline", g.rec.DeadlineMS)
+}
+
+// close stops timers and drops every connection.
+func (h *Hub) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for _, s := range h.order {
+		for _, g := range s.groups {
+			if g.timer != nil {
+				g.timer.Stop()
+			}
+		}
+		for _, p := range s.participants {
+			if p.conn != nil {
+				p.conn.shut(websocket.CloseGoingAway, "server restarting")
+			}
+		}
+	}
+}
+
+func (h *Hub) event(sess, pid, gid, kind string, data any, at time.Time) {
+	raw, _ := json.Marshal(data)
+	if data == nil {
+		raw = nil
+	}
+	if err := h.st.AddEvent(store.Event{Session: sess, Participant: pid, Group: gid, Kind: kind, Data: raw, TimeMS: ms(at)}); err != nil {
+		h.log.Error("event not stored", "kind", kind, "err", err)
+	}
+}
+
+// sendLocked encodes and queues a message for an online participant.
+func (h *Hub) sendLocked(p *participant, typ, ref string, v any) {
+	if p.conn == nil {
+		return
+	}
+	frame, err := protocol.Encode(typ, ref, v)
+	if err != nil {
+		h.log.Error("encode", "type", typ, "err", err)
+		return
+	}
+	p.conn.enqueue(frame)
+}
+
+// handle processes one frame from a connection.
+func (h *Hub) handle(c *conn, frame []byte) {
+	env, err := protocol.Decode(frame)
+	if err != nil {
+		code := protocol.CodeMalformed
+		if errors.Is(err, protocol.ErrVersion) {
+			code = protocol.CodeBadVersion
+		}
+		c.sendError(env.Ref, code, err.Error(), "")
+		return
+	}
+	body, err := protocol.DecodeBody(env)
+	if err != nil {
+		code := protocol.CodeMalformed
+		if errors.Is(err, protocol.ErrUnknownType) {
+			code = protocol.CodeUnknownType
+		}
+		c.sendError(env.Ref, code, err.Error(), "")
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	if env.Type == protocol.TypeJoin {
+		h.joinLocked(c, env.Ref, body.(*protocol.JoinRequest))
+		return
+	}
+	p := c.p
+	if p == nil {
+		c.sendError(env.Ref, protocol.CodeNotJoined, "send \"join\" first", "")
+		return
+	}
+	switch b := body.(type) {
+	case *protocol.Signal:
+		h.signalLocked(p, env.Ref, b)
+	case *protocol.ChatSend:
+		h.chatLocked(p, env.Ref, b)
+	case *protocol.CallState:
+		h.callStateLocked(p, env.Ref, b)
+	case *protocol.Stats:
+		h.statsLocked(p, b)
+	default:
+		if env.Type == protocol.TypeLeave {
+			h.event(p.sess.rec.Code, p.rec.ID, p.groupID(), EvLeave, nil, h.clock.Now())
+			c.shut(websocket.CloseNormalClosure, "left")
+			return
+		}
+		c.sendError(env.Ref, protocol.CodeUnknownType, fmt.Sprintf("%q is sent by the server, not by a kiosk", env.Type), "")
+	}
+}
+
+func (p *participant) groupID() string {
+	if p.group == nil {
+		return ""
+	}
+	return p.group.rec.ID
+}
+
+// openSessionLocked returns the room's newest session that has not ended,
+// opening one with the room's defaults if the room allows it.
+func (h *Hub) openSessionLocked(room Room, now time.Time) (*session, error) {
+	for i := len(h.order) - 1; i >= 0; i-- {
+		if s := h.order[i]; s.rec.Room == room.Name && s.rec.State != store.SessionEnded {
+			return s, nil
+		}
+	}
+	if !room.AutoSession {
+		return nil, errNoSession
+	}
+	return h.createSessionLocked(room.Name, room.Defaults, now)
+}
+
+var errNoSession = errors.New("no session is open in this room; ask the experimenter to create one")
+
+func (h *Hub) createSessionLocked(room string, settings SessionSettings, now time.Time) (*session, error) {
+	settings = settings.WithDefaults()
+	if err := settings.Validate(); err != nil {
+		return nil, err
+	}
+	raw, _ := json.Marshal(settings)
+	rec := store.Session{Code: randomCode(8), Room: room, Settings: raw, State: store.SessionOpen, CreatedMS: ms(now)}
+	if err := h.st.CreateSession(rec); err != nil {
+		return nil, err
+	}
+	s := &session{rec: rec, settings: settings}
+	h.sessions[rec.Code] = s
+	h.order = append(h.order, s)
+	h.event(rec.Code, "", "", EvSessionCreated, map[string]any{"room": room, "settings": settings}, now)
+	return s, nil
+}
+
+func (h *Hub) joinLocked(c *conn, ref string, req *protocol.JoinRequest) {
+	if c.p != nil {
+		c.sendError(ref, protocol.CodeAlreadyJoined, "this connection has already joined", "")
+		return
+	}
+	now := h.clock.Now()
+	if req.Token != "" {
+		p := h.byToken[hashToken(req.Token)]
+		if p == nil {
+			c.sendError(ref, protocol.CodeBadToken, "the resume token is not known to this server; join with a pseudonym instead", "token")
+			return
+		}
+		h.attachLocked(c, p, ref, req.Since, true, now)
+		return
+	}
+	room, ok := h.cfg.room(req.Room)
+	if !ok {
+		c.sendError(ref, protocol.CodeUnknownRoom, fmt.Sprintf("room %q is not configured on this server", req.Room), "room")
+		return
+	}
+	seat, err := CheckSeat(req.Seat)
+	if err != nil {
+		c.sendError(ref, protocol.CodeBadSeat, err.Error(), "seat")
+		return
+	}
+	s, err := h.openSessionLocked(room, now)
+	if err != nil {
+		if errors.Is(err, errNoSession) {
+			c.sendError(ref, protocol.CodeNoSession, err.Error(), "room")
+		} else {
+			h.log.Error("open session", "err", err)
+			c.sendError(ref, protocol.CodeInternal, "the server could not open a session", "")
+		}
+		return
+	}
+	var pseudonym string
+	if req.Pseudonym == "" && s.settings.AssignPseudonyms {
+		pseudonym = assignedPseudonym(func(n string) bool { return s.pseudonymTaken(n) })
+	} else {
+		pseudonym, err = CheckPseudonym(req.Pseudonym)
+		if err != nil {
+			c.sendError(ref, protocol.CodeBadPseudonym, err.Error(), "pseudonym")
+			return
+		}
+	}
+	for _, other := range s.participants {
+		if other.rec.Seat == seat && other.conn != nil {
+			c.sendError(ref, protocol.CodeSeatTaken, fmt.Sprintf("seat %q is already connected in this session", seat), "seat")
+			return
+		}
+	}
+	token, hash := newToken()
+	rec, err := h.st.AddParticipant(store.Participant{
+		ID: "p_" + randomCode(12), Session: s.rec.Code, Code: randomCode(8), Seat: seat,
+		Pseudonym: pseudonym, TokenHash: hash, JoinedMS: ms(now),
+	})
+	if err != nil {
+		h.log.Error("add participant", "err", err)
+		c.sendError(ref, protocol.CodeInternal, "the server could not store the participant; nothing was joined", "")
+		return
+	}
+	p := &participant{rec: rec, sess: s, connectedTo: map[string]bool{}}
+	s.participants = append(s.participants, p)
+	h.byToken[hash] = p
+	h.byID[rec.ID] = p
+	h.event(s.rec.Code, p.rec.ID, "", EvJoin, map[string]any{"seat": seat, "pseudonym": pseudonym, "client": req.Client}, now)
+	c.p, p.conn = p, c
+	h.welcomeLocked(p, ref, token, false, now)
+	h.replayLocked(p, req.Since)
+	h.pairLocked(s, now, false)
+}
+
+func (s *session) pseudonymTaken(n string) bool {
+	for _, p := range s.participants {
+		if strings.EqualFold(p.rec.Pseudonym, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// attachLocked connects c to an existing participant (a resume).
+func (h *Hub) attachLocked(c *conn, p *participant, ref string, since map[string]int64, resumed bool, now time.Time) {
+	if old := p.conn; old != nil {
+		old.p = nil
+		old.sendError("", protocol.CodeReplaced, "this participant was resumed on another connection", "")
+		old.shut(websocket.ClosePolicyViolation, "replaced")
+	}
+	c.p, p.conn = p, c
+	h.event(p.sess.rec.Code, p.rec.ID, p.groupID(), EvReconnect, nil, now)
+	h.welcomeLocked(p, ref, "", resumed, now)
+	if g := p.group; g != nil {
+		h.sendLocked(p, protocol.TypePaired, "", h.pairedMsg(p))
+		if g.rec.ClockStartedMS != 0 {
+			h.sendLocked(p, protocol.TypeClock, "", h.clockMsg(g, now))
+		}
+	}
+	h.replayLocked(p, since)
+	if g := p.group; g != nil {
+		for _, m := range g.members {
+			if m != p {
+				h.sendLocked(p, protocol.TypePeerState, "", protocol.PeerState{ParticipantID: m.rec.ID, Online: m.conn != nil})
+				h.sendLocked(m, protocol.TypePeerState, "", protocol.PeerState{ParticipantID: p.rec.ID, Online: true})
+			}
+		}
+		for _, f := range p.held {
+			p.conn.enqueue(f)
+		}
+		p.held = nil
+		if g.rec.EndedMS != 0 {
+			h.sendLocked(p, protocol.TypeEnded, "", protocol.Ended{Reason: g.rec.EndReason, AtMS: g.rec.EndedMS})
+		}
+		return
+	}
+	if p.sess.rec.State == store.SessionEnded {
+		h.sendLocked(p, protocol.TypeEnded, "", protocol.Ended{Reason: "session_ended", AtMS: p.sess.rec.EndedMS})
+		return
+	}
+	h.pairLocked(p.sess, now, false)
+}
+
+func (h *Hub) welcomeLocked(p *participant, ref, token string, resumed bool, now time.Time) {
+	st := p.sess.settings
+	h.sendLocked(p, protocol.TypeWelcome, ref, protocol.Welcome{
+		ParticipantID: p.rec.ID, Token: token, Pseudonym: p.rec.Pseudonym, Session: p.sess.rec.Code,
+		Room: p.sess.rec.Room, Seat: p.rec.Seat, Resumed: resumed, ServerTimeMS: ms(now),
+		Settings: protocol.Settings{
+			DurationS: st.DurationS, GroupSize: st.GroupSize, MaxMessageRunes: st.MaxMessageRunes,
+			AllowMuteAudio: st.AllowMuteAudio, AllowMuteVideo: st.AllowMuteVideo,
+			SelfView: *st.SelfView, ChatEnabled: *st.ChatEnabled,
+		},
+		Channels: h.channelsLocked(p),
+	})
+}
+
+// Channel keys: how a channel is named in the store, the API and exports.
+const (
+	keyGroupPrefix = "group:"
+)
+
+func groupKey(g *group) string { return keyGroupPrefix + g.rec.ID }
+
+// wireName is the channel's name as kiosks see it.
+func wireName(key string) string {
+	if strings.HasPrefix(key, keyGroupPrefix) {
+		return protocol.ChannelGroup
+	}
+	return key
+}
+
+// channelsLocked lists what p may read, with what it may write.
+func (h *Hub) channelsLocked(p *participant) []protocol.Channel {
+	var out []protocol.Channel
+	st := p.sess.settings
+	sessionOpen := p.sess.rec.State != store.SessionEnded
+	if g := p.group; g != nil && *st.ChatEnabled {
+		out = append(out, protocol.Channel{Name: protocol.ChannelGroup, Kind: protocol.ChannelGroup, Writable: g.rec.EndedMS == 0 && sessionOpen})
+	}
+	if st.SessionChat {
+		out = append(out, protocol.Channel{Name: protocol.ChannelSession, Kind: protocol.ChannelSession, Writable: sessionOpen})
+	}
+	out = append(out, protocol.Channel{Name: protocol.ChannelExperimenter, Kind: protocol.ChannelExperimenter})
+	for _, nc := range st.Channels {
+		if contains(nc.Seats, p.rec.Seat) {
+			out = append(out, protocol.Channel{Name: nc.Name, Kind: protocol.ChannelNamed, Writable: sessionOpen})
+		}
+	}
+	return out
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// resolveLocked maps a wire channel name to its key for p, and whether p
+// may write to it. ok is false when p may not read it.
+func (h *Hub) resolveLocked(p *participant, name string) (key string, writable, ok bool) {
+	for _, ch := range h.channelsLocked(p) {
+		if ch.Name != name {
+			continue
+		}
+		if ch.Kind == protocol.ChannelGroup {
+			return groupKey(p.group), ch.Writable, true
+		}
+		return ch.Name, ch.Writable, true
+	}
+	return "", false, false
+}
+
+// readersLocked lists the participants of s who may read the channel key.
+func (h *Hub) readersLocked(s *session, key string) []*participant {
+	switch {
+	case strings.HasPrefix(key, keyGroupPrefix):
+		for _, g := range s.groups {
+			if groupKey(g) == key {
+				return g.members
+			}
+		}
+		return nil
+	case key == protocol.ChannelSession, key == protocol.ChannelExperimenter:
+		return s.participants
+	}
+	for _, nc := range s.settings.Channels {
+		if nc.Name == key {
+			var out []*participant
+			for _, p := range s.participants {
+				if contains(nc.Seats, p.rec.Seat) {
+					out = append(out, p)
+				}
+			}
+			return out
+		}
+	}
+	return nil
+}
+
+// replayLocked sends p every message of its channels after since.
+func (h *Hub) replayLocked(p *participant, since map[string]int64) {
+	for _, ch := range h.channelsLocked(p) {
+		key, _, _ := h.resolveLocked(p, ch.Name)
+		msgs, err := h.st.Messages(p.sess.rec.Code, key, since[ch.Name])
+		if err != nil {
+			h.log.Error("replay", "channel", key, "err", err)
+			h.sendLocked(p, protocol.TypeError, "", protocol.Error{Code: protocol.CodeInternal, Message: "the chat history could not be read; reconnect to try again"})
+			continue
+		}
+		for _, m := range msgs {
+			wm := wireMessage(m)
+			wm.Replay = true
+			h.sendLocked(p, protocol.TypeChatMsg, "", wm)
+		}
+	}
+}
+
+func wireMessage(m store.Message) protocol.ChatMessage {
+	return protocol.ChatMessage{
+		ID: m.ID, Channel: wireName(m.Channel), Seq: m.Seq, SenderID: m.SenderID, Pseudonym: m.Nickname,
+		Role: m.SenderRole, Body: m.Body, TimeMS: m.TimeMS,
+	}
+}
+
+// pairLocked forms every group that can be formed in s now.
+func (h *Hub) pairLocked(s *session, now time.Time, starting bool) {
+	if s.rec.State == store.SessionEnded {
+		return
+	}
+	rule := pairing.Rule(s.settings.Matching)
+	var waiting []*participant
+	var cands []pairing.Candidate
+	for _, p := range s.participants {
+		if p.group == nil && p.conn != nil {
+			waiting = append(waiting, p)
+			cands = append(cands, pairing.Candidate{ID: p.rec.ID, Seat: p.rec.Seat, Order: p.rec.Arrival})
+		}
+	}
+	var formed [][]string
+	if rule != pairing.Random || s.rec.State == store.SessionStarted {
+		formed = pairing.Form(rule, cands, s.settings.GroupSize, s.settings.FixedGroups, h.rng, starting)
+	}
+	for _, ids := range formed {
+		h.formGroupLocked(s, ids, now)
+	}
+	present := 0
+	for _, p := range waiting {
+		if p.group == nil {
+			present++
+		}
+	}
+	for _, p := range waiting {
+		if p.group == nil {
+			h.sendLocked(p, protocol.TypeWaiting, "", protocol.Waiting{Present: present, Needed: s.settings.GroupSize})
+		}
+	}
+}
+
+func (h *Hub) formGroupLocked(s *session, ids []string, now time.Time) {
+	num := len(s.groups) + 1
+	rec := store.Group{ID: fmt.Sprintf("%s-g%d", s.rec.Code, num), Session: s.rec.Code, Num: num, Members: ids, PairedMS: ms(now)}
+	if err := h.st.CreateGroup(rec); err != nil {
+		h.log.Error("create group", "err", err)
+		return
+	}
+	g := &group{rec: rec}
+	for _, id := range ids {
+		p := h.byID[id]
+		p.group = g
+		g.members = append(g.members, p)
+	}
+	s.groups = append(s.groups, g)
+	h.event(s.rec.Code, "", rec.ID, EvPaired, map[string]any{"members": ids, "num": num}, now)
+	for _, p := range g.members {
+		h.sendLocked(p, protocol.TypePaired, "", h.pairedMsg(p))
+	}
+	h.armLocked(g, now)
+}
+
+func (h *Hub) pairedMsg(p *participant) protocol.Paired {
+	g := p.group
+	ids := make([]string, len(g.members))
+	members := make([]protocol.Member, len(g.members))
+	for i, m := range g.members {
+		ids[i] = m.rec.ID
+		members[i] = protocol.Member{ID: m.rec.ID, Pseudonym: m.rec.Pseudonym}
+	}
+	ice := h.cfg.ICEServers
+	if ice == nil {
+		ice = []protocol.ICEServer{}
+	}
+	return protocol.Paired{
+		Group: g.rec.ID, Members: members, OfferTo: pairing.OfferTo(ids)[p.rec.ID], ICEServers: ice,
+		DurationS: p.sess.settings.DurationS, PairedAtMS: g.rec.PairedMS, Channels: h.channelsLocked(p),
+	}
+}
+
+func (h *Hub) clockMsg(g *group, now time.Time) protocol.Clock {
+	return protocol.Clock{StartedAtMS: g.rec.ClockStartedMS, DeadlineMS: g.rec.DeadlineMS, ServerTimeMS: ms(now), Reason: g.rec.ClockReason}
+}
+
+func (h *Hub) startClockLocked(g *group, now time.Time, reason string) {
+	s := g.members[0].sess
+	start := ms(now)
+	deadline := start + int64(s.settings.DurationS)*1000
+	ok, err := h.st.StartClock(g.rec.ID, start, deadline, reason)
+	if err != nil {
+		h.log.Error("start clock", "group", g.rec.ID, "err", err)
+		return
+	}
+	if !ok {
+		return
+	}
+	g.rec.ClockStartedMS, g.rec.DeadlineMS, g.rec.ClockReason = start, deadline, reason
+	h.event(s.rec.Code, "", g.rec.ID, EvClockStart, map[string]any{"reason": reason, "deadline_ms": deadline, "paired_ms": g.rec.PairedMS, "setup_ms": start - g.rec.PairedMS}, now)
+	for _, m := range g.members {
+		h.sendLocked(m, protocol.TypeClock, "", h.clockMsg(g, now))
+	}
+	h.armLocked(g, now)
+}
+
+// endGroupLocked ends a group's discussion at atMS and tells its members;
+// the offline ones learn it when they return.
+func (h *Hub) endGroupLocked(g *group, reason string, atMS int64) {
+	now := h.clock.Now()
+	ok, err := h.st.EndGroup(g.rec.ID, atMS, reason)
+	if err != nil {
+		h.log.Error("end group", "group", g.rec.ID, "err", err)
+		// Try again shortly: the end must be recorded.
+		g.timer = h.clock.AfterFunc(time.Second, func() { h.deadline(g) })
+		return
+	}
+	if !ok {
+		return
+	}
+	if g.timer != nil {
+		g.timer.Stop()
+		g.timer = nil
+	}
+	g.rec.EndedMS, g.rec.EndReason = atMS, reason
+	s := g.members[0].sess
+	h.event(s.rec.Code, "", g.rec.ID, EvClockEnd, map[string]any{"reason": reason, "deadline_ms": g.rec.DeadlineMS, "processed_late_ms": ms(now) - atMS}, now)
+	for _, m := range g.members {
+		h.sendLocked(m, protocol.TypeEnded, "", protocol.Ended{Reason: reason, AtMS: atMS})
+	}
+}
+
+func (h *Hub) signalLocked(p *participant, ref string, sig *protocol.Signal) {
+	g := p.group
+	if g == nil {
+		p.conn.sendError(ref, protocol.CodeNotPaired, "signaling is only possible after pairing", "")
+		return
+	}
+	var to *participant
+	for _, m := range g.members {
+		if m.rec.ID == sig.To && m != p {
+			to = m
+		}
+	}
+	if to == nil {
+		p.conn.sendError(ref, protocol.CodeNotInGroup, fmt.Sprintf("%q is not another member of your group", sig.To), "to")
+		return
+	}
+	switch sig.Kind {
+	case protocol.SignalOffer, protocol.SignalAnswer:
+		if sig.SDP == "" {
+			p.conn.sendError(ref, protocol.CodeBadField, "an offer or answer needs \"sdp\"", "sdp")
+			return
+		}
+	case protocol.SignalCandidate:
+	default:
+		p.conn.sendError(ref, protocol.CodeBadField, fmt.Sprintf("signal kind %q is not offer, answer or candidate", sig.Kind), "kind")
+		return
+	}
+	out := *sig
+	out.From, out.To = p.rec.ID, ""
+	frame, _ := protocol.Encode(protocol.TypeSignal, "", out)
+	if to.conn != nil && to.conn.enqueue(frame) {
+		return
+	}
+	// Held until the partner is back; the oldest go first if it never is.
+	if len(to.held) >= h.cfg.MaxHeldSignals {
+		to.held = to.held[1:]
+	}
+	to.held = append(to.held, frame)
+}
+
+func (h *Hub) chatLocked(p *participant, ref string, cs *protocol.ChatSend) {
+	now := h.clock.Now()
+	fail := func(code, msg, field string) {
+		p.conn.sendError(ref, code, msg, field)
+	}
+	key, writable, ok := h.resolveLocked(p, cs.Channel)
+	if !ok {
+		fail(protocol.CodeNoChannel, fmt.Sprintf("you cannot read or write channel %q", cs.Channel), "channel")
+		return
+	}
+	if !writable {
+		if strings.HasPrefix(key, keyGroupPrefix) {
+			fail(protocol.CodeChatClosed, "the discussion has ended; the chat is closed", "channel")
+		} else {
+			fail(protocol.CodeReadOnly, fmt.Sprintf("channel %q is read-only for participants", cs.Channel), "channel")
+		}
+		return
+	}
+	if len(cs.ClientMsgID) > protocol.MaxClientMsgIDBytes {
+		fail(protocol.CodeBadField, fmt.Sprintf("client_msg_id is longer than %d bytes", protocol.MaxClientMsgIDBytes), "client_msg_id")
+		return
+	}
+	if !utf8.ValidString(cs.Body) {
+		fail(protocol.CodeBadField, "the message is not valid UTF-8 text", "body")
+		return
+	}
+	if strings.TrimSpace(cs.Body) == "" {
+		fail(protocol.CodeEmpty, "the message is empty", "body")
+		return
+	}
+	if n, limit := utf8.RuneCountInString(cs.Body), p.sess.settings.MaxMessageRunes; n > limit {
+		fail(protocol.CodeTooLong, fmt.Sprintf("the message has %d characters; at most %d are allowed", n, limit), "body")
+		return
+	}
+	if !p.allow(now, p.sess.settings) {
+		fail(protocol.CodeRateLimited, "too many messages in a short time; wait a moment and send again", "")
+		return
+	}
+	stored, dup, err := h.appendLocked(p.sess, store.Message{
+		ID: "m_" + randomCode(14), Session: p.sess.rec.Code, Channel: key, SenderID: p.rec.ID,
+		SenderRole: protocol.RoleParticipant, Nickname: p.rec.Pseudonym, Body: cs.Body, TimeMS: ms(now),
+		ClientMsgID: cs.ClientMsgID,
+	})
+	if err != nil {
+		h.log.Error("store message", "err", err)
+		fail(protocol.CodeInternal, "the message could not be saved; it was not sent", "")
+		return
+	}
+	h.sendLocked(p, protocol.TypeChatAck, ref, protocol.ChatAck{ClientMsgID: cs.ClientMsgID, Message: wireMessage(stored)})
+	if !dup {
+		h.deliverLocked(p.sess, stored, p)
+	}
+}
+
+// appendLocked commits a message (with its webhook deliveries) to the store.
+func (h *Hub) appendLocked(s *session, m store.Message) (store.Message, bool, error) {
+	var hooks []string
+	for _, w := range s.webhooks {
+		if w.Channel == "" || w.Channel == m.Channel {
+			hooks = append(hooks, w.ID)
+		}
+	}
+	stored, dup, err := h.st.AppendMessage(m, hooks)
+	if err == nil && !dup && len(hooks) > 0 {
+		h.notifyWebhooks()
+	}
+	return stored, dup, err
+}
+
+// deliverLocked sends a committed message to every online reader but skip.
+func (h *Hub) deliverLocked(s *session, m store.Message, skip *participant) {
+	wm := wireMessage(m)
+	for _, r := range h.readersLocked(s, m.Channel) {
+		if r != skip {
+			h.sendLocked(r, protocol.TypeChatMsg, "", wm)
+		}
+	}
+}
+
+// allow is a token bucket: RateBurst messages at once, refilled at RatePerSecond.
+func (p *participant) allow(now time.Time, st SessionSettings) bool {
+	if p.tokensAt.IsZero() {
+		p.tokens, p.tokensAt = float64(st.RateBurst), now
+	}
+	p.tokens = min(float64(st.RateBurst), p.tokens+now.Sub(p.tokensAt).Seconds()*st.RatePerSecond)
+	p.tokensAt = now
+	if p.tokens < 1 {
+		return false
+	}
+	p.tokens--
+	return true
+}
+
+func (h *Hub) callStateLocked(p *participant, ref string, cs *protocol.CallState) {
+	g := p.group
+	if g == nil {
+		p.conn.sendError(ref, protocol.CodeNotPaired, "call state is only reported after pairing", "")
+		return
+	}
+	if !g.has(cs.Peer) || cs.Peer == p.rec.ID {
+		p.conn.sendError(ref, protocol.CodeNotInGroup, fmt.Sprintf("%q is not another member of your group", cs.Peer), "peer")
+		return
+	}
+	switch cs.State {
+	case protocol.CallConnecting, protocol.CallConnected, protocol.CallDisconnected, protocol.CallFailed:
+	default:
+		p.conn.sendError(ref, protocol.CodeBadField, fmt.Sprintf("call state %q is not connecting, connected, disconnected or failed", cs.State), "state")
+		return
+	}
+	now := h.clock.Now()
+	h.event(p.sess.rec.Code, p.rec.ID, g.rec.ID, EvCallState, map[string]any{"peer": cs.Peer, "state": cs.State, "since_paired_ms": ms(now) - g.rec.PairedMS}, now)
+	p.connectedTo[cs.Peer] = cs.State == protocol.CallConnected
+	if g.rec.ClockStartedMS != 0 || g.rec.EndedMS != 0 || cs.State != protocol.CallConnected {
+		return
+	}
+	for _, m := range g.members {
+		for _, o := range g.members {
+			if m != o && !m.connectedTo[o.rec.ID] {
+				return
+			}
+		}
+	}
+	h.event(p.sess.rec.Code, "", g.rec.ID, EvCallConnected, map[string]any{"setup_ms": ms(now) - g.rec.PairedMS}, now)
+	h.startClockLocked(g, now, ClockAllConnected)
+}
+
+func (g *group) has(id string) bool {
+	for _, m := range g.members {
+		if m.rec.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *Hub) statsLocked(p *participant, st *protocol.Stats) {
+	now := h.clock.Now()
+	if now.Sub(p.lastStats) < minStatsInterval {
+		return
+	}
+	p.lastStats = now
+	h.event(p.sess.rec.Code, p.rec.ID, p.groupID(), EvStats, st, now)
+}
+
+// disconnected is called by a connection's reader when it ends.
+func (h *Hub) disconnected(c *conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p := c.p
+	if p == nil || p.conn != c {
+		return
+	}
+	p.conn, c.p = nil, nil
+	if h.closed {
+		return
+	}
+	now := h.clock.Now()
+	h.event(p.sess.rec.Code, p.rec.ID, p.groupID(), EvDisconnect, nil, now)
+	if g := p.group; g != nil {
+		for _, m := range g.members {
+			if m != p {
+				h.sendLocked(m, protocol.TypePeerState, "", protocol.PeerState{ParticipantID: p.rec.ID, Online: false})
+			}
+		}
+		return
+	}
+	h.pairLocked(p.sess, now, false) // update the others' waiting counts
+}

@@ -1,0 +1,201 @@
+// Package server is Parley's rendezvous server: rooms and sessions, pairing,
+// the signaling relay, durable text chat, the discussion clock, the
+// experimenter's HTTP API, webhooks and export. Kiosks speak the protocol in
+// signaling/protocol over one websocket each (GET /ws); the experimenter uses
+// /api/ with the admin token.
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/parley-lab/parley/signaling/store"
+)
+
+// AdminTokenFile is the admin token's file in the data directory.
+const AdminTokenFile = "admin.token"
+
+// shutdownWait bounds a graceful shutdown.
+const shutdownWait = 5 * time.Second
+
+// Option changes how a Server is built (for tests and embedding).
+type Option func(*Server)
+
+// WithClock injects the clock.
+func WithClock(c Clock) Option { return func(s *Server) { s.clock = c } }
+
+// WithLogger injects the logger.
+func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
+
+// WithHTTPClient injects the client webhooks are posted with.
+func WithHTTPClient(c *http.Client) Option { return func(s *Server) { s.httpc = c } }
+
+// Server is a running rendezvous server.
+type Server struct {
+	cfg        Config
+	clock      Clock
+	log        *slog.Logger
+	httpc      *http.Client
+	st         *store.Store
+	hub        *Hub
+	hooks      *dispatcher
+	adminToken string
+	// NewAdminToken is true when this start created the admin token.
+	NewAdminToken bool
+
+	upgrader websocket.Upgrader
+	mux      *http.ServeMux
+	http     *http.Server
+	ln       net.Listener
+	wg       sync.WaitGroup
+}
+
+// New opens the data directory, restores state and prepares the handlers.
+// It does not listen; call Serve or use Handler.
+func New(cfg Config, opts ...Option) (*Server, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, clock: RealClock, log: slog.Default()}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.httpc == nil {
+		s.httpc = &http.Client{Timeout: cfg.WebhookTimeout}
+	}
+	st, err := store.Open(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s.st = st
+	if s.adminToken, s.NewAdminToken, err = loadOrCreateToken(filepath.Join(cfg.DataDir, AdminTokenFile)); err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.hub = newHub(cfg, st, s.clock, s.log)
+	if err := s.hub.restore(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.hooks = newDispatcher(st, s.httpc, s.clock, s.log, cfg)
+	s.hub.notifyWebhooks = s.hooks.wake
+	s.upgrader = websocket.Upgrader{
+		ReadBufferSize: 4096, WriteBufferSize: 4096,
+		CheckOrigin: func(r *http.Request) bool {
+			o := r.Header.Get("Origin")
+			return o == "" || contains(cfg.AllowOrigins, o)
+		},
+	}
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	s.mux.HandleFunc("GET /ws", s.serveWS)
+	s.routes()
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.hooks.run() }()
+	return s, nil
+}
+
+// AdminToken is the token the experimenter API requires.
+func (s *Server) AdminToken() string { return s.adminToken }
+
+// Store is the server's store (for export in-process).
+func (s *Server) Store() *store.Store { return s.st }
+
+// Handler serves /ws, /healthz and /api/.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Listen binds the configured address (":0" picks a port).
+func (s *Server) Listen() error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the bound address after Listen.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Serve serves until Close. Listen must have been called.
+func (s *Server) Serve() error {
+	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	err := s.http.Serve(s.ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Close stops the server: connections are closed with "going away" so kiosks
+// reconnect to the next instance, and the store is closed.
+func (s *Server) Close() error {
+	s.hub.close()
+	if s.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
+		s.http.Shutdown(ctx)
+		cancel()
+	}
+	s.hooks.stop()
+	s.wg.Wait()
+	return s.st.Close()
+}
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader wrote the error
+	}
+	c := newConn(ws, s.cfg.SendBuffer, s.log)
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); c.writeLoop(s.cfg) }()
+	c.readLoop(s.hub)
+}
+
+// loadOrCreateToken reads the admin token, creating it (0600) on first start.
+func loadOrCreateToken(path string) (token string, created bool, err error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		t := strings.TrimSpace(string(b))
+		if len(t) < 16 {
+			return "", false, fmt.Errorf("admin token in %s is too short; delete the file to make a new one", path)
+		}
+		return t, false, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", false, fmt.Errorf("admin token: %w", err)
+	}
+	token, _ = newToken()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", false, fmt.Errorf("admin token: %w", err)
+	}
+	if _, err := f.WriteString(token + "\n"); err != nil {
+		f.Close()
+		return "", false, fmt.Errorf("admin token: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return "", false, err
+	}
+	return token, true, f.Close()
+}
+
+// authorized compares the bearer token in constant time.
+func (s *Server) authorized(r *http.Request) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.adminToken)) == 1
+}

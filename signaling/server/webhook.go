@@ -1,0 +1,160 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/parley-lab/parley/signaling/store"
+)
+
+const (
+	// webhookBatch is how many owed deliveries are attempted at once.
+	webhookBatch = 32
+	// webhookIdle is how often the outbox is checked when nothing wakes it
+	// (a retry falling due).
+	webhookIdle = time.Second
+)
+
+// WebhookPayload is what a webhook receives for each new message. Delivery is
+// at least once: the X-Parley-Delivery header and message.id identify
+// repeats.
+type WebhookPayload struct {
+	WebhookID string         `json:"webhook_id"`
+	Session   string         `json:"session"`
+	Channel   string         `json:"channel"` // channel key, as in exports
+	Message   webhookMessage `json:"message"`
+}
+
+type webhookMessage struct {
+	ID         string `json:"id"`
+	Seq        int64  `json:"seq"`
+	SenderID   string `json:"sender_id,omitempty"`
+	Nickname   string `json:"nickname,omitempty"`
+	SenderRole string `json:"sender_role"`
+	Body       string `json:"body"`
+	TimeMS     int64  `json:"time_ms"`
+}
+
+// dispatcher posts the webhook outbox (the deliveries table). Messages are
+// queued in the same transaction that commits them, so a restart loses no
+// delivery; a slow or dead webhook delays only its own retries, never chat.
+type dispatcher struct {
+	st    *store.Store
+	httpc *http.Client
+	clock Clock
+	log   *slog.Logger
+	cfg   Config
+	wakeC chan struct{}
+	quit  chan struct{}
+	once  sync.Once
+}
+
+func newDispatcher(st *store.Store, httpc *http.Client, clock Clock, log *slog.Logger, cfg Config) *dispatcher {
+	return &dispatcher{st: st, httpc: httpc, clock: clock, log: log, cfg: cfg, wakeC: make(chan struct{}, 1), quit: make(chan struct{})}
+}
+
+func (d *dispatcher) wake() {
+	select {
+	case d.wakeC <- struct{}{}:
+	default:
+	}
+}
+
+func (d *dispatcher) stop() { d.once.Do(func() { close(d.quit) }) }
+
+func (d *dispatcher) run() {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.quit:
+			return
+		case <-d.wakeC:
+		case <-t.C:
+		}
+		d.drain()
+		t.Reset(webhookIdle)
+	}
+}
+
+// drain attempts every delivery due now, a batch at a time.
+func (d *dispatcher) drain() {
+	for {
+		select {
+		case <-d.quit:
+			return
+		default:
+		}
+		due, err := d.st.DueDeliveries(ms(d.clock.Now()), webhookBatch)
+		if err != nil {
+			d.log.Error("webhook outbox", "err", err)
+			return
+		}
+		if len(due) == 0 {
+			return
+		}
+		var wg sync.WaitGroup
+		for _, del := range due {
+			wg.Add(1)
+			go func() { defer wg.Done(); d.attempt(del) }()
+		}
+		wg.Wait()
+	}
+}
+
+func (d *dispatcher) attempt(del store.Delivery) {
+	m, err := d.st.Message(del.MessageID)
+	if err != nil {
+		d.log.Error("webhook message", "err", err)
+		return
+	}
+	body, _ := json.Marshal(WebhookPayload{WebhookID: del.WebhookID, Session: m.Session, Channel: m.Channel, Message: webhookMessage{
+		ID: m.ID, Seq: m.Seq, SenderID: m.SenderID, Nickname: m.Nickname, SenderRole: m.SenderRole, Body: m.Body, TimeMS: m.TimeMS,
+	}})
+	err = d.post(del, body)
+	now := d.clock.Now()
+	if err == nil {
+		if err := d.st.MarkDelivered(del.ID, ms(now)); err != nil {
+			d.log.Error("webhook mark delivered", "err", err)
+		}
+		return
+	}
+	attempts := del.Attempts + 1
+	var next int64
+	if attempts < d.cfg.WebhookAttempts {
+		delay := min(d.cfg.WebhookBackoff<<min(attempts-1, 20), DefaultWebhookMaxDelay)
+		next = ms(now.Add(delay))
+	}
+	if err := d.st.MarkFailed(del.ID, ms(now), next, err.Error()); err != nil {
+		d.log.Error("webhook mark failed", "err", err)
+	}
+	if next == 0 {
+		d.log.Warn("webhook gave up", "webhook", del.WebhookID, "message", del.MessageID, "attempts", attempts, "err", err)
+		d.st.AddEvent(store.Event{Session: m.Session, Kind: EvWebhookGaveUp, TimeMS: ms(now),
+			Data: json.RawMessage(fmt.Sprintf(`{"webhook_id":%q,"message_id":%q,"attempts":%d}`, del.WebhookID, del.MessageID, attempts))})
+	}
+}
+
+func (d *dispatcher) post(del store.Delivery, body []byte) error {
+	req, err := http.NewRequest(http.MethodPost, del.URL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Parley-Delivery", strconv.FormatInt(del.ID, 10))
+	resp, err := d.httpc.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("webhook answered %s", resp.Status)
+	}
+	return nil
+}

@@ -1,0 +1,690 @@
+// Package store keeps everything the rendezvous server must not lose in one
+// embedded SQLite database (WAL mode, synchronous=FULL, versioned schema):
+// sessions, participants and their resume tokens (hashed), groups and their
+// clocks, chat messages, events, webhooks and the webhook outbox. A write
+// returns only after it is committed, so whatever the server acknowledged
+// survives kill -9.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// FileName is the database's name inside the data directory.
+const FileName = "parley.db"
+
+// SchemaVersion is the schema this code writes. Open migrates older files
+// forward and refuses newer ones.
+const SchemaVersion = 1
+
+// busyTimeoutMS is how long a writer waits for another connection's lock
+// before SQLITE_BUSY; the hub, the webhook dispatcher and an export may
+// overlap.
+const busyTimeoutMS = 5000
+
+// Errors.
+var (
+	// ErrNotFound is returned when a looked-up row does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrNewerSchema is returned when the file was written by a newer Parley.
+	ErrNewerSchema = errors.New("database schema is newer than this program")
+	// ErrExists is returned when a row with that key is already stored.
+	ErrExists = errors.New("already exists")
+)
+
+// Session states.
+const (
+	SessionOpen    = "open"
+	SessionStarted = "started"
+	SessionEnded   = "ended"
+)
+
+// Session is one experiment run in a room.
+type Session struct {
+	Code      string
+	Room      string
+	Settings  json.RawMessage // the server's session settings, as JSON
+	State     string
+	CreatedMS int64
+	StartedMS int64 // 0 = not started
+	EndedMS   int64 // 0 = not ended
+}
+
+// Participant is one person at one seat in one session.
+type Participant struct {
+	ID          string
+	Session     string
+	Code        string // participant_code in exports
+	IDInSession int
+	Seat        string
+	Pseudonym   string
+	TokenHash   string
+	GroupID     string
+	JoinedMS    int64
+	Arrival     int64 // arrival order within the session
+}
+
+// Group is a set of participants who discuss together.
+type Group struct {
+	ID             string
+	Session        string
+	Num            int // 1-based within the session
+	Members        []string
+	PairedMS       int64
+	ClockStartedMS int64
+	DeadlineMS     int64
+	ClockReason    string
+	EndedMS        int64
+	EndReason      string
+}
+
+// Message is a committed chat message.
+type Message struct {
+	ID          string
+	Session     string
+	Channel     string // channel key: "group:<gid>", "session", "experimenter", "named:<name>"
+	Seq         int64
+	SenderID    string // participant id; empty for experimenter/system
+	SenderRole  string
+	Nickname    string
+	Body        string
+	TimeMS      int64
+	ClientMsgID string
+}
+
+// Event is one logged happening: a join, a pairing, a call state, stats...
+type Event struct {
+	ID          int64
+	Session     string
+	Participant string
+	Group       string
+	Kind        string
+	Data        json.RawMessage
+	TimeMS      int64
+}
+
+// Webhook receives every new message of a session (or of one channel).
+type Webhook struct {
+	ID        string
+	Session   string
+	Channel   string // empty = every channel of the session
+	URL       string
+	CreatedMS int64
+}
+
+// Delivery is one message owed to one webhook.
+type Delivery struct {
+	ID        int64
+	WebhookID string
+	URL       string
+	MessageID string
+	Attempts  int
+	NextMS    int64
+}
+
+// Store is an open database. Its methods are safe for concurrent use.
+type Store struct {
+	db   *sql.DB
+	path string
+}
+
+// Open opens (creating if needed) the database in dir.
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, FileName)
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)" +
+		fmt.Sprintf("&_pragma=busy_timeout(%d)", busyTimeoutMS) + "&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path}
+	if err := s.migrate(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// OpenReadOnly opens an existing database for export while a server may be
+// writing it.
+func OpenReadOnly(dir string) (*Store, error) {
+	path := filepath.Join(dir, FileName)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("no Parley database in %s: %w", dir, err)
+	}
+	dsn := "file:" + path + "?mode=ro" + fmt.Sprintf("&_pragma=busy_timeout(%d)", busyTimeoutMS)
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path}
+	var v int
+	if err := db.QueryRow(`SELECT value FROM meta WHERE key='schema_version'`).Scan(&v); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if v > SchemaVersion {
+		db.Close()
+		return nil, fmt.Errorf("%s: %w (version %d)", path, ErrNewerSchema, v)
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Path is the database file's path.
+func (s *Store) Path() string { return s.path }
+
+var migrations = []string{
+	// version 1
+	`CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE sessions(
+  code TEXT PRIMARY KEY,
+  room TEXT NOT NULL,
+  settings TEXT NOT NULL,
+  state TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  started_ms INTEGER NOT NULL DEFAULT 0,
+  ended_ms INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE participants(
+  id TEXT PRIMARY KEY,
+  session_code TEXT NOT NULL REFERENCES sessions(code),
+  code TEXT NOT NULL UNIQUE,
+  id_in_session INTEGER NOT NULL,
+  seat TEXT NOT NULL,
+  pseudonym TEXT NOT NULL,
+  token_hash TEXT NOT NULL UNIQUE,
+  group_id TEXT NOT NULL DEFAULT '',
+  joined_ms INTEGER NOT NULL,
+  arrival INTEGER NOT NULL,
+  UNIQUE(session_code, id_in_session));
+CREATE TABLE groups(
+  id TEXT PRIMARY KEY,
+  session_code TEXT NOT NULL REFERENCES sessions(code),
+  num INTEGER NOT NULL,
+  members TEXT NOT NULL,
+  paired_ms INTEGER NOT NULL,
+  clock_started_ms INTEGER NOT NULL DEFAULT 0,
+  deadline_ms INTEGER NOT NULL DEFAULT 0,
+  clock_reason TEXT NOT NULL DEFAULT '',
+  ended_ms INTEGER NOT NULL DEFAULT 0,
+  end_reason TEXT NOT NULL DEFAULT '',
+  UNIQUE(session_code, num));
+CREATE TABLE messages(
+  id TEXT PRIMARY KEY,
+  session_code TEXT NOT NULL REFERENCES sessions(code),
+  channel TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  sender_id TEXT NOT NULL DEFAULT '',
+  sender_role TEXT NOT NULL,
+  nickname TEXT NOT NULL DEFAULT '',
+  body TEXT NOT NULL,
+  ts_ms INTEGER NOT NULL,
+  client_msg_id TEXT NOT NULL DEFAULT '',
+  UNIQUE(session_code, channel, seq));
+CREATE UNIQUE INDEX messages_idem ON messages(sender_id, client_msg_id) WHERE sender_id != '' AND client_msg_id != '';
+CREATE TABLE events(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  session_code TEXT NOT NULL,
+  participant_id TEXT NOT NULL DEFAULT '',
+  group_id TEXT NOT NULL DEFAULT '',
+  kind TEXT NOT NULL,
+  data TEXT NOT NULL DEFAULT '{}',
+  ts_ms INTEGER NOT NULL);
+CREATE INDEX events_session ON events(session_code, id);
+CREATE TABLE webhooks(
+  id TEXT PRIMARY KEY,
+  session_code TEXT NOT NULL REFERENCES sessions(code),
+  channel TEXT NOT NULL DEFAULT '',
+  url TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  deleted_ms INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE deliveries(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  webhook_id TEXT NOT NULL REFERENCES webhooks(id),
+  message_id TEXT NOT NULL REFERENCES messages(id),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_ms INTEGER NOT NULL,
+  delivered_ms INTEGER NOT NULL DEFAULT 0,
+  gave_up_ms INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT '',
+  UNIQUE(webhook_id, message_id));
+CREATE INDEX deliveries_due ON deliveries(delivered_ms, gave_up_ms, next_ms);`,
+}
+
+func (s *Store) migrate() error {
+	var have int
+	var name string
+	err := s.db.QueryRow(`SELECT name FROM sqlite_master WHERE type='table' AND name='meta'`).Scan(&name)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		have = 0
+	case err != nil:
+		return err
+	default:
+		if err := s.db.QueryRow(`SELECT value FROM meta WHERE key='schema_version'`).Scan(&have); err != nil {
+			return fmt.Errorf("schema version: %w", err)
+		}
+	}
+	if have > SchemaVersion {
+		return fmt.Errorf("%w (file has version %d, this program %d)", ErrNewerSchema, have, SchemaVersion)
+	}
+	for v := have; v < len(migrations); v++ {
+		err := s.tx(func(tx *sql.Tx) error {
+			if _, err := tx.Exec(migrations[v]); err != nil {
+				return fmt.Errorf("migrate to version %d: %w", v+1, err)
+			}
+			_, err := tx.Exec(`INSERT INTO meta(key,value) VALUES('schema_version',?) ON CONFLICT(key) DO UPDATE SET value=excluded.value`, v+1)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) tx(fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(context.Background(), nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func isUnique(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// CreateSession stores a new session.
+func (s *Store) CreateSession(ss Session) error {
+	_, err := s.db.Exec(`INSERT INTO sessions(code,room,settings,state,created_ms,started_ms,ended_ms) VALUES(?,?,?,?,?,?,?)`,
+		ss.Code, ss.Room, string(ss.Settings), ss.State, ss.CreatedMS, ss.StartedMS, ss.EndedMS)
+	if isUnique(err) {
+		return fmt.Errorf("session %s: %w", ss.Code, ErrExists)
+	}
+	return err
+}
+
+// SetSessionState records a session's state change at ms.
+func (s *Store) SetSessionState(code, state string, ms int64) error {
+	q := `UPDATE sessions SET state=? WHERE code=?`
+	switch state {
+	case SessionStarted:
+		q = `UPDATE sessions SET state=?, started_ms=` + fmt.Sprint(ms) + ` WHERE code=?`
+	case SessionEnded:
+		q = `UPDATE sessions SET state=?, ended_ms=` + fmt.Sprint(ms) + ` WHERE code=?`
+	}
+	res, err := s.db.Exec(q, state, code)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("session %s: %w", code, ErrNotFound)
+	}
+	return nil
+}
+
+const sessionCols = `code,room,settings,state,created_ms,started_ms,ended_ms`
+
+func scanSession(sc interface{ Scan(...any) error }) (Session, error) {
+	var ss Session
+	var settings string
+	err := sc.Scan(&ss.Code, &ss.Room, &settings, &ss.State, &ss.CreatedMS, &ss.StartedMS, &ss.EndedMS)
+	ss.Settings = json.RawMessage(settings)
+	return ss, err
+}
+
+// Sessions lists all sessions, oldest first.
+func (s *Store) Sessions() ([]Session, error) {
+	rows, err := s.db.Query(`SELECT ` + sessionCols + ` FROM sessions ORDER BY created_ms, code`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Session
+	for rows.Next() {
+		ss, err := scanSession(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ss)
+	}
+	return out, rows.Err()
+}
+
+// Session returns one session.
+func (s *Store) Session(code string) (Session, error) {
+	ss, err := scanSession(s.db.QueryRow(`SELECT `+sessionCols+` FROM sessions WHERE code=?`, code))
+	if errors.Is(err, sql.ErrNoRows) {
+		return ss, fmt.Errorf("session %s: %w", code, ErrNotFound)
+	}
+	return ss, err
+}
+
+// AddParticipant stores p, assigning IDInSession and Arrival, and returns it.
+func (s *Store) AddParticipant(p Participant) (Participant, error) {
+	err := s.tx(func(tx *sql.Tx) error {
+		if err := tx.QueryRow(`SELECT COALESCE(MAX(id_in_session),0)+1, COALESCE(MAX(arrival),0)+1 FROM participants WHERE session_code=?`, p.Session).
+			Scan(&p.IDInSession, &p.Arrival); err != nil {
+			return err
+		}
+		_, err := tx.Exec(`INSERT INTO participants(id,session_code,code,id_in_session,seat,pseudonym,token_hash,group_id,joined_ms,arrival) VALUES(?,?,?,?,?,?,?,?,?,?)`,
+			p.ID, p.Session, p.Code, p.IDInSession, p.Seat, p.Pseudonym, p.TokenHash, p.GroupID, p.JoinedMS, p.Arrival)
+		if isUnique(err) {
+			return fmt.Errorf("participant %s: %w", p.ID, ErrExists)
+		}
+		return err
+	})
+	return p, err
+}
+
+const participantCols = `id,session_code,code,id_in_session,seat,pseudonym,token_hash,group_id,joined_ms,arrival`
+
+func scanParticipant(sc interface{ Scan(...any) error }) (Participant, error) {
+	var p Participant
+	err := sc.Scan(&p.ID, &p.Session, &p.Code, &p.IDInSession, &p.Seat, &p.Pseudonym, &p.TokenHash, &p.GroupID, &p.JoinedMS, &p.Arrival)
+	return p, err
+}
+
+// Participants lists a session's participants in arrival order.
+func (s *Store) Participants(session string) ([]Participant, error) {
+	rows, err := s.db.Query(`SELECT `+participantCols+` FROM participants WHERE session_code=? ORDER BY id_in_session`, session)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Participant
+	for rows.Next() {
+		p, err := scanParticipant(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// CreateGroup stores a group (its ID and Num chosen by the caller) and sets
+// its members' group in one transaction.
+func (s *Store) CreateGroup(g Group) error {
+	members, _ := json.Marshal(g.Members)
+	err := s.tx(func(tx *sql.Tx) error {
+		if _, err := tx.Exec(`INSERT INTO groups(id,session_code,num,members,paired_ms) VALUES(?,?,?,?,?)`,
+			g.ID, g.Session, g.Num, string(members), g.PairedMS); err != nil {
+			return err
+		}
+		for _, m := range g.Members {
+			res, err := tx.Exec(`UPDATE participants SET group_id=? WHERE id=? AND group_id=''`, g.ID, m)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n != 1 {
+				return fmt.Errorf("participant %s is not free to join group %s", m, g.ID)
+			}
+		}
+		return nil
+	})
+	return err
+}
+
+// StartClock records when a group's discussion started and when it ends.
+// It does nothing if the clock already started (the first start wins).
+func (s *Store) StartClock(groupID string, startMS, deadlineMS int64, reason string) (bool, error) {
+	res, err := s.db.Exec(`UPDATE groups SET clock_started_ms=?, deadline_ms=?, clock_reason=? WHERE id=? AND clock_started_ms=0`,
+		startMS, deadlineMS, reason, groupID)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// EndGroup records that a group's discussion ended. The first end wins.
+func (s *Store) EndGroup(groupID string, ms int64, reason string) (bool, error) {
+	res, err := s.db.Exec(`UPDATE groups SET ended_ms=?, end_reason=? WHERE id=? AND ended_ms=0`, ms, reason, groupID)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// Groups lists a session's groups.
+func (s *Store) Groups(session string) ([]Group, error) {
+	rows, err := s.db.Query(`SELECT id,session_code,num,members,paired_ms,clock_started_ms,deadline_ms,clock_reason,ended_ms,end_reason FROM groups WHERE session_code=? ORDER BY num`, session)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Group
+	for rows.Next() {
+		var g Group
+		var members string
+		if err := rows.Scan(&g.ID, &g.Session, &g.Num, &members, &g.PairedMS, &g.ClockStartedMS, &g.DeadlineMS, &g.ClockReason, &g.EndedMS, &g.EndReason); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(members), &g.Members); err != nil {
+			return nil, fmt.Errorf("group %s members: %w", g.ID, err)
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+// AppendMessage commits m with the next sequence number of its channel and
+// queues it for the given webhooks, all in one transaction. If the sender
+// already sent m.ClientMsgID, nothing is written and the stored message is
+// returned with dup=true.
+func (s *Store) AppendMessage(m Message, webhookIDs []string) (stored Message, dup bool, err error) {
+	err = s.tx(func(tx *sql.Tx) error {
+		if m.SenderID != "" && m.ClientMsgID != "" {
+			row := tx.QueryRow(`SELECT `+messageCols+` FROM messages WHERE sender_id=? AND client_msg_id=?`, m.SenderID, m.ClientMsgID)
+			old, err := scanMessage(row)
+			if err == nil {
+				stored, dup = old, true
+				return nil
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		if err := tx.QueryRow(`SELECT COALESCE(MAX(seq),0)+1 FROM messages WHERE session_code=? AND channel=?`, m.Session, m.Channel).Scan(&m.Seq); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`INSERT INTO messages(id,session_code,channel,seq,sender_id,sender_role,nickname,body,ts_ms,client_msg_id) VALUES(?,?,?,?,?,?,?,?,?,?)`,
+			m.ID, m.Session, m.Channel, m.Seq, m.SenderID, m.SenderRole, m.Nickname, m.Body, m.TimeMS, m.ClientMsgID); err != nil {
+			return err
+		}
+		for _, w := range webhookIDs {
+			if _, err := tx.Exec(`INSERT INTO deliveries(webhook_id,message_id,next_ms) VALUES(?,?,?)`, w, m.ID, m.TimeMS); err != nil {
+				return err
+			}
+		}
+		stored = m
+		return nil
+	})
+	return stored, dup, err
+}
+
+const messageCols = `id,session_code,channel,seq,sender_id,sender_role,nickname,body,ts_ms,client_msg_id`
+
+func scanMessage(sc interface{ Scan(...any) error }) (Message, error) {
+	var m Message
+	err := sc.Scan(&m.ID, &m.Session, &m.Channel, &m.Seq, &m.SenderID, &m.SenderRole, &m.Nickname, &m.Body, &m.TimeMS, &m.ClientMsgID)
+	return m, err
+}
+
+// Messages returns a channel's messages with seq > afterSeq, in order. An
+// empty channel means every channel of the session (ordered by time, then
+// channel and seq).
+func (s *Store) Messages(session, channel string, afterSeq int64) ([]Message, error) {
+	var rows *sql.Rows
+	var err error
+	if channel == "" {
+		rows, err = s.db.Query(`SELECT `+messageCols+` FROM messages WHERE session_code=? ORDER BY ts_ms, channel, seq`, session)
+	} else {
+		rows, err = s.db.Query(`SELECT `+messageCols+` FROM messages WHERE session_code=? AND channel=? AND seq>? ORDER BY seq`, session, channel, afterSeq)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// AddEvent logs an event.
+func (s *Store) AddEvent(e Event) error {
+	if len(e.Data) == 0 {
+		e.Data = json.RawMessage(`{}`)
+	}
+	_, err := s.db.Exec(`INSERT INTO events(session_code,participant_id,group_id,kind,data,ts_ms) VALUES(?,?,?,?,?,?)`,
+		e.Session, e.Participant, e.Group, e.Kind, string(e.Data), e.TimeMS)
+	return err
+}
+
+// Events lists a session's events in the order they were logged; an empty
+// session means all sessions.
+func (s *Store) Events(session string) ([]Event, error) {
+	q := `SELECT id,session_code,participant_id,group_id,kind,data,ts_ms FROM events`
+	var args []any
+	if session != "" {
+		q += ` WHERE session_code=?`
+		args = append(args, session)
+	}
+	rows, err := s.db.Query(q+` ORDER BY id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var e Event
+		var data string
+		if err := rows.Scan(&e.ID, &e.Session, &e.Participant, &e.Group, &e.Kind, &data, &e.TimeMS); err != nil {
+			return nil, err
+		}
+		e.Data = json.RawMessage(data)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// AddWebhook stores a webhook.
+func (s *Store) AddWebhook(w Webhook) error {
+	_, err := s.db.Exec(`INSERT INTO webhooks(id,session_code,channel,url,created_ms) VALUES(?,?,?,?,?)`, w.ID, w.Session, w.Channel, w.URL, w.CreatedMS)
+	return err
+}
+
+// DeleteWebhook stops a webhook; owed deliveries are dropped.
+func (s *Store) DeleteWebhook(id string, ms int64) error {
+	res, err := s.db.Exec(`UPDATE webhooks SET deleted_ms=? WHERE id=? AND deleted_ms=0`, ms, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("webhook %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// Webhooks lists the live webhooks of a session (all sessions if empty).
+func (s *Store) Webhooks(session string) ([]Webhook, error) {
+	q := `SELECT id,session_code,channel,url,created_ms FROM webhooks WHERE deleted_ms=0`
+	var args []any
+	if session != "" {
+		q += ` AND session_code=?`
+		args = append(args, session)
+	}
+	rows, err := s.db.Query(q+` ORDER BY created_ms, id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Webhook
+	for rows.Next() {
+		var w Webhook
+		if err := rows.Scan(&w.ID, &w.Session, &w.Channel, &w.URL, &w.CreatedMS); err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, rows.Err()
+}
+
+// DueDeliveries returns up to limit deliveries owed at nowMS.
+func (s *Store) DueDeliveries(nowMS int64, limit int) ([]Delivery, error) {
+	rows, err := s.db.Query(`SELECT d.id, d.webhook_id, w.url, d.message_id, d.attempts, d.next_ms
+FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
+WHERE d.delivered_ms=0 AND d.gave_up_ms=0 AND w.deleted_ms=0 AND d.next_ms<=? ORDER BY d.next_ms, d.id LIMIT ?`, nowMS, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Delivery
+	for rows.Next() {
+		var d Delivery
+		if err := rows.Scan(&d.ID, &d.WebhookID, &d.URL, &d.MessageID, &d.Attempts, &d.NextMS); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// NextDeliveryMS is when the next owed delivery is due, or 0 if none is owed.
+func (s *Store) NextDeliveryMS() (int64, error) {
+	var ms sql.NullInt64
+	err := s.db.QueryRow(`SELECT MIN(d.next_ms) FROM deliveries d JOIN webhooks w ON w.id=d.webhook_id WHERE d.delivered_ms=0 AND d.gave_up_ms=0 AND w.deleted_ms=0`).Scan(&ms)
+	return ms.Int64, err
+}
+
+// MarkDelivered records a successful delivery.
+func (s *Store) MarkDelivered(id, ms int64) error {
+	_, err := s.db.Exec(`UPDATE deliveries SET delivered_ms=?, attempts=attempts+1 WHERE id=?`, ms, id)
+	return err
+}
+
+// MarkFailed records a failed attempt; nextMS=0 gives up.
+func (s *Store) MarkFailed(id, nowMS, nextMS int64, reason string) error {
+	if nextMS == 0 {
+		_, err := s.db.Exec(`UPDATE deliveries SET attempts=attempts+1, gave_up_ms=?, last_error=? WHERE id=?`, nowMS, reason, id)
+		return err
+	}
+	_, err := s.db.Exec(`UPDATE deliveries SET attempts=attempts+1, next_ms=?, last_error=? WHERE id=?`, nextMS, reason, id)
+	return err
+}
+
+// Message returns one message by id.
+func (s *Store) Message(id string) (Message, error) {
+	m, err := scanMessage(s.db.QueryRow(`SELECT `+messageCols+` FROM messages WHERE id=?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, fmt.Errorf("message %s: %w", id, ErrNotFound)
+	}
+	return m, err
+}
