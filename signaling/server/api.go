@@ -112,8 +112,8 @@ func (s *Server) routes() {
 
 func (s *Server) apiCreateSession(w http.ResponseWriter, r *http.Request) (any, error) {
 	var req struct {
-		Room     string           `json:"room"`
-		Settings *SessionSettings `json:"settings"`
+		Room     string          `json:"room"`
+		Settings json.RawMessage `json:"settings"`
 	}
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
@@ -237,8 +237,9 @@ func (h *Hub) SessionView(code string) (SessionView, error) {
 	return h.viewLocked(s), nil
 }
 
-// CreateSession opens a session in room; nil settings take the room's defaults.
-func (h *Hub) CreateSession(room string, settings *SessionSettings) (SessionView, error) {
+// CreateSession opens a session in room. settings (JSON, may be empty)
+// override the room's defaults field by field.
+func (h *Hub) CreateSession(room string, settings json.RawMessage) (SessionView, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	r, ok := h.cfg.room(room)
@@ -246,8 +247,12 @@ func (h *Hub) CreateSession(room string, settings *SessionSettings) (SessionView
 		return SessionView{}, fmt.Errorf("%w: room %q is not configured on this server", ErrBadRequest, room)
 	}
 	st := r.Defaults
-	if settings != nil {
-		st = *settings
+	if len(settings) > 0 && string(settings) != "null" {
+		dec := json.NewDecoder(strings.NewReader(string(settings)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&st); err != nil {
+			return SessionView{}, fmt.Errorf("%w: settings: %v", ErrBadRequest, err)
+		}
 	}
 	s, err := h.createSessionLocked(room, st, h.clock.Now())
 	if err != nil {

@@ -1,0 +1,294 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/parley-lab/parley/signaling/export"
+	"github.com/parley-lab/parley/signaling/server"
+	"github.com/parley-lab/parley/signaling/store"
+)
+
+// apiTimeout bounds one experimenter API call from the CLI.
+const apiTimeout = 15 * time.Second
+
+// Environment variables for the tool commands.
+const (
+	EnvURL        = "PARLEY_URL"
+	EnvAdminToken = "PARLEY_ADMIN_TOKEN"
+)
+
+func init() {
+	Register("session", "create, list, start and end sessions; list participants; post as the experimenter", runSession)
+	Register("export", "write chat messages or events as CSV or JSON Lines", runExport)
+	Register("config", "check configuration files: parley config check [--server FILE] [--kiosk FILE]", runConfig)
+}
+
+type apiClient struct {
+	base, token string
+	http        *http.Client
+}
+
+func apiFlags(fs *flag.FlagSet) (url, token, data *string) {
+	url = fs.String("url", "http://127.0.0.1"+server.DefaultListen, "server URL (or $"+EnvURL+")")
+	token = fs.String("token", "", "admin token (or $"+EnvAdminToken+", or read from --data)")
+	data = fs.String("data", DefaultDataDir, "server data directory holding admin.token")
+	return
+}
+
+func newAPIClient(env Env, fs *flag.FlagSet, url, token, data string) (*apiClient, error) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if v := env.Getenv(EnvURL); v != "" && !set["url"] {
+		url = v
+	}
+	if token == "" {
+		token = env.Getenv(EnvAdminToken)
+	}
+	if token == "" {
+		b, err := os.ReadFile(filepath.Join(data, server.AdminTokenFile))
+		if err != nil {
+			return nil, fmt.Errorf("no admin token: pass --token, set $%s, or point --data at the server's data directory (%v)", EnvAdminToken, err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	return &apiClient{base: strings.TrimRight(url, "/"), token: token, http: &http.Client{Timeout: apiTimeout}}, nil
+}
+
+func (c *apiClient) do(method, path string, body any, out io.Writer) error {
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, r)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("server at %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		b, _ := io.ReadAll(resp.Body)
+		json.Unmarshal(b, &e)
+		if e.Error == "" {
+			e.Error = strings.TrimSpace(string(b))
+		}
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, e.Error)
+	}
+	_, err = io.Copy(out, resp.Body)
+	return err
+}
+
+func runSession(env Env, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: parley session create|list|show|start|end|participants|post ...", ErrUsage)
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("parley session "+sub, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	url, token, data := apiFlags(fs)
+	room := fs.String("room", server.DefaultRoom, "room (create)")
+	settingsFile := fs.String("settings", "", "session settings as a JSON or TOML file (create)")
+	duration := fs.Int("duration", 0, "discussion duration in seconds (create; default from the room)")
+	matching := fs.String("matching", "", "arrival, random or fixed (create)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	c, err := newAPIClient(env, fs, *url, *token, *data)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	arg := func(i int, name string) (string, error) {
+		if fs.NArg() <= i {
+			return "", fmt.Errorf("%w: parley session %s needs %s", ErrUsage, sub, name)
+		}
+		return fs.Arg(i), nil
+	}
+	switch sub {
+	case "list":
+		err = c.do("GET", "/api/sessions", nil, &buf)
+	case "create":
+		var settings *server.SessionSettings
+		if *settingsFile != "" || *duration != 0 || *matching != "" {
+			settings = &server.SessionSettings{}
+			if *settingsFile != "" {
+				if err := readSettings(*settingsFile, settings); err != nil {
+					return err
+				}
+			}
+			if *duration != 0 {
+				settings.DurationS = *duration
+			}
+			if *matching != "" {
+				settings.Matching = *matching
+			}
+		}
+		err = c.do("POST", "/api/sessions", map[string]any{"room": *room, "settings": settings}, &buf)
+	case "show", "start", "end", "participants":
+		code, aerr := arg(0, "a session code")
+		if aerr != nil {
+			return aerr
+		}
+		switch sub {
+		case "show":
+			err = c.do("GET", "/api/sessions/"+code, nil, &buf)
+		case "participants":
+			err = c.do("GET", "/api/sessions/"+code+"/participants", nil, &buf)
+		default:
+			err = c.do("POST", "/api/sessions/"+code+"/"+sub, nil, &buf)
+		}
+	case "post":
+		code, aerr := arg(0, "a session code, a channel and a message")
+		if aerr != nil {
+			return aerr
+		}
+		ch, aerr := arg(1, "a channel (experimenter, session, group:<id> or a named channel)")
+		if aerr != nil {
+			return aerr
+		}
+		body, aerr := arg(2, "the message text")
+		if aerr != nil {
+			return aerr
+		}
+		err = c.do("POST", "/api/sessions/"+code+"/channels/"+ch+"/messages", map[string]string{"body": body}, &buf)
+	default:
+		return fmt.Errorf("%w: unknown session command %q", ErrUsage, sub)
+	}
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		_, err = env.Stdout.Write(buf.Bytes())
+		return err
+	}
+	return printSessionResult(env.Stdout, sub, buf.Bytes())
+}
+
+func readSettings(path string, into *server.SessionSettings) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if strings.HasSuffix(path, ".json") {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(into); err != nil {
+			return fmt.Errorf("%w %s: %v", ErrConfigFile, path, err)
+		}
+		return nil
+	}
+	return decodeTOMLStrict(path, b, into)
+}
+
+func printSessionResult(w io.Writer, sub string, data []byte) error {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	defer tw.Flush()
+	switch sub {
+	case "list":
+		var ss []server.SessionView
+		if err := json.Unmarshal(data, &ss); err != nil {
+			return err
+		}
+		fmt.Fprintln(tw, "CODE\tROOM\tSTATE\tDURATION\tMATCHING\tPARTICIPANTS\tCONNECTED\tGROUPS\tCREATED")
+		for _, s := range ss {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%ds\t%s\t%d\t%d\t%d\t%s\n", s.Code, s.Room, s.State, s.Settings.DurationS, s.Settings.Matching,
+				s.Participants, s.Connected, s.Groups, s.CreatedAt.Local().Format("2006-01-02 15:04"))
+		}
+	case "participants":
+		var ps []server.ParticipantView
+		if err := json.Unmarshal(data, &ps); err != nil {
+			return err
+		}
+		fmt.Fprintln(tw, "#\tCODE\tSEAT\tPSEUDONYM\tCONNECTED\tSTATE\tGROUP\tTIME LEFT")
+		for _, p := range ps {
+			left := ""
+			if p.TimeLeftS != nil {
+				left = fmt.Sprintf("%.0fs", *p.TimeLeftS)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%v\t%s\t%d\t%s\n", p.IDInSession, p.Code, p.Seat, p.Pseudonym, p.Connected, p.State, p.Group, left)
+		}
+	case "post":
+		var m server.APIMessage
+		if err := json.Unmarshal(data, &m); err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "posted %s to %s (seq %d)\n", m.ID, m.Channel, m.Seq)
+	default:
+		var s server.SessionView
+		if err := json.Unmarshal(data, &s); err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "session %s in room %s: %s (duration %ds, matching %s, %d participants)\n", s.Code, s.Room, s.State, s.Settings.DurationS, s.Settings.Matching, s.Participants)
+	}
+	return nil
+}
+
+func runExport(env Env, args []string) error {
+	fs := flag.NewFlagSet("parley export", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	data := fs.String("data", DefaultDataDir, "server data directory")
+	session := fs.String("session", "", "session code (default: all sessions)")
+	format := fs.String("format", export.CSV, "csv or jsonl")
+	kind := fs.String("kind", export.Messages, "messages or events")
+	out := fs.String("out", "", "output file (default: standard output)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *format != export.CSV && *format != export.JSONL {
+		return fmt.Errorf("%w: --format %q: use csv or jsonl", ErrUsage, *format)
+	}
+	if *kind != export.Messages && *kind != export.Events {
+		return fmt.Errorf("%w: --kind %q: use messages or events", ErrUsage, *kind)
+	}
+	st, err := store.OpenReadOnly(*data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	w := env.Stdout
+	var f *os.File
+	if *out != "" {
+		// Written next to the target and renamed, so a failed export never
+		// leaves a truncated file where a good one was.
+		f, err = os.CreateTemp(filepath.Dir(*out), ".parley-export-*")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(f.Name())
+		w = f
+	}
+	if err := export.Write(w, st, export.Options{Session: *session, Format: *format, Kind: *kind}); err != nil {
+		if f != nil {
+			f.Close()
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("session %q is not in %s", *session, *data)
+		}
+		return err
+	}
+	if f != nil {
+		if err := f.Close(); err != nil {
+			return err
+		}
+		return os.Rename(f.Name(), *out)
+	}
+	return nil
+}

@@ -1,0 +1,162 @@
+package client
+
+import (
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parley-lab/parley/signaling/protocol"
+	"github.com/parley-lab/parley/signaling/server"
+)
+
+const waitTimeout = 10 * time.Second
+
+// recorder is a Handler that keeps what it hears.
+type recorder struct {
+	mu     sync.Mutex
+	online bool
+	msgs   []any
+	refs   []string
+	notify chan struct{}
+}
+
+func newRecorder() *recorder { return &recorder{notify: make(chan struct{}, 1)} }
+
+func (r *recorder) Online(up bool) {
+	r.mu.Lock()
+	r.online = up
+	r.mu.Unlock()
+	r.poke()
+}
+
+func (r *recorder) Message(typ, ref string, body any) {
+	r.mu.Lock()
+	r.msgs = append(r.msgs, body)
+	r.refs = append(r.refs, ref)
+	r.mu.Unlock()
+	r.poke()
+}
+
+func (r *recorder) poke() {
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+}
+
+// waitFor waits until cond holds over the recorded messages.
+func (r *recorder) waitFor(t *testing.T, what string, cond func(msgs []any, online bool) bool) {
+	t.Helper()
+	deadline := time.After(waitTimeout)
+	for {
+		r.mu.Lock()
+		ok := cond(r.msgs, r.online)
+		r.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-r.notify:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func count[T any](msgs []any, pred func(T) bool) int {
+	n := 0
+	for _, m := range msgs {
+		if v, ok := m.(T); ok && pred(v) {
+			n++
+		}
+	}
+	return n
+}
+
+func startServer(t *testing.T, dir, listen string) *server.Server {
+	t.Helper()
+	s, err := server.New(server.Config{DataDir: dir, Listen: listen}, server.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve()
+	return s
+}
+
+func TestSessionSurvivesServerAndKioskRestart(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, dir, "127.0.0.1:0")
+	addr := srv.Addr()
+	url := "ws://" + addr + "/ws"
+	cfg := func(seat string) SessionConfig {
+		return SessionConfig{URL: url, Room: server.DefaultRoom, Seat: seat, StateFile: filepath.Join(dir, seat+".json"),
+			BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond}
+	}
+	ra, rb := newRecorder(), newRecorder()
+	a, err := NewSession(cfg("a"), ra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := NewSession(cfg("b"), rb)
+	a.Start("Ann")
+	b.Start("Ben")
+	paired := func(msgs []any, _ bool) bool {
+		return count(msgs, func(*protocol.Paired) bool { return true }) > 0
+	}
+	ra.waitFor(t, "A paired", paired)
+	rb.waitFor(t, "B paired", paired)
+	a.Chat("group", "before")
+	rb.waitFor(t, "B gets 'before'", func(msgs []any, _ bool) bool {
+		return count(msgs, func(m *protocol.ChatMessage) bool { return m.Body == "before" }) == 1
+	})
+
+	// The server restarts on the same port and data; meanwhile A writes.
+	srv.Close()
+	ra.waitFor(t, "A offline", func(_ []any, online bool) bool { return !online })
+	a.Chat("group", "while the server was down")
+	srv = startServer(t, dir, addr)
+	defer srv.Close()
+	rb.waitFor(t, "B gets the queued message exactly once", func(msgs []any, _ bool) bool {
+		return count(msgs, func(m *protocol.ChatMessage) bool { return m.Body == "while the server was down" }) == 1
+	})
+
+	// Kiosk B crashes and starts again from its state file: same participant,
+	// no pseudonym asked, and nothing it already saw is replayed.
+	idB := b.Stored().ParticipantID
+	b.Close(false)
+	rb2 := newRecorder()
+	b2, err := NewSession(cfg("b"), rb2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !b2.Resumable() {
+		t.Fatal("state file did not keep the token")
+	}
+	b2.Start("")
+	rb2.waitFor(t, "B resumed", func(msgs []any, _ bool) bool {
+		return count(msgs, func(w *protocol.Welcome) bool { return w.Resumed && w.ParticipantID == idB && w.Pseudonym == "Ben" }) == 1
+	})
+	a.Chat("group", "after B came back")
+	rb2.waitFor(t, "B2 gets the new message", func(msgs []any, _ bool) bool {
+		return count(msgs, func(m *protocol.ChatMessage) bool { return m.Body == "after B came back" }) == 1
+	})
+	rb2.mu.Lock()
+	if n := count(rb2.msgs, func(m *protocol.ChatMessage) bool { return m.Replay }); n != 0 {
+		t.Errorf("restarted kiosk was replayed %d messages it had already seen", n)
+	}
+	rb2.mu.Unlock()
+	if len(a.Stored().Outbox) != 0 {
+		t.Errorf("acknowledged messages left in the outbox: %+v", a.Stored().Outbox)
+	}
+	a.Close(true)
+	b2.Close(true)
+	if b2.Resumable() {
+		t.Error("Close(forget) kept the token")
+	}
+}
