@@ -25,8 +25,7 @@ func decodeTOMLStrict(path string, b []byte, v any) error {
 	return nil
 }
 
-// checkKiosk validates a kiosk config file; the main package sets it,
-// because the kiosk's config type lives with the UI.
+// checkKiosk validates a kiosk config file (set in kiosk.go).
 var checkKiosk func(path string) error
 
 func runConfig(env Env, args []string) error {

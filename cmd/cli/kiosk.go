@@ -1,4 +1,131 @@
 package cli
 
-// DefaultKioskConfig is where a workstation keeps its kiosk settings.
-const DefaultKioskConfig = "/etc/parley/kiosk.toml"
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/parley-lab/parley/ui"
+)
+
+// Kiosk defaults.
+const (
+	// DefaultKioskConfig is where a workstation keeps its kiosk settings.
+	DefaultKioskConfig = "/etc/parley/kiosk.toml"
+	// DefaultServerURL suits the demo and a server on the same machine.
+	DefaultServerURL = "ws://127.0.0.1:8480/ws"
+	// KioskGroup: with --autostart the kiosk runs only for members of this
+	// group, so one system-wide autostart entry serves the kiosk user alone.
+	KioskGroup = "parley-kiosk"
+)
+
+// Media source names.
+const (
+	SourceCamera     = "camera"
+	SourceMicrophone = "microphone"
+	SourceTest       = "test"
+	SourceNone       = "none"
+)
+
+// KioskConfig is kiosk.toml's shape.
+type KioskConfig struct {
+	// Server is the rendezvous server's websocket URL.
+	Server string `toml:"server"`
+	Room   string `toml:"room"`
+	// Seat labels this workstation; default: the host name.
+	Seat string `toml:"seat"`
+	// VideoSource is camera, test or none; AudioSource microphone, test or none.
+	VideoSource string `toml:"video_source"`
+	AudioSource string `toml:"audio_source"`
+	// Camera and Microphone pick a device by a substring of its label;
+	// empty: the first one found.
+	Camera     string `toml:"camera"`
+	Microphone string `toml:"microphone"`
+	// StateFile keeps the resume token; default in the user's state directory.
+	StateFile string `toml:"state_file"`
+	// UI is the [ui] table: texts, colours, language, end action, exit PIN.
+	UI ui.Config `toml:"ui"`
+}
+
+// DefaultKioskConfigValues returns the kiosk defaults.
+func DefaultKioskConfigValues() KioskConfig {
+	host, _ := os.Hostname()
+	return KioskConfig{Server: DefaultServerURL, Room: "lab", Seat: host, VideoSource: SourceCamera,
+		AudioSource: SourceMicrophone, StateFile: defaultStateFile(), UI: ui.DefaultConfig()}
+}
+
+func defaultStateFile() string {
+	dir := os.Getenv("XDG_STATE_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			home = os.TempDir()
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	return filepath.Join(dir, "parley", "kiosk-state.json")
+}
+
+// ErrKioskConfig wraps kiosk configuration errors; the message names the key.
+var ErrKioskConfig = errors.New("kiosk config")
+
+// Validate checks the kiosk settings and names the wrong key.
+func (k KioskConfig) Validate() error {
+	u, err := url.Parse(k.Server)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+		return fmt.Errorf("%w: server: %q is not a ws:// or wss:// URL like %q", ErrKioskConfig, k.Server, DefaultServerURL)
+	}
+	if strings.TrimSpace(k.Room) == "" {
+		return fmt.Errorf("%w: room: must not be empty", ErrKioskConfig)
+	}
+	if strings.TrimSpace(k.Seat) == "" {
+		return fmt.Errorf("%w: seat: must not be empty (default: the host name)", ErrKioskConfig)
+	}
+	switch k.VideoSource {
+	case SourceCamera, SourceTest, SourceNone:
+	default:
+		return fmt.Errorf("%w: video_source: %q is not camera, test or none", ErrKioskConfig, k.VideoSource)
+	}
+	switch k.AudioSource {
+	case SourceMicrophone, SourceTest, SourceNone:
+	default:
+		return fmt.Errorf("%w: audio_source: %q is not microphone, test or none", ErrKioskConfig, k.AudioSource)
+	}
+	if err := k.UI.Validate(); err != nil {
+		return fmt.Errorf("ui.%w", err)
+	}
+	return nil
+}
+
+// loadKioskConfig reads a kiosk file over the defaults; optional: a missing
+// file is no error.
+func loadKioskConfig(path string, optional bool) (KioskConfig, error) {
+	cfg := DefaultKioskConfigValues()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if optional && errors.Is(err, os.ErrNotExist) {
+			return cfg, nil
+		}
+		return cfg, fmt.Errorf("%w: %v", ErrConfigFile, err)
+	}
+	if err := decodeTOMLStrict(path, b, &cfg); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+func init() {
+	checkKiosk = func(path string) error {
+		cfg, err := loadKioskConfig(path, false)
+		if err != nil {
+			return err
+		}
+		if err := cfg.Validate(); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		return nil
+	}
+}

@@ -1,0 +1,335 @@
+// Package engine is the headless participant engine: it keeps the kiosk
+// joined to the rendezvous server (signaling/client), sets up and tears down
+// the WebRTC call with each partner, and publishes one participant.State for
+// any UI. It imports no UI and no device driver: media come in through the
+// LocalMedia and Dialer it is given, so tests and the selftest drive it with
+// test sources on loopback.
+package engine
+
+import (
+	"errors"
+	"image"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/signaling/client"
+	"github.com/parley-lab/parley/signaling/protocol"
+)
+
+// DefaultStatsInterval is how often call statistics go to the server.
+const DefaultStatsInterval = 5 * time.Second
+
+// Call is one WebRTC call with one partner (media/peer implements it).
+type Call interface {
+	// HandleSignal applies an offer, answer or candidate from the partner.
+	HandleSignal(protocol.Signal) error
+	// Remote is the partner's video.
+	Remote() participant.Frames
+	// Stats reports the call's quality now.
+	Stats() protocol.Stats
+	// Close ends the call and releases what it holds.
+	Close() error
+}
+
+// CallParams are what a Dialer needs to start a call.
+type CallParams struct {
+	Peer       string
+	Offerer    bool
+	ICEServers []protocol.ICEServer
+	// Send delivers a signal to the partner through the server.
+	Send func(protocol.Signal) error
+	// OnState reports protocol.CallConnecting, CallConnected,
+	// CallDisconnected or CallFailed.
+	OnState func(state string)
+}
+
+// Dialer starts a call; an offerer sends its offer through p.Send.
+type Dialer func(p CallParams) (Call, error)
+
+// LocalMedia is this workstation's camera and microphone (or test sources).
+type LocalMedia interface {
+	Local() participant.Frames
+	MicLevel() float64
+	SetMute(audio, video bool)
+	NoCamera() bool
+	NoMicrophone() bool
+	NoAudioOutput() bool
+	Close() error
+}
+
+// Config configures an engine.
+type Config struct {
+	Session       client.SessionConfig
+	Media         LocalMedia
+	Dial          Dialer
+	StatsInterval time.Duration
+	Log           *slog.Logger
+	// Now is the clock; tests inject one.
+	Now func() time.Time
+}
+
+// ErrConfig is returned by New for an incomplete Config.
+var ErrConfig = errors.New("engine configuration")
+
+type callEntry struct {
+	call     Call
+	offerer  bool
+	gotOffer bool
+	state    string
+}
+
+// Engine implements participant.Engine.
+type Engine struct {
+	cfg     Config
+	log     *slog.Logger
+	sess    *client.Session
+	changed chan struct{}
+
+	mu        sync.Mutex
+	st        participant.State
+	selfID    string
+	group     string
+	members   map[string]string // id -> pseudonym
+	ice       []protocol.ICEServer
+	calls     map[string]*callEntry
+	seen      map[string]bool // message ids, so a replay never shows twice
+	offset    time.Duration   // server clock minus local clock
+	ended     bool
+	closed    bool
+	stopStats chan struct{}
+	wg        sync.WaitGroup
+}
+
+var _ participant.Engine = (*Engine)(nil)
+
+// New makes an engine. If the session's state file holds a token (the kiosk
+// was restarted mid-session) it rejoins at once without a pseudonym.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Media == nil || cfg.Dial == nil {
+		return nil, fmt.Errorf("%w: media and dialer are required", ErrConfig)
+	}
+	if cfg.StatsInterval == 0 {
+		cfg.StatsInterval = DefaultStatsInterval
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	e := &Engine{cfg: cfg, log: cfg.Log, changed: make(chan struct{}, 1), calls: map[string]*callEntry{},
+		seen: map[string]bool{}, members: map[string]string{}, stopStats: make(chan struct{})}
+	e.st.Seat = cfg.Session.Seat
+	e.st.NoCamera, e.st.NoMicrophone, e.st.NoAudioOutput = cfg.Media.NoCamera(), cfg.Media.NoMicrophone(), cfg.Media.NoAudioOutput()
+	e.st.Pending = map[string]string{}
+	sess, err := client.NewSession(cfg.Session, (*handler)(e))
+	if err != nil {
+		return nil, err
+	}
+	e.sess = sess
+	if sess.Resumable() {
+		e.st.Phase = participant.PhaseConnecting
+		e.st.Pseudonym = sess.Stored().Pseudonym
+		sess.Start("")
+	}
+	e.wg.Add(1)
+	go e.statsLoop()
+	return e, nil
+}
+
+// State returns a snapshot.
+func (e *Engine) State() participant.State {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.st
+	s.Partners = append([]string(nil), e.st.Partners...)
+	s.Channels = append([]participant.Channel(nil), e.st.Channels...)
+	s.Messages = append([]participant.Message(nil), e.st.Messages...)
+	s.Pending = make(map[string]string, len(e.st.Pending))
+	for k, v := range e.st.Pending {
+		s.Pending[k] = v
+	}
+	return s
+}
+
+// Changed is signalled after every state change.
+func (e *Engine) Changed() <-chan struct{} { return e.changed }
+
+func (e *Engine) notify() {
+	select {
+	case e.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Remote is the first partner's video (a black frame source until the call runs).
+func (e *Engine) Remote() participant.Frames { return remoteFrames{e} }
+
+type remoteFrames struct{ e *Engine }
+
+func (r remoteFrames) Latest() (*image.RGBA, uint64) {
+	r.e.mu.Lock()
+	var c Call
+	for _, id := range r.e.partnerIDsLocked() {
+		if ce := r.e.calls[id]; ce != nil {
+			c = ce.call
+			break
+		}
+	}
+	r.e.mu.Unlock()
+	if c == nil {
+		return nil, 0
+	}
+	return c.Remote().Latest()
+}
+
+// Local is the self-view.
+func (e *Engine) Local() participant.Frames { return e.cfg.Media.Local() }
+
+// MicLevel is the microphone level for the device check.
+func (e *Engine) MicLevel() float64 { return e.cfg.Media.MicLevel() }
+
+// Join joins with the typed pseudonym.
+func (e *Engine) Join(pseudonym string) {
+	e.mu.Lock()
+	if e.st.Phase != participant.PhaseIdle {
+		e.mu.Unlock()
+		return
+	}
+	e.st.Phase = participant.PhaseConnecting
+	e.st.LastError = nil
+	e.mu.Unlock()
+	e.notify()
+	e.sess.Start(pseudonym)
+}
+
+// SendChat posts a message; it shows as pending until the server commits it.
+func (e *Engine) SendChat(channel, body string) string {
+	id := e.sess.Chat(channel, body)
+	e.mu.Lock()
+	e.st.Pending[id] = body
+	e.mu.Unlock()
+	e.notify()
+	return id
+}
+
+// SetMute mutes where the session allows it.
+func (e *Engine) SetMute(audio, video bool) {
+	e.mu.Lock()
+	if !e.st.AllowMuteAudio {
+		audio = false
+	}
+	if !e.st.AllowMuteVideo {
+		video = false
+	}
+	e.st.AudioMuted, e.st.VideoMuted = audio, video
+	e.mu.Unlock()
+	e.cfg.Media.SetMute(audio, video)
+	e.notify()
+}
+
+// Leave ends participation: calls stop, devices are released, and the
+// stored token is forgotten so the next participant at this seat starts
+// fresh. Safe to call more than once.
+func (e *Engine) Leave() {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return
+	}
+	e.closed = true
+	calls := e.takeCallsLocked()
+	close(e.stopStats)
+	e.mu.Unlock()
+	closeCalls(calls)
+	e.sess.Close(true)
+	e.cfg.Media.Close()
+	e.wg.Wait()
+	e.notify()
+}
+
+// Close stops the engine but keeps the stored token (a kiosk shutting down
+// mid-session rejoins when started again).
+func (e *Engine) Close() {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return
+	}
+	e.closed = true
+	calls := e.takeCallsLocked()
+	close(e.stopStats)
+	e.mu.Unlock()
+	closeCalls(calls)
+	e.sess.Close(false)
+	e.cfg.Media.Close()
+	e.wg.Wait()
+}
+
+func (e *Engine) takeCallsLocked() []Call {
+	var out []Call
+	for id, ce := range e.calls {
+		out = append(out, ce.call)
+		delete(e.calls, id)
+	}
+	return out
+}
+
+func closeCalls(calls []Call) {
+	var wg sync.WaitGroup
+	for _, c := range calls {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.Close() }()
+	}
+	wg.Wait()
+}
+
+func (e *Engine) partnerIDsLocked() []string {
+	var ids []string
+	for id := range e.members {
+		if id != e.selfID {
+			ids = append(ids, id)
+		}
+	}
+	sortStrings(ids)
+	return ids
+}
+
+func (e *Engine) statsLoop() {
+	defer e.wg.Done()
+	t := time.NewTicker(e.cfg.StatsInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stopStats:
+			return
+		case <-t.C:
+		}
+		e.mu.Lock()
+		type pc struct {
+			id string
+			c  Call
+		}
+		var calls []pc
+		for id, ce := range e.calls {
+			calls = append(calls, pc{id, ce.call})
+		}
+		e.mu.Unlock()
+		for _, x := range calls {
+			st := x.c.Stats()
+			st.Peer = x.id
+			e.sess.Send(protocol.TypeStats, st)
+			e.mu.Lock()
+			e.st.Stats = participant.Stats{
+				RTT: time.Duration(st.RTTMS * float64(time.Millisecond)), FPSSent: st.FPSSent, FPSRecv: st.FPSRecv,
+				BitrateKbps: st.BitrateKbps, PacketLoss: st.PacketLoss,
+				AudioDelay: time.Duration(st.AudioDelayMS * float64(time.Millisecond)), FramesDecoded: st.FramesDecoded,
+			}
+			e.mu.Unlock()
+			e.notify()
+		}
+	}
+}

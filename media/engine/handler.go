@@ -1,0 +1,344 @@
+package engine
+
+import (
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/signaling/client"
+	"github.com/parley-lab/parley/signaling/protocol"
+)
+
+func sortStrings(s []string) { sort.Strings(s) }
+
+// handler receives the session's messages; it is the engine seen from the
+// session's goroutine.
+type handler Engine
+
+func (h *handler) Online(up bool) {
+	e := (*Engine)(h)
+	e.mu.Lock()
+	e.st.ServerOnline = up
+	e.mu.Unlock()
+	e.notify()
+}
+
+// Plain-language texts for refusals the participant can act on. The UI
+// translates by Code; these are the English fallbacks.
+var noticeText = map[string]string{
+	protocol.CodeBadPseudonym: "Please choose another name: ",
+	protocol.CodeTooLong:      "Your message is too long: ",
+	protocol.CodeRateLimited:  "You are sending messages too quickly. Please wait a moment.",
+	protocol.CodeChatClosed:   "The discussion has ended; the chat is closed.",
+	protocol.CodeSeatTaken:    "This workstation is already taking part. Please ask the experimenter.",
+	protocol.CodeNoSession:    "No session is open yet. Please ask the experimenter.",
+}
+
+func notice(e *protocol.Error, clientMsgID string) *participant.Notice {
+	text := e.Message
+	if prefix, ok := noticeText[e.Code]; ok {
+		if strings.HasSuffix(prefix, ": ") {
+			text = prefix + e.Message
+		} else {
+			text = prefix
+		}
+	}
+	return &participant.Notice{Code: e.Code, Text: text, ClientMsgID: clientMsgID}
+}
+
+func (h *handler) Message(typ, ref string, body any) {
+	e := (*Engine)(h)
+	now := e.cfg.Now()
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return
+	}
+	var after func()
+	switch b := body.(type) {
+	case *protocol.Welcome:
+		e.selfID = b.ParticipantID
+		e.offset = time.UnixMilli(b.ServerTimeMS).Sub(now)
+		e.st.Pseudonym, e.st.Session, e.st.Seat = b.Pseudonym, b.Session, b.Seat
+		e.st.AllowMuteAudio, e.st.AllowMuteVideo = b.Settings.AllowMuteAudio, b.Settings.AllowMuteVideo
+		e.st.SelfView, e.st.MaxMessageRunes = b.Settings.SelfView, b.Settings.MaxMessageRunes
+		e.st.Duration = time.Duration(b.Settings.DurationS) * time.Second
+		e.st.Channels = channels(b.Channels)
+		e.st.ServerOnline = true
+		if e.st.Phase < participant.PhaseWaiting {
+			e.st.Phase = participant.PhaseWaiting
+		}
+		e.st.LastError = nil
+	case *protocol.Waiting:
+		e.st.Present, e.st.Needed = b.Present, b.Needed
+	case *protocol.Paired:
+		after = e.pairedLocked(b)
+	case *protocol.Clock:
+		e.offset = time.UnixMilli(b.ServerTimeMS).Sub(now)
+		e.st.Deadline = time.UnixMilli(b.DeadlineMS).Add(-e.offset)
+		e.st.Duration = time.Duration(b.DeadlineMS-b.StartedAtMS) * time.Millisecond
+	case *protocol.Signal:
+		after = e.signalLocked(b)
+	case *protocol.PeerState:
+		if b.ParticipantID != e.selfID {
+			e.st.PartnerOnline = b.Online
+			if b.Online {
+				after = e.redialIfDownLocked(b.ParticipantID)
+			}
+		}
+	case *protocol.ChatAck:
+		delete(e.st.Pending, b.ClientMsgID)
+		e.addMessageLocked(b.Message)
+	case *protocol.ChatMessage:
+		e.addMessageLocked(*b)
+	case *protocol.Ended:
+		after = e.endLocked(b.Reason)
+	case *protocol.Error:
+		switch {
+		case ref == "join":
+			e.st.LastError = notice(b, "")
+			if b.Code != protocol.CodeBadToken {
+				e.st.Phase = participant.PhaseIdle
+			}
+		case strings.HasPrefix(ref, client.ChatRefPrefix):
+			id := strings.TrimPrefix(ref, client.ChatRefPrefix)
+			delete(e.st.Pending, id)
+			e.st.LastError = notice(b, id)
+		default:
+			e.log.Warn("server refused a request", "code", b.Code, "message", b.Message, "ref", ref)
+		}
+	}
+	e.mu.Unlock()
+	if after != nil {
+		after()
+	}
+	e.notify()
+}
+
+func channels(cs []protocol.Channel) []participant.Channel {
+	out := make([]participant.Channel, len(cs))
+	for i, c := range cs {
+		out[i] = participant.Channel{Name: c.Name, Kind: c.Kind, Writable: c.Writable}
+	}
+	return out
+}
+
+func (e *Engine) addMessageLocked(m protocol.ChatMessage) {
+	if e.seen[m.ID] {
+		return
+	}
+	e.seen[m.ID] = true
+	e.st.Messages = append(e.st.Messages, participant.Message{
+		ID: m.ID, Channel: m.Channel, Seq: m.Seq, Pseudonym: m.Pseudonym, Role: m.Role, Body: m.Body,
+		Time: time.UnixMilli(m.TimeMS).Add(-e.offset), Own: m.SenderID != "" && m.SenderID == e.selfID,
+	})
+}
+
+// pairedLocked records the group and starts a call with each partner that
+// has none (a resume keeps calls that are running: media flow peer to peer
+// while the server is away).
+func (e *Engine) pairedLocked(p *protocol.Paired) func() {
+	e.group = p.Group
+	e.ice = p.ICEServers
+	e.members = map[string]string{}
+	var partners []string
+	for _, m := range p.Members {
+		e.members[m.ID] = m.Pseudonym
+		if m.ID != e.selfID {
+			partners = append(partners, m.Pseudonym)
+		}
+	}
+	e.st.Partners = partners
+	e.st.PartnerOnline = true
+	e.st.Channels = channels(p.Channels)
+	e.st.Duration = time.Duration(p.DurationS) * time.Second
+	if e.st.Phase < participant.PhasePaired {
+		e.st.Phase = participant.PhasePaired
+	}
+	if e.ended {
+		return nil
+	}
+	offerTo := map[string]bool{}
+	for _, id := range p.OfferTo {
+		offerTo[id] = true
+	}
+	var dials []func()
+	for _, id := range e.partnerIDsLocked() {
+		if e.calls[id] != nil {
+			continue
+		}
+		dials = append(dials, e.dialLocked(id, offerTo[id]))
+	}
+	return func() {
+		for _, d := range dials {
+			d()
+		}
+	}
+}
+
+// dialLocked reserves a call slot for peer and returns the function that
+// starts it (outside the lock: a dialer may block briefly).
+func (e *Engine) dialLocked(peer string, offerer bool) func() {
+	ce := &callEntry{offerer: offerer, state: protocol.CallConnecting}
+	e.calls[peer] = ce
+	params := CallParams{
+		Peer: peer, Offerer: offerer, ICEServers: e.ice,
+		Send: func(s protocol.Signal) error {
+			s.To = peer
+			return e.sess.Send(protocol.TypeSignal, s)
+		},
+		OnState: func(state string) { e.callState(peer, ce, state) },
+	}
+	return func() {
+		c, err := e.cfg.Dial(params)
+		e.mu.Lock()
+		if err != nil {
+			e.log.Error("call", "peer", peer, "err", err)
+			if e.calls[peer] == ce {
+				delete(e.calls, peer)
+			}
+			e.st.LastError = &participant.Notice{Code: "call_failed", Text: "The video call could not be started: " + err.Error()}
+			e.mu.Unlock()
+			e.notify()
+			return
+		}
+		if e.calls[peer] != ce || e.closed {
+			e.mu.Unlock()
+			c.Close() // replaced or ended meanwhile
+			return
+		}
+		ce.call = c
+		e.mu.Unlock()
+	}
+}
+
+// callState is called by a call's goroutine.
+func (e *Engine) callState(peer string, ce *callEntry, state string) {
+	e.mu.Lock()
+	if e.calls[peer] != ce || e.closed {
+		e.mu.Unlock()
+		return
+	}
+	prev := ce.state
+	ce.state = state
+	connected := state == protocol.CallConnected
+	e.st.MediaConnected = connected
+	e.st.Reconnecting = !connected && prev == protocol.CallConnected || state == protocol.CallFailed
+	if connected && e.st.Phase == participant.PhasePaired {
+		e.st.Phase = participant.PhaseInCall
+	}
+	var redial func()
+	var old Call
+	if state == protocol.CallFailed && !e.ended {
+		// A fresh call rather than an ICE restart: simpler, and recovers from
+		// a partner's kiosk restarting too. The offerer offers again; the
+		// answerer waits for that offer.
+		old = ce.call
+		delete(e.calls, peer)
+		if ce.offerer {
+			redial = e.dialLocked(peer, true)
+		}
+	}
+	e.mu.Unlock()
+	e.sess.Send(protocol.TypeCallState, protocol.CallState{Peer: peer, State: state})
+	if old != nil {
+		go old.Close()
+	}
+	if redial != nil {
+		redial()
+	}
+	e.notify()
+}
+
+// redialIfDownLocked: the partner came back to the server; if our call
+// with it is not up (its kiosk restarted), the offerer starts a fresh one.
+// The answerer's fresh call is made when the new offer comes.
+func (e *Engine) redialIfDownLocked(peer string) func() {
+	ce := e.calls[peer]
+	if e.ended || ce == nil || !ce.offerer || ce.state == protocol.CallConnected {
+		return nil
+	}
+	old := ce.call
+	delete(e.calls, peer)
+	start := e.dialLocked(peer, true)
+	return func() {
+		if old != nil {
+			old.Close()
+		}
+		start()
+	}
+}
+
+func (e *Engine) signalLocked(s *protocol.Signal) func() {
+	if e.ended {
+		return nil
+	}
+	peer := s.From
+	if _, ok := e.members[peer]; !ok || peer == e.selfID {
+		return nil
+	}
+	ce := e.calls[peer]
+	var prelude func()
+	if s.Kind == protocol.SignalOffer && ce != nil && ce.gotOffer && !ce.offerer {
+		// A second offer means the partner made a fresh call (its kiosk
+		// restarted, or its call failed): answer it with a fresh one too.
+		old := ce.call
+		delete(e.calls, peer)
+		ce = nil
+		prelude = func() {
+			if old != nil {
+				old.Close()
+			}
+		}
+	}
+	if ce == nil {
+		if s.Kind != protocol.SignalOffer {
+			return prelude // a late candidate of a call that is gone
+		}
+		start := e.dialLocked(peer, false)
+		ce = e.calls[peer]
+		ce.gotOffer = true
+		sig := *s
+		return func() {
+			if prelude != nil {
+				prelude()
+			}
+			start()
+			e.applySignal(peer, ce, sig)
+		}
+	}
+	if s.Kind == protocol.SignalOffer {
+		ce.gotOffer = true
+	}
+	sig := *s
+	return func() { e.applySignal(peer, ce, sig) }
+}
+
+func (e *Engine) applySignal(peer string, ce *callEntry, s protocol.Signal) {
+	e.mu.Lock()
+	c := ce.call
+	e.mu.Unlock()
+	if c == nil {
+		return
+	}
+	if err := c.HandleSignal(s); err != nil {
+		e.log.Warn("signal", "peer", peer, "kind", s.Kind, "err", err)
+	}
+}
+
+// endLocked ends the discussion: calls close at once, devices are released.
+func (e *Engine) endLocked(reason string) func() {
+	e.st.Phase = participant.PhaseEnded
+	e.st.EndReason = reason
+	e.st.MediaConnected = false
+	if e.ended {
+		return nil
+	}
+	e.ended = true
+	calls := e.takeCallsLocked()
+	return func() {
+		closeCalls(calls)
+		e.cfg.Media.Close()
+	}
+}

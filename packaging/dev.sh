@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# dev.sh: installs what Parley needs on a Debian 12 machine (when missing)
+# and runs its main jobs. README.md's two set-up commands call it.
+#   packaging/dev.sh demo    build and run the whole flow on this machine
+#   packaging/dev.sh test    run every test (what CI runs)
+#   packaging/dev.sh build   build ./parley
+#   packaging/dev.sh deps    only install the Debian packages
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: to build (cgo: Fyne's GLFW, libvpx, libopus), to test
+# (a virtual X server with software GL, screenshots), and to package.
+BUILD_PKGS="gcc pkg-config libgl1-mesa-dev xorg-dev libvpx-dev libopus-dev"
+TEST_PKGS="xvfb xauth libgl1-mesa-dri imagemagick"
+PACKAGE_PKGS="dpkg-dev fakeroot"
+# Build tags: see README "Build tags".
+TAGS="${PARLEY_TAGS:-}"
+# How long CI fuzzes each decoder.
+FUZZTIME="${PARLEY_FUZZTIME:-10s}"
+
+export LANG="${LANG:-C.UTF-8}"
+case "$LANG" in C|POSIX) export LANG=C.UTF-8 ;; esac
+
+need_pkgs() {
+	local missing=()
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	echo "dev.sh: installing Debian packages: ${missing[*]}"
+	local sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+need_go() {
+	if ! command -v go >/dev/null 2>&1; then
+		[ -x /usr/local/go/bin/go ] && export PATH="/usr/local/go/bin:$PATH"
+	fi
+	command -v go >/dev/null 2>&1 || { echo "dev.sh: Go 1.26 or newer is needed (https://go.dev/doc/install)"; exit 1; }
+}
+
+version_ldflags() {
+	local commit
+	commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+	echo "-X github.com/parley-lab/parley/cmd/cli.Commit=$commit"
+}
+
+build() {
+	need_go
+	need_pkgs $BUILD_PKGS
+	echo "dev.sh: building ./parley (the first build compiles Fyne and takes a few minutes)"
+	go build -tags "$TAGS" -ldflags "$(version_ldflags)" -o parley ./cmd/parley
+}
+
+run_tests() {
+	need_go
+	need_pkgs $BUILD_PKGS $TEST_PKGS
+	echo "dev.sh: go vet"
+	go vet -tags "$TAGS" ./...
+	echo "dev.sh: unit, integration and screen tests"
+	go test -tags "$TAGS" -timeout 20m ./...
+	echo "dev.sh: race detector on the server and client"
+	go test -race -timeout 10m ./signaling/... ./pairing/...
+	echo "dev.sh: fuzzing every decoder for $FUZZTIME each"
+	fuzz_all
+	if [ -x .ci/window-test.sh ] || [ -f .ci/window-test.sh ]; then
+		build
+		bash .ci/window-test.sh ./parley
+	fi
+}
+
+# fuzz_all runs every Fuzz target briefly, one package at a time.
+fuzz_all() {
+	local pkg target
+	for pkg in $(go list -tags "$TAGS" ./...); do
+		for target in $(go test -tags "$TAGS" -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
+			echo "dev.sh: fuzz $pkg $target"
+			go test -tags "$TAGS" -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg" >/dev/null
+		done
+	done
+}
+
+case "${1:-help}" in
+	deps) need_pkgs $BUILD_PKGS $TEST_PKGS ;;
+	build) build ;;
+	test) run_tests ;;
+	demo)
+		build
+		shift
+		if [ -z "${DISPLAY:-}" ]; then
+			need_pkgs $TEST_PKGS
+			echo "dev.sh: no display here: running the demo unattended under Xvfb (screenshots in ./demo-shots)"
+			xvfb-run -a -s "-screen 0 1920x1080x24" ./parley demo --auto --shots demo-shots "$@"
+		else
+			./parley demo "$@"
+		fi
+		;;
+	*) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
