@@ -484,25 +484,29 @@ func (h *Hub) PostMessage(code, key, role, body string) (APIMessage, error) {
 		return APIMessage{}, fmt.Errorf("%w: body is empty or not UTF-8 text", ErrBadRequest)
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	s, ok := h.sessions[code]
 	if !ok {
+		h.mu.Unlock()
 		return APIMessage{}, fmt.Errorf("%w %q", ErrUnknownSession, code)
 	}
 	if n := utf8.RuneCountInString(body); n > s.settings.MaxMessageRunes {
+		h.mu.Unlock()
 		return APIMessage{}, fmt.Errorf("%w: the message has %d characters; at most %d are allowed", ErrBadRequest, n, s.settings.MaxMessageRunes)
 	}
 	c, err := h.channelLocked(s, key)
 	if err != nil {
+		h.mu.Unlock()
 		return APIMessage{}, err
 	}
-	stored, _, err := h.appendLocked(s, store.Message{ID: "m_" + randomCode(14), Session: code, Channel: c.Key,
-		SenderRole: role, Body: body, TimeMS: ms(h.clock.Now())})
-	if err != nil {
-		return APIMessage{}, err
+	done := make(chan commitResult, 1)
+	h.enqueueLocked(&commitReq{sess: s, done: done, msg: store.Message{ID: "m_" + randomCode(14), Session: code, Channel: c.Key,
+		SenderRole: role, Body: body, TimeMS: ms(h.clock.Now())}})
+	h.mu.Unlock()
+	r := <-done
+	if r.err != nil {
+		return APIMessage{}, r.err
 	}
-	h.deliverLocked(s, stored, nil)
-	return apiMessage(stored), nil
+	return apiMessage(r.stored), nil
 }
 
 // AddWebhook registers url to receive every new message of the session, or

@@ -55,6 +55,15 @@ type Hub struct {
 	// notifyWebhooks wakes the webhook dispatcher after a message commit.
 	notifyWebhooks func()
 
+	// commitMu is taken before mu by whatever must not interleave with a
+	// batch between its commit and its delivery: the committer, and joins
+	// (whose history replay would otherwise show a message twice).
+	commitMu sync.Mutex
+	cqMu     sync.Mutex
+	cq       []*commitReq
+	cqWake   chan struct{}
+	cqDone   chan struct{}
+
 	mu       sync.Mutex
 	closed   bool
 	sessions map[string]*session
@@ -96,6 +105,8 @@ func newHub(cfg Config, st *store.Store, clock Clock, log *slog.Logger) *Hub {
 		cfg: cfg, st: st, clock: clock, log: log,
 		rng:            rand.New(rand.NewPCG(uint64(clock.Now().UnixNano()), 0x9a7e1e)),
 		notifyWebhooks: func() {},
+		cqWake:         make(chan struct{}, 1),
+		cqDone:         make(chan struct{}),
 		sessions:       map[string]*session{},
 		byToken:        map[string]*participant{},
 		byID:           map[string]*participant{},
@@ -198,7 +209,8 @@ func (h *Hub) deadline(g *group) {
 	h.endGroupLocked(g, "deadline", g.rec.DeadlineMS)
 }
 
-// close stops timers and drops every connection.
+// close stops timers and drops every connection; the committer finishes
+// what is queued (see Server.Close).
 func (h *Hub) close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -259,6 +271,10 @@ func (h *Hub) handle(c *conn, frame []byte) {
 		}
 		c.sendError(env.Ref, code, err.Error(), "")
 		return
+	}
+	if env.Type == protocol.TypeJoin {
+		h.commitMu.Lock()
+		defer h.commitMu.Unlock()
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -780,35 +796,114 @@ func (h *Hub) chatLocked(p *participant, ref string, cs *protocol.ChatSend) {
 		fail(protocol.CodeRateLimited, "too many messages in a short time; wait a moment and send again", "")
 		return
 	}
-	stored, dup, err := h.appendLocked(p.sess, store.Message{
+	h.enqueueLocked(&commitReq{sess: p.sess, from: p, msgRef: ref, msg: store.Message{
 		ID: "m_" + randomCode(14), Session: p.sess.rec.Code, Channel: key, SenderID: p.rec.ID,
 		SenderRole: protocol.RoleParticipant, Nickname: p.rec.Pseudonym, Body: cs.Body, TimeMS: ms(now),
 		ClientMsgID: cs.ClientMsgID,
-	})
-	if err != nil {
-		h.log.Error("store message", "err", err)
-		fail(protocol.CodeInternal, "the message could not be saved; it was not sent", "")
-		return
-	}
-	h.sendLocked(p, protocol.TypeChatAck, ref, protocol.ChatAck{ClientMsgID: cs.ClientMsgID, Message: wireMessage(stored)})
-	if !dup {
-		h.deliverLocked(p.sess, stored, p)
+	}})
+}
+
+// commitReq is one message waiting for the committer.
+type commitReq struct {
+	sess   *session
+	msg    store.Message
+	from   *participant // nil for the experimenter
+	msgRef string       // the envelope's ref, echoed in the ack
+	done   chan commitResult
+}
+
+type commitResult struct {
+	stored store.Message
+	err    error
+}
+
+// maxCommitBatch bounds one group commit.
+const maxCommitBatch = 256
+
+// enqueueLocked hands a validated message to the committer. It never blocks:
+// the queue is bounded by the per-participant rate limit.
+func (h *Hub) enqueueLocked(r *commitReq) {
+	h.cqMu.Lock()
+	h.cq = append(h.cq, r)
+	h.cqMu.Unlock()
+	select {
+	case h.cqWake <- struct{}{}:
+	default:
 	}
 }
 
-// appendLocked commits a message (with its webhook deliveries) to the store.
-func (h *Hub) appendLocked(s *session, m store.Message) (store.Message, bool, error) {
-	var hooks []string
-	for _, w := range s.webhooks {
-		if w.Channel == "" || w.Channel == m.Channel {
-			hooks = append(hooks, w.ID)
+// committer commits queued messages in batches (one disk sync per batch)
+// and only then acknowledges and relays them, in queue order. It drains the
+// queue before it stops, so nothing validated is dropped at shutdown.
+func (h *Hub) committer(stop <-chan struct{}) {
+	defer close(h.cqDone)
+	for {
+		h.cqMu.Lock()
+		n := min(len(h.cq), maxCommitBatch)
+		batch := append([]*commitReq(nil), h.cq[:n]...)
+		h.cq = h.cq[n:]
+		h.cqMu.Unlock()
+		if n == 0 {
+			select {
+			case <-h.cqWake:
+				continue
+			case <-stop:
+				h.cqMu.Lock()
+				empty := len(h.cq) == 0
+				h.cqMu.Unlock()
+				if empty {
+					return
+				}
+				continue
+			}
+		}
+		h.commitBatch(batch)
+	}
+}
+
+func (h *Hub) commitBatch(batch []*commitReq) {
+	h.commitMu.Lock()
+	defer h.commitMu.Unlock()
+	items := make([]store.Append, len(batch))
+	hooked := false
+	h.mu.Lock()
+	for i, r := range batch {
+		items[i].Msg = r.msg
+		for _, w := range r.sess.webhooks {
+			if w.Channel == "" || w.Channel == r.msg.Channel {
+				items[i].Webhooks = append(items[i].Webhooks, w.ID)
+				hooked = true
+			}
 		}
 	}
-	stored, dup, err := h.st.AppendMessage(m, hooks)
-	if err == nil && !dup && len(hooks) > 0 {
+	h.mu.Unlock()
+	res, err := h.st.AppendBatch(items)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, r := range batch {
+		if err != nil {
+			h.log.Error("store messages", "n", len(batch), "err", err)
+			if r.done != nil {
+				r.done <- commitResult{err: err}
+			} else if r.from != nil && r.from.conn != nil {
+				r.from.conn.sendError(r.msgRef, protocol.CodeInternal, "the message could not be saved; it was not sent", "")
+			}
+			continue
+		}
+		stored, dup := res[i].Stored, res[i].Dup
+		if r.from != nil {
+			h.sendLocked(r.from, protocol.TypeChatAck, r.msgRef, protocol.ChatAck{ClientMsgID: r.msg.ClientMsgID, Message: wireMessage(stored)})
+		}
+		if !dup {
+			h.deliverLocked(r.sess, stored, r.from)
+		}
+		if r.done != nil {
+			r.done <- commitResult{stored: stored}
+		}
+	}
+	if hooked && err == nil {
 		h.notifyWebhooks()
 	}
-	return stored, dup, err
 }
 
 // deliverLocked sends a committed message to every online reader but skip.

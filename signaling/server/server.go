@@ -60,6 +60,8 @@ type Server struct {
 	http     *http.Server
 	ln       net.Listener
 	wg       sync.WaitGroup
+	// stopCommit tells the committer to finish the queue and stop.
+	stopCommit chan struct{}
 }
 
 // New opens the data directory, restores state and prepares the handlers.
@@ -103,8 +105,10 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	s.mux.HandleFunc("GET /ws", s.serveWS)
 	s.routes()
-	s.wg.Add(1)
+	s.stopCommit = make(chan struct{})
+	s.wg.Add(2)
 	go func() { defer s.wg.Done(); s.hooks.run() }()
+	go func() { defer s.wg.Done(); s.hub.committer(s.stopCommit) }()
 	return s, nil
 }
 
@@ -149,6 +153,8 @@ func (s *Server) Close() error {
 		s.http.Shutdown(ctx)
 		cancel()
 	}
+	close(s.stopCommit)
+	<-s.hub.cqDone
 	s.hooks.stop()
 	s.wg.Wait()
 	return s.st.Close()

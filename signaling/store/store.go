@@ -494,34 +494,64 @@ func (s *Store) Groups(session string) ([]Group, error) {
 // already sent m.ClientMsgID, nothing is written and the stored message is
 // returned with dup=true.
 func (s *Store) AppendMessage(m Message, webhookIDs []string) (stored Message, dup bool, err error) {
-	err = s.tx(func(tx *sql.Tx) error {
-		if m.SenderID != "" && m.ClientMsgID != "" {
-			row := tx.QueryRow(`SELECT `+messageCols+` FROM messages WHERE sender_id=? AND client_msg_id=?`, m.SenderID, m.ClientMsgID)
-			old, err := scanMessage(row)
-			if err == nil {
-				stored, dup = old, true
-				return nil
+	res, err := s.AppendBatch([]Append{{Msg: m, Webhooks: webhookIDs}})
+	if err != nil {
+		return Message{}, false, err
+	}
+	return res[0].Stored, res[0].Dup, nil
+}
+
+// Append is one message of a batch, with the webhooks it is owed to.
+type Append struct {
+	Msg      Message
+	Webhooks []string
+}
+
+// Appended is the outcome of one Append.
+type Appended struct {
+	Stored Message
+	Dup    bool
+}
+
+// AppendBatch commits several messages in one transaction (group commit: one
+// disk sync for all), in order, each as AppendMessage would. Either all are
+// committed or none.
+func (s *Store) AppendBatch(items []Append) ([]Appended, error) {
+	out := make([]Appended, len(items))
+	err := s.tx(func(tx *sql.Tx) error {
+		for i, it := range items {
+			m := it.Msg
+			if m.SenderID != "" && m.ClientMsgID != "" {
+				row := tx.QueryRow(`SELECT `+messageCols+` FROM messages WHERE sender_id=? AND client_msg_id=? AND sender_id!='' AND client_msg_id!=''`, m.SenderID, m.ClientMsgID)
+				old, err := scanMessage(row)
+				if err == nil {
+					out[i] = Appended{Stored: old, Dup: true}
+					continue
+				}
+				if !errors.Is(err, sql.ErrNoRows) {
+					return err
+				}
 			}
-			if !errors.Is(err, sql.ErrNoRows) {
+			if err := tx.QueryRow(`SELECT COALESCE(MAX(seq),0)+1 FROM messages WHERE session_code=? AND channel=?`, m.Session, m.Channel).Scan(&m.Seq); err != nil {
 				return err
 			}
-		}
-		if err := tx.QueryRow(`SELECT COALESCE(MAX(seq),0)+1 FROM messages WHERE session_code=? AND channel=?`, m.Session, m.Channel).Scan(&m.Seq); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(`INSERT INTO messages(id,session_code,channel,seq,sender_id,sender_role,nickname,body,ts_ms,client_msg_id) VALUES(?,?,?,?,?,?,?,?,?,?)`,
-			m.ID, m.Session, m.Channel, m.Seq, m.SenderID, m.SenderRole, m.Nickname, m.Body, m.TimeMS, m.ClientMsgID); err != nil {
-			return err
-		}
-		for _, w := range webhookIDs {
-			if _, err := tx.Exec(`INSERT INTO deliveries(webhook_id,message_id,next_ms) VALUES(?,?,?)`, w, m.ID, m.TimeMS); err != nil {
+			if _, err := tx.Exec(`INSERT INTO messages(id,session_code,channel,seq,sender_id,sender_role,nickname,body,ts_ms,client_msg_id) VALUES(?,?,?,?,?,?,?,?,?,?)`,
+				m.ID, m.Session, m.Channel, m.Seq, m.SenderID, m.SenderRole, m.Nickname, m.Body, m.TimeMS, m.ClientMsgID); err != nil {
 				return err
 			}
+			for _, w := range it.Webhooks {
+				if _, err := tx.Exec(`INSERT INTO deliveries(webhook_id,message_id,next_ms) VALUES(?,?,?)`, w, m.ID, m.TimeMS); err != nil {
+					return err
+				}
+			}
+			out[i] = Appended{Stored: m}
 		}
-		stored = m
 		return nil
 	})
-	return stored, dup, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 const messageCols = `id,session_code,channel,seq,sender_id,sender_role,nickname,body,ts_ms,client_msg_id`
