@@ -1,0 +1,251 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+)
+
+// msgKey names one text the participant (or the experimenter at the kiosk)
+// sees. Every visible string goes through the catalogue.
+type msgKey string
+
+const (
+	kWelcomeTitle        msgKey = "welcome_title"
+	kWelcomeDefault      msgKey = "welcome_default"
+	kPseudonymLabel      msgKey = "pseudonym_label"
+	kPseudonymHint       msgKey = "pseudonym_hint"
+	kJoin                msgKey = "join"
+	kJoining             msgKey = "joining"
+	kPseudonymRefused    msgKey = "pseudonym_refused"
+	kPseudonymEmpty      msgKey = "pseudonym_empty"
+	kServerOffline       msgKey = "server_offline"
+	kDeviceTitle         msgKey = "device_title"
+	kDeviceHint          msgKey = "device_hint"
+	kMicLevel            msgKey = "mic_level"
+	kNoCamera            msgKey = "no_camera"
+	kNoMicrophone        msgKey = "no_microphone"
+	kNoAudioOutput       msgKey = "no_audio_output"
+	kContinue            msgKey = "continue"
+	kWaitingTitle        msgKey = "waiting_title"
+	kWaitingCount        msgKey = "waiting_count"
+	kYouAre              msgKey = "you_are"
+	kConnecting          msgKey = "connecting"
+	kPartnerReconnecting msgKey = "partner_reconnecting"
+	kPartnerDefault      msgKey = "partner_default"
+	kStarting            msgKey = "starting"
+	kTimeLeft            msgKey = "time_left"
+	kYou                 msgKey = "you"
+	kExperimenter        msgKey = "experimenter"
+	kSystem              msgKey = "system"
+	kSending             msgKey = "sending"
+	kMessageRefused      msgKey = "message_refused"
+	kChatPlaceholder     msgKey = "chat_placeholder"
+	kSend                msgKey = "send"
+	kCharCount           msgKey = "char_count"
+	kReadOnly            msgKey = "read_only"
+	kChanGroup           msgKey = "chan_group"
+	kChanSession         msgKey = "chan_session"
+	kChanExperimenter    msgKey = "chan_experimenter"
+	kMuteMic             msgKey = "mute_mic"
+	kUnmuteMic           msgKey = "unmute_mic"
+	kCameraOff           msgKey = "camera_off"
+	kCameraOn            msgKey = "camera_on"
+	kEndedTitle          msgKey = "ended_title"
+	kEndedThanks         msgKey = "ended_thanks"
+	kEndDeadline         msgKey = "end_deadline"
+	kEndExperimenter     msgKey = "end_experimenter"
+	kEndSession          msgKey = "end_session"
+	kExitTitle           msgKey = "exit_title"
+	kExitPIN             msgKey = "exit_pin"
+	kExitWrong           msgKey = "exit_wrong"
+	kExitLocked          msgKey = "exit_locked"
+	kExitLeave           msgKey = "exit_leave"
+	kCancel              msgKey = "cancel"
+	kErrGeneric          msgKey = "err_generic"
+	kErrBadPseudonym     msgKey = "err_bad_pseudonym"
+	kErrSeatTaken        msgKey = "err_seat_taken"
+	kErrNoSession        msgKey = "err_no_session"
+	kErrTooLong          msgKey = "err_too_long"
+	kErrEmpty            msgKey = "err_empty"
+	kErrRateLimited      msgKey = "err_rate_limited"
+	kErrReadOnly         msgKey = "err_read_only"
+	kErrChatClosed       msgKey = "err_chat_closed"
+	kErrCallFailed       msgKey = "err_call_failed"
+)
+
+// catalogue holds every text per language. Values may hold fmt verbs; both
+// languages must use the same verbs in the same order (see i18n_test.go).
+var catalogue = map[string]map[msgKey]string{
+	"en": {
+		kWelcomeTitle:        "Welcome",
+		kWelcomeDefault:      "Please type the pseudonym you were given and press Enter.",
+		kPseudonymLabel:      "Your pseudonym",
+		kPseudonymHint:       "Pseudonym",
+		kJoin:                "Join",
+		kJoining:             "Connecting…",
+		kPseudonymRefused:    "Your pseudonym was not accepted: %s",
+		kPseudonymEmpty:      "Please type your pseudonym first.",
+		kServerOffline:       "The connection to the lab server was lost. Reconnecting…",
+		kDeviceTitle:         "Check your camera and microphone",
+		kDeviceHint:          "You should see yourself. Say something: the bar below should move.",
+		kMicLevel:            "Microphone",
+		kNoCamera:            "No camera was found. Please tell the experimenter.",
+		kNoMicrophone:        "No microphone was found. Please tell the experimenter.",
+		kNoAudioOutput:       "No speakers or headphones were found. Please tell the experimenter.",
+		kContinue:            "Continue",
+		kWaitingTitle:        "Waiting for your partner…",
+		kWaitingCount:        "%d of %d present",
+		kYouAre:              "You are %s",
+		kConnecting:          "Connecting…",
+		kPartnerReconnecting: "Your partner is reconnecting…",
+		kPartnerDefault:      "Your partner",
+		kStarting:            "Starting…",
+		kTimeLeft:            "Time left",
+		kYou:                 "(You)",
+		kExperimenter:        "Experimenter",
+		kSystem:              "Notice",
+		kSending:             "sending…",
+		kMessageRefused:      "Not sent: %s",
+		kChatPlaceholder:     "Type a message and press Enter",
+		kSend:                "Send",
+		kCharCount:           "%d / %d characters",
+		kReadOnly:            "Only the experimenter writes here.",
+		kChanGroup:           "Chat",
+		kChanSession:         "Everyone",
+		kChanExperimenter:    "Announcements",
+		kMuteMic:             "Mute microphone",
+		kUnmuteMic:           "Unmute microphone",
+		kCameraOff:           "Turn camera off",
+		kCameraOn:            "Turn camera on",
+		kEndedTitle:          "The discussion has ended",
+		kEndedThanks:         "Thank you for taking part.",
+		kEndDeadline:         "The time is up.",
+		kEndExperimenter:     "The experimenter ended the discussion.",
+		kEndSession:          "The session is over.",
+		kExitTitle:           "Experimenter: leave the kiosk",
+		kExitPIN:             "PIN",
+		kExitWrong:           "Wrong PIN.",
+		kExitLocked:          "Too many wrong PINs. Please wait a minute.",
+		kExitLeave:           "Leave",
+		kCancel:              "Cancel",
+		kErrGeneric:          "Something went wrong (%s). Please tell the experimenter.",
+		kErrBadPseudonym:     "it must have 1 to 32 characters and no invisible or control characters.",
+		kErrSeatTaken:        "someone else is already using this seat.",
+		kErrNoSession:        "no session is open yet. Please wait for the experimenter.",
+		kErrTooLong:          "the message is too long.",
+		kErrEmpty:            "the message is empty.",
+		kErrRateLimited:      "too many messages in a short time. Please wait a moment.",
+		kErrReadOnly:         "you cannot write in this channel.",
+		kErrChatClosed:       "the chat is closed.",
+		kErrCallFailed:       "The video call could not be started. Please tell the experimenter.",
+	},
+	"de": {
+		kWelcomeTitle:        "Willkommen",
+		kWelcomeDefault:      "Bitte geben Sie das Pseudonym ein, das Sie erhalten haben, und drücken Sie Enter.",
+		kPseudonymLabel:      "Ihr Pseudonym",
+		kPseudonymHint:       "Pseudonym",
+		kJoin:                "Teilnehmen",
+		kJoining:             "Verbindung wird hergestellt…",
+		kPseudonymRefused:    "Ihr Pseudonym wurde nicht angenommen: %s",
+		kPseudonymEmpty:      "Bitte geben Sie zuerst Ihr Pseudonym ein.",
+		kServerOffline:       "Die Verbindung zum Laborserver ist unterbrochen. Neuer Versuch läuft…",
+		kDeviceTitle:         "Kamera und Mikrofon prüfen",
+		kDeviceHint:          "Sie sollten sich selbst sehen. Sprechen Sie: Der Balken unten sollte sich bewegen.",
+		kMicLevel:            "Mikrofon",
+		kNoCamera:            "Es wurde keine Kamera gefunden. Bitte wenden Sie sich an die Versuchsleitung.",
+		kNoMicrophone:        "Es wurde kein Mikrofon gefunden. Bitte wenden Sie sich an die Versuchsleitung.",
+		kNoAudioOutput:       "Es wurden keine Lautsprecher oder Kopfhörer gefunden. Bitte wenden Sie sich an die Versuchsleitung.",
+		kContinue:            "Weiter",
+		kWaitingTitle:        "Warten auf Ihr Gegenüber…",
+		kWaitingCount:        "%d von %d anwesend",
+		kYouAre:              "Sie sind %s",
+		kConnecting:          "Verbindung wird aufgebaut…",
+		kPartnerReconnecting: "Ihr Gegenüber verbindet sich neu…",
+		kPartnerDefault:      "Ihr Gegenüber",
+		kStarting:            "Beginnt gleich…",
+		kTimeLeft:            "Verbleibende Zeit",
+		kYou:                 "(Sie)",
+		kExperimenter:        "Versuchsleitung",
+		kSystem:              "Hinweis",
+		kSending:             "wird gesendet…",
+		kMessageRefused:      "Nicht gesendet: %s",
+		kChatPlaceholder:     "Nachricht eingeben und Enter drücken",
+		kSend:                "Senden",
+		kCharCount:           "%d / %d Zeichen",
+		kReadOnly:            "Hier schreibt nur die Versuchsleitung.",
+		kChanGroup:           "Chat",
+		kChanSession:         "Alle",
+		kChanExperimenter:    "Ankündigungen",
+		kMuteMic:             "Mikrofon stumm",
+		kUnmuteMic:           "Mikrofon an",
+		kCameraOff:           "Kamera aus",
+		kCameraOn:            "Kamera an",
+		kEndedTitle:          "Das Gespräch ist beendet",
+		kEndedThanks:         "Vielen Dank für Ihre Teilnahme.",
+		kEndDeadline:         "Die Zeit ist abgelaufen.",
+		kEndExperimenter:     "Die Versuchsleitung hat das Gespräch beendet.",
+		kEndSession:          "Die Sitzung ist vorbei.",
+		kExitTitle:           "Versuchsleitung: Kiosk verlassen",
+		kExitPIN:             "PIN",
+		kExitWrong:           "Falsche PIN.",
+		kExitLocked:          "Zu viele falsche PINs. Bitte warten Sie eine Minute.",
+		kExitLeave:           "Verlassen",
+		kCancel:              "Abbrechen",
+		kErrGeneric:          "Etwas ist schiefgegangen (%s). Bitte wenden Sie sich an die Versuchsleitung.",
+		kErrBadPseudonym:     "Es muss 1 bis 32 Zeichen lang sein und darf keine unsichtbaren oder Steuerzeichen enthalten.",
+		kErrSeatTaken:        "Dieser Platz wird bereits von jemand anderem genutzt.",
+		kErrNoSession:        "Es ist noch keine Sitzung geöffnet. Bitte warten Sie auf die Versuchsleitung.",
+		kErrTooLong:          "Die Nachricht ist zu lang.",
+		kErrEmpty:            "Die Nachricht ist leer.",
+		kErrRateLimited:      "Zu viele Nachrichten in kurzer Zeit. Bitte warten Sie einen Moment.",
+		kErrReadOnly:         "Sie können in diesem Kanal nicht schreiben.",
+		kErrChatClosed:       "Der Chat ist geschlossen.",
+		kErrCallFailed:       "Die Videoverbindung konnte nicht aufgebaut werden. Bitte wenden Sie sich an die Versuchsleitung.",
+	},
+}
+
+// fallbackLanguage is used when neither the config nor the locale names a
+// supported language.
+const fallbackLanguage = "en"
+
+// resolveLanguage picks the catalogue language: the configured one, else the
+// first supported language of LC_ALL, LC_MESSAGES, LANG (POSIX precedence).
+func resolveLanguage(configured string, getenv func(string) string) string {
+	if _, ok := catalogue[configured]; ok {
+		return configured
+	}
+	for _, v := range []string{"LC_ALL", "LC_MESSAGES", "LANG"} {
+		loc := getenv(v)
+		if loc == "" {
+			continue
+		}
+		// "de_DE.UTF-8@euro" -> "de"
+		lang := strings.ToLower(strings.FieldsFunc(loc, func(r rune) bool {
+			return r == '_' || r == '.' || r == '@' || r == '-'
+		})[0])
+		if _, ok := catalogue[lang]; ok {
+			return lang
+		}
+		return fallbackLanguage // the first set variable decides, as in POSIX
+	}
+	return fallbackLanguage
+}
+
+// translator renders catalogue texts in one language.
+type translator struct{ lang string }
+
+// T returns the text for key with args formatted into it; a key missing in
+// the language falls back to English (the catalogue test keeps that from happening).
+func (t translator) T(key msgKey, args ...any) string {
+	s, ok := catalogue[t.lang][key]
+	if !ok {
+		s, ok = catalogue[fallbackLanguage][key]
+		if !ok {
+			s = string(key)
+		}
+	}
+	if len(args) == 0 {
+		return s
+	}
+	return fmt.Sprintf(s, args...)
+}

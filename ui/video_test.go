@@ -1,0 +1,134 @@
+package ui
+
+import (
+	"bytes"
+	"image"
+	"image/color"
+	"runtime"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2/test"
+
+	"github.com/parley-lab/parley/ui/scripted"
+)
+
+func TestVideoPollsOnlyNewFramesAndNeverQueues(t *testing.T) {
+	test.NewTempApp(t)
+	fr := scripted.NewFrames(8, 6, scripted.Bars)
+	v := NewVideoView(fr, 0, false)
+	var queued []func()
+	v.do = func(f func()) { queued = append(queued, f) }
+
+	if !v.Poll() || len(queued) != 1 {
+		t.Fatal("first frame not scheduled")
+	}
+	// A pending update: further polls neither read nor queue.
+	fr.Advance()
+	calls := fr.LatestCalls()
+	if v.Poll() || len(queued) != 1 || fr.LatestCalls() != calls {
+		t.Fatal("polled or queued while an update was pending")
+	}
+	queued[0]()
+	shown := v.img.Image.(*image.RGBA)
+	snapshot := append([]byte(nil), shown.Pix...)
+	// Same sequence: nothing scheduled.
+	if !v.Poll() {
+		t.Fatal("advanced frame not scheduled after the pending one ran")
+	}
+	if v.Poll() {
+		t.Fatal("scheduled again without a new pending update finishing")
+	}
+	// The displayed buffer was not written while the next frame was copied.
+	if !bytes.Equal(shown.Pix, snapshot) {
+		t.Fatal("the image on screen was modified")
+	}
+	queued[1]()
+	if v.img.Image == shown {
+		t.Fatal("the new frame went into the buffer on screen")
+	}
+	if v.Poll() {
+		t.Error("no new frame, but scheduled")
+	}
+	// The copy is independent of the source image.
+	src, _ := fr.Latest()
+	if &src.Pix[0] == &v.img.Image.(*image.RGBA).Pix[0] {
+		t.Error("the view shows the engine's image instead of its own copy")
+	}
+}
+
+func TestVideoMirrorCopy(t *testing.T) {
+	src := image.NewRGBA(image.Rect(0, 0, 3, 2))
+	src.SetRGBA(0, 0, color.RGBA{1, 2, 3, 255})
+	src.SetRGBA(2, 1, color.RGBA{4, 5, 6, 255})
+	dst := image.NewRGBA(image.Rect(0, 0, 3, 2))
+	copyFrame(dst, src, true)
+	if dst.RGBAAt(2, 0) != (color.RGBA{1, 2, 3, 255}) || dst.RGBAAt(0, 1) != (color.RGBA{4, 5, 6, 255}) {
+		t.Error("mirror copy wrong")
+	}
+	copyFrame(dst, src, false)
+	if !bytes.Equal(dst.Pix, src.Pix) {
+		t.Error("plain copy wrong")
+	}
+	// A sub-image source (stride larger than the width) copies right too.
+	big := image.NewRGBA(image.Rect(0, 0, 6, 4))
+	big.SetRGBA(2, 1, color.RGBA{9, 9, 9, 255})
+	sub := big.SubImage(image.Rect(2, 1, 5, 3)).(*image.RGBA)
+	copyFrame(dst, sub, false)
+	if dst.RGBAAt(0, 0) != (color.RGBA{9, 9, 9, 255}) {
+		t.Error("sub-image copy wrong")
+	}
+}
+
+func TestVideoTickerStopsAndHideStops(t *testing.T) {
+	test.NewTempApp(t)
+	before := runtime.NumGoroutine()
+	fr := scripted.NewFrames(8, 6, scripted.Gradient)
+	v := NewVideoView(fr, time.Millisecond, true)
+	ran := make(chan struct{}, 100)
+	v.do = func(f func()) { f(); ran <- struct{}{} }
+	v.Start()
+	v.Start() // idempotent
+	go func() {
+		for i := 0; i < 5; i++ {
+			fr.Advance()
+			time.Sleep(3 * time.Millisecond)
+		}
+	}()
+	select {
+	case <-ran:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no frame displayed")
+	}
+	v.Hide()
+	if v.Running() {
+		t.Fatal("Hide did not stop the ticker")
+	}
+	v.Show()
+	v.Start()
+	test.TempWidgetRenderer(t, v).Destroy()
+	if v.Running() {
+		t.Fatal("Destroy did not stop the ticker")
+	}
+	v.Stop()
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("goroutines %d > %d", n, before)
+	}
+}
+
+// BenchmarkVideoPoll measures the copy of a 640x480 frame.
+func BenchmarkVideoPoll(b *testing.B) {
+	fr := scripted.NewFrames(640, 480, scripted.Bars)
+	v := NewVideoView(fr, 0, false)
+	v.do = func(f func()) { f() }
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		fr.Advance() // drawing the synthetic frame is not the view's cost
+		b.StartTimer()
+		v.Poll()
+	}
+}
