@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: to build (cgo: Fyne's GLFW, libvpx, libopus), to test
 # (a virtual X server with software GL, screenshots), and to package.
-BUILD_PKGS="gcc pkg-config libgl1-mesa-dev xorg-dev libvpx-dev libopus-dev"
+BUILD_PKGS="gcc pkg-config libgl1-mesa-dev xorg-dev libvpx-dev libopus-dev libopusfile-dev"
 TEST_PKGS="xvfb xauth libgl1-mesa-dri imagemagick"
 PACKAGE_PKGS="dpkg-dev fakeroot"
 # Build tags: see README "Build tags".

@@ -8,8 +8,8 @@ package engine
 
 import (
 	"errors"
-	"image"
 	"fmt"
+	"image"
 	"log/slog"
 	"sync"
 	"time"

@@ -1,0 +1,164 @@
+package kit
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/gen2brain/malgo"
+
+	"github.com/parley-lab/parley/media/rtc"
+)
+
+// Jitter buffer limits. It starts at startTarget, grows by growStep after
+// each underrun (up to maxTarget), and shrinks by shrinkStep after every
+// shrinkAfter without one (down to minTarget, one packet): on a quiet LAN it
+// settles near one packet; a jittery network gets what it needs.
+const (
+	minTarget   = 20 * time.Millisecond
+	startTarget = 40 * time.Millisecond
+	maxTarget   = 120 * time.Millisecond
+	growStep    = 20 * time.Millisecond
+	shrinkStep  = 10 * time.Millisecond
+	shrinkAfter = 3 * time.Second
+	// slack above the target before the oldest audio is dropped.
+	slack = 40 * time.Millisecond
+)
+
+// NullBackend is miniaudio's null backend: a device with no hardware that
+// still runs in real time. malgo v0.11.24's BackendNull constant is the
+// wrong value, hence the number.
+const NullBackend = malgo.Backend(14)
+
+// ErrNoAudioOutput means no playback device could be opened (no sound card).
+var ErrNoAudioOutput = errors.New("no audio output device")
+
+func samples(d time.Duration) int { return int(d * rtc.SampleRate / time.Second) }
+
+// jitter is an adaptive playout buffer of 48 kHz mono samples.
+type jitter struct {
+	mu         sync.Mutex
+	buf        []int16
+	target     int
+	playing    bool
+	underruns  int
+	lastChange time.Time
+	now        func() time.Time
+}
+
+func newJitter(now func() time.Time) *jitter {
+	return &jitter{target: samples(startTarget), now: now, lastChange: now()}
+}
+
+func (j *jitter) push(pcm []int16) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.buf = append(j.buf, pcm...)
+	if over := len(j.buf) - (j.target + samples(slack)); over > 0 {
+		j.buf = append(j.buf[:0], j.buf[over:]...) // too far behind: catch up
+	}
+}
+
+// pull fills out for playback; silence while buffering.
+func (j *jitter) pull(out []int16) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	now := j.now()
+	if !j.playing {
+		if len(j.buf) < j.target {
+			clear(out)
+			return
+		}
+		j.playing = true
+	}
+	n := copy(out, j.buf)
+	j.buf = append(j.buf[:0], j.buf[n:]...)
+	if n < len(out) {
+		clear(out[n:])
+		j.underruns++
+		j.playing = false
+		j.target = min(j.target+samples(growStep), samples(maxTarget))
+		j.lastChange = now
+		return
+	}
+	if now.Sub(j.lastChange) > shrinkAfter && j.target > samples(minTarget) {
+		j.target = max(j.target-samples(shrinkStep), samples(minTarget))
+		j.lastChange = now
+	}
+}
+
+// delay is the audio now waiting to be played.
+func (j *jitter) delay() time.Duration {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return time.Duration(len(j.buf)) * time.Second / rtc.SampleRate
+}
+
+// player plays a jitter buffer through miniaudio.
+type player struct {
+	ctx *malgo.AllocatedContext
+	dev *malgo.Device
+	jb  *jitter
+	// played counts the samples handed to the device (for tests).
+	played struct {
+		sync.Mutex
+		n int64
+	}
+}
+
+// openPlayer opens the default output device (or the given backends'),
+// 48 kHz mono 16-bit, with a short period for low latency.
+func openPlayer(jb *jitter, backends []malgo.Backend) (*player, error) {
+	ctx, err := malgo.InitContext(backends, malgo.ContextConfig{}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoAudioOutput, err)
+	}
+	p := &player{ctx: ctx, jb: jb}
+	cfg := malgo.DefaultDeviceConfig(malgo.Playback)
+	cfg.Playback.Format = malgo.FormatS16
+	cfg.Playback.Channels = 1
+	cfg.SampleRate = rtc.SampleRate
+	cfg.PeriodSizeInMilliseconds = 10
+	cfg.Periods = 2
+	var scratch []int16
+	dev, err := malgo.InitDevice(ctx.Context, cfg, malgo.DeviceCallbacks{
+		Data: func(out, _ []byte, frames uint32) {
+			if cap(scratch) < int(frames) {
+				scratch = make([]int16, frames)
+			}
+			s := scratch[:frames]
+			jb.pull(s)
+			copy(out, unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*2))
+			p.played.Lock()
+			p.played.n += int64(frames)
+			p.played.Unlock()
+		},
+	})
+	if err != nil {
+		ctx.Uninit()
+		ctx.Free()
+		return nil, fmt.Errorf("%w: %v", ErrNoAudioOutput, err)
+	}
+	if err := dev.Start(); err != nil {
+		dev.Uninit()
+		ctx.Uninit()
+		ctx.Free()
+		return nil, fmt.Errorf("%w: %v", ErrNoAudioOutput, err)
+	}
+	p.dev = dev
+	return p, nil
+}
+
+func (p *player) playedSamples() int64 {
+	p.played.Lock()
+	defer p.played.Unlock()
+	return p.played.n
+}
+
+func (p *player) close() {
+	p.dev.Uninit()
+	p.ctx.Uninit()
+	p.ctx.Free()
+}

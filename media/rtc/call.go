@@ -1,0 +1,375 @@
+// Package rtc is one WebRTC call with one partner over pion/webrtc: it
+// sends the shared local tracks, receives the partner's VP8 video and Opus
+// audio, decodes them (video to the latest RGBA frame, audio to PCM for the
+// player), asks for a keyframe after loss, and reports its state and
+// statistics. Signaling goes through a callback, so the engine can relay it
+// via the rendezvous server and tests can wire two calls directly.
+package rtc
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+	"github.com/pion/transport/v4"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/signaling/protocol"
+)
+
+// Timeouts for a lab LAN: a dead path is noticed in seconds, not the
+// browser defaults of half a minute.
+const (
+	ICEDisconnectedTimeout = 2 * time.Second
+	ICEFailedTimeout       = 6 * time.Second
+	ICEKeepalive           = 500 * time.Millisecond
+	// PLIInterval bounds how often a keyframe is asked for while waiting.
+	PLIInterval = 300 * time.Millisecond
+)
+
+// virtualInterfaces are never used for candidates: container and VM
+// bridges only add useless pairs to check.
+var virtualInterfaces = []string{"docker", "veth", "virbr", "br-", "vmnet", "vboxnet", "tun", "tap"}
+
+// ErrClosed is returned for a signal to a closed call.
+var ErrClosed = errors.New("call closed")
+
+// Config is one call's setup.
+type Config struct {
+	Peer       string
+	Offerer    bool
+	ICEServers []protocol.ICEServer
+	// Send delivers a signal to the partner.
+	Send func(protocol.Signal) error
+	// OnState gets protocol.CallConnecting, CallConnected, CallDisconnected, CallFailed.
+	OnState func(string)
+
+	// Video and Audio are the local tracks (shared by every call); nil:
+	// receive only.
+	Video, Audio webrtc.TrackLocal
+	// OnKeyframeRequest is called when the partner asks for a keyframe.
+	OnKeyframeRequest func()
+	// OnVideo is called for each decoded partner frame (on the call's
+	// goroutine; keep it short).
+	OnVideo VideoHook
+	// OnAudio gets each decoded 20 ms of partner audio (48 kHz mono) with
+	// its RTP sequence number; concealed frames have lost=true.
+	OnAudio func(pcm []int16, seq uint16, lost bool)
+
+	// Loopback includes 127.0.0.1 candidates (two kiosks on one machine, CI).
+	Loopback bool
+	// Net replaces the network (pion's virtual network in tests).
+	Net transport.Net
+	Log *slog.Logger
+}
+
+// Call is a running call.
+type Call struct {
+	cfg Config
+	pc  *webrtc.PeerConnection
+	log *slog.Logger
+
+	mu        sync.Mutex
+	remoteSet bool
+	pending   []webrtc.ICECandidateInit
+	closed    bool
+	state     string
+	video     *videoReceiver
+	audio     *audioReceiver
+	started   time.Time
+	wg        sync.WaitGroup
+	lastStats statsSample
+}
+
+// New creates the call; an offerer sends its offer at once.
+func New(cfg Config) (*Call, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Send == nil {
+		return nil, errors.New("rtc: Config.Send is required")
+	}
+	se := webrtc.SettingEngine{}
+	se.SetICETimeouts(ICEDisconnectedTimeout, ICEFailedTimeout, ICEKeepalive)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetIncludeLoopbackCandidate(cfg.Loopback)
+	se.SetInterfaceFilter(func(name string) bool {
+		for _, p := range virtualInterfaces {
+			if strings.HasPrefix(name, p) {
+				return false
+			}
+		}
+		return true
+	})
+	if cfg.Net != nil {
+		se.SetNet(cfg.Net)
+	}
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+		return nil, err
+	}
+	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir))
+	var servers []webrtc.ICEServer
+	for _, s := range cfg.ICEServers {
+		servers = append(servers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: servers})
+	if err != nil {
+		return nil, fmt.Errorf("peer connection: %w", err)
+	}
+	c := &Call{cfg: cfg, pc: pc, log: cfg.Log.With("peer", cfg.Peer), started: time.Now(), state: protocol.CallConnecting}
+	if err := c.addTracks(); err != nil {
+		pc.Close()
+		return nil, err
+	}
+	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
+		if cand == nil {
+			return // end of candidates: trickle needs no marker between pion peers
+		}
+		init := cand.ToJSON()
+		raw, _ := jsonMarshal(init)
+		cfg.Send(protocol.Signal{Kind: protocol.SignalCandidate, Candidate: raw})
+	})
+	pc.OnConnectionStateChange(c.onState)
+	pc.OnTrack(c.onTrack)
+	if cfg.Offerer {
+		if err := c.offer(); err != nil {
+			pc.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func (c *Call) addTracks() error {
+	add := func(t webrtc.TrackLocal, kind webrtc.RTPCodecType, drainRTCP bool) error {
+		if t == nil {
+			_, err := c.pc.AddTransceiverFromKind(kind, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
+			return err
+		}
+		sender, err := c.pc.AddTrack(t)
+		if err != nil {
+			return err
+		}
+		// Read the sender's RTCP: keyframe requests for video; and every
+		// sender's RTCP must be read or the interceptors stall.
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			for {
+				pkts, _, err := sender.ReadRTCP()
+				if err != nil {
+					return
+				}
+				if drainRTCP {
+					continue
+				}
+				for _, p := range pkts {
+					switch p.(type) {
+					case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+						if c.cfg.OnKeyframeRequest != nil {
+							c.cfg.OnKeyframeRequest()
+						}
+					}
+				}
+			}
+		}()
+		return nil
+	}
+	if err := add(c.cfg.Video, webrtc.RTPCodecTypeVideo, false); err != nil {
+		return err
+	}
+	return add(c.cfg.Audio, webrtc.RTPCodecTypeAudio, true)
+}
+
+func (c *Call) offer() error {
+	offer, err := c.pc.CreateOffer(nil)
+	if err != nil {
+		return err
+	}
+	if err := c.pc.SetLocalDescription(offer); err != nil {
+		return err
+	}
+	return c.cfg.Send(protocol.Signal{Kind: protocol.SignalOffer, SDP: offer.SDP})
+}
+
+// HandleSignal applies the partner's offer, answer or candidate.
+func (c *Call) HandleSignal(s protocol.Signal) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	c.mu.Unlock()
+	switch s.Kind {
+	case protocol.SignalOffer:
+		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: s.SDP}); err != nil {
+			return fmt.Errorf("offer: %w", err)
+		}
+		c.flushCandidates()
+		answer, err := c.pc.CreateAnswer(nil)
+		if err != nil {
+			return err
+		}
+		if err := c.pc.SetLocalDescription(answer); err != nil {
+			return err
+		}
+		return c.cfg.Send(protocol.Signal{Kind: protocol.SignalAnswer, SDP: answer.SDP})
+	case protocol.SignalAnswer:
+		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: s.SDP}); err != nil {
+			return fmt.Errorf("answer: %w", err)
+		}
+		c.flushCandidates()
+	case protocol.SignalCandidate:
+		if len(s.Candidate) == 0 {
+			return nil
+		}
+		var init webrtc.ICECandidateInit
+		if err := jsonUnmarshal(s.Candidate, &init); err != nil {
+			return fmt.Errorf("candidate: %w", err)
+		}
+		c.mu.Lock()
+		if !c.remoteSet {
+			// Held until the remote description is set: pion refuses them before.
+			c.pending = append(c.pending, init)
+			c.mu.Unlock()
+			return nil
+		}
+		c.mu.Unlock()
+		return c.pc.AddICECandidate(init)
+	}
+	return nil
+}
+
+func (c *Call) flushCandidates() {
+	c.mu.Lock()
+	c.remoteSet = true
+	pending := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	for _, p := range pending {
+		if err := c.pc.AddICECandidate(p); err != nil {
+			c.log.Debug("candidate", "err", err)
+		}
+	}
+}
+
+func (c *Call) onState(s webrtc.PeerConnectionState) {
+	var state string
+	switch s {
+	case webrtc.PeerConnectionStateNew, webrtc.PeerConnectionStateConnecting:
+		state = protocol.CallConnecting
+	case webrtc.PeerConnectionStateConnected:
+		state = protocol.CallConnected
+	case webrtc.PeerConnectionStateDisconnected:
+		state = protocol.CallDisconnected
+	case webrtc.PeerConnectionStateFailed:
+		state = protocol.CallFailed
+	default:
+		return
+	}
+	c.mu.Lock()
+	if c.closed || c.state == state {
+		c.mu.Unlock()
+		return
+	}
+	c.state = state
+	c.mu.Unlock()
+	c.log.Debug("call state", "state", state, "after", time.Since(c.started))
+	if c.cfg.OnState != nil {
+		c.cfg.OnState(state)
+	}
+}
+
+func (c *Call) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	switch t.Kind() {
+	case webrtc.RTPCodecTypeVideo:
+		if !strings.EqualFold(t.Codec().MimeType, webrtc.MimeTypeVP8) {
+			c.mu.Unlock()
+			c.log.Warn("unsupported video codec", "codec", t.Codec().MimeType)
+			return
+		}
+		v, err := newVideoReceiver(t, c.requestKeyframe(t), c.cfg.OnVideo)
+		if err != nil {
+			c.mu.Unlock()
+			c.log.Error("video decoder", "err", err)
+			return
+		}
+		c.video = v
+		c.wg.Add(1)
+		go func() { defer c.wg.Done(); v.run() }()
+	case webrtc.RTPCodecTypeAudio:
+		a, err := newAudioReceiver(t, c.cfg.OnAudio)
+		if err != nil {
+			c.mu.Unlock()
+			c.log.Error("audio decoder", "err", err)
+			return
+		}
+		c.audio = a
+		c.wg.Add(1)
+		go func() { defer c.wg.Done(); a.run() }()
+	}
+	c.mu.Unlock()
+}
+
+// requestKeyframe returns a function that sends a PLI for track t.
+func (c *Call) requestKeyframe(t *webrtc.TrackRemote) func() {
+	ssrc := uint32(t.SSRC())
+	return func() {
+		c.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
+	}
+}
+
+// Remote is the partner's video.
+func (c *Call) Remote() participant.Frames { return remoteOf{c} }
+
+type remoteOf struct{ c *Call }
+
+func (r remoteOf) Latest() (img *image.RGBA, seq uint64) {
+	r.c.mu.Lock()
+	v := r.c.video
+	r.c.mu.Unlock()
+	if v == nil {
+		return nil, 0
+	}
+	return v.frames.Latest()
+}
+
+// Close ends the call and waits for its goroutines.
+func (c *Call) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
+	err := c.pc.Close()
+	c.wg.Wait()
+	c.mu.Lock()
+	if c.video != nil {
+		c.video.close()
+	}
+	if c.audio != nil {
+		c.audio.close()
+	}
+	c.mu.Unlock()
+	return err
+}

@@ -1,0 +1,292 @@
+// Package selftest checks the whole chain on one machine: a rendezvous
+// server (in process, or a lab's), two participant engines with test
+// sources (or this machine's devices for one side), a short discussion,
+// and what each side measured. `parley selftest` prints it; CI runs it as a
+// Go test.
+package selftest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gen2brain/malgo"
+
+	"github.com/parley-lab/parley/media/engine"
+	"github.com/parley-lab/parley/media/kit"
+	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/signaling/client"
+	"github.com/parley-lab/parley/signaling/server"
+)
+
+// Defaults.
+const (
+	DefaultDuration = 6 * time.Second
+	// DefaultConnectLimit bounds call set-up before the test fails.
+	DefaultConnectLimit = 20 * time.Second
+	// MaxEndSkew is how far apart the two sides may see the end.
+	MaxEndSkew = 500 * time.Millisecond
+	// MinFramesShare is the share of the expected frames each side must decode.
+	MinFramesShare = 0.5
+	// MinToneShare is the share of received audio windows in which the
+	// partner's tone must be heard.
+	MinToneShare = 0.5
+)
+
+// Options of a self-test.
+type Options struct {
+	ServerURL string // empty: start a server in this process
+	Room      string // with ServerURL: a room that opens sessions by itself
+	Duration  time.Duration
+	// Side A may use this machine's devices: kit sources "camera", "microphone".
+	VideoSourceA, AudioSourceA string
+	// AudioBackends overrides the playback backends (kit.NullBackend in CI).
+	AudioBackends []malgo.Backend
+	Log           *slog.Logger
+}
+
+// Side is what one participant measured.
+type Side struct {
+	Name            string    `json:"name"`
+	SetupMS         float64   `json:"setup_ms"`        // paired to first decoded frame
+	FramesDecoded   int64     `json:"frames_decoded"`  // partner's frames decoded
+	FramesExpected  int64     `json:"frames_expected"` // partner's frames sent meanwhile
+	StampsInOrder   bool      `json:"stamps_in_order"` // frame numbers read back from the pictures only grow
+	VideoLatencyP50 float64   `json:"video_latency_p50_ms"`
+	ToneHeard       float64   `json:"partner_tone_share"` // share of audio windows with the partner's tone
+	OwnToneHeard    float64   `json:"own_tone_share"`     // must stay low: no echo of oneself
+	ChatReceived    bool      `json:"chat_received"`
+	EndedAt         time.Time `json:"ended_at"`
+	NoAudioOutput   bool      `json:"no_audio_output"`
+	PlayedMS        float64   `json:"played_ms"` // partner audio played to the output device
+}
+
+// Report is the whole result.
+type Report struct {
+	Server    string   `json:"server"`
+	Duration  float64  `json:"duration_s"`
+	A, B      Side     `json:"-"`
+	Sides     []Side   `json:"sides"`
+	EndSkewMS float64  `json:"end_skew_ms"`
+	Failures  []string `json:"failures"`
+	OK        bool     `json:"ok"`
+}
+
+// ErrFailed wraps a self-test whose checks failed.
+var ErrFailed = errors.New("self-test failed")
+
+type side struct {
+	name   string
+	kit    *kit.Kit
+	eng    *engine.Engine
+	tone   float64
+	paired time.Time
+}
+
+// Run performs the self-test. It returns the report, and ErrFailed (with
+// every failed check) when a check fails.
+func Run(ctx context.Context, o Options) (Report, error) {
+	if o.Duration == 0 {
+		o.Duration = DefaultDuration
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	rep := Report{Duration: o.Duration.Seconds()}
+	dir, err := os.MkdirTemp("", "parley-selftest-")
+	if err != nil {
+		return rep, err
+	}
+	defer os.RemoveAll(dir)
+	url, room := o.ServerURL, o.Room
+	if url == "" {
+		room = "selftest"
+		srv, err := server.New(server.Config{DataDir: filepath.Join(dir, "server"), Listen: "127.0.0.1:0",
+			Rooms: []server.Room{{Name: room, AutoSession: true, Defaults: server.SessionSettings{DurationS: int(o.Duration / time.Second)}}}},
+			server.WithLogger(o.Log))
+		if err != nil {
+			return rep, err
+		}
+		defer srv.Close()
+		if err := srv.Listen(); err != nil {
+			return rep, err
+		}
+		go srv.Serve()
+		url = "ws://" + srv.Addr() + "/ws"
+	}
+	if room == "" {
+		room = server.DefaultRoom
+	}
+	rep.Server = url
+	sides := []*side{{name: "A", tone: kit.DefaultToneHz}, {name: "B", tone: kit.DefaultToneHz * 1.5}}
+	for i, s := range sides {
+		opts := kit.Options{VideoSource: "test", AudioSource: "test", ToneHz: s.tone, PlayAudio: true,
+			AudioBackends: o.AudioBackends, LoopbackCandidates: true, Log: o.Log, Label: "selftest " + s.name}
+		if i == 0 {
+			if o.VideoSourceA != "" {
+				opts.VideoSource = o.VideoSourceA
+			}
+			if o.AudioSourceA != "" {
+				opts.AudioSource = o.AudioSourceA
+			}
+		}
+		if s.kit, err = kit.Open(opts); err != nil {
+			return rep, fmt.Errorf("side %s: %w", s.name, err)
+		}
+		s.eng, err = engine.New(engine.Config{
+			Session: client.SessionConfig{URL: url, Room: room, Seat: "selftest-" + s.name + "-" + fmt.Sprint(time.Now().UnixNano()%1e6),
+				Client: "parley-selftest", StateFile: filepath.Join(dir, s.name+".json")},
+			Media: s.kit.Media(), Dial: s.kit.Dialer(), Log: o.Log,
+		})
+		if err != nil {
+			s.kit.Media().Close()
+			return rep, err
+		}
+		defer s.eng.Leave()
+	}
+	var fails []string
+	fail := func(format string, a ...any) { fails = append(fails, fmt.Sprintf(format, a...)) }
+	for _, s := range sides {
+		s.eng.Join("Selftest " + s.name)
+	}
+	var wg sync.WaitGroup
+	for _, s := range sides {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			waitFor(ctx, s.eng, DefaultConnectLimit, func(st participant.State) bool { return st.Phase >= participant.PhasePaired })
+			s.paired = time.Now()
+		}()
+	}
+	wg.Wait()
+	firstFrame := make([]time.Time, len(sides))
+	for i, s := range sides {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			deadline := time.Now().Add(DefaultConnectLimit)
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				if _, seq := s.eng.Remote().Latest(); seq > 0 {
+					firstFrame[i] = time.Now()
+					return
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	for i, s := range sides {
+		if firstFrame[i].IsZero() {
+			fail("side %s decoded no frame within %v of pairing (phase %v)", s.name, DefaultConnectLimit, s.eng.State().Phase)
+		}
+	}
+	if len(fails) > 0 {
+		return finish(rep, sides, fails)
+	}
+	sides[0].eng.SendChat("group", "hello from A")
+	sides[1].eng.SendChat("group", "hello from B")
+	ended := make([]time.Time, len(sides))
+	for i, s := range sides {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if waitFor(ctx, s.eng, o.Duration+DefaultConnectLimit, func(st participant.State) bool { return st.Phase == participant.PhaseEnded }) {
+				ended[i] = time.Now()
+			}
+		}()
+	}
+	// Sample the media shortly before the end, while both are still in call.
+	probes := make([]kit.ProbeReport, len(sides))
+	for i, s := range sides {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st := s.eng.State()
+			until := time.Until(st.Deadline) - 300*time.Millisecond
+			if until > 0 {
+				time.Sleep(until)
+			}
+			partner := sides[1-i]
+			probes[i] = s.kit.Probe(partner.tone, s.tone)
+		}()
+	}
+	wg.Wait()
+	for i, s := range sides {
+		p := probes[i]
+		sd := Side{Name: s.name, FramesDecoded: p.FramesDecoded, FramesExpected: sides[1-i].kit.FramesSent(),
+			StampsInOrder: p.StampsInOrder, VideoLatencyP50: p.VideoLatencyP50MS, ToneHeard: p.PartnerTone, OwnToneHeard: p.OwnTone,
+			EndedAt: ended[i], NoAudioOutput: s.eng.State().NoAudioOutput,
+			PlayedMS: float64(s.kit.PlayedSamples()) * 1000 / 48000}
+		if !firstFrame[i].IsZero() {
+			sd.SetupMS = float64(firstFrame[i].Sub(s.paired).Microseconds()) / 1000
+		}
+		for _, m := range s.eng.State().Messages {
+			if !m.Own && strings.HasPrefix(m.Body, "hello from "+sides[1-i].name) {
+				sd.ChatReceived = true
+			}
+		}
+		if !sd.ChatReceived {
+			fail("side %s did not receive the partner's chat message", s.name)
+		}
+		if float64(sd.FramesDecoded) < MinFramesShare*float64(sd.FramesExpected) || sd.FramesDecoded == 0 {
+			fail("side %s decoded %d of %d frames the partner sent", s.name, sd.FramesDecoded, sd.FramesExpected)
+		}
+		if !sd.StampsInOrder {
+			fail("side %s read frame stamps out of order", s.name)
+		}
+		if sd.ToneHeard < MinToneShare {
+			fail("side %s heard the partner's %.0f Hz tone in only %.0f%% of the audio", s.name, sides[1-i].tone, sd.ToneHeard*100)
+		}
+		if sd.OwnToneHeard > 0.1 {
+			fail("side %s hears its own tone back (%.0f%%)", s.name, sd.OwnToneHeard*100)
+		}
+		if ended[i].IsZero() {
+			fail("side %s never saw the discussion end", s.name)
+		}
+		rep.Sides = append(rep.Sides, sd)
+	}
+	if !ended[0].IsZero() && !ended[1].IsZero() {
+		skew := ended[0].Sub(ended[1]).Abs()
+		rep.EndSkewMS = float64(skew.Microseconds()) / 1000
+		if skew > MaxEndSkew {
+			fail("the two sides ended %v apart (limit %v)", skew, MaxEndSkew)
+		}
+	}
+	return finish(rep, sides, fails)
+}
+
+func finish(rep Report, sides []*side, fails []string) (Report, error) {
+	rep.Failures = fails
+	if rep.Failures == nil {
+		rep.Failures = []string{}
+	}
+	rep.OK = len(fails) == 0
+	if !rep.OK {
+		return rep, fmt.Errorf("%w: %s", ErrFailed, strings.Join(fails, "; "))
+	}
+	return rep, nil
+}
+
+func waitFor(ctx context.Context, eng participant.Engine, limit time.Duration, cond func(participant.State) bool) bool {
+	deadline := time.After(limit)
+	for {
+		if cond(eng.State()) {
+			return true
+		}
+		select {
+		case <-eng.Changed():
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			return cond(eng.State())
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
