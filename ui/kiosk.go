@@ -11,6 +11,7 @@ package ui
 
 import (
 	"crypto/subtle"
+	"image"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -52,6 +53,10 @@ const (
 	scrCall
 	scrEnded
 )
+
+var screenNames = [...]string{"", "welcome", "device", "waiting", "call", "ended"}
+
+func (s screenID) String() string { return screenNames[s] }
 
 // Kiosk is the kiosk UI bound to one window and one engine. Create it with
 // New, then call ShowAndRun (or Start and run the app yourself).
@@ -540,4 +545,25 @@ func (e *kioskEntry) TypedShortcut(s fyne.Shortcut) {
 		return
 	}
 	e.Entry.TypedShortcut(s)
+}
+
+// Screen names the screen the kiosk shows: "welcome", "device", "waiting",
+// "call" or "ended". For the demo's checks and tests; call it on the UI
+// goroutine.
+func (k *Kiosk) Screen() string { return k.screen.String() }
+
+// VideoAreas returns, in the window's canvas coordinates, where the
+// partner's video and the self-view are drawn on the discussion screen
+// (zero sizes when not shown). The demo checks that these areas move.
+func (k *Kiosk) VideoAreas() (remote, self image.Rectangle) {
+	rect := func(v *VideoView) image.Rectangle {
+		if v == nil || !v.Visible() {
+			return image.Rectangle{}
+		}
+		d := fyne.CurrentApp().Driver()
+		pos := d.AbsolutePositionForObject(v)
+		size := v.Size()
+		return image.Rect(int(pos.X), int(pos.Y), int(pos.X+size.Width), int(pos.Y+size.Height))
+	}
+	return rect(k.call.remote), rect(k.call.self)
 }

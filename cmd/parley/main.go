@@ -5,9 +5,13 @@ package main
 import (
 	"os"
 
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/app"
+
 	"github.com/parley-lab/parley/cmd/cli"
 )
 
 func main() {
+	cli.NewApp = func() fyne.App { return app.NewWithID("org.parley.kiosk") }
 	os.Exit(cli.Main(os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr}))
 }

@@ -1,0 +1,204 @@
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"image"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"fyne.io/fyne/v2"
+
+	"github.com/parley-lab/parley/media/engine"
+	"github.com/parley-lab/parley/media/kit"
+	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/signaling/client"
+	"github.com/parley-lab/parley/signaling/server"
+	"github.com/parley-lab/parley/ui"
+)
+
+// Demo defaults.
+const (
+	demoDuration     = 120 * time.Second
+	demoAutoDuration = 20 * time.Second
+	// demoAreasAt is when, after the call connects, the unattended demo
+	// reports where the videos are drawn.
+	demoAreasAt = time.Second
+	// DemoWindowWidth and DemoWindowHeight are each demo window's size.
+	DemoWindowWidth, DemoWindowHeight = 960, 540
+)
+
+func init() {
+	Register("demo", "the whole flow on this machine: a server and two kiosk windows", runDemo)
+}
+
+type demoSide struct {
+	name string
+	kit  *kit.Kit
+	eng  *engine.Engine
+	win  fyne.Window
+	k    *ui.Kiosk
+}
+
+func runDemo(env Env, args []string) error {
+	fs := flag.NewFlagSet("parley demo", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	auto := fs.Bool("auto", false, "unattended: fill in pseudonyms, skip the device check, short discussion, quit at the end")
+	dur := fs.Duration("duration", 0, "discussion length (default 2m, 20s with --auto)")
+	testOnly := fs.Bool("test-sources", false, "use test sources for both windows even if a camera is present")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dur == 0 {
+		*dur = demoDuration
+		if *auto {
+			*dur = demoAutoDuration
+		}
+	}
+	if NewApp == nil {
+		return errors.New("this build has no desktop driver")
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir, err := os.MkdirTemp("", "parley-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	srv, err := server.New(server.Config{DataDir: filepath.Join(dir, "server"), Listen: "127.0.0.1:0",
+		Rooms: []server.Room{{Name: "demo", AutoSession: true, Defaults: server.SessionSettings{
+			DurationS: int(dur.Seconds()), AllowMuteAudio: true, AllowMuteVideo: true, SessionChat: false}}}},
+		server.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	go srv.Serve()
+	fmt.Fprintf(env.Stdout, "parley demo: server on %s (data in %s), discussion %v\n", srv.Addr(), dir, *dur)
+
+	a := NewApp()
+	sides := make([]*demoSide, 2)
+	for i := range sides {
+		opts := kit.Options{VideoSource: SourceTest, AudioSource: SourceTest, ToneHz: kit.DefaultToneHz * float64(i+1),
+			PlayAudio: true, LoopbackCandidates: true, Log: log, Label: fmt.Sprintf("Demo %d", i+1)}
+		if i == 0 && !*auto && !*testOnly {
+			opts.VideoSource, opts.AudioSource, opts.FallbackToTest = SourceCamera, SourceMicrophone, true
+		}
+		k, err := kit.Open(opts)
+		if err != nil {
+			return err
+		}
+		eng, err := engine.New(engine.Config{
+			Session: client.SessionConfig{URL: "ws://" + srv.Addr() + "/ws", Room: "demo", Seat: fmt.Sprintf("demo-%d", i+1),
+				Client: "parley-demo/" + Version, StateFile: filepath.Join(dir, fmt.Sprintf("kiosk-%d.json", i+1))},
+			Media: k.Media(), Dial: k.Dialer(), Log: log,
+		})
+		if err != nil {
+			k.Media().Close()
+			return err
+		}
+		cfg := ui.DefaultConfig()
+		cfg.Kiosk, cfg.LabName = false, fmt.Sprintf("Parley demo: participant %d", i+1)
+		cfg.DeviceCheck = !*auto
+		cfg.OnQuit = func(int) {} // the demo decides when the app quits
+		win := a.NewWindow(cfg.LabName)
+		win.Resize(fyne.NewSize(DemoWindowWidth, DemoWindowHeight))
+		sides[i] = &demoSide{name: []string{"Alex", "Sam"}[i], kit: k, eng: eng, win: win, k: ui.New(a, win, eng, cfg)}
+		defer eng.Close()
+	}
+	for _, s := range sides {
+		s.k.Start()
+		s.win.Show()
+	}
+	var verdict error
+	var once sync.Once
+	quit := func(err error) {
+		once.Do(func() {
+			verdict = err
+			fyne.Do(a.Quit)
+		})
+	}
+	if *auto {
+		go func() { quit(demoAutoRun(env, sides, *dur)) }()
+	} else {
+		// The demo ends when both windows are closed.
+		open := len(sides)
+		for _, s := range sides {
+			s.win.SetOnClosed(func() {
+				s.eng.Leave()
+				open--
+				if open == 0 {
+					a.Quit()
+				}
+			})
+		}
+	}
+	a.Run()
+	for _, s := range sides {
+		s.k.Close()
+	}
+	return verdict
+}
+
+func waitState(eng participant.Engine, limit time.Duration, cond func(participant.State) bool) bool {
+	deadline := time.After(limit)
+	for {
+		if cond(eng.State()) {
+			return true
+		}
+		select {
+		case <-eng.Changed():
+		case <-time.After(100 * time.Millisecond):
+		case <-deadline:
+			return cond(eng.State())
+		}
+	}
+}
+
+// demoAutoRun plays both participants: join, talk (a chat message each
+// way), the end. It prints where each window draws its videos, so a script
+// can screenshot the screen and check that both move (.ci/window-test.sh).
+func demoAutoRun(env Env, sides []*demoSide, dur time.Duration) error {
+	time.Sleep(500 * time.Millisecond) // let the windows appear: a person would read the welcome first
+	for _, s := range sides {
+		s.eng.Join(s.name)
+	}
+	for _, s := range sides {
+		if !waitState(s.eng, 30*time.Second, func(st participant.State) bool { return st.MediaConnected && !st.Deadline.IsZero() }) {
+			return fmt.Errorf("%s: the call did not connect within 30 s (state %v)", s.name, s.eng.State().Phase)
+		}
+	}
+	fmt.Fprintln(env.Stdout, "parley demo: both participants are in the call")
+	sides[0].eng.SendChat("group", "Hello Sam! Shall we start?")
+	sides[1].eng.SendChat("group", "Hi Alex, yes, let's go.")
+	time.Sleep(demoAreasAt) // the layout has settled
+	for i, s := range sides {
+		var remote, self image.Rectangle
+		fyne.DoAndWait(func() { remote, self = s.k.VideoAreas() })
+		fmt.Fprintf(env.Stdout, "VIDEO-AREAS window=%d remote=%d,%d,%d,%d self=%d,%d,%d,%d\n", i+1,
+			remote.Min.X, remote.Min.Y, remote.Max.X, remote.Max.Y, self.Min.X, self.Min.Y, self.Max.X, self.Max.Y)
+	}
+	var err error
+	for _, s := range sides {
+		if !waitState(s.eng, dur+30*time.Second, func(st participant.State) bool { return st.Phase == participant.PhaseEnded }) {
+			return errors.Join(err, fmt.Errorf("%s: the discussion did not end", s.name))
+		}
+	}
+	time.Sleep(time.Second) // the end screen is drawn
+	for i, s := range sides {
+		var screen string
+		fyne.DoAndWait(func() { screen = s.k.Screen() })
+		if screen != "ended" {
+			err = errors.Join(err, fmt.Errorf("window %d shows %q at the end, not the end screen", i+1, screen))
+		}
+		fmt.Fprintf(env.Stdout, "parley demo: window %d reached the %q screen\n", i+1, screen)
+	}
+	return err
+}

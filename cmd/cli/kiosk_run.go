@@ -1,0 +1,153 @@
+package cli
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/user"
+
+	"fyne.io/fyne/v2"
+
+	"github.com/parley-lab/parley/media/engine"
+	"github.com/parley-lab/parley/media/kit"
+	"github.com/parley-lab/parley/signaling/client"
+	"github.com/parley-lab/parley/ui"
+)
+
+// NewApp makes the Fyne application. The main package sets it: only main
+// links Fyne's desktop driver, so every other package stays testable
+// headless.
+var NewApp func() fyne.App
+
+// kioskFlags are the flags that override kiosk.toml.
+type kioskFlags struct {
+	config                   string
+	kiosk, window, autostart bool
+	server, room, seat       string
+	video, audio             string
+	camera, microphone       string
+}
+
+func (f *kioskFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.config, "config", DefaultKioskConfig, "kiosk config file (TOML)")
+	fs.BoolVar(&f.kiosk, "kiosk", false, "fullscreen kiosk mode (the default unless the config says kiosk = false)")
+	fs.BoolVar(&f.window, "window", false, "run in a normal window, not fullscreen (for trying things out)")
+	fs.BoolVar(&f.autostart, "autostart", false, "started by the desktop's autostart: run only for members of the group "+KioskGroup)
+	fs.StringVar(&f.server, "server-url", "", "rendezvous server websocket URL (default from the config, "+DefaultServerURL+")")
+	fs.StringVar(&f.room, "room", "", "room (default from the config)")
+	fs.StringVar(&f.seat, "seat", "", "seat label (default from the config, else the host name)")
+	fs.StringVar(&f.video, "video-source", "", "camera, test or none")
+	fs.StringVar(&f.audio, "audio-source", "", "microphone, test or none")
+	fs.StringVar(&f.camera, "camera", "", "camera label (substring) to use")
+	fs.StringVar(&f.microphone, "microphone", "", "microphone label (substring) to use")
+}
+
+// apply merges the flags over the file's settings.
+func (f *kioskFlags) apply(c *KioskConfig) {
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&c.Server, f.server)
+	set(&c.Room, f.room)
+	set(&c.Seat, f.seat)
+	set(&c.VideoSource, f.video)
+	set(&c.AudioSource, f.audio)
+	set(&c.Camera, f.camera)
+	set(&c.Microphone, f.microphone)
+	if f.kiosk {
+		c.UI.Kiosk = true
+	}
+	if f.window {
+		c.UI.Kiosk = false
+	}
+}
+
+// inGroup reports whether the current user belongs to group name.
+func inGroup(name string) bool {
+	u, err := user.Current()
+	if err != nil {
+		return false
+	}
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		return false
+	}
+	ids, err := u.GroupIds()
+	if err != nil {
+		return false
+	}
+	for _, id := range ids {
+		if id == g.Gid {
+			return true
+		}
+	}
+	return false
+}
+
+func kitOptions(c KioskConfig, log *slog.Logger) kit.Options {
+	return kit.Options{VideoSource: c.VideoSource, AudioSource: c.AudioSource, Camera: c.Camera, Microphone: c.Microphone,
+		PlayAudio: true, Log: log}
+}
+
+func runKiosk(env Env, args []string) error {
+	fs := flag.NewFlagSet("parley", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	var f kioskFlags
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unknown command %q", ErrUsage, fs.Arg(0))
+	}
+	if f.autostart && !inGroup(KioskGroup) {
+		return nil // the system-wide autostart entry is for the kiosk user only
+	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	cfg, err := loadKioskConfig(f.config, !set["config"])
+	if err != nil {
+		return err
+	}
+	f.apply(&cfg)
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", f.config, err)
+	}
+	log := slog.New(slog.NewTextHandler(env.Stderr, nil))
+	k, err := kit.Open(kitOptions(cfg, log))
+	if err != nil {
+		return err
+	}
+	eng, err := engine.New(engine.Config{
+		Session: client.SessionConfig{URL: cfg.Server, Room: cfg.Room, Seat: cfg.Seat, Client: "parley/" + Version, StateFile: cfg.StateFile},
+		Media:   k.Media(), Dial: k.Dialer(), Log: log,
+	})
+	if err != nil {
+		k.Media().Close()
+		return err
+	}
+	if NewApp == nil {
+		return fmt.Errorf("this build has no desktop driver")
+	}
+	a := NewApp()
+	w := a.NewWindow(cfg.UI.LabName)
+	if !cfg.UI.Kiosk {
+		w.Resize(fyne.NewSize(1280, 720))
+	}
+	ui.New(a, w, eng, cfg.UI).ShowAndRun()
+	eng.Close() // keeps the token if the discussion has not ended (Leave already ran otherwise)
+	return nil
+}
+
+func init() {
+	KioskMain = runKiosk
+}
+
+// stateDirFile is a file in a fresh temporary directory, for demo kiosks.
+func stateDirFile(dir, name string) string {
+	os.MkdirAll(dir, 0o700)
+	return dir + "/" + name
+}

@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"text/tabwriter"
+	"time"
+
+	"github.com/parley-lab/parley/media/kit"
+	"github.com/parley-lab/parley/media/selftest"
+)
+
+// selftestLimit bounds a whole self-test.
+const selftestLimit = 2 * time.Minute
+
+func init() {
+	Register("selftest", "check this workstation: a short discussion between two test participants", runSelftest)
+	Register("devices", "list this machine's cameras and microphones", runDevices)
+}
+
+func runSelftest(env Env, args []string) error {
+	fs := flag.NewFlagSet("parley selftest", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	serverURL := fs.String("server-url", "", "run against this lab server (ws://host:8480/ws) instead of one in this process")
+	room := fs.String("room", "", "with --server-url: a room that opens sessions by itself")
+	dur := fs.Duration("duration", selftest.DefaultDuration, "length of the test discussion")
+	video := fs.String("video-source", "", "side A's video: test (default) or camera")
+	audio := fs.String("audio-source", "", "side A's audio: test (default) or microphone")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	verbose := fs.Bool("v", false, "log what the engines do")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if *verbose {
+		log = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), selftestLimit)
+	defer cancel()
+	rep, err := selftest.Run(ctx, selftest.Options{ServerURL: *serverURL, Room: *room, Duration: *dur,
+		VideoSourceA: *video, AudioSourceA: *audio, Log: log})
+	if *asJSON {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		fmt.Fprintln(env.Stdout, string(b))
+	} else {
+		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "server\t%s\n", rep.Server)
+		for _, s := range rep.Sides {
+			fmt.Fprintf(tw, "side %s\tcall set-up %.0f ms; %d of %d partner frames decoded, stamps in order: %v; capture to decoded p50 %.1f ms\n",
+				s.Name, s.SetupMS, s.FramesDecoded, s.FramesExpected, s.StampsInOrder, s.VideoLatencyP50)
+			out := fmt.Sprintf("%.0f ms played", s.PlayedMS)
+			if s.NoAudioOutput {
+				out = "no audio output device"
+			}
+			fmt.Fprintf(tw, "\tpartner's tone heard %.0f%%, own tone %.0f%%; chat received: %v; %s\n", s.ToneHeard*100, s.OwnToneHeard*100, s.ChatReceived, out)
+		}
+		if len(rep.Sides) == 2 {
+			fmt.Fprintf(tw, "end\tthe two sides ended %.1f ms apart\n", rep.EndSkewMS)
+		}
+		for _, f := range rep.Failures {
+			fmt.Fprintf(tw, "FAILED\t%s\n", f)
+		}
+		if err == nil {
+			fmt.Fprintln(tw, "result\tok")
+		}
+		tw.Flush()
+	}
+	if errors.Is(err, selftest.ErrFailed) {
+		return errors.New("self-test failed (see above)")
+	}
+	return err
+}
+
+func runDevices(env Env, args []string) error {
+	fs := flag.NewFlagSet("parley devices", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ds := kit.Devices()
+	if len(ds) == 0 {
+		fmt.Fprintln(env.Stdout, "no cameras or microphones found (the kiosk can still run with --video-source test --audio-source test)")
+		return nil
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tLABEL")
+	for _, d := range ds {
+		fmt.Fprintf(tw, "%s\t%s\n", d.Kind, d.Label)
+	}
+	return tw.Flush()
+}
