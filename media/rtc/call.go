@@ -17,6 +17,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/rtcp"
 	"github.com/pion/transport/v4"
 	"github.com/pion/webrtc/v4"
@@ -33,6 +34,9 @@ const (
 	ICEKeepalive           = 500 * time.Millisecond
 	// PLIInterval bounds how often a keyframe is asked for while waiting.
 	PLIInterval = 300 * time.Millisecond
+	// NACKInterval is how often missing packets are asked for again
+	// (pion's default, 100 ms, would hold a damaged frame far too long).
+	NACKInterval = 10 * time.Millisecond
 )
 
 // virtualInterfaces are never used for candidates: container and VM
@@ -117,7 +121,8 @@ func New(cfg Config) (*Call, error) {
 		return nil, err
 	}
 	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+	if err := webrtc.RegisterDefaultInterceptorsWithOptions(m, ir,
+		webrtc.WithNackGeneratorOptions(nack.GeneratorInterval(NACKInterval))); err != nil {
 		return nil, err
 	}
 	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir))

@@ -10,6 +10,7 @@ import (
 	"github.com/pion/mediadevices/pkg/codec"
 	"github.com/pion/mediadevices/pkg/codec/vpx"
 	"github.com/pion/mediadevices/pkg/prop"
+	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 
@@ -67,67 +68,118 @@ func newVideoReceiver(t *webrtc.TrackRemote, pli func(), hook VideoHook) (*video
 	return &videoReceiver{track: t, pli: pli, hook: hook, in: in, dec: dec, frames: frames.New()}, nil
 }
 
+// RetransmitWait is how long a gap in the video packets may wait for a
+// NACK retransmission before the frame is given up (and a keyframe asked
+// for). On a LAN a retransmission takes NACKInterval plus a round trip.
+const RetransmitWait = 60 * time.Millisecond
+
+// maxReorder is the largest forward jump in sequence numbers treated as
+// loss; a larger one is a new stream: start over.
+const maxReorder = 1000
+
+type waiting struct {
+	pkt *rtp.Packet
+	at  time.Time
+}
+
 func (v *videoReceiver) run() {
 	var (
-		frame   []byte
-		haveSeq bool
-		lastSeq uint16
-		frameTS uint32
-		inFrame bool
-		broken  = true // nothing decodable until the first keyframe
-		depack  codecs.VP8Packet
+		started bool
+		expect  uint16
+		held    = map[uint16]waiting{}
+		a       assembler
 	)
+	a.broken = true // nothing decodable until the first keyframe
 	for {
 		pkt, _, err := v.track.ReadRTP()
 		if err != nil {
 			return
 		}
+		now := time.Now()
 		v.bytes.Add(int64(len(pkt.Payload)))
-		if haveSeq && pkt.SequenceNumber != lastSeq+1 {
-			gap := int64(pkt.SequenceNumber - lastSeq - 1)
-			if gap > 0 && gap < 1000 {
-				v.lost.Add(gap)
+		if !started {
+			started, expect = true, pkt.SequenceNumber
+		}
+		d := int16(pkt.SequenceNumber - expect)
+		if d < 0 {
+			continue // processed already, or given up on
+		}
+		if d > maxReorder {
+			clear(held)
+			expect = pkt.SequenceNumber
+			a.lose()
+		}
+		held[pkt.SequenceNumber] = waiting{pkt, now}
+		for len(held) > 0 {
+			if w, ok := held[expect]; ok {
+				delete(held, expect)
+				expect++
+				a.add(w.pkt, v)
+				continue
 			}
-			// Something is missing: the frame being built is damaged, and
-			// every frame until the next keyframe may reference it.
-			broken, inFrame, frame = true, false, frame[:0]
-		}
-		haveSeq, lastSeq = true, pkt.SequenceNumber
-		payload, err := depack.Unmarshal(pkt.Payload)
-		if err != nil || len(payload) == 0 {
-			continue
-		}
-		if depack.S == 1 && depack.PID == 0 {
-			if inFrame && pkt.Timestamp == frameTS {
-				// a second start in one frame: malformed; start over
-				frame = frame[:0]
+			oldest := now
+			for _, w := range held {
+				if w.at.Before(oldest) {
+					oldest = w.at
+				}
 			}
-			inFrame, frameTS, frame = true, pkt.Timestamp, frame[:0]
-		} else if !inFrame || pkt.Timestamp != frameTS {
-			inFrame = false
-			continue
+			if now.Sub(oldest) < RetransmitWait {
+				break // wait for the retransmission
+			}
+			v.lost.Add(1)
+			expect++
+			a.lose()
 		}
-		if len(frame)+len(payload) > maxFrameBytes {
-			inFrame, broken = false, true
-			continue
-		}
-		frame = append(frame, payload...)
-		if !pkt.Marker {
-			continue
-		}
-		inFrame = false
-		keyframe := len(frame) > 0 && frame[0]&0x01 == 0
-		if broken && !keyframe {
-			v.askKeyframe()
-			continue
-		}
-		if err := v.decode(frame); err != nil {
-			broken = true
-			v.askKeyframe()
-			continue
-		}
-		broken = false
 	}
+}
+
+// assembler builds VP8 frames from packets in sequence order.
+type assembler struct {
+	frame   []byte
+	ts      uint32
+	inFrame bool
+	broken  bool
+	depack  codecs.VP8Packet
+}
+
+// lose marks a missing packet: the frame being built is damaged, and every
+// frame until the next keyframe may reference it.
+func (a *assembler) lose() {
+	a.broken, a.inFrame, a.frame = true, false, a.frame[:0]
+}
+
+func (a *assembler) add(pkt *rtp.Packet, v *videoReceiver) {
+	payload, err := a.depack.Unmarshal(pkt.Payload)
+	if err != nil || len(payload) == 0 {
+		return
+	}
+	if a.depack.S == 1 && a.depack.PID == 0 {
+		a.inFrame, a.ts, a.frame = true, pkt.Timestamp, a.frame[:0]
+	} else if !a.inFrame || pkt.Timestamp != a.ts {
+		a.inFrame = false
+		return
+	}
+	if len(a.frame)+len(payload) > maxFrameBytes {
+		a.inFrame, a.broken = false, true
+		return
+	}
+	a.frame = append(a.frame, payload...)
+	if !pkt.Marker {
+		return
+	}
+	// The last packet of the frame: decode now, not when the next begins.
+	a.inFrame = false
+	keyframe := a.frame[0]&0x01 == 0
+	if a.broken && !keyframe {
+		v.askKeyframe()
+		return
+	}
+	if err := v.decode(a.frame); err != nil {
+		a.broken = true
+		v.askKeyframe()
+		return
+	}
+	a.broken = false
 }
 
 func (v *videoReceiver) askKeyframe() {

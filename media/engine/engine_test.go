@@ -1,0 +1,234 @@
+package engine_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gen2brain/malgo"
+	"github.com/pion/logging"
+	"github.com/pion/transport/v4"
+	"github.com/pion/transport/v4/vnet"
+
+	"github.com/parley-lab/parley/media/engine"
+	"github.com/parley-lab/parley/media/kit"
+	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/signaling/client"
+	"github.com/parley-lab/parley/signaling/server"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+const waitLimit = 30 * time.Second
+
+type side struct {
+	name string
+	kit  *kit.Kit
+	eng  *engine.Engine
+	tone float64
+}
+
+func startServer(t *testing.T, dir, addr string, durationS int) *server.Server {
+	t.Helper()
+	srv, err := server.New(server.Config{DataDir: dir, Listen: addr,
+		Rooms: []server.Room{{Name: "lab", AutoSession: true, Defaults: server.SessionSettings{DurationS: durationS}}}},
+		server.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve()
+	return srv
+}
+
+func newSide(t *testing.T, name, url, dir string, tone float64, net transport.Net) *side {
+	t.Helper()
+	k, err := kit.Open(kit.Options{VideoSource: "test", AudioSource: "test", ToneHz: tone, PlayAudio: true,
+		AudioBackends: []malgo.Backend{kit.NullBackend}, LoopbackCandidates: net == nil, Net: net, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(engine.Config{
+		Session: client.SessionConfig{URL: url, Room: "lab", Seat: name, StateFile: filepath.Join(dir, name+".json"),
+			BackoffMin: 50 * time.Millisecond, BackoffMax: 500 * time.Millisecond},
+		Media: k.Media(), Dial: k.Dialer(), Log: quiet, StatsInterval: 500 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &side{name: name, kit: k, eng: eng, tone: tone}
+}
+
+func waitFor(t *testing.T, s *side, what string, cond func(participant.State) bool) {
+	t.Helper()
+	deadline := time.After(waitLimit)
+	for !cond(s.eng.State()) {
+		select {
+		case <-s.eng.Changed():
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("%s: timed out waiting for %s (phase %v)", s.name, what, s.eng.State().Phase)
+		}
+	}
+}
+
+func leakCheck(t *testing.T) {
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if n := runtime.NumGoroutine(); n > before {
+			buf := make([]byte, 1<<20)
+			t.Errorf("goroutines leaked: %d before, %d after\n%s", before, n, buf[:runtime.Stack(buf, true)])
+		}
+	})
+}
+
+// TestMediaSurvivesPacketLoss: the media path crosses pion's virtual
+// network, which drops every 20th packet (5%), both ways.
+func TestMediaSurvivesPacketLoss(t *testing.T) {
+	leakCheck(t)
+	dir := t.TempDir()
+	srv := startServer(t, filepath.Join(dir, "srv"), "127.0.0.1:0", 8)
+	defer srv.Close()
+	router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.77.0.0/24", LoggerFactory: logging.NewDefaultLoggerFactory()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n atomic.Int64
+	var dropped atomic.Int64
+	router.AddChunkFilter(func(vnet.Chunk) bool {
+		if n.Add(1)%20 == 0 {
+			dropped.Add(1)
+			return false
+		}
+		return true
+	})
+	nets := make([]*vnet.Net, 2)
+	for i := range nets {
+		if nets[i], err = vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{[]string{"10.77.0.2", "10.77.0.3"}[i]}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := router.AddNet(nets[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := router.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer router.Stop()
+	url := "ws://" + srv.Addr() + "/ws"
+	a := newSide(t, "a", url, dir, 440, nets[0])
+	b := newSide(t, "b", url, dir, 660, nets[1])
+	defer a.eng.Leave()
+	defer b.eng.Leave()
+	a.eng.Join("Ann")
+	b.eng.Join("Ben")
+	for _, s := range []*side{a, b} {
+		waitFor(t, s, "the call", func(st participant.State) bool { return st.MediaConnected })
+	}
+	time.Sleep(4 * time.Second)
+	for _, pair := range [][2]*side{{a, b}, {b, a}} {
+		me, partner := pair[0], pair[1]
+		p := me.kit.Probe(partner.tone, me.tone)
+		sent := partner.kit.FramesSent()
+		t.Logf("%s: decoded %d of %d frames (%.0f%%), latency p50 %.1f ms p95 %.1f ms, partner tone %.0f%%, played %d ms",
+			me.name, p.FramesDecoded, sent, 100*float64(p.FramesDecoded)/float64(sent), p.VideoLatencyP50MS, p.VideoLatencyP95MS,
+			p.PartnerTone*100, me.kit.PlayedSamples()/48)
+		if float64(p.FramesDecoded) < 0.8*float64(sent) {
+			t.Errorf("%s decoded %d of %d frames with 5%% loss; want at least 80%%", me.name, p.FramesDecoded, sent)
+		}
+		if !p.StampsInOrder {
+			t.Errorf("%s: frames out of order", me.name)
+		}
+		if p.PartnerTone < 0.7 {
+			t.Errorf("%s heard the partner's tone in %.0f%% of the audio; want 70%%", me.name, p.PartnerTone*100)
+		}
+		if me.kit.PlayedSamples() < 48000 {
+			t.Errorf("%s played only %d samples", me.name, me.kit.PlayedSamples())
+		}
+	}
+	if dropped.Load() == 0 {
+		t.Fatal("the virtual network dropped nothing")
+	}
+	t.Logf("virtual network dropped %d of %d packets", dropped.Load(), n.Load())
+}
+
+// TestServerAwayMidCall: the rendezvous server stops for a few seconds;
+// media keep flowing peer to peer, both engines reconnect to the restarted
+// server, and the discussion still ends at the original deadline.
+func TestServerAwayMidCall(t *testing.T) {
+	leakCheck(t)
+	dir := t.TempDir()
+	srvDir := filepath.Join(dir, "srv")
+	srv := startServer(t, srvDir, "127.0.0.1:0", 10)
+	addr := srv.Addr()
+	url := "ws://" + addr + "/ws"
+	a := newSide(t, "a", url, dir, 440, nil)
+	b := newSide(t, "b", url, dir, 660, nil)
+	defer a.eng.Leave()
+	defer b.eng.Leave()
+	a.eng.Join("Ann")
+	b.eng.Join("Ben")
+	for _, s := range []*side{a, b} {
+		waitFor(t, s, "the clock", func(st participant.State) bool { return st.MediaConnected && !st.Deadline.IsZero() })
+	}
+	deadline := a.eng.State().Deadline
+	srv.Close()
+	for _, s := range []*side{a, b} {
+		waitFor(t, s, "server offline", func(st participant.State) bool { return !st.ServerOnline })
+	}
+	before := a.kit.Probe(660, 440).FramesDecoded
+	time.Sleep(3 * time.Second)
+	during := a.kit.Probe(660, 440).FramesDecoded - before
+	if during < 45 { // 3 s at 30 fps, with room for a busy machine
+		t.Errorf("only %d frames decoded in 3 s without the server: media should flow peer to peer", during)
+	}
+	if !a.eng.State().MediaConnected || !b.eng.State().MediaConnected {
+		t.Error("the call dropped when the server went away")
+	}
+	srv2 := startServer(t, srvDir, addr, 10)
+	defer srv2.Close()
+	for _, s := range []*side{a, b} {
+		waitFor(t, s, "reconnected", func(st participant.State) bool { return st.ServerOnline })
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	ended := make(chan time.Time, 2)
+	for _, s := range []*side{a, b} {
+		go func() {
+			for ctx.Err() == nil {
+				if s.eng.State().Phase == participant.PhaseEnded {
+					ended <- time.Now()
+					return
+				}
+				select {
+				case <-s.eng.Changed():
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+			ended <- time.Time{}
+		}()
+	}
+	for range 2 {
+		at := <-ended
+		if at.IsZero() {
+			t.Fatal("the discussion did not end")
+		}
+		if d := at.Sub(deadline); d < -time.Second || d > 2*time.Second {
+			t.Errorf("ended %v from the original deadline", d)
+		}
+	}
+	if a.eng.State().MediaConnected {
+		t.Error("media still connected after the end")
+	}
+}
