@@ -1,0 +1,161 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/csv"
+	"flag"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/parley-lab/parley/signaling/protocol"
+	"github.com/parley-lab/parley/signaling/server"
+)
+
+func run(t *testing.T, env map[string]string, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(args, Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }})
+	return out.String(), errb.String(), code
+}
+
+func write(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		out, _, code := run(t, nil, args...)
+		if code != 0 || !strings.HasPrefix(out, "parley "+Version+" (commit ") {
+			t.Fatalf("%v: %d %q", args, code, out)
+		}
+	}
+	if _, errs, code := run(t, nil, "frobnicate"); code != 2 || !strings.Contains(errs, `unknown command "frobnicate"`) {
+		t.Fatalf("unknown command: %d %q", code, errs)
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	dir := t.TempDir()
+	good := write(t, dir, "server.toml", `
+listen = ":9000"
+[[rooms]]
+name = "econlab"
+[rooms.defaults]
+duration_s = 600
+[[ice_servers]]
+urls = ["turn:turn.example.org:3478"]
+username = "u"
+credential = "c"
+`)
+	kiosk := write(t, dir, "kiosk.toml", `
+server = "ws://lab:8480/ws"
+room = "econlab"
+[ui]
+exit_pin = "4711"
+language = "de"
+`)
+	out, errs, code := run(t, nil, "config", "check", "--server", good, "--kiosk", kiosk)
+	if code != 0 || !strings.Contains(out, "ok (1 rooms, 1 ICE servers)") {
+		t.Fatalf("good files refused: %d %q %q", code, out, errs)
+	}
+	bad := []struct{ file, body, want string }{
+		{"s1.toml", "listen = \":1\"\nlisten_port = 3\n", `unknown key "listen_port"`},
+		{"s2.toml", "[[rooms]]\nname = \"Econ Lab\"\n", "rooms[0].name"},
+		{"s3.toml", "[[rooms]]\nname = \"a\"\n[rooms.defaults]\nmatching = \"lottery\"\n", "matching"},
+		{"s4.toml", "[[ice_servers]]\nurls = [\"turn:x:3478\"]\n", "needs username and credential"},
+		{"s5.toml", "listen = 5\n", "line"},
+	}
+	for _, b := range bad {
+		p := write(t, dir, b.file, b.body)
+		_, errs, code := run(t, nil, "config", "check", "--server", p)
+		if code == 0 || !strings.Contains(errs, b.want) || !strings.Contains(errs, p) {
+			t.Errorf("%s: code %d, error %q does not name %q and the file", b.file, code, errs, b.want)
+		}
+	}
+	for name, body := range map[string]string{
+		"k1.toml": "[ui]\nexit_pin = \"12\"\n",
+		"k2.toml": "server = \"http://lab\"\n[ui]\nexit_pin = \"4711\"\n",
+		"k3.toml": "colour = 1\n",
+	} {
+		p := write(t, dir, name, body)
+		want := map[string]string{"k1.toml": "ui.exit_pin", "k2.toml": "server:", "k3.toml": `unknown key "colour"`}[name]
+		if _, errs, code := run(t, nil, "config", "check", "--kiosk", p); code == 0 || !strings.Contains(errs, want) {
+			t.Errorf("%s: code %d, error %q does not name %q", name, code, errs, want)
+		}
+	}
+}
+
+func TestServerConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := write(t, dir, "s.toml", "listen = \":1111\"\ndata = \"/from/file\"\n")
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	listen := fs.String("listen", "", "")
+	data := fs.String("data", "", "")
+	cfgp := fs.String("config", "", "")
+	fs.Parse([]string{"--config", file, "--listen", ":3333"})
+	cfg, err := serverConfig(Env{Getenv: func(k string) string {
+		return map[string]string{EnvListen: ":2222", EnvData: "/from/env"}[k]
+	}}, fs, *cfgp, *listen, *data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != ":3333" || cfg.DataDir != "/from/env" {
+		t.Fatalf("flags > env > file: listen %q data %q", cfg.Listen, cfg.DataDir)
+	}
+}
+
+// TestSessionAndExportCommands drives a real server through the CLI.
+func TestSessionAndExportCommands(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := server.New(server.Config{DataDir: dir, Listen: "127.0.0.1:0", Rooms: []server.Room{{Name: "econlab"}}},
+		server.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Listen()
+	go srv.Serve()
+	defer srv.Close()
+	env := map[string]string{EnvURL: "http://" + srv.Addr()}
+	out, errs, code := run(t, env, "session", "create", "--data", dir, "--room", "econlab", "--duration", "90")
+	if code != 0 || !strings.Contains(out, "in room econlab: open (duration 90s") {
+		t.Fatalf("create: %d %q %q", code, out, errs)
+	}
+	code0 := strings.Fields(out)[1]
+	if out, _, code = run(t, env, "session", "list", "--data", dir); code != 0 || !strings.Contains(out, code0) {
+		t.Fatalf("list: %q", out)
+	}
+	if out, errs, code = run(t, env, "session", "post", "--data", dir, code0, "experimenter", "Welcome, everyone"); code != 0 || !strings.Contains(out, "(seq 1)") {
+		t.Fatalf("post: %d %q %q", code, out, errs)
+	}
+	if _, errs, code = run(t, env, "session", "start", "--token", "wrong-token-xxxxxxxx", code0); code != 1 || !strings.Contains(errs, "401") {
+		t.Fatalf("wrong token: %d %q", code, errs)
+	}
+	if _, errs, code = run(t, env, "session", "end", "--data", dir, "nosuch"); code != 1 || !strings.Contains(errs, "unknown session") {
+		t.Fatalf("unknown session: %d %q", code, errs)
+	}
+	// Export reads the database directly, while the server runs.
+	outFile := filepath.Join(dir, "messages.csv")
+	if _, errs, code = run(t, nil, "export", "--data", dir, "--session", code0, "--out", outFile); code != 0 {
+		t.Fatalf("export: %q", errs)
+	}
+	b, _ := os.ReadFile(outFile)
+	recs, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+	if err != nil || len(recs) != 2 || recs[1][5] != "Welcome, everyone" || recs[1][11] != protocol.RoleExperimenter {
+		t.Fatalf("export: %v %q", err, b)
+	}
+	if _, errs, code = run(t, nil, "export", "--data", dir, "--format", "xlsx"); code != 2 || !strings.Contains(errs, "xlsx") {
+		t.Fatalf("bad format: %d %q", code, errs)
+	}
+	if _, errs, code = run(t, nil, "export", "--data", filepath.Join(dir, "nothing-here")); code != 1 || !strings.Contains(errs, "no Parley database") {
+		t.Fatalf("missing data dir: %d %q", code, errs)
+	}
+}
