@@ -85,8 +85,10 @@ usage:
 commands:
 `)
 	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
+	for n, c := range commands {
+		if c.summary != "" { // internal commands have none
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	for _, n := range names {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -230,5 +231,17 @@ func TestServerAwayMidCall(t *testing.T) {
 	}
 	if a.eng.State().MediaConnected {
 		t.Error("media still connected after the end")
+	}
+	// Call quality went to the server as events: latency is logged per call.
+	sessions, _ := srv2.Store().Sessions()
+	evs, _ := srv2.Store().Events(sessions[0].Code)
+	stats := 0
+	for _, e := range evs {
+		if e.Kind == server.EvStats && strings.Contains(string(e.Data), `"rtt_ms"`) && strings.Contains(string(e.Data), `"fps_recv"`) {
+			stats++
+		}
+	}
+	if stats < 2 {
+		t.Errorf("%d stats events logged; want reports from both kiosks", stats)
 	}
 }

@@ -74,6 +74,9 @@ type Options struct {
 	ToneHz         float64
 	// PlayAudio plays the partner's audio on the default output device.
 	PlayAudio bool
+	// ToneBursts makes the test tone a burst of BurstOn every BurstEvery,
+	// so the partner's player can time each onset (audio latency).
+	ToneBursts bool
 	// AudioBackends overrides miniaudio's backends (NullBackend in tests).
 	AudioBackends []malgo.Backend
 	// LoopbackCandidates: both kiosks on one machine (demo, self-test, CI).
@@ -95,6 +98,7 @@ type Kit struct {
 	calls                  atomic.Int32
 	keyframe               atomic.Bool
 	framesSent             atomic.Int64
+	lastCall               atomic.Pointer[rtc.Call]
 
 	noCamera, noMic, noOut bool
 	jb                     *jitter
@@ -136,7 +140,7 @@ func Open(o Options) (*Kit, error) {
 		return nil, err
 	}
 	if o.PlayAudio {
-		p, err := openPlayer(k.jb, o.AudioBackends)
+		p, err := openPlayer(k.jb, o.AudioBackends, k.probe.played)
 		if err != nil {
 			k.log.Warn("no audio output: the call goes on without sound", "err", err)
 			k.noOut = true
@@ -444,6 +448,8 @@ func (k *Kit) openAudio() error {
 func (k *Kit) toneFill() func([]int16) error {
 	tone := testsrc.NewTone(k.o.ToneHz, rtc.SampleRate)
 	next := time.Now()
+	var chunk int
+	period, on := int(BurstEvery/(20*time.Millisecond)), int(BurstOn/(20*time.Millisecond))
 	return func(pcm []int16) error {
 		next = next.Add(20 * time.Millisecond)
 		if d := time.Until(next); d > 0 {
@@ -456,9 +462,24 @@ func (k *Kit) toneFill() func([]int16) error {
 			next = time.Now()
 		}
 		tone.Fill(pcm)
+		if k.o.ToneBursts {
+			if chunk%period == 0 {
+				k.probe.burstSent(time.Now())
+			}
+			if chunk%period >= on {
+				clear(pcm)
+			}
+			chunk++
+		}
 		return nil
 	}
 }
+
+// Tone bursts for measuring audio latency.
+const (
+	BurstEvery = 500 * time.Millisecond
+	BurstOn    = 100 * time.Millisecond
+)
 
 // openMicrophone reads the microphone through mediadevices, 20 ms at a time.
 func (k *Kit) openMicrophone() (func([]int16) error, func(), error) {
@@ -553,6 +574,9 @@ func (k *Kit) Close() {
 	})
 }
 
+// LastCall is the newest call this kit dialed (for measurements), or nil.
+func (k *Kit) LastCall() *rtc.Call { return k.lastCall.Load() }
+
 // FramesSent is how many video frames were encoded and sent.
 func (k *Kit) FramesSent() int64 { return k.framesSent.Load() }
 
@@ -579,6 +603,7 @@ func (k *Kit) Dialer() engine.Dialer {
 		}
 		k.calls.Add(1)
 		k.keyframe.Store(true)
+		k.lastCall.Store(c)
 		return &countedCall{Call: c, k: k}, nil
 	}
 }

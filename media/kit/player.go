@@ -110,7 +110,9 @@ type player struct {
 
 // openPlayer opens the default output device (or the given backends'),
 // 48 kHz mono 16-bit, with a short period for low latency.
-func openPlayer(jb *jitter, backends []malgo.Backend) (*player, error) {
+// onPlayed sees every buffer handed to the device, with the time of the
+// callback (the self-test and benchmark time tone onsets with it).
+func openPlayer(jb *jitter, backends []malgo.Backend, onPlayed func([]int16, time.Time)) (*player, error) {
 	ctx, err := malgo.InitContext(backends, malgo.ContextConfig{}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoAudioOutput, err)
@@ -130,6 +132,9 @@ func openPlayer(jb *jitter, backends []malgo.Backend) (*player, error) {
 			}
 			s := scratch[:frames]
 			jb.pull(s)
+			if onPlayed != nil {
+				onPlayed(s, time.Now())
+			}
 			copy(out, unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*2))
 			p.played.Lock()
 			p.played.n += int64(frames)

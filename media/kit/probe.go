@@ -25,6 +25,61 @@ type probeState struct {
 	inOrder   bool
 	latencies []time.Duration
 	windows   [][]int16
+
+	sent     []time.Time // burst onsets captured (this side's tone)
+	heard    []time.Time // burst onsets played (the partner's tone)
+	quietRun int         // samples of silence before the current buffer
+}
+
+// onsetLevel and onsetQuiet: a burst starts where a sample exceeds
+// onsetLevel after at least onsetQuiet of silence.
+const (
+	onsetLevel = 2000
+	onsetQuiet = 100 * time.Millisecond
+)
+
+func (p *probeState) burstSent(t time.Time) {
+	p.mu.Lock()
+	p.sent = append(p.sent, t)
+	p.mu.Unlock()
+}
+
+// played finds burst onsets in what the player plays.
+func (p *probeState) played(s []int16, at time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, v := range s {
+		if v > onsetLevel || v < -onsetLevel {
+			if p.quietRun >= samples(onsetQuiet) {
+				p.heard = append(p.heard, at.Add(time.Duration(i)*time.Second/rtc.SampleRate))
+			}
+			p.quietRun = 0
+		} else {
+			p.quietRun++
+		}
+	}
+}
+
+// AudioLatencies pairs each burst this kit heard with the partner's latest
+// burst captured before it: capture to playback, per burst.
+func (k *Kit) AudioLatencies(partner *Kit) []time.Duration {
+	partner.probe.mu.Lock()
+	sent := append([]time.Time(nil), partner.probe.sent...)
+	partner.probe.mu.Unlock()
+	k.probe.mu.Lock()
+	heard := append([]time.Time(nil), k.probe.heard...)
+	k.probe.mu.Unlock()
+	var out []time.Duration
+	for _, h := range heard {
+		i := sort.Search(len(sent), func(i int) bool { return sent[i].After(h) }) - 1
+		if i < 0 {
+			continue
+		}
+		if d := h.Sub(sent[i]); d < BurstEvery {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 func (p *probeState) init() { p.inOrder = true }
@@ -63,9 +118,10 @@ type ProbeReport struct {
 	Stamped           int
 	VideoLatencyP50MS float64
 	VideoLatencyP95MS float64
-	VideoLatencies    []time.Duration
-	PartnerTone       float64 // share of recent 20 ms windows where partnerHz dominates
-	OwnTone           float64 // the same for ownHz: an echo of oneself
+	VideoLatencies    []time.Duration // sorted
+	arrival           []time.Duration // in arrival order
+	PartnerTone       float64         // share of recent 20 ms windows where partnerHz dominates
+	OwnTone           float64         // the same for ownHz: an echo of oneself
 }
 
 // Probe reports the measurements; the tones are checked in the received audio.
@@ -74,6 +130,7 @@ func (k *Kit) Probe(partnerHz, ownHz float64) ProbeReport {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	r := ProbeReport{FramesDecoded: p.decoded, StampsInOrder: p.inOrder, Stamped: len(p.latencies)}
+	r.arrival = append([]time.Duration(nil), p.latencies...)
 	lat := append([]time.Duration(nil), p.latencies...)
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	r.VideoLatencies = lat
@@ -94,4 +151,13 @@ func (k *Kit) Probe(partnerHz, ownHz float64) ProbeReport {
 		r.PartnerTone, r.OwnTone = float64(partner)/float64(n), float64(own)/float64(n)
 	}
 	return r
+}
+
+// VideoLatenciesSince returns the latencies of the stamped frames after the
+// first n (as counted by an earlier report's Stamped).
+func (r ProbeReport) VideoLatenciesSince(n int) []time.Duration {
+	if n > len(r.arrival) {
+		return nil
+	}
+	return append([]time.Duration(nil), r.arrival[n:]...)
 }

@@ -89,6 +89,7 @@ type Call struct {
 	video     *videoReceiver
 	audio     *audioReceiver
 	started   time.Time
+	timeline  Timeline
 	wg        sync.WaitGroup
 	lastStats statsSample
 }
@@ -135,6 +136,7 @@ func New(cfg Config) (*Call, error) {
 		return nil, fmt.Errorf("peer connection: %w", err)
 	}
 	c := &Call{cfg: cfg, pc: pc, log: cfg.Log.With("peer", cfg.Peer), started: time.Now(), state: protocol.CallConnecting}
+	c.timeline.Created = c.started
 	if err := c.addTracks(); err != nil {
 		pc.Close()
 		return nil, err
@@ -148,6 +150,11 @@ func New(cfg Config) (*Call, error) {
 		cfg.Send(protocol.Signal{Kind: protocol.SignalCandidate, Candidate: raw})
 	})
 	pc.OnConnectionStateChange(c.onState)
+	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		if s == webrtc.ICEConnectionStateConnected {
+			c.mark(&c.timeline.ICEConnected)
+		}
+	})
 	pc.OnTrack(c.onTrack)
 	if cfg.Offerer {
 		if err := c.offer(); err != nil {
@@ -259,6 +266,7 @@ func (c *Call) HandleSignal(s protocol.Signal) error {
 }
 
 func (c *Call) flushCandidates() {
+	c.mark(&c.timeline.Negotiated)
 	c.mu.Lock()
 	c.remoteSet = true
 	pending := c.pending
@@ -292,6 +300,9 @@ func (c *Call) onState(s webrtc.PeerConnectionState) {
 	}
 	c.state = state
 	c.mu.Unlock()
+	if state == protocol.CallConnected {
+		c.mark(&c.timeline.Connected)
+	}
 	c.log.Debug("call state", "state", state, "after", time.Since(c.started))
 	if c.cfg.OnState != nil {
 		c.cfg.OnState(state)
@@ -332,6 +343,36 @@ func (c *Call) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		go func() { defer c.wg.Done(); a.run() }()
 	}
 	c.mu.Unlock()
+}
+
+// Timeline is when a call passed each phase of its set-up.
+type Timeline struct {
+	Created      time.Time
+	Negotiated   time.Time // remote description set: offer and answer exchanged
+	ICEConnected time.Time
+	Connected    time.Time // DTLS done: media can flow
+	FirstFrame   time.Time // first partner frame decoded
+}
+
+func (c *Call) mark(t *time.Time) {
+	c.mu.Lock()
+	if t.IsZero() {
+		*t = time.Now()
+	}
+	c.mu.Unlock()
+}
+
+// Timeline reports the call's set-up so far.
+func (c *Call) Timeline() Timeline {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	tl := c.timeline
+	if c.video != nil {
+		if ns := c.video.firstAt.Load(); ns != 0 {
+			tl.FirstFrame = time.Unix(0, ns)
+		}
+	}
+	return tl
 }
 
 // requestKeyframe returns a function that sends a PLI for track t.

@@ -57,6 +57,7 @@ type videoReceiver struct {
 	lost      atomic.Int64
 	lastPLI   time.Time
 	lastDecAt atomic.Int64
+	firstAt   atomic.Int64
 }
 
 func newVideoReceiver(t *webrtc.TrackRemote, pli func(), hook VideoHook) (*videoReceiver, error) {
@@ -214,6 +215,7 @@ func (v *videoReceiver) decode(frame []byte) error {
 	v.frames.Publish(y)
 	v.decoded.Add(1)
 	v.lastDecAt.Store(now.UnixNano())
+	v.firstAt.CompareAndSwap(0, now.UnixNano())
 	return nil
 }
 

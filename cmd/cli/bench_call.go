@@ -1,0 +1,175 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gen2brain/malgo"
+
+	"github.com/parley-lab/parley/media/bench"
+	"github.com/parley-lab/parley/media/engine"
+	"github.com/parley-lab/parley/media/kit"
+	"github.com/parley-lab/parley/signaling/client"
+)
+
+// Call benchmark sizes (the issue's minimums).
+const (
+	benchCalls       = 10
+	benchLatencyTime = 30 * time.Second
+	benchCPUTime     = 20 * time.Second
+)
+
+func init() {
+	benchCall = runBenchCall
+	// Not listed in help: the child process of the CPU benchmark.
+	commands["bench-participant"] = command{summary: "", run: runBenchParticipant}
+}
+
+// ParticipantUsage is what one participant process used during its call.
+type ParticipantUsage struct {
+	CPUPerSecond float64 `json:"cpu_cores"` // user+system CPU seconds per second of call
+	PeakRSSMiB   float64 `json:"peak_rss_mib"`
+	FramesSent   int64   `json:"frames_sent"`
+	Decoded      int64   `json:"frames_decoded"`
+	Seconds      float64 `json:"seconds"`
+}
+
+func runBenchCall(env Env) (map[string]any, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	fmt.Fprintf(env.Stderr, "parley bench: call set-up, %d calls\n", benchCalls)
+	phases, err := bench.CallSetup(ctx, benchCalls)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(env.Stderr, "parley bench: latency, one call of %v\n", benchLatencyTime)
+	lat, err := bench.Latency(ctx, benchLatencyTime)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(env.Stderr, "parley bench: CPU and memory, two participant processes for %v\n", benchCPUTime)
+	usage, err := benchCPU(benchCPUTime)
+	if err != nil {
+		return nil, err
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "call set-up (from pairing)\tn\tp50 ms\tp95 ms\tmax ms\t")
+	for _, p := range bench.Phases {
+		d := phases[p]
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f\t%.1f\t\n", p, d.N, d.P50, d.P95, d.Max)
+	}
+	fmt.Fprintln(tw, "latency (640x480@30, both ways)\tn\tp50 ms\tp95 ms\tmax ms\t")
+	fmt.Fprintf(tw, "video capture to decoded\t%d\t%.1f\t%.1f\t%.1f\t\n", lat.Video.N, lat.Video.P50, lat.Video.P95, lat.Video.Max)
+	fmt.Fprintf(tw, "audio capture to playback\t%d\t%.1f\t%.1f\t%.1f\t\n", lat.Audio.N, lat.Audio.P50, lat.Audio.P95, lat.Audio.Max)
+	fmt.Fprintln(tw, "per participant process\tCPU cores\tpeak RSS MiB\tframes sent\tdecoded\t")
+	for i, u := range usage {
+		fmt.Fprintf(tw, "participant %d\t%.3f\t%.1f\t%d\t%d\t\n", i+1, u.CPUPerSecond, u.PeakRSSMiB, u.FramesSent, u.Decoded)
+	}
+	tw.Flush()
+	return map[string]any{"setup": phases, "latency": lat, "participants": usage}, nil
+}
+
+// benchCPU runs two participants, each in its own process, in one call.
+func benchCPU(d time.Duration) ([]ParticipantUsage, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	env, err := bench.NewEnv(d + time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	defer env.Close()
+	dir, err := os.MkdirTemp("", "parley-bench-cpu-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	var cmds []*exec.Cmd
+	var outs []*strings.Builder
+	for i := range 2 {
+		out := &strings.Builder{}
+		cmd := exec.Command(self, "bench-participant", "--server-url", env.URL, "--seat", fmt.Sprintf("cpu-%d", i+1),
+			"--duration", d.String(), "--tone", fmt.Sprint(kit.DefaultToneHz*float64(i+2)/2), "--state", filepath.Join(dir, fmt.Sprint(i)))
+		cmd.Stdout = out
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		cmds, outs = append(cmds, cmd), append(outs, out)
+	}
+	var res []ParticipantUsage
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			return nil, fmt.Errorf("participant %d: %w (%s)", i+1, err, outs[i].String())
+		}
+		var u ParticipantUsage
+		if err := json.Unmarshal([]byte(outs[i].String()), &u); err != nil {
+			return nil, fmt.Errorf("participant %d printed %q: %w", i+1, outs[i].String(), err)
+		}
+		res = append(res, u)
+	}
+	return res, nil
+}
+
+func runBenchParticipant(env Env, args []string) error {
+	fs := flag.NewFlagSet("parley bench-participant", flag.ContinueOnError)
+	url := fs.String("server-url", "", "server")
+	seat := fs.String("seat", "", "seat")
+	dur := fs.Duration("duration", benchCPUTime, "call length measured")
+	tone := fs.Float64("tone", kit.DefaultToneHz, "tone")
+	state := fs.String("state", "", "state file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	k, err := kit.Open(kit.Options{VideoSource: kit.SourceTest, AudioSource: kit.SourceTest, ToneHz: *tone,
+		PlayAudio: true, AudioBackends: nullBackends(), LoopbackCandidates: true, Log: log})
+	if err != nil {
+		return err
+	}
+	eng, err := engine.New(engine.Config{Session: client.SessionConfig{URL: *url, Room: "bench", Seat: *seat, StateFile: *state},
+		Media: k.Media(), Dial: k.Dialer(), Log: log})
+	if err != nil {
+		return err
+	}
+	defer eng.Leave()
+	eng.Join(*seat)
+	deadline := time.Now().Add(bench.ConnectLimit)
+	for !eng.State().MediaConnected {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no call within %v", bench.ConnectLimit)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // past the set-up
+	cpu0, t0 := selfCPU(), time.Now()
+	sent0, dec0 := k.FramesSent(), k.Probe(0, 0).FramesDecoded
+	time.Sleep(*dur)
+	u := ParticipantUsage{
+		CPUPerSecond: (selfCPU() - cpu0) / time.Since(t0).Seconds(),
+		FramesSent:   k.FramesSent() - sent0, Decoded: k.Probe(0, 0).FramesDecoded - dec0, Seconds: time.Since(t0).Seconds(),
+	}
+	if peak, err := procPeakRSS(os.Getpid()); err == nil {
+		u.PeakRSSMiB = float64(peak) / (1 << 20)
+	}
+	return json.NewEncoder(env.Stdout).Encode(u)
+}
+
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+func nullBackends() []malgo.Backend { return []malgo.Backend{kit.NullBackend} }
