@@ -4,6 +4,7 @@
 #   packaging/dev.sh demo    build and run the whole flow on this machine
 #   packaging/dev.sh test    run every test (what CI runs)
 #   packaging/dev.sh build   build ./parley
+#   packaging/dev.sh deb     build dist/parley_<version>_amd64.deb
 #   packaging/dev.sh deps    only install the Debian packages
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,6 +69,12 @@ run_tests() {
 	echo "dev.sh: the kiosk in real windows (parley demo --auto under Xvfb)"
 	build
 	bash .ci/window-test.sh ./parley "${PARLEY_SHOTS:-window-shots}"
+	if [ "$(id -u)" -eq 0 ]; then
+		echo "dev.sh: the .deb: build, inspect, install, check, purge"
+		bash .ci/deb-test.sh
+	else
+		echo "dev.sh: NOT RUN: the .deb install test needs root (CI runs it; sudo bash .ci/deb-test.sh)"
+	fi
 }
 
 # fuzz_all runs every Fuzz target briefly, one package at a time.
@@ -84,6 +91,7 @@ fuzz_all() {
 case "${1:-help}" in
 	deps) need_pkgs $BUILD_PKGS $TEST_PKGS ;;
 	build) build ;;
+	deb) need_go; need_pkgs $BUILD_PKGS; bash packaging/deb.sh ;;
 	test) run_tests ;;
 	demo)
 		build
