@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -147,21 +148,6 @@ func runDemo(env Env, args []string) error {
 	return verdict
 }
 
-func waitState(eng participant.Engine, limit time.Duration, cond func(participant.State) bool) bool {
-	deadline := time.After(limit)
-	for {
-		if cond(eng.State()) {
-			return true
-		}
-		select {
-		case <-eng.Changed():
-		case <-time.After(100 * time.Millisecond):
-		case <-deadline:
-			return cond(eng.State())
-		}
-	}
-}
-
 // demoAutoRun plays both participants: join, talk (a chat message each
 // way), the end. It prints where each window draws its videos, so a script
 // can screenshot the screen and check that both move (.ci/window-test.sh).
@@ -171,7 +157,7 @@ func demoAutoRun(env Env, sides []*demoSide, dur time.Duration) error {
 		s.eng.Join(s.name)
 	}
 	for _, s := range sides {
-		if !waitState(s.eng, 30*time.Second, func(st participant.State) bool { return st.MediaConnected && !st.Deadline.IsZero() }) {
+		if !participant.Wait(context.Background(), s.eng, 30*time.Second, func(st participant.State) bool { return st.MediaConnected && !st.Deadline.IsZero() }) {
 			return fmt.Errorf("%s: the call did not connect within 30 s (state %v)", s.name, s.eng.State().Phase)
 		}
 	}
@@ -187,7 +173,7 @@ func demoAutoRun(env Env, sides []*demoSide, dur time.Duration) error {
 	}
 	var err error
 	for _, s := range sides {
-		if !waitState(s.eng, dur+30*time.Second, func(st participant.State) bool { return st.Phase == participant.PhaseEnded }) {
+		if !participant.Wait(context.Background(), s.eng, dur+30*time.Second, func(st participant.State) bool { return st.Phase == participant.PhaseEnded }) {
 			return errors.Join(err, fmt.Errorf("%s: the discussion did not end", s.name))
 		}
 	}

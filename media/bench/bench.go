@@ -113,16 +113,8 @@ func (e *Env) NewSide(toneHz float64) (*Side, error) {
 
 // WaitFor waits until cond holds for the side's state.
 func (s *Side) WaitFor(ctx context.Context, limit time.Duration, cond func(participant.State) bool) error {
-	deadline := time.After(limit)
-	for !cond(s.Eng.State()) {
-		select {
-		case <-s.Eng.Changed():
-		case <-time.After(2 * time.Millisecond):
-		case <-deadline:
-			return fmt.Errorf("timed out in phase %v", s.Eng.State().Phase)
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if !participant.Wait(ctx, s.Eng, limit, cond) {
+		return fmt.Errorf("timed out in phase %v", s.Eng.State().Phase)
 	}
 	return nil
 }

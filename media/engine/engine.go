@@ -234,26 +234,13 @@ func (e *Engine) SetMute(audio, video bool) {
 // Leave ends participation: calls stop, devices are released, and the
 // stored token is forgotten so the next participant at this seat starts
 // fresh. Safe to call more than once.
-func (e *Engine) Leave() {
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return
-	}
-	e.closed = true
-	calls := e.takeCallsLocked()
-	close(e.stopStats)
-	e.mu.Unlock()
-	closeCalls(calls)
-	e.sess.Close(true)
-	e.cfg.Media.Close()
-	e.wg.Wait()
-	e.notify()
-}
+func (e *Engine) Leave() { e.shutdown(true) }
 
 // Close stops the engine but keeps the stored token (a kiosk shutting down
 // mid-session rejoins when started again).
-func (e *Engine) Close() {
+func (e *Engine) Close() { e.shutdown(false) }
+
+func (e *Engine) shutdown(forget bool) {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -264,9 +251,10 @@ func (e *Engine) Close() {
 	close(e.stopStats)
 	e.mu.Unlock()
 	closeCalls(calls)
-	e.sess.Close(false)
+	e.sess.Close(forget)
 	e.cfg.Media.Close()
 	e.wg.Wait()
+	e.notify()
 }
 
 func (e *Engine) takeCallsLocked() []Call {

@@ -69,14 +69,8 @@ func newSide(t *testing.T, name, url, dir string, tone float64, net transport.Ne
 
 func waitFor(t *testing.T, s *side, what string, cond func(participant.State) bool) {
 	t.Helper()
-	deadline := time.After(waitLimit)
-	for !cond(s.eng.State()) {
-		select {
-		case <-s.eng.Changed():
-		case <-time.After(50 * time.Millisecond):
-		case <-deadline:
-			t.Fatalf("%s: timed out waiting for %s (phase %v)", s.name, what, s.eng.State().Phase)
-		}
+	if !participant.Wait(context.Background(), s.eng, waitLimit, cond) {
+		t.Fatalf("%s: timed out waiting for %s (phase %v)", s.name, what, s.eng.State().Phase)
 	}
 }
 

@@ -6,6 +6,7 @@
 package participant
 
 import (
+	"context"
 	"image"
 	"time"
 )
@@ -163,4 +164,28 @@ type Engine interface {
 	SetMute(audio, video bool)
 	// Leave ends participation and releases devices.
 	Leave()
+}
+
+// statePoll bounds how long Wait goes without looking at the state, in case
+// a change notification was taken by another reader of Changed.
+const statePoll = 50 * time.Millisecond
+
+// Wait blocks until cond holds for eng's state, limit passes or ctx ends,
+// and reports whether cond held.
+func Wait(ctx context.Context, eng Engine, limit time.Duration, cond func(State) bool) bool {
+	deadline := time.NewTimer(limit)
+	defer deadline.Stop()
+	for {
+		if cond(eng.State()) {
+			return true
+		}
+		select {
+		case <-eng.Changed():
+		case <-time.After(statePoll):
+		case <-deadline.C:
+			return cond(eng.State())
+		case <-ctx.Done():
+			return false
+		}
+	}
 }

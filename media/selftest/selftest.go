@@ -161,7 +161,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			waitFor(ctx, s.eng, DefaultConnectLimit, func(st participant.State) bool { return st.Phase >= participant.PhasePaired })
+			participant.Wait(ctx, s.eng, DefaultConnectLimit, func(st participant.State) bool { return st.Phase >= participant.PhasePaired })
 			s.paired = time.Now()
 		}()
 	}
@@ -197,7 +197,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if waitFor(ctx, s.eng, o.Duration+DefaultConnectLimit, func(st participant.State) bool { return st.Phase == participant.PhaseEnded }) {
+			if participant.Wait(ctx, s.eng, o.Duration+DefaultConnectLimit, func(st participant.State) bool { return st.Phase == participant.PhaseEnded }) {
 				ended[i] = time.Now()
 			}
 		}()
@@ -272,21 +272,4 @@ func finish(rep Report, sides []*side, fails []string) (Report, error) {
 		return rep, fmt.Errorf("%w: %s", ErrFailed, strings.Join(fails, "; "))
 	}
 	return rep, nil
-}
-
-func waitFor(ctx context.Context, eng participant.Engine, limit time.Duration, cond func(participant.State) bool) bool {
-	deadline := time.After(limit)
-	for {
-		if cond(eng.State()) {
-			return true
-		}
-		select {
-		case <-eng.Changed():
-		case <-time.After(50 * time.Millisecond):
-		case <-deadline:
-			return cond(eng.State())
-		case <-ctx.Done():
-			return false
-		}
-	}
 }
