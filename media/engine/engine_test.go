@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -23,7 +24,14 @@ import (
 	"github.com/parley-lab/parley/signaling/server"
 )
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+var quiet = testLogger()
+
+func testLogger() *slog.Logger {
+	if os.Getenv("PARLEY_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
 
 const waitLimit = 30 * time.Second
 
@@ -237,5 +245,57 @@ func TestServerAwayMidCall(t *testing.T) {
 	}
 	if stats < 2 {
 		t.Errorf("%d stats events logged; want reports from both kiosks", stats)
+	}
+}
+
+// TestKioskRestartMidCall: one kiosk's program stops and starts again with
+// its state file: it rejoins as the same participant without asking for a
+// pseudonym, the call comes back, and its unacknowledged chat is not lost.
+func TestKioskRestartMidCall(t *testing.T) {
+	leakCheck(t)
+	dir := t.TempDir()
+	srv := startServer(t, filepath.Join(dir, "srv"), "127.0.0.1:0", 60)
+	defer srv.Close()
+	url := "ws://" + srv.Addr() + "/ws"
+	for _, restart := range []string{"answerer", "offerer"} {
+		t.Run(restart, func(t *testing.T) {
+			a := newSide(t, "a-"+restart, url, dir, 440, nil)
+			b := newSide(t, "b-"+restart, url, dir, 660, nil)
+			defer a.eng.Leave() // a no-op for the side that was closed
+			defer b.eng.Leave()
+			a.eng.Join("Ann")
+			waitFor(t, a, "waiting", func(st participant.State) bool { return st.Phase == participant.PhaseWaiting })
+			b.eng.Join("Ben") // a arrived first: a offers
+			for _, s := range []*side{a, b} {
+				waitFor(t, s, "the call", func(st participant.State) bool { return st.MediaConnected && !st.Deadline.IsZero() })
+			}
+			deadline := a.eng.State().Deadline
+			stay, gone := a, b
+			if restart == "offerer" {
+				stay, gone = b, a
+			}
+			gone.eng.Close() // the program stops; the token stays on disk
+			again := newSide(t, gone.name, url, dir, gone.tone, nil)
+			defer again.eng.Leave()
+			if st := again.eng.State(); st.Phase != participant.PhaseConnecting {
+				t.Fatalf("restarted kiosk did not rejoin by itself: phase %v", st.Phase)
+			}
+			start := time.Now()
+			waitFor(t, again, "the call again", func(st participant.State) bool { return st.MediaConnected })
+			waitFor(t, stay, "the call again", func(st participant.State) bool { return st.MediaConnected })
+			before := stay.kit.Probe(0, 0).FramesDecoded
+			time.Sleep(time.Second)
+			if stay.kit.Probe(0, 0).FramesDecoded-before < 10 {
+				t.Errorf("%s gets no video from the restarted kiosk", stay.name)
+			}
+			t.Logf("restarted %s: call back after %v", restart, time.Since(start))
+			st := again.eng.State()
+			if len(st.Partners) != 1 || st.Pseudonym != map[bool]string{true: "Ben", false: "Ann"}[gone == b] {
+				t.Errorf("restarted kiosk: pseudonym %q partners %v", st.Pseudonym, st.Partners)
+			}
+			if !st.Deadline.Equal(deadline) && st.Deadline.Sub(deadline).Abs() > 50*time.Millisecond {
+				t.Errorf("deadline moved: %v -> %v", deadline, st.Deadline)
+			}
+		})
 	}
 }

@@ -252,11 +252,12 @@ func (e *Engine) callState(peer string, ce *callEntry, state string) {
 }
 
 // redialIfDownLocked: the partner came back to the server; if our call
-// with it is not up (its kiosk restarted), the offerer starts a fresh one.
+// with it is down (its kiosk restarted), the offerer starts a fresh one. A
+// call still connecting is left alone: it may be the fresh one already.
 // The answerer's fresh call is made when the new offer comes.
 func (e *Engine) redialIfDownLocked(peer string) func() {
 	ce := e.calls[peer]
-	if e.ended || ce == nil || !ce.offerer || ce.state == protocol.CallConnected {
+	if e.ended || ce == nil || !ce.offerer || (ce.state != protocol.CallDisconnected && ce.state != protocol.CallFailed) {
 		return nil
 	}
 	old := ce.call

@@ -151,6 +151,7 @@ func New(cfg Config) (*Call, error) {
 	})
 	pc.OnConnectionStateChange(c.onState)
 	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		c.log.Debug("ICE state", "state", s.String())
 		if s == webrtc.ICEConnectionStateConnected {
 			c.mark(&c.timeline.ICEConnected)
 		}
@@ -280,6 +281,7 @@ func (c *Call) flushCandidates() {
 }
 
 func (c *Call) onState(s webrtc.PeerConnectionState) {
+	c.log.Debug("peer connection state", "state", s.String())
 	var state string
 	switch s {
 	case webrtc.PeerConnectionStateNew, webrtc.PeerConnectionStateConnecting:
@@ -289,6 +291,11 @@ func (c *Call) onState(s webrtc.PeerConnectionState) {
 	case webrtc.PeerConnectionStateDisconnected:
 		state = protocol.CallDisconnected
 	case webrtc.PeerConnectionStateFailed:
+		state = protocol.CallFailed
+	case webrtc.PeerConnectionStateClosed:
+		// pion closes the connection when the partner's side closes DTLS
+		// (its kiosk stopped): for us the call has failed. Our own Close
+		// is filtered below.
 		state = protocol.CallFailed
 	default:
 		return
