@@ -260,7 +260,11 @@ func (e *Engine) shutdown(forget bool) {
 func (e *Engine) takeCallsLocked() []Call {
 	var out []Call
 	for id, ce := range e.calls {
-		out = append(out, ce.call)
+		// A call still being dialled has none yet; the dialler closes it
+		// when it finds its slot gone.
+		if ce.call != nil {
+			out = append(out, ce.call)
+		}
 		delete(e.calls, id)
 	}
 	return out
@@ -303,7 +307,9 @@ func (e *Engine) statsLoop() {
 		}
 		var calls []pc
 		for id, ce := range e.calls {
-			calls = append(calls, pc{id, ce.call})
+			if ce.call != nil {
+				calls = append(calls, pc{id, ce.call})
+			}
 		}
 		e.mu.Unlock()
 		for _, x := range calls {

@@ -23,8 +23,11 @@ const (
 	growStep    = 20 * time.Millisecond
 	shrinkStep  = 10 * time.Millisecond
 	shrinkAfter = 3 * time.Second
-	// slack above the target before the oldest audio is dropped.
+	// slack above the target before the oldest audio is dropped at once.
 	slack = 40 * time.Millisecond
+	// Above catchUpSlack over the target, catchUpStep is skipped per buffer played.
+	catchUpSlack = 5 * time.Millisecond
+	catchUpStep  = 2500 * time.Microsecond
 )
 
 // NullBackend is miniaudio's null backend: a device with no hardware that
@@ -86,6 +89,12 @@ func (j *jitter) pull(out []int16) {
 	if now.Sub(j.lastChange) > shrinkAfter && j.target > samples(minTarget) {
 		j.target = max(j.target-samples(shrinkStep), samples(minTarget))
 		j.lastChange = now
+	}
+	// Bring the delay down to the target a little at a time (a short skip
+	// per buffer is less audible than one long one).
+	if excess := len(j.buf) - j.target - samples(catchUpSlack); excess > 0 {
+		n := min(excess, samples(catchUpStep))
+		j.buf = append(j.buf[:0], j.buf[n:]...)
 	}
 }
 
