@@ -159,3 +159,23 @@ func TestSessionAndExportCommands(t *testing.T) {
 		t.Fatalf("missing data dir: %d %q", code, errs)
 	}
 }
+
+func TestKioskConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := write(t, dir, "k.toml", "server = \"ws://file:1/ws\"\nroom = \"fileroom\"\nseat = \"fileseat\"\n[ui]\nexit_pin = \"4711\"\n")
+	cfg, err := loadKioskConfig(file, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyKioskEnv(Env{Getenv: func(k string) string {
+		return map[string]string{EnvServerURL: "ws://env:2/ws", EnvSeat: "envseat"}[k]
+	}}, &cfg)
+	f := kioskFlags{seat: "flagseat"}
+	f.apply(&cfg)
+	if cfg.Server != "ws://env:2/ws" || cfg.Room != "fileroom" || cfg.Seat != "flagseat" {
+		t.Fatalf("file < env < flags: %+v", cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}

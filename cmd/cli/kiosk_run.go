@@ -65,6 +65,23 @@ func (f *kioskFlags) apply(c *KioskConfig) {
 	}
 }
 
+// Kiosk environment variables, between kiosk.toml and the flags in precedence.
+const (
+	EnvKioskConfig = "PARLEY_KIOSK_CONFIG"
+	EnvServerURL   = "PARLEY_SERVER_URL"
+	EnvRoom        = "PARLEY_ROOM"
+	EnvSeat        = "PARLEY_SEAT"
+)
+
+// applyKioskEnv overrides the file's settings with the environment.
+func applyKioskEnv(env Env, c *KioskConfig) {
+	for name, dst := range map[string]*string{EnvServerURL: &c.Server, EnvRoom: &c.Room, EnvSeat: &c.Seat} {
+		if v := env.Getenv(name); v != "" {
+			*dst = v
+		}
+	}
+}
+
 // inGroup reports whether the current user belongs to group name.
 func inGroup(name string) bool {
 	u, err := user.Current()
@@ -108,13 +125,18 @@ func runKiosk(env Env, args []string) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	cfg, err := loadKioskConfig(f.config, !set["config"])
+	path, optional := f.config, !set["config"]
+	if v := env.Getenv(EnvKioskConfig); v != "" && !set["config"] {
+		path, optional = v, false
+	}
+	cfg, err := loadKioskConfig(path, optional)
 	if err != nil {
 		return err
 	}
+	applyKioskEnv(env, &cfg)
 	f.apply(&cfg)
 	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("%s: %w", f.config, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, nil))
 	k, err := kit.Open(kitOptions(cfg, log))
