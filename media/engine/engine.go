@@ -88,19 +88,21 @@ type Engine struct {
 	sess    *client.Session
 	changed chan struct{}
 
-	mu        sync.Mutex
-	st        participant.State
-	selfID    string
-	group     string
-	members   map[string]string // id -> pseudonym
-	ice       []protocol.ICEServer
-	calls     map[string]*callEntry
-	seen      map[string]bool // message ids, so a replay never shows twice
-	offset    time.Duration   // server clock minus local clock
-	ended     bool
-	closed    bool
-	stopStats chan struct{}
-	wg        sync.WaitGroup
+	mu      sync.Mutex
+	st      participant.State
+	selfID  string
+	group   string
+	members map[string]string // id -> pseudonym
+	ice     []protocol.ICEServer
+	calls   map[string]*callEntry
+	seen    map[string]bool // message ids, so a replay never shows twice
+	offset  time.Duration   // server clock minus local clock
+	// partnerAtServer: the server last said the partner is connected to it.
+	partnerAtServer bool
+	ended           bool
+	closed          bool
+	stopStats       chan struct{}
+	wg              sync.WaitGroup
 }
 
 var _ participant.Engine = (*Engine)(nil)

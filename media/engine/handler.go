@@ -82,7 +82,8 @@ func (h *handler) Message(typ, ref string, body any) {
 		after = e.signalLocked(b)
 	case *protocol.PeerState:
 		if b.ParticipantID != e.selfID {
-			e.st.PartnerOnline = b.Online
+			e.partnerAtServer = b.Online
+			e.updatePartnerOnlineLocked()
 			if b.Online {
 				after = e.redialIfDownLocked(b.ParticipantID)
 			}
@@ -150,7 +151,8 @@ func (e *Engine) pairedLocked(p *protocol.Paired) func() {
 		}
 	}
 	e.st.Partners = partners
-	e.st.PartnerOnline = true
+	e.partnerAtServer = true
+	e.updatePartnerOnlineLocked()
 	e.st.Channels = channels(p.Channels)
 	e.st.Duration = time.Duration(p.DurationS) * time.Second
 	if e.st.Phase < participant.PhasePaired {
@@ -224,6 +226,7 @@ func (e *Engine) callState(peer string, ce *callEntry, state string) {
 	ce.state = state
 	connected := state == protocol.CallConnected
 	e.st.MediaConnected = connected
+	e.updatePartnerOnlineLocked()
 	e.st.Reconnecting = !connected && prev == protocol.CallConnected || state == protocol.CallFailed
 	if connected && e.st.Phase == participant.PhasePaired {
 		e.st.Phase = participant.PhaseInCall
@@ -249,6 +252,13 @@ func (e *Engine) callState(peer string, ce *callEntry, state string) {
 		redial()
 	}
 	e.notify()
+}
+
+// updatePartnerOnlineLocked: the partner counts as there while the server
+// sees it or while its media reach us (a partner who only lost the server
+// is still talking peer to peer; the UI must not cover that video).
+func (e *Engine) updatePartnerOnlineLocked() {
+	e.st.PartnerOnline = e.partnerAtServer || e.st.MediaConnected
 }
 
 // redialIfDownLocked: the partner came back to the server; if our call
