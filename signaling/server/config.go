@@ -24,7 +24,7 @@ const (
 	DefaultPingInterval    = 5 * time.Second
 	DefaultPongWait        = 10 * time.Second // ping interval + pong wait: a dead kiosk is noticed within 15 s
 	DefaultWriteWait       = 5 * time.Second
-	DefaultSendBuffer      = 512
+	DefaultSendQueueBytes  = 4 << 20 // a long chat history replayed at once fits
 	DefaultMaxHeldSignals  = 256
 	DefaultWebhookTimeout  = 5 * time.Second
 	DefaultWebhookAttempts = 10
@@ -200,10 +200,13 @@ type Config struct {
 	Rooms      []Room               `toml:"rooms"`
 	ICEServers []protocol.ICEServer `toml:"ice_servers"`
 
-	PingInterval    time.Duration `toml:"ping_interval"`
-	PongWait        time.Duration `toml:"pong_wait"`
-	WriteWait       time.Duration `toml:"write_wait"`
-	SendBuffer      int           `toml:"send_buffer"`
+	PingInterval time.Duration `toml:"ping_interval"`
+	PongWait     time.Duration `toml:"pong_wait"`
+	WriteWait    time.Duration `toml:"write_wait"`
+	// SendQueueBytes bounds what waits to be written to one kiosk; a kiosk
+	// that falls further behind is dropped (it reconnects and is replayed
+	// what it missed).
+	SendQueueBytes  int           `toml:"send_queue_bytes"`
 	MaxHeldSignals  int           `toml:"max_held_signals"`
 	WebhookTimeout  time.Duration `toml:"webhook_timeout"`
 	WebhookAttempts int           `toml:"webhook_attempts"`
@@ -234,8 +237,8 @@ func (c Config) WithDefaults() Config {
 	if c.WriteWait == 0 {
 		c.WriteWait = DefaultWriteWait
 	}
-	if c.SendBuffer == 0 {
-		c.SendBuffer = DefaultSendBuffer
+	if c.SendQueueBytes == 0 {
+		c.SendQueueBytes = DefaultSendQueueBytes
 	}
 	if c.MaxHeldSignals == 0 {
 		c.MaxHeldSignals = DefaultMaxHeldSignals
@@ -292,8 +295,8 @@ func (c Config) Validate() error {
 	if c.PingInterval <= 0 || c.PongWait <= 0 || c.WriteWait <= 0 {
 		return fmt.Errorf("%w: ping_interval, pong_wait and write_wait must be positive", ErrConfig)
 	}
-	if c.SendBuffer < 1 || c.MaxHeldSignals < 1 || c.WebhookAttempts < 1 {
-		return fmt.Errorf("%w: send_buffer, max_held_signals and webhook_attempts must be at least 1", ErrConfig)
+	if c.SendQueueBytes < protocol.MaxFrameBytes || c.MaxHeldSignals < 1 || c.WebhookAttempts < 1 {
+		return fmt.Errorf("%w: send_queue_bytes must be at least %d, max_held_signals and webhook_attempts at least 1", ErrConfig, protocol.MaxFrameBytes)
 	}
 	return nil
 }

@@ -14,13 +14,18 @@ import (
 // conn is one kiosk's websocket. One goroutine reads, one writes; the hub
 // only ever enqueues frames without blocking, and drops a connection whose
 // queue is full rather than stall the room (its kiosk reconnects and is
-// replayed what it missed from the store).
+// replayed what it missed from the store). The queue is a slice bounded in
+// bytes, so an idle connection holds no buffer and a long replay fits.
 type conn struct {
-	ws   *websocket.Conn
-	send chan []byte
-	done chan struct{}
-	once sync.Once
-	log  *slog.Logger
+	ws       *websocket.Conn
+	qmu      sync.Mutex
+	queue    [][]byte
+	queued   int
+	maxBytes int
+	wake     chan struct{}
+	done     chan struct{}
+	once     sync.Once
+	log      *slog.Logger
 	// closeCode/closeText are sent in the close frame when the hub drops us.
 	closeCode int
 	closeText string
@@ -29,8 +34,8 @@ type conn struct {
 	p *participant
 }
 
-func newConn(ws *websocket.Conn, buf int, log *slog.Logger) *conn {
-	return &conn{ws: ws, send: make(chan []byte, buf), done: make(chan struct{}), log: log}
+func newConn(ws *websocket.Conn, maxBytes int, log *slog.Logger) *conn {
+	return &conn{ws: ws, maxBytes: maxBytes, wake: make(chan struct{}, 1), done: make(chan struct{}), log: log}
 }
 
 // enqueue queues a frame; false means the queue was full and the
@@ -41,13 +46,29 @@ func (c *conn) enqueue(frame []byte) bool {
 		return false
 	default:
 	}
-	select {
-	case c.send <- frame:
-		return true
-	default:
+	c.qmu.Lock()
+	if c.queued+len(frame) > c.maxBytes {
+		c.qmu.Unlock()
 		c.shut(websocket.CloseTryAgainLater, "send queue full")
 		return false
 	}
+	c.queue = append(c.queue, frame)
+	c.queued += len(frame)
+	c.qmu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// take empties the queue.
+func (c *conn) take() [][]byte {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	q := c.queue
+	c.queue, c.queued = nil, 0
+	return q
 }
 
 // shut asks the writer to send a close frame and end the connection.
@@ -66,11 +87,13 @@ func (c *conn) writeLoop(cfg Config) {
 	}()
 	for {
 		select {
-		case frame := <-c.send:
-			c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteWait))
-			if err := c.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
-				c.shut(websocket.CloseGoingAway, "")
-				return
+		case <-c.wake:
+			for _, frame := range c.take() {
+				c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteWait))
+				if err := c.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+					c.shut(websocket.CloseGoingAway, "")
+					return
+				}
 			}
 		case <-ticker.C:
 			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteWait)); err != nil {
@@ -79,17 +102,11 @@ func (c *conn) writeLoop(cfg Config) {
 			}
 		case <-c.done:
 			// Flush what is queued (an error message, "ended") before closing.
-			for {
-				select {
-				case frame := <-c.send:
-					c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteWait))
-					if c.ws.WriteMessage(websocket.TextMessage, frame) != nil {
-						return
-					}
-					continue
-				default:
+			for _, frame := range c.take() {
+				c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteWait))
+				if c.ws.WriteMessage(websocket.TextMessage, frame) != nil {
+					return
 				}
-				break
 			}
 			code := c.closeCode
 			if code == 0 {

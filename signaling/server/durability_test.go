@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -270,5 +271,35 @@ func TestMessagesCommittedBeforeDelivery(t *testing.T) {
 	msgs, err := st.Messages(wa.Session, "", 0)
 	if err != nil || len(msgs) != 1 || msgs[0].ID != m.ID {
 		t.Fatalf("stored %+v, %v; delivered %s", msgs, err, m.ID)
+	}
+}
+
+// A long chat history is replayed in full to a participant who joins late:
+// the replay must never count as a slow kiosk and be dropped.
+func TestLongHistoryReplayedInFull(t *testing.T) {
+	checkGoroutines(t)
+	cfg := Config{Rooms: []Room{{Name: "lab", AutoSession: true, Defaults: SessionSettings{SessionChat: true, RateBurst: 2000, RatePerSecond: 1000}}}}
+	ts := startServer(t, t.TempDir(), cfg, nil)
+	defer ts.Close()
+	a := dialKiosk(t, ts.url, "A")
+	a.join(protocol.JoinRequest{})
+	const n = 1500
+	body := strings.Repeat("long history ", 20)
+	for i := range n {
+		a.send(protocol.TypeChat, "", protocol.ChatSend{Channel: "session", Body: body, ClientMsgID: fmt.Sprint(i)})
+	}
+	for range n {
+		a.next(protocol.TypeChatAck)
+	}
+	late := dialKiosk(t, ts.url, "Late")
+	late.join(protocol.JoinRequest{})
+	got := 0
+	for got < n {
+		var m protocol.ChatMessage
+		late.nextBody(protocol.TypeChatMsg, &m)
+		if !m.Replay || m.Seq != int64(got+1) {
+			t.Fatalf("replayed message %d: %+v", got, m)
+		}
+		got++
 	}
 }

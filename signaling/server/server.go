@@ -30,6 +30,13 @@ const AdminTokenFile = "admin.token"
 // shutdownWait bounds a graceful shutdown.
 const shutdownWait = 5 * time.Second
 
+// Websocket buffer sizes per connection (frames larger than these still
+// work; they are read and written in pieces).
+const (
+	readBufferSize  = 1024
+	writeBufferSize = 2048
+)
+
 // Option changes how a Server is built (for tests and embedding).
 type Option func(*Server)
 
@@ -95,7 +102,9 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	s.hooks = newDispatcher(st, s.httpc, s.clock, s.log, cfg)
 	s.hub.notifyWebhooks = s.hooks.wake
 	s.upgrader = websocket.Upgrader{
-		ReadBufferSize: 4096, WriteBufferSize: 4096,
+		// Small read buffers and pooled write buffers: most kiosks are idle
+		// most of the time, and a lab server may hold thousands of them.
+		ReadBufferSize: readBufferSize, WriteBufferSize: writeBufferSize, WriteBufferPool: &sync.Pool{},
 		CheckOrigin: func(r *http.Request) bool {
 			o := r.Header.Get("Origin")
 			return o == "" || contains(cfg.AllowOrigins, o)
@@ -165,7 +174,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader wrote the error
 	}
-	c := newConn(ws, s.cfg.SendBuffer, s.log)
+	c := newConn(ws, s.cfg.SendQueueBytes, s.log)
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); c.writeLoop(s.cfg) }()
 	c.readLoop(s.hub)
