@@ -275,3 +275,50 @@ func TestChatResendIsNotDuplicated(t *testing.T) {
 		t.Fatalf("%d messages stored", len(msgs))
 	}
 }
+
+// Named channels (otreechat's channel=, uproot's chat.create/add_player):
+// declared in the session settings by seat label, read and written only by
+// those seats, across groups.
+func TestNamedChannelsBySeat(t *testing.T) {
+	checkGoroutines(t)
+	cfg := Config{Rooms: []Room{{Name: "lab", AutoSession: true, Defaults: SessionSettings{
+		Channels: []NamedChannel{{Name: "buyers", Seats: []string{"seat-A", "seat-C"}}}}}}}
+	ts := startServer(t, t.TempDir(), cfg, nil)
+	defer ts.Close()
+	ks := []*kiosk{dialKiosk(t, ts.url, "A"), dialKiosk(t, ts.url, "B"), dialKiosk(t, ts.url, "C"), dialKiosk(t, ts.url, "D")}
+	for _, k := range ks {
+		k.join(protocol.JoinRequest{})
+	}
+	a, b, c, d := ks[0], ks[1], ks[2], ks[3]
+	has := func(k *kiosk, name string) bool {
+		for _, ch := range k.welcome.Channels {
+			if ch.Name == name {
+				return true
+			}
+		}
+		return false
+	}
+	if !has(a, "buyers") || !has(c, "buyers") || has(b, "buyers") || has(d, "buyers") {
+		t.Fatalf("channel lists: %v %v %v %v", a.welcome.Channels, b.welcome.Channels, c.welcome.Channels, d.welcome.Channels)
+	}
+	a.waitPaired()
+	c.waitPaired()
+	if a.paired.Group == c.paired.Group {
+		t.Fatal("A and C should be in different groups for this test")
+	}
+	a.chat("buyers", "buyers only", "b1")
+	var m protocol.ChatMessage
+	c.nextBody(protocol.TypeChatMsg, &m)
+	if m.Channel != "buyers" || m.Body != "buyers only" {
+		t.Fatalf("C got %+v", m)
+	}
+	for _, k := range []*kiosk{b, d} {
+		for _, env := range k.drain() {
+			if env.Type == protocol.TypeChatMsg {
+				t.Fatalf("%s is not a buyer but got %s", k.name, env.Data)
+			}
+		}
+	}
+	b.send(protocol.TypeChat, "x", protocol.ChatSend{Channel: "buyers", Body: "let me in", ClientMsgID: "x"})
+	b.expectError("x", protocol.CodeNoChannel)
+}

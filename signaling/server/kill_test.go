@@ -1,0 +1,109 @@
+package server
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/parley-lab/parley/signaling/protocol"
+	"github.com/parley-lab/parley/signaling/store"
+)
+
+// envChildDir makes the test binary run a server instead of tests: the
+// kill -9 test starts it as a separate process so it can be killed for real.
+const envChildDir = "PARLEY_TEST_CHILD_SERVER_DIR"
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(envChildDir); dir != "" {
+		s, err := New(Config{DataDir: dir, Listen: "127.0.0.1:0"}, WithLogger(quietLogger()))
+		if err == nil {
+			err = s.Listen()
+		}
+		if err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		fmt.Println("listening", s.Addr())
+		s.Serve()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func startChild(t *testing.T, dir string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envChildDir+"="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "listening ") {
+		cmd.Process.Kill()
+		t.Fatalf("child server: %q %v", line, err)
+	}
+	return cmd, "ws://" + strings.TrimSpace(strings.TrimPrefix(line, "listening ")) + "/ws"
+}
+
+// TestAcknowledgedMessagesSurviveKill9: a real server process is killed
+// with SIGKILL right after acknowledging a burst of messages; every
+// acknowledged message is in the database, and a new process on the same
+// data directory resumes the participants.
+func TestAcknowledgedMessagesSurviveKill9(t *testing.T) {
+	dir := t.TempDir()
+	cmd, url := startChild(t, dir)
+	a, b := dialKiosk(t, url, "A"), dialKiosk(t, url, "B")
+	wa := a.join(protocol.JoinRequest{})
+	b.join(protocol.JoinRequest{})
+	a.waitPaired()
+	const n = 8 // the default rate limit's burst allows this many at once
+	for i := range n {
+		a.send(protocol.TypeChat, "", protocol.ChatSend{Channel: "group", Body: fmt.Sprintf("message %d", i), ClientMsgID: fmt.Sprint(i)})
+	}
+	var acked []string
+	for range n {
+		var ack protocol.ChatAck
+		a.nextBody(protocol.TypeChatAck, &ack)
+		acked = append(acked, ack.Message.ID)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+
+	st, err := store.OpenReadOnly(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range acked {
+		if _, err := st.Message(id); err != nil {
+			t.Errorf("acknowledged message %s lost by kill -9: %v", id, err)
+		}
+	}
+	st.Close()
+
+	cmd2, url2 := startChild(t, dir)
+	defer func() { cmd2.Process.Kill(); cmd2.Wait() }()
+	a2 := dialKiosk(t, url2, "A2")
+	w := a2.join(protocol.JoinRequest{Token: wa.Token})
+	if w.ParticipantID != wa.ParticipantID {
+		t.Fatalf("after kill -9 the participant is not resumed: %+v", w)
+	}
+	a2.waitPaired()
+	deadline := time.Now().Add(waitTimeout)
+	got := 0
+	for got < n && time.Now().Before(deadline) {
+		a2.next(protocol.TypeChatMsg)
+		got++
+	}
+	if got != n {
+		t.Fatalf("replayed %d of %d messages after kill -9", got, n)
+	}
+}
