@@ -85,9 +85,10 @@ language = "de"
 		"k1.toml": "[ui]\nexit_pin = \"12\"\n",
 		"k2.toml": "server = \"http://lab\"\n[ui]\nexit_pin = \"4711\"\n",
 		"k3.toml": "colour = 1\n",
+		"k4.toml": "fps = 0\n[ui]\nexit_pin = \"4711\"\n",
 	} {
 		p := write(t, dir, name, body)
-		want := map[string]string{"k1.toml": "ui.exit_pin", "k2.toml": "server:", "k3.toml": `unknown key "colour"`}[name]
+		want := map[string]string{"k1.toml": "ui.exit_pin", "k2.toml": "server:", "k3.toml": `unknown key "colour"`, "k4.toml": "fps:"}[name]
 		if _, errs, code := run(t, nil, "config", "check", "--kiosk", p); code == 0 || !strings.Contains(errs, want) {
 			t.Errorf("%s: code %d, error %q does not name %q", name, code, errs, want)
 		}
@@ -170,9 +171,11 @@ func TestKioskConfigPrecedence(t *testing.T) {
 	applyKioskEnv(Env{Getenv: func(k string) string {
 		return map[string]string{EnvServerURL: "ws://env:2/ws", EnvSeat: "envseat"}[k]
 	}}, &cfg)
-	f := kioskFlags{seat: "flagseat"}
-	f.apply(&cfg)
-	if cfg.Server != "ws://env:2/ws" || cfg.Room != "fileroom" || cfg.Seat != "flagseat" {
+	f := kioskFlags{seat: "flagseat", size: "320x240", fps: 15}
+	if err := f.apply(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server != "ws://env:2/ws" || cfg.Room != "fileroom" || cfg.Seat != "flagseat" || cfg.Width != 320 || cfg.FPS != 15 {
 		t.Fatalf("file < env < flags: %+v", cfg)
 	}
 	if err := cfg.Validate(); err != nil {

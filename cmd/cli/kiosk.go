@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/ui"
 )
 
@@ -44,6 +45,13 @@ type KioskConfig struct {
 	// empty: the first one found.
 	Camera     string `toml:"camera"`
 	Microphone string `toml:"microphone"`
+	// Width, Height and FPS of the video sent (cameras give the nearest
+	// they support); VideoBitrate in bit/s; ToneHz for the test audio source.
+	Width        int     `toml:"width"`
+	Height       int     `toml:"height"`
+	FPS          int     `toml:"fps"`
+	VideoBitrate int     `toml:"video_bitrate"`
+	ToneHz       float64 `toml:"tone_hz"`
 	// StateFile keeps the resume token; default in the user's state directory.
 	StateFile string `toml:"state_file"`
 	// UI is the [ui] table: texts, colours, language, end action, exit PIN.
@@ -54,7 +62,8 @@ type KioskConfig struct {
 func DefaultKioskConfigValues() KioskConfig {
 	host, _ := os.Hostname()
 	return KioskConfig{Server: DefaultServerURL, Room: "lab", Seat: host, VideoSource: SourceCamera,
-		AudioSource: SourceMicrophone, StateFile: defaultStateFile(), UI: ui.DefaultConfig()}
+		AudioSource: SourceMicrophone, Width: kit.DefaultWidth, Height: kit.DefaultHeight, FPS: kit.DefaultFPS,
+		VideoBitrate: kit.DefaultVideoBitrate, ToneHz: kit.DefaultToneHz, StateFile: defaultStateFile(), UI: ui.DefaultConfig()}
 }
 
 func defaultStateFile() string {
@@ -93,6 +102,18 @@ func (k KioskConfig) Validate() error {
 	case SourceMicrophone, SourceTest, SourceNone:
 	default:
 		return fmt.Errorf("%w: audio_source: %q is not microphone, test or none", ErrKioskConfig, k.AudioSource)
+	}
+	if k.Width < 160 || k.Width > 1920 || k.Height < 120 || k.Height > 1080 || k.Width%2 != 0 || k.Height%2 != 0 {
+		return fmt.Errorf("%w: width, height: %dx%d is not an even size from 160x120 to 1920x1080", ErrKioskConfig, k.Width, k.Height)
+	}
+	if k.FPS < 1 || k.FPS > 60 {
+		return fmt.Errorf("%w: fps: %d is not 1 to 60", ErrKioskConfig, k.FPS)
+	}
+	if k.VideoBitrate < 50_000 || k.VideoBitrate > 20_000_000 {
+		return fmt.Errorf("%w: video_bitrate: %d is not 50000 to 20000000 bit/s", ErrKioskConfig, k.VideoBitrate)
+	}
+	if k.ToneHz < 50 || k.ToneHz > 8000 {
+		return fmt.Errorf("%w: tone_hz: %v is not 50 to 8000", ErrKioskConfig, k.ToneHz)
 	}
 	if err := k.UI.Validate(); err != nil {
 		return fmt.Errorf("ui.%w", err)

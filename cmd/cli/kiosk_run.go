@@ -27,6 +27,9 @@ type kioskFlags struct {
 	server, room, seat       string
 	video, audio             string
 	camera, microphone       string
+	size                     string
+	fps                      int
+	tone                     float64
 }
 
 func (f *kioskFlags) register(fs *flag.FlagSet) {
@@ -41,10 +44,24 @@ func (f *kioskFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.audio, "audio-source", "", "microphone, test or none")
 	fs.StringVar(&f.camera, "camera", "", "camera label (substring) to use")
 	fs.StringVar(&f.microphone, "microphone", "", "microphone label (substring) to use")
+	fs.StringVar(&f.size, "video-size", "", "video size WxH, e.g. 640x480")
+	fs.IntVar(&f.fps, "fps", 0, "video frames per second")
+	fs.Float64Var(&f.tone, "tone-hz", 0, "frequency of the test audio source's tone")
 }
 
 // apply merges the flags over the file's settings.
-func (f *kioskFlags) apply(c *KioskConfig) {
+func (f *kioskFlags) apply(c *KioskConfig) error {
+	if f.size != "" {
+		if _, err := fmt.Sscanf(f.size, "%dx%d", &c.Width, &c.Height); err != nil {
+			return fmt.Errorf("%w: --video-size %q: want WIDTHxHEIGHT like 640x480", ErrUsage, f.size)
+		}
+	}
+	if f.fps != 0 {
+		c.FPS = f.fps
+	}
+	if f.tone != 0 {
+		c.ToneHz = f.tone
+	}
 	set := func(dst *string, v string) {
 		if v != "" {
 			*dst = v
@@ -63,6 +80,7 @@ func (f *kioskFlags) apply(c *KioskConfig) {
 	if f.window {
 		c.UI.Kiosk = false
 	}
+	return nil
 }
 
 // Kiosk environment variables, between kiosk.toml and the flags in precedence.
@@ -106,7 +124,7 @@ func inGroup(name string) bool {
 
 func kitOptions(c KioskConfig, log *slog.Logger) kit.Options {
 	return kit.Options{VideoSource: c.VideoSource, AudioSource: c.AudioSource, Camera: c.Camera, Microphone: c.Microphone,
-		PlayAudio: true, Log: log}
+		Width: c.Width, Height: c.Height, FPS: c.FPS, VideoBitrate: c.VideoBitrate, ToneHz: c.ToneHz, PlayAudio: true, Log: log}
 }
 
 func runKiosk(env Env, args []string) error {
@@ -134,7 +152,9 @@ func runKiosk(env Env, args []string) error {
 		return err
 	}
 	applyKioskEnv(env, &cfg)
-	f.apply(&cfg)
+	if err := f.apply(&cfg); err != nil {
+		return err
+	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
