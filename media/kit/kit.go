@@ -19,8 +19,6 @@ import (
 	"github.com/gen2brain/malgo"
 	"github.com/hraban/opus"
 	"github.com/pion/mediadevices"
-	"github.com/pion/mediadevices/pkg/codec"
-	"github.com/pion/mediadevices/pkg/codec/vpx"
 	"github.com/pion/mediadevices/pkg/io/video"
 	"github.com/pion/mediadevices/pkg/prop"
 	"github.com/pion/mediadevices/pkg/wave"
@@ -33,6 +31,7 @@ import (
 	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/media/rtc"
 	"github.com/parley-lab/parley/media/testsrc"
+	"github.com/parley-lab/parley/media/vp8"
 )
 
 // Source names.
@@ -256,7 +255,7 @@ func (k *Kit) openCamera() (video.Reader, func(), error) {
 		return nil, nil, fmt.Errorf("camera %q gave no video", d.Label)
 	}
 	vt := tracks[0].(*mediadevices.VideoTrack)
-	return vt.NewReader(true), func() { vt.Close() }, nil
+	return video.ToI420(vt.NewReader(true)), func() { vt.Close() }, nil
 }
 
 func (k *Kit) openTestVideo() error {
@@ -301,27 +300,13 @@ func (k *Kit) startVideo(next func() (image.Image, error)) error {
 		return err
 	}
 	k.videoTrack = track
-	var cur image.Image
-	reader := video.ReaderFunc(func() (image.Image, func(), error) { return cur, func() {}, nil })
-	params, err := vpx.NewVP8Params()
-	if err != nil {
-		return err
-	}
-	params.BitRate = k.o.VideoBitrate
-	params.KeyFrameInterval = KeyframeInterval
-	params.RateControlEndUsage = vpx.RateControlCBR
-	params.LagInFrames = 0
-	params.Deadline = time.Microsecond // VPX_DL_REALTIME
-	params.ErrorResilient = vpx.ErrorResilientDefault
-	enc, err := params.BuildVideoEncoder(reader, prop.Media{Video: prop.Video{Width: k.o.Width, Height: k.o.Height, FrameRate: float32(k.o.FPS)}})
-	if err != nil {
-		return fmt.Errorf("VP8 encoder: %w", err)
-	}
-	var kf codec.KeyFrameController
-	if c, ok := enc.(codec.Controllable); ok {
-		kf, _ = c.Controller().(codec.KeyFrameController)
-	}
-	k.release = append(k.release, func() { enc.Close() })
+	var enc *vp8.Encoder
+	var encW, encH int
+	k.release = append(k.release, func() {
+		if enc != nil {
+			enc.Close()
+		}
+	})
 	frameDur := time.Second / time.Duration(k.o.FPS)
 	k.wg.Add(1)
 	go func() {
@@ -339,6 +324,7 @@ func (k *Kit) startVideo(next func() (image.Image, error)) error {
 				}
 				return
 			}
+			captured := time.Now()
 			if k.muteVideo.Load() && k.o.VideoSource == SourceCamera {
 				img = blackLike(img)
 			}
@@ -347,20 +333,33 @@ func (k *Kit) startVideo(next func() (image.Image, error)) error {
 				k.keyframe.Store(true) // the first frame a new call gets must be a keyframe
 				continue               // nobody to send to: save the encoding
 			}
-			if k.keyframe.Swap(false) && kf != nil {
-				kf.ForceKeyFrame()
+			y, ok := img.(*image.YCbCr)
+			if !ok || y.SubsampleRatio != image.YCbCrSubsampleRatio420 {
+				k.log.Error("video capture gave a frame that is not I420", "type", fmt.Sprintf("%T", img))
+				continue
 			}
-			cur = img
-			data, release, err := enc.Read()
+			if enc == nil || y.Rect.Dx() != encW || y.Rect.Dy() != encH {
+				// First frame, or the camera changed size: (re)make the encoder.
+				if enc != nil {
+					enc.Close()
+				}
+				encW, encH = y.Rect.Dx(), y.Rect.Dy()
+				enc, err = vp8.New(vp8.Settings{Width: encW, Height: encH, FPS: k.o.FPS, Bitrate: k.o.VideoBitrate, KeyframeInterval: KeyframeInterval})
+				if err != nil {
+					k.log.Error("VP8 encoder", "err", err)
+					return
+				}
+			}
+			data, _, err := enc.Encode(y, captured, k.keyframe.Swap(false))
 			if err != nil {
 				k.log.Error("VP8 encode", "err", err)
+				k.keyframe.Store(true)
 				continue
 			}
 			if len(data) > 0 {
-				track.WriteSample(media.Sample{Data: data, Duration: frameDur})
+				track.WriteSample(media.Sample{Data: append([]byte(nil), data...), Duration: frameDur})
 				k.framesSent.Add(1)
 			}
-			release()
 		}
 	}()
 	return nil
