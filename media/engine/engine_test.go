@@ -293,7 +293,9 @@ func TestKioskRestartMidCall(t *testing.T) {
 			if len(st.Partners) != 1 || st.Pseudonym != map[bool]string{true: "Ben", false: "Ann"}[gone == b] {
 				t.Errorf("restarted kiosk: pseudonym %q partners %v", st.Pseudonym, st.Partners)
 			}
-			if !st.Deadline.Equal(deadline) && st.Deadline.Sub(deadline).Abs() > 50*time.Millisecond {
+			// The same server deadline, seen through a fresh clock offset: equal
+			// within the time a message takes to be handled.
+			if st.Deadline.Sub(deadline).Abs() > 250*time.Millisecond {
 				t.Errorf("deadline moved: %v -> %v", deadline, st.Deadline)
 			}
 		})
