@@ -28,6 +28,7 @@ const (
 	benchCalls       = 10
 	benchLatencyTime = 30 * time.Second
 	benchCPUTime     = 20 * time.Second
+	benchBrowserTime = 20 * time.Second
 )
 
 func init() {
@@ -63,6 +64,17 @@ func runBenchCall(env Env) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	var browser *bench.BrowserResult
+	if path, err := bench.FindChromium(); err != nil {
+		fmt.Fprintf(env.Stderr, "parley bench: no side-by-side with the browser: %v\n", err)
+	} else {
+		fmt.Fprintf(env.Stderr, "parley bench: the same call in headless Chromium (%d set-ups, %v of latency)\n", benchCalls, benchBrowserTime)
+		b, err := bench.Browser(ctx, path, benchCalls, benchBrowserTime)
+		if err != nil {
+			return nil, fmt.Errorf("browser: %w", err)
+		}
+		browser = &b
+	}
 	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "call set-up (from pairing)\tn\tp50 ms\tp95 ms\tmax ms\t")
 	for _, p := range bench.Phases {
@@ -76,8 +88,21 @@ func runBenchCall(env Env) (map[string]any, error) {
 	for i, u := range usage {
 		fmt.Fprintf(tw, "participant %d\t%.3f\t%.1f\t%d\t%d\t\n", i+1, u.CPUPerSecond, u.PeakRSSMiB, u.FramesSent, u.Decoded)
 	}
+	if browser != nil {
+		fmt.Fprintln(tw, "side by side with Chromium\tParley\tChromium\tParley / Chromium\t")
+		row := func(name string, p, c float64) {
+			fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%.2f\t\n", name, p, c, p/c)
+		}
+		row("first frame after set-up starts, p50 ms", phases["first_frame"].P50, browser.Setup["first_frame"].P50)
+		// Parley's is capture to decoded and ready to display; Chromium's is
+		// capture to the remote frame being presented.
+		row("video latency p50 ms (to decoded / to shown)", lat.Video.P50, browser.Video.P50)
+		row("video latency p95 ms (to decoded / to shown)", lat.Video.P95, browser.Video.P95)
+		cpu := (usage[0].CPUPerSecond + usage[1].CPUPerSecond) / 2
+		fmt.Fprintf(tw, "CPU for one video stream each way, cores\t%.3f\t%.3f\t%.2f\t\n", cpu, browser.CPU, cpu/browser.CPU)
+	}
 	tw.Flush()
-	return map[string]any{"setup": phases, "latency": lat, "participants": usage}, nil
+	return map[string]any{"setup": phases, "latency": lat, "participants": usage, "chromium": browser}, nil
 }
 
 // benchCPU runs two participants, each in its own process, in one call.

@@ -1,0 +1,210 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parley-lab/parley/media/testsrc"
+)
+
+//go:embed browser.html
+var browserPage []byte
+
+// Browser run limits.
+const (
+	// y4mFrames is the length of the video Chromium's fake camera loops.
+	y4mFrames = 90
+	// browserLimit bounds a whole browser run.
+	browserLimit = 5 * time.Minute
+)
+
+// ErrNoBrowser is returned when no Chromium is installed.
+var ErrNoBrowser = errors.New("no Chromium found (Debian: apt-get install chromium)")
+
+// BrowserResult is the same call held by two peer connections in one
+// headless Chromium page, fed with the same stamped test video.
+type BrowserResult struct {
+	Setup     map[string]Dist `json:"setup"`
+	Video     Dist            `json:"video_capture_to_display"`
+	CPU       float64         `json:"cpu_cores"` // all Chromium processes, during the latency run
+	UserAgent string          `json:"user_agent"`
+}
+
+// FindChromium returns the path of Debian's Chromium, or ErrNoBrowser.
+func FindChromium() (string, error) {
+	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"} {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", ErrNoBrowser
+}
+
+// WriteY4M writes n frames of the stamped test video as a Y4M file, the
+// format Chromium's fake camera plays (it loops the file at its frame rate).
+func WriteY4M(path string, w, h, fps, n int) error {
+	src, err := testsrc.NewVideo(w, h, fps)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	fmt.Fprintf(bw, "YUV4MPEG2 W%d H%d F%d:1 Ip A1:1 C420jpeg\n", w, h, fps)
+	img := image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio420)
+	t0 := time.Now()
+	for i := range n {
+		src.Render(img, uint32(i), t0.Add(time.Duration(i)*time.Second/time.Duration(fps)))
+		bw.WriteString("FRAME\n")
+		bw.Write(img.Y)
+		bw.Write(img.Cb)
+		bw.Write(img.Cr)
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// Browser runs the page in headless Chromium: calls set-ups, then one call
+// of latency d, measuring the browser's CPU meanwhile.
+func Browser(ctx context.Context, chromium string, calls int, d time.Duration) (BrowserResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, browserLimit)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "parley-browser-")
+	if err != nil {
+		return BrowserResult{}, err
+	}
+	defer os.RemoveAll(dir)
+	y4m := filepath.Join(dir, "stamped.y4m")
+	if err := WriteY4M(y4m, 640, 480, 30, y4mFrames); err != nil {
+		return BrowserResult{}, err
+	}
+	profile := filepath.Join(dir, "profile")
+
+	var mu sync.Mutex
+	cpuAt := map[string]float64{}
+	timeAt := map[string]time.Time{}
+	result := make(chan json.RawMessage, 1)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(browserPage)
+	})
+	mux.HandleFunc("POST /mark", func(w http.ResponseWriter, r *http.Request) {
+		var m struct{ Name string }
+		json.NewDecoder(r.Body).Decode(&m)
+		mu.Lock()
+		cpuAt[m.Name], timeAt[m.Name] = treeCPU(profile), time.Now()
+		mu.Unlock()
+	})
+	mux.HandleFunc("POST /result", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		select {
+		case result <- b:
+		default:
+		}
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return BrowserResult{}, err
+	}
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	url := fmt.Sprintf("http://%s/?calls=%d&latency_ms=%d", ln.Addr(), calls, d.Milliseconds())
+	cmd := exec.CommandContext(ctx, chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir="+profile, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+		"--use-file-for-fake-video-capture="+y4m, "--autoplay-policy=no-user-gesture-required",
+		"--disable-features=WebRtcHideLocalIpsWithMdns", url)
+	if err := cmd.Start(); err != nil {
+		return BrowserResult{}, fmt.Errorf("start %s: %w", chromium, err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	var raw json.RawMessage
+	select {
+	case raw = <-result:
+	case <-ctx.Done():
+		return BrowserResult{}, fmt.Errorf("Chromium sent no result: %w", ctx.Err())
+	}
+	var page struct {
+		Error     string               `json:"error"`
+		Setup     map[string][]float64 `json:"setup"`
+		Video     []float64            `json:"video"`
+		UserAgent string               `json:"userAgent"`
+	}
+	if err := json.Unmarshal(raw, &page); err != nil {
+		return BrowserResult{}, err
+	}
+	if page.Error != "" {
+		return BrowserResult{}, fmt.Errorf("in Chromium: %s", page.Error)
+	}
+	res := BrowserResult{Setup: map[string]Dist{}, UserAgent: page.UserAgent}
+	ms := func(v []float64) []time.Duration {
+		out := make([]time.Duration, len(v))
+		for i, x := range v {
+			out[i] = time.Duration(x * float64(time.Millisecond))
+		}
+		return out
+	}
+	for k, v := range page.Setup {
+		res.Setup[k] = Summarise(ms(v))
+	}
+	res.Video = Summarise(ms(page.Video))
+	mu.Lock()
+	if t0, t1 := timeAt["latency-start"], timeAt["latency-end"]; !t0.IsZero() && t1.After(t0) {
+		res.CPU = (cpuAt["latency-end"] - cpuAt["latency-start"]) / t1.Sub(t0).Seconds()
+	}
+	mu.Unlock()
+	return res, nil
+}
+
+// treeCPU sums the CPU seconds of every process whose command line names
+// the profile directory (all of one Chromium's processes).
+func treeCPU(profile string) float64 {
+	entries, _ := os.ReadDir("/proc")
+	var total float64
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || !strings.Contains(string(cmdline), profile) {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		ut, _ := strconv.ParseFloat(f[11], 64)
+		st, _ := strconv.ParseFloat(f[12], 64)
+		total += (ut + st) / 100 // USER_HZ
+	}
+	return total
+}
