@@ -5,6 +5,7 @@
 #   packaging/dev.sh test    run every test (what CI runs)
 #   packaging/dev.sh build   build ./parley
 #   packaging/dev.sh deb     build dist/parley_<version>_amd64.deb
+#   packaging/dev.sh bench   run parley bench (bench.json, bench.png; with Chromium when installed)
 #   packaging/dev.sh deps    only install the Debian packages
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -92,6 +93,7 @@ case "${1:-help}" in
 	deps) need_pkgs $BUILD_PKGS $TEST_PKGS ;;
 	build) build ;;
 	deb) need_go; need_pkgs $BUILD_PKGS; bash packaging/deb.sh ;;
+	bench) build; ./parley bench --json bench.json --plot bench.png ;;
 	test) run_tests ;;
 	demo)
 		build

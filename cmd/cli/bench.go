@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -57,6 +58,7 @@ func runBench(env Env, args []string) error {
 	fs := flag.NewFlagSet("parley bench", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	jsonOut := fs.String("json", "", "write the results as JSON to this file")
+	plotOut := fs.String("plot", "", "draw the call distributions as a PNG to this file")
 	only := fs.String("only", "", "run one part: server, call")
 	sizes := fs.String("participants", "500,1000,2000", "server capacity: simulated kiosks per run")
 	dur := fs.Duration("duration", benchLoadRun, "server capacity: how long each run sends")
@@ -96,6 +98,22 @@ func runBench(env Env, args []string) error {
 		tw.Flush()
 	}
 	fmt.Fprintf(env.Stdout, "machine: %s\n", rep.Machine)
+	if *plotOut != "" {
+		if benchPlot == nil || rep.Call == nil {
+			return fmt.Errorf("%w: --plot needs the call part (not --only server)", ErrUsage)
+		}
+		f, err := os.Create(*plotOut)
+		if err != nil {
+			return err
+		}
+		if err := benchPlot(f, rep.Call, rep.Machine); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
 	if *jsonOut != "" {
 		b, _ := json.MarshalIndent(rep, "", "  ")
 		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
@@ -105,8 +123,12 @@ func runBench(env Env, args []string) error {
 	return nil
 }
 
-// benchCall runs the call benchmarks; set by the media side of the CLI.
-var benchCall func(env Env) (map[string]any, error)
+// benchCall runs the call benchmarks and benchPlot draws them; set by the
+// media side of the CLI (bench_call.go).
+var (
+	benchCall func(env Env) (map[string]any, error)
+	benchPlot func(w io.Writer, call map[string]any, machine string) error
+)
 
 func machine() string {
 	host, _ := os.Hostname()

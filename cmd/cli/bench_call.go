@@ -33,6 +33,7 @@ const (
 
 func init() {
 	benchCall = runBenchCall
+	benchPlot = plotCall
 	// Not listed in help: the child process of the CPU benchmark.
 	commands["bench-participant"] = command{summary: "", run: runBenchParticipant}
 }
@@ -198,3 +199,22 @@ func selfCPU() float64 {
 }
 
 func nullBackends() []malgo.Backend { return []malgo.Backend{kit.NullBackend} }
+
+// plotCall draws the call part's distributions.
+func plotCall(w io.Writer, call map[string]any, machine string) error {
+	phases, _ := call["setup"].(map[string]bench.Dist)
+	lat, _ := call["latency"].(bench.LatencyResult)
+	rows := []bench.Row{
+		{Label: "set-up: first frame (Parley)", D: phases["first_frame"]},
+	}
+	browser, _ := call["chromium"].(*bench.BrowserResult)
+	if browser != nil {
+		rows = append(rows, bench.Row{Label: "set-up: first frame (Chromium)", D: browser.Setup["first_frame"], Browser: true})
+	}
+	rows = append(rows, bench.Row{Label: "video: capture to decoded (Parley)", D: lat.Video})
+	if browser != nil {
+		rows = append(rows, bench.Row{Label: "video: capture to shown (Chromium)", D: browser.Video, Browser: true})
+	}
+	rows = append(rows, bench.Row{Label: "audio: capture to playback (Parley)", D: lat.Audio})
+	return bench.WritePlot(w, "parley bench, "+machine, rows)
+}
