@@ -2,7 +2,6 @@ package frames
 
 import (
 	"image"
-	"image/color"
 	"sync"
 	"testing"
 )
@@ -47,9 +46,9 @@ func TestLatestConcurrent(t *testing.T) {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		img := image.NewRGBA(image.Rect(0, 0, 32, 32))
+		img := image.NewYCbCr(image.Rect(0, 0, 32, 32), image.YCbCrSubsampleRatio420)
 		for i := range 200 {
-			img.Set(0, 0, color.RGBA{uint8(i), 0, 0, 255})
+			img.Y[0] = uint8(i)
 			l.Publish(img)
 		}
 	}()
@@ -65,4 +64,25 @@ func TestLatestConcurrent(t *testing.T) {
 		}
 	}()
 	wg.Wait()
+}
+
+// Publishing is a copy: the producer may reuse its image at once.
+func TestPublishCopies(t *testing.T) {
+	l := New()
+	src := image.NewYCbCr(image.Rect(0, 0, 16, 16), image.YCbCrSubsampleRatio420)
+	for i := range src.Cb {
+		src.Cb[i], src.Cr[i] = 128, 128
+	}
+	src.Y[0] = 200
+	l.Publish(src)
+	src.Y[0] = 10 // the producer reuses its buffer
+	img, _ := l.Latest()
+	if c := img.RGBAAt(0, 0); c.R < 190 {
+		t.Fatalf("published frame changed with the producer's buffer: %v", c)
+	}
+	// No new frame: the same image again, no conversion.
+	again, seq := l.Latest()
+	if again != img || seq != 1 {
+		t.Fatalf("Latest without a new frame: %p %d", again, seq)
+	}
 }

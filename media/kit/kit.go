@@ -328,15 +328,15 @@ func (k *Kit) startVideo(next func() (image.Image, error)) error {
 			if k.muteVideo.Load() && k.o.VideoSource == SourceCamera {
 				img = blackLike(img)
 			}
-			k.self.Publish(img)
-			if k.calls.Load() == 0 {
-				k.keyframe.Store(true) // the first frame a new call gets must be a keyframe
-				continue               // nobody to send to: save the encoding
-			}
 			y, ok := img.(*image.YCbCr)
 			if !ok || y.SubsampleRatio != image.YCbCrSubsampleRatio420 {
 				k.log.Error("video capture gave a frame that is not I420", "type", fmt.Sprintf("%T", img))
 				continue
+			}
+			k.self.Publish(y)
+			if k.calls.Load() == 0 {
+				k.keyframe.Store(true) // the first frame a new call gets must be a keyframe
+				continue               // nobody to send to: save the encoding
 			}
 			if enc == nil || y.Rect.Dx() != encW || y.Rect.Dy() != encH {
 				// First frame, or the camera changed size: (re)make the encoder.
