@@ -234,6 +234,20 @@ func TestServerAwayMidCall(t *testing.T) {
 	if a.eng.State().MediaConnected {
 		t.Error("media still connected after the end")
 	}
+	// Nothing is left to resume: the token is forgotten, so a restarted
+	// kiosk greets the next participant.
+	stateFile := filepath.Join(dir, "a.json")
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(stateFile); os.IsNotExist(err) {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("the kiosk's state file outlived the end of the discussion")
+		}
+	}
+	if !a.eng.State().ServerOnline {
+		t.Error("letting the session go at the end showed as a lost server")
+	}
 	// Call quality went to the server as events: latency is logged per call.
 	sessions, _ := srv2.Store().Sessions()
 	evs, _ := srv2.Store().Events(sessions[0].Code)

@@ -19,6 +19,10 @@ type handler Engine
 func (h *handler) Online(up bool) {
 	e := (*Engine)(h)
 	e.mu.Lock()
+	if e.ended {
+		e.mu.Unlock()
+		return // the session was let go at the end; not a lost connection
+	}
 	e.st.ServerOnline = up
 	e.mu.Unlock()
 	e.notify()
@@ -351,5 +355,9 @@ func (e *Engine) endLocked(reason string) func() {
 	return func() {
 		closeCalls(calls)
 		e.cfg.Media.Close()
+		// Nothing is left to resume: forget the token so a restarted kiosk
+		// greets the next participant instead of this one's end screen.
+		// (Run apart: this is the session's own goroutine, which Close waits for.)
+		go e.sess.Close(true)
 	}
 }
