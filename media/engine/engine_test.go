@@ -26,6 +26,8 @@ import (
 
 var quiet = testLogger()
 
+// testLogger is silent unless PARLEY_TEST_LOG is set, for debugging a
+// failing call: then every engine and call logs at debug level.
 func testLogger() *slog.Logger {
 	if os.Getenv("PARLEY_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
