@@ -72,4 +72,5 @@ import -window root "$shots/end.png" 2>/dev/null || true
 if [ "$fail" -ne 0 ]; then
 	echo "window-test: FAILED (screenshots and log in $shots)"; cat "$log"; exit 1
 fi
+grep -E "SCREEN-LATENCY|CPU-WITH-UI" "$log" || true
 echo "window-test: both windows showed moving video and reached the end screen (screenshots in $shots)"

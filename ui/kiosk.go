@@ -567,3 +567,8 @@ func (k *Kiosk) VideoAreas() (remote, self image.Rectangle) {
 	}
 	return rect(k.call.remote), rect(k.call.self)
 }
+
+// OnPartnerFrameShown sets a function that sees each of the partner's
+// frames as the discussion screen hands it to the canvas (on the UI
+// goroutine). The demo uses it to measure capture to screen.
+func (k *Kiosk) OnPartnerFrameShown(f func(img *image.RGBA, at time.Time)) { k.call.remote.OnShown(f) }

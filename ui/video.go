@@ -58,7 +58,15 @@ type VideoView struct {
 	runMu sync.Mutex
 	stop  chan struct{}
 	done  chan struct{}
+
+	// shown, if set, sees each frame as it is handed to the canvas, on the
+	// UI goroutine (the demo measures capture-to-screen latency with it).
+	shown atomic.Pointer[func(*image.RGBA, time.Time)]
 }
+
+// OnShown sets a function called on the UI goroutine with each frame as it
+// is handed to the canvas (it is painted at the next refresh).
+func (v *VideoView) OnShown(f func(img *image.RGBA, at time.Time)) { v.shown.Store(&f) }
 
 // NewVideoView returns a view of frames that polls every interval once
 // started (0 disables the ticker; call Poll yourself).
@@ -143,6 +151,9 @@ func (v *VideoView) Poll() bool {
 		v.front = backIdx
 		v.img.Image = back
 		v.img.Refresh()
+		if f := v.shown.Load(); f != nil {
+			(*f)(back, time.Now())
+		}
 		v.pending.Store(false)
 	})
 	return true

@@ -15,9 +15,11 @@ import (
 
 	"fyne.io/fyne/v2"
 
+	"github.com/parley-lab/parley/media/bench"
 	"github.com/parley-lab/parley/media/engine"
 	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/media/testsrc"
 	"github.com/parley-lab/parley/signaling/client"
 	"github.com/parley-lab/parley/signaling/server"
 	"github.com/parley-lab/parley/ui"
@@ -152,6 +154,19 @@ func runDemo(env Env, args []string) error {
 // way), the end. It prints where each window draws its videos, so a script
 // can screenshot the screen and check that both move (.ci/window-test.sh).
 func demoAutoRun(env Env, sides []*demoSide, dur time.Duration) error {
+	// Capture to screen: each partner frame's stamp, read where the kiosk
+	// hands the frame to the canvas.
+	var lmu sync.Mutex
+	shown := make([][]time.Duration, len(sides))
+	for i, s := range sides {
+		s.k.OnPartnerFrameShown(func(img *image.RGBA, at time.Time) {
+			if st, ok := testsrc.ReadStamp(img, at); ok {
+				lmu.Lock()
+				shown[i] = append(shown[i], at.Sub(st.Captured))
+				lmu.Unlock()
+			}
+		})
+	}
 	time.Sleep(500 * time.Millisecond) // let the windows appear: a person would read the welcome first
 	for _, s := range sides {
 		s.eng.Join(s.name)
@@ -172,6 +187,21 @@ func demoAutoRun(env Env, sides []*demoSide, dur time.Duration) error {
 			remote.Min.X, remote.Min.Y, remote.Max.X, remote.Max.Y, self.Min.X, self.Min.Y, self.Max.X, self.Max.Y)
 	}
 	var err error
+	lmu.Lock()
+	for i := range shown {
+		shown[i] = shown[i][:0] // from here on: past the set-up
+	}
+	lmu.Unlock()
+	cpu0, t0 := selfCPU(), time.Now()
+	time.Sleep(time.Until(sides[0].eng.State().Deadline) - demoAreasAt)
+	cpu := (selfCPU() - cpu0) / time.Since(t0).Seconds()
+	lmu.Lock()
+	for i := range shown {
+		d := bench.Summarise(shown[i])
+		fmt.Fprintf(env.Stdout, "SCREEN-LATENCY window=%d n=%d p50_ms=%.1f p95_ms=%.1f max_ms=%.1f\n", i+1, d.N, d.P50, d.P95, d.Max)
+	}
+	lmu.Unlock()
+	fmt.Fprintf(env.Stdout, "CPU-WITH-UI cores=%.3f (this process: two kiosks with their windows, server)\n", cpu)
 	for _, s := range sides {
 		if !participant.Wait(context.Background(), s.eng, dur+30*time.Second, func(st participant.State) bool { return st.Phase == participant.PhaseEnded }) {
 			return errors.Join(err, fmt.Errorf("%s: the discussion did not end", s.name))
