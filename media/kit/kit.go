@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"image"
 	"log/slog"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -425,7 +426,7 @@ func (k *Kit) openAudio() error {
 				}
 				return
 			}
-			k.micLevel.Store(floatBits(testsrc.Level(pcm)))
+			k.micLevel.Store(math.Float64bits(testsrc.Level(pcm)))
 			if k.muteAudio.Load() {
 				clear(pcm)
 			}
@@ -539,15 +540,13 @@ func appendMono(dst []int16, chunk wave.Audio) []int16 {
 	return dst
 }
 
-func floatBits(f float64) uint64 { return mathFloat64bits(f) }
-
 // Media returns the local media as the engine sees it.
 func (k *Kit) Media() engine.LocalMedia { return (*localMedia)(k) }
 
 type localMedia Kit
 
 func (m *localMedia) Local() participant.Frames { return m.self }
-func (m *localMedia) MicLevel() float64         { return mathFloat64frombits(m.micLevel.Load()) }
+func (m *localMedia) MicLevel() float64         { return math.Float64frombits(m.micLevel.Load()) }
 func (m *localMedia) SetMute(audio, video bool) {
 	m.muteAudio.Store(audio)
 	m.muteVideo.Store(video)

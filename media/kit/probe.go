@@ -2,7 +2,6 @@ package kit
 
 import (
 	"image"
-	"math"
 	"sort"
 	"sync"
 	"time"
@@ -10,9 +9,6 @@ import (
 	"github.com/parley-lab/parley/media/rtc"
 	"github.com/parley-lab/parley/media/testsrc"
 )
-
-func mathFloat64bits(f float64) uint64     { return math.Float64bits(f) }
-func mathFloat64frombits(b uint64) float64 { return math.Float64frombits(b) }
 
 // probeState keeps what the self-test and the benchmark measure of the
 // partner's media: frame stamps (order and capture-to-decode latency) and
