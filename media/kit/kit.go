@@ -83,7 +83,8 @@ type Options struct {
 	LoopbackCandidates bool
 	Net                transport.Net
 	Log                *slog.Logger
-	Label              string
+	// Label names this kit in its log lines (two kits in one process).
+	Label string
 }
 
 // Kit is one workstation's media.
@@ -129,7 +130,11 @@ func Open(o Options) (*Kit, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	k := &Kit{o: o, log: o.Log, self: frames.New(), stop: make(chan struct{}), jb: newJitter(time.Now)}
+	log := o.Log
+	if o.Label != "" {
+		log = log.With("kit", o.Label)
+	}
+	k := &Kit{o: o, log: log, self: frames.New(), stop: make(chan struct{}), jb: newJitter(time.Now)}
 	k.probe.init()
 	var err error
 	if err = k.openVideo(); err == nil {
