@@ -22,6 +22,11 @@ import (
 // DefaultStatsInterval is how often call statistics go to the server.
 const DefaultStatsInterval = 5 * time.Second
 
+// DefaultCallSetupTimeout bounds how long a call may stay "connecting"
+// before it counts as failed and is made afresh (a lost offer or answer
+// would otherwise leave it waiting for ever).
+const DefaultCallSetupTimeout = 10 * time.Second
+
 // Call is one WebRTC call with one partner (media/peer implements it).
 type Call interface {
 	// HandleSignal applies an offer, answer or candidate from the partner.
@@ -66,7 +71,9 @@ type Config struct {
 	Media         LocalMedia
 	Dial          Dialer
 	StatsInterval time.Duration
-	Log           *slog.Logger
+	// CallSetupTimeout: see DefaultCallSetupTimeout.
+	CallSetupTimeout time.Duration
+	Log              *slog.Logger
 	// Now is the clock; tests inject one.
 	Now func() time.Time
 }
@@ -115,6 +122,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.StatsInterval == 0 {
 		cfg.StatsInterval = DefaultStatsInterval
+	}
+	if cfg.CallSetupTimeout == 0 {
+		cfg.CallSetupTimeout = DefaultCallSetupTimeout
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -252,8 +262,12 @@ func (e *Engine) shutdown(forget bool) {
 	calls := e.takeCallsLocked()
 	close(e.stopStats)
 	e.mu.Unlock()
-	closeCalls(calls)
+	// The server connection goes first: a partner that reacts to our calls
+	// closing by offering a fresh call then finds us offline, and the server
+	// holds its offer for our next start instead of handing it to this
+	// closing engine, which would drop it.
 	e.sess.Close(forget)
+	closeCalls(calls)
 	e.cfg.Media.Close()
 	e.wg.Wait()
 	e.notify()

@@ -188,6 +188,15 @@ func (e *Engine) pairedLocked(p *protocol.Paired) func() {
 func (e *Engine) dialLocked(peer string, offerer bool) func() {
 	ce := &callEntry{offerer: offerer, state: protocol.CallConnecting}
 	e.calls[peer] = ce
+	time.AfterFunc(e.cfg.CallSetupTimeout, func() {
+		e.mu.Lock()
+		stuck := !e.closed && e.calls[peer] == ce && ce.state == protocol.CallConnecting
+		e.mu.Unlock()
+		if stuck {
+			e.log.Warn("call set-up timed out; starting afresh", "peer", peer, "offerer", offerer)
+			e.callState(peer, ce, protocol.CallFailed)
+		}
+	})
 	params := CallParams{
 		Peer: peer, Offerer: offerer, ICEServers: e.ice,
 		Send: func(s protocol.Signal) error {

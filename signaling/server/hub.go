@@ -86,12 +86,18 @@ type participant struct {
 	group *group
 	conn  *conn
 	// held are signaling frames for this participant while it is offline.
-	held [][]byte
+	held []heldSignal
 	// connectedTo: peers this participant reported the call connected with.
 	connectedTo map[string]bool
 	tokens      float64
 	tokensAt    time.Time
 	lastStats   time.Time
+}
+
+// heldSignal is a relayed signal waiting for its recipient to come back.
+type heldSignal struct {
+	from  *participant
+	frame []byte
 }
 
 type group struct {
@@ -454,8 +460,8 @@ func (h *Hub) attachLocked(c *conn, p *participant, ref string, since map[string
 				h.sendLocked(m, protocol.TypePeerState, "", protocol.PeerState{ParticipantID: p.rec.ID, Online: true})
 			}
 		}
-		for _, f := range p.held {
-			p.conn.enqueue(f)
+		for _, hs := range p.held {
+			p.conn.enqueue(hs.frame)
 		}
 		p.held = nil
 		if g.rec.EndedMS != 0 {
@@ -752,10 +758,21 @@ func (h *Hub) signalLocked(p *participant, ref string, sig *protocol.Signal) {
 		return
 	}
 	// Held until the partner is back; the oldest go first if it never is.
+	// A new offer starts a new call: what is still held from the same
+	// sender belongs to the call it replaces and would only confuse.
+	if sig.Kind == protocol.SignalOffer {
+		kept := to.held[:0]
+		for _, hs := range to.held {
+			if hs.from != p {
+				kept = append(kept, hs)
+			}
+		}
+		to.held = kept
+	}
 	if len(to.held) >= h.cfg.MaxHeldSignals {
 		to.held = to.held[1:]
 	}
-	to.held = append(to.held, frame)
+	to.held = append(to.held, heldSignal{from: p, frame: frame})
 }
 
 func (h *Hub) chatLocked(p *participant, ref string, cs *protocol.ChatSend) {

@@ -179,6 +179,28 @@ func TestSignalHeldUntilPartnerReturns(t *testing.T) {
 	if !ps.Online {
 		t.Fatalf("A not told that B is back: %+v", ps)
 	}
+
+	// A new offer replaces what is still held from the same sender: the
+	// older call's offer and candidates would only confuse the returning kiosk.
+	b2.close()
+	a.nextBody(protocol.TypePeerState, &ps)
+	a.send(protocol.TypeSignal, "", protocol.Signal{To: wb.ParticipantID, Kind: protocol.SignalOffer, SDP: "v=0 first call"})
+	a.send(protocol.TypeSignal, "", protocol.Signal{To: wb.ParticipantID, Kind: protocol.SignalCandidate, Candidate: json.RawMessage(`{"candidate":"old"}`)})
+	a.send(protocol.TypeSignal, "", protocol.Signal{To: wb.ParticipantID, Kind: protocol.SignalOffer, SDP: "v=0 second call"})
+	a.drain()
+	b3 := dialKiosk(t, ts.url, "B3")
+	b3.join(protocol.JoinRequest{Token: wb.Token})
+	var got []protocol.Signal
+	for _, env := range b3.drain() {
+		if env.Type == protocol.TypeSignal {
+			var sg protocol.Signal
+			json.Unmarshal(env.Data, &sg)
+			got = append(got, sg)
+		}
+	}
+	if len(got) != 1 || got[0].SDP != "v=0 second call" {
+		t.Fatalf("held after a second offer: %+v", got)
+	}
 }
 
 func TestResumeGetsSameIdentityAndOnlyMissedMessages(t *testing.T) {
