@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"os"
 	"os/user"
 
 	"fyne.io/fyne/v2"
@@ -186,10 +185,4 @@ func runKiosk(env Env, args []string) error {
 
 func init() {
 	KioskMain = runKiosk
-}
-
-// stateDirFile is a file in a fresh temporary directory, for demo kiosks.
-func stateDirFile(dir, name string) string {
-	os.MkdirAll(dir, 0o700)
-	return dir + "/" + name
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"image"
 	"log/slog"
+	"sort"
 	"sync"
 	"time"
 
@@ -302,7 +303,7 @@ func (e *Engine) partnerIDsLocked() []string {
 			ids = append(ids, id)
 		}
 	}
-	sortStrings(ids)
+	sort.Strings(ids)
 	return ids
 }
 

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"sort"
 	"strings"
 	"time"
 
@@ -9,8 +8,6 @@ import (
 	"github.com/parley-lab/parley/signaling/client"
 	"github.com/parley-lab/parley/signaling/protocol"
 )
-
-func sortStrings(s []string) { sort.Strings(s) }
 
 // handler receives the session's messages; it is the engine seen from the
 // session's goroutine.

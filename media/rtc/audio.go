@@ -1,7 +1,6 @@
 package rtc
 
 import (
-	"sync"
 	"sync/atomic"
 
 	"github.com/hraban/opus"
@@ -20,14 +19,10 @@ const (
 // audioReceiver decodes the partner's Opus, concealing lost packets (FEC
 // from the next packet where it has it, PLC otherwise).
 type audioReceiver struct {
-	track   *webrtc.TrackRemote
-	dec     *opus.Decoder
-	out     func(pcm []int16, seq uint16, lost bool)
-	mu      sync.Mutex
-	closed  bool
-	decoded atomic.Int64
-	lost    atomic.Int64
-	bytes   atomic.Int64
+	track *webrtc.TrackRemote
+	dec   *opus.Decoder
+	out   func(pcm []int16, seq uint16, lost bool)
+	bytes atomic.Int64
 }
 
 func newAudioReceiver(t *webrtc.TrackRemote, out func([]int16, uint16, bool)) (*audioReceiver, error) {
@@ -56,7 +51,6 @@ func (a *audioReceiver) run() {
 				continue // duplicate or late: already concealed
 			}
 			if gap := int(d) - 1; gap > 0 {
-				a.lost.Add(int64(gap))
 				for i := 0; i < min(gap, maxConceal); i++ {
 					pcm := make([]int16, FrameSamples)
 					seq := last + 1 + uint16(i)
@@ -78,9 +72,6 @@ func (a *audioReceiver) run() {
 		if err != nil {
 			continue
 		}
-		a.decoded.Add(1)
 		a.out(pcm[:n], pkt.SequenceNumber, false)
 	}
 }
-
-func (a *audioReceiver) close() {}

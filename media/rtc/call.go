@@ -420,9 +420,6 @@ func (c *Call) Close() error {
 	if c.video != nil {
 		c.video.close()
 	}
-	if c.audio != nil {
-		c.audio.close()
-	}
 	c.mu.Unlock()
 	return err
 }

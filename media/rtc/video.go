@@ -51,13 +51,11 @@ type videoReceiver struct {
 	decMu    sync.Mutex
 	decClose bool
 
-	frames    *frames.Latest
-	decoded   atomic.Int64
-	bytes     atomic.Int64
-	lost      atomic.Int64
-	lastPLI   time.Time
-	lastDecAt atomic.Int64
-	firstAt   atomic.Int64
+	frames  *frames.Latest
+	decoded atomic.Int64
+	bytes   atomic.Int64
+	lastPLI time.Time
+	firstAt atomic.Int64
 }
 
 func newVideoReceiver(t *webrtc.TrackRemote, pli func(), hook VideoHook) (*videoReceiver, error) {
@@ -127,7 +125,6 @@ func (v *videoReceiver) run() {
 			if now.Sub(oldest) < RetransmitWait {
 				break // wait for the retransmission
 			}
-			v.lost.Add(1)
 			expect++
 			a.lose()
 		}
@@ -214,7 +211,6 @@ func (v *videoReceiver) decode(frame []byte) error {
 	}
 	v.frames.Publish(y)
 	v.decoded.Add(1)
-	v.lastDecAt.Store(now.UnixNano())
 	v.firstAt.CompareAndSwap(0, now.UnixNano())
 	return nil
 }
