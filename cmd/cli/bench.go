@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/parley-lab/parley/media/bench"
 	"github.com/parley-lab/parley/signaling/loadtest"
 	"github.com/parley-lab/parley/signaling/store"
 )
@@ -190,7 +191,7 @@ func benchServer(env Env, n int, dur time.Duration) (ServerResult, error) {
 		return ServerResult{}, err
 	}
 	baseRSS, _ := procRSS(cmd.Process.Pid)
-	cpu0, _ := procCPU(cmd.Process.Pid)
+	cpu0, _ := bench.ProcCPU(cmd.Process.Pid)
 	t0 := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), dur+2*time.Minute)
 	defer cancel()
@@ -198,7 +199,7 @@ func benchServer(env Env, n int, dur time.Duration) (ServerResult, error) {
 	if err != nil {
 		return ServerResult{}, err
 	}
-	cpu1, _ := procCPU(cmd.Process.Pid)
+	cpu1, _ := bench.ProcCPU(cmd.Process.Pid)
 	elapsed := time.Since(t0)
 	peak, _ := procPeakRSS(cmd.Process.Pid)
 	// Every acknowledged message must be in the database.
@@ -245,23 +246,6 @@ func waitHealthy(url string, limit time.Duration) error {
 	}
 	return fmt.Errorf("server did not answer %s within %v", url, limit)
 }
-
-// procCPU is a process's user+system CPU seconds.
-func procCPU(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// Fields after the command (which may hold spaces) start after ')'.
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseFloat(fields[11], 64)
-	st, _ := strconv.ParseFloat(fields[12], 64)
-	return (ut + st) / clockTicks, nil
-}
-
-// clockTicks is USER_HZ, 100 on Linux.
-const clockTicks = 100
 
 func procStatus(pid int, key string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
