@@ -180,11 +180,11 @@ func runBenchParticipant(env Env, args []string) error {
 	}
 	time.Sleep(time.Second) // past the set-up
 	cpu0, t0 := selfCPU(), time.Now()
-	sent0, dec0 := k.FramesSent(), k.Probe(0, 0).FramesDecoded
+	sent0, dec0 := k.FramesSent(), k.FramesDecoded()
 	time.Sleep(*dur)
 	u := ParticipantUsage{
 		CPUPerSecond: (selfCPU() - cpu0) / time.Since(t0).Seconds(),
-		FramesSent:   k.FramesSent() - sent0, Decoded: k.Probe(0, 0).FramesDecoded - dec0, Seconds: time.Since(t0).Seconds(),
+		FramesSent:   k.FramesSent() - sent0, Decoded: k.FramesDecoded() - dec0, Seconds: time.Since(t0).Seconds(),
 	}
 	if peak, err := procPeakRSS(os.Getpid()); err == nil {
 		u.PeakRSSMiB = float64(peak) / (1 << 20)

@@ -94,7 +94,7 @@ var seatN int
 // playback on miniaudio's null backend, so audio is timed at the player.
 func (e *Env) NewSide(toneHz float64) (*Side, error) {
 	seatN++
-	k, err := kit.Open(kit.Options{VideoSource: kit.SourceTest, AudioSource: kit.SourceTest, ToneHz: toneHz, ToneBursts: true,
+	k, err := kit.Open(kit.Options{VideoSource: kit.SourceTest, AudioSource: kit.SourceTest, ToneHz: toneHz, ToneBursts: true, Measure: true,
 		PlayAudio: true, AudioBackends: []malgo.Backend{kit.NullBackend}, LoopbackCandidates: true, Log: e.log})
 	if err != nil {
 		return nil, err

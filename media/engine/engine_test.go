@@ -61,7 +61,7 @@ func startServer(t *testing.T, dir, addr string, durationS int) *server.Server {
 
 func newSide(t *testing.T, name, url, dir string, tone float64, net transport.Net) *side {
 	t.Helper()
-	k, err := kit.Open(kit.Options{VideoSource: "test", AudioSource: "test", ToneHz: tone, PlayAudio: true,
+	k, err := kit.Open(kit.Options{VideoSource: "test", AudioSource: "test", ToneHz: tone, PlayAudio: true, Measure: true,
 		AudioBackends: []malgo.Backend{kit.NullBackend}, LoopbackCandidates: net == nil, Net: net, Log: quiet})
 	if err != nil {
 		t.Fatal(err)

@@ -74,6 +74,11 @@ type Options struct {
 	ToneHz         float64
 	// PlayAudio plays the partner's audio on the default output device.
 	PlayAudio bool
+	// Measure keeps what Probe and AudioLatencies report: the stamp of
+	// every partner frame, recent received audio, burst onsets at the
+	// player. Off in the kiosk, where nobody reads it and it would cost
+	// work on every frame and grow for the whole run.
+	Measure bool
 	// ToneBursts makes the test tone a burst of BurstOn every BurstEvery,
 	// so the partner's player can time each onset (audio latency).
 	ToneBursts bool
@@ -99,6 +104,7 @@ type Kit struct {
 	calls                  atomic.Int32
 	keyframe               atomic.Bool
 	framesSent             atomic.Int64
+	framesDecoded          atomic.Int64
 	lastCall               atomic.Pointer[rtc.Call]
 
 	noCamera, noMic, noOut bool
@@ -145,7 +151,11 @@ func Open(o Options) (*Kit, error) {
 		return nil, err
 	}
 	if o.PlayAudio {
-		p, err := openPlayer(k.jb, o.AudioBackends, k.probe.played)
+		var onPlayed func([]int16, time.Time)
+		if o.Measure {
+			onPlayed = k.probe.played
+		}
+		p, err := openPlayer(k.jb, o.AudioBackends, onPlayed)
 		if err != nil {
 			k.log.Warn("no audio output: the call goes on without sound", "err", err)
 			k.noOut = true
@@ -597,7 +607,7 @@ func (k *Kit) Dialer() engine.Dialer {
 			Peer: p.Peer, Offerer: p.Offerer, ICEServers: p.ICEServers, Send: p.Send, OnState: p.OnState,
 			Video: vt, Audio: at,
 			OnKeyframeRequest: func() { k.keyframe.Store(true) },
-			OnVideo:           k.onVideo,
+			OnVideo:           k.onVideo(),
 			OnAudio:           k.onAudio,
 			Loopback:          k.o.LoopbackCandidates, Net: k.o.Net, Log: k.log,
 		})
@@ -626,12 +636,24 @@ func (c *countedCall) Close() error {
 
 func (k *Kit) onAudio(pcm []int16, seq uint16, lost bool) {
 	k.jb.push(pcm)
-	k.probe.audio(pcm)
+	if k.o.Measure {
+		k.probe.audio(pcm)
+	}
 }
 
-func (k *Kit) onVideo(img *image.YCbCr, at time.Time) {
-	k.probe.video(img, at)
+// onVideo is the calls' hook for decoded frames: a count, and the stamps
+// when measuring.
+func (k *Kit) onVideo() rtc.VideoHook {
+	return func(img *image.YCbCr, at time.Time) {
+		k.framesDecoded.Add(1)
+		if k.o.Measure {
+			k.probe.video(img, at)
+		}
+	}
 }
+
+// FramesDecoded is how many partner frames this kit's calls decoded.
+func (k *Kit) FramesDecoded() int64 { return k.framesDecoded.Load() }
 
 // AudioDelay is the partner's audio now waiting in the jitter buffer.
 func (k *Kit) AudioDelay() time.Duration { return k.jb.delay() }

@@ -120,7 +120,8 @@ type ProbeReport struct {
 	OwnTone           float64         // the same for ownHz: an echo of oneself
 }
 
-// Probe reports the measurements; the tones are checked in the received audio.
+// Probe reports the measurements (Options.Measure must be set); the tones
+// are checked in the received audio.
 func (k *Kit) Probe(partnerHz, ownHz float64) ProbeReport {
 	p := &k.probe
 	p.mu.Lock()

@@ -127,7 +127,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	rep.Server = url
 	sides := []*side{{name: "A", tone: kit.DefaultToneHz}, {name: "B", tone: kit.DefaultToneHz * 1.5}}
 	for i, s := range sides {
-		opts := kit.Options{VideoSource: "test", AudioSource: "test", ToneHz: s.tone, PlayAudio: true,
+		opts := kit.Options{VideoSource: "test", AudioSource: "test", ToneHz: s.tone, PlayAudio: true, Measure: true,
 			AudioBackends: o.AudioBackends, LoopbackCandidates: true, Log: o.Log, Label: "selftest " + s.name}
 		if i == 0 {
 			if o.VideoSourceA != "" {
