@@ -650,10 +650,19 @@ func (h *Hub) formGroupLocked(s *session, ids []string, now time.Time) {
 	}
 	s.groups = append(s.groups, g)
 	h.event(s.rec.Code, "", rec.ID, EvPaired, map[string]any{"members": ids, "num": num}, now)
+	// The fallback timer is armed before anyone hears of the group, so no
+	// member can act on the pairing before its timer exists; a clock that
+	// starts at pairing is sent after the pairing itself.
+	startsNow := s.settings.ClockStart == ClockPaired
+	if !startsNow {
+		h.armLocked(g, now)
+	}
 	for _, p := range g.members {
 		h.sendLocked(p, protocol.TypePaired, "", h.pairedMsg(p))
 	}
-	h.armLocked(g, now)
+	if startsNow {
+		h.armLocked(g, now)
+	}
 }
 
 func (h *Hub) pairedMsg(p *participant) protocol.Paired {
@@ -692,10 +701,11 @@ func (h *Hub) startClockLocked(g *group, now time.Time, reason string) {
 	}
 	g.rec.ClockStartedMS, g.rec.DeadlineMS, g.rec.ClockReason = start, deadline, reason
 	h.event(s.rec.Code, "", g.rec.ID, EvClockStart, map[string]any{"reason": reason, "deadline_ms": deadline, "paired_ms": g.rec.PairedMS, "setup_ms": start - g.rec.PairedMS}, now)
+	// Arm the deadline before the members hear of the clock (see formGroupLocked).
+	h.armLocked(g, now)
 	for _, m := range g.members {
 		h.sendLocked(m, protocol.TypeClock, "", h.clockMsg(g, now))
 	}
-	h.armLocked(g, now)
 }
 
 // endGroupLocked ends a group's discussion at atMS and tells its members;
