@@ -175,9 +175,13 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader wrote the error
 	}
 	c := newConn(ws, s.cfg.SendQueueBytes, s.log)
-	s.wg.Add(1)
+	// Both loops run in their own goroutines and the handler returns: net/http
+	// keeps its per-request state (two 4 KiB buffers, the request, a deep
+	// stack) for as long as a hijacked handler runs, which for a kiosk is the
+	// whole session.
+	s.wg.Add(2)
 	go func() { defer s.wg.Done(); c.writeLoop(s.cfg) }()
-	c.readLoop(s.hub)
+	go func() { defer s.wg.Done(); c.readLoop(s.hub) }()
 }
 
 // loadOrCreateToken reads the admin token, creating it (0600) on first start.
