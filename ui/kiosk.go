@@ -76,8 +76,9 @@ type Kiosk struct {
 	manual bool
 	// do runs a func on the UI goroutine: fyne.Do (replaceable in tests,
 	// whose driver runs it on the calling goroutine).
-	do            func(func())
-	frameInterval time.Duration
+	do              func(func())
+	frameInterval   time.Duration // self-view polls
+	partnerInterval time.Duration // partner video polls
 
 	// UI-goroutine state.
 	state        participant.State
@@ -140,23 +141,24 @@ func newKiosk(app fyne.App, win fyne.Window, eng participant.Engine, cfg Config,
 	}
 	k := &Kiosk{
 		app: app, win: win, eng: eng, cfg: cfg,
-		tr:            translator{lang: resolveLanguage(cfg.Language, os.Getenv)},
-		now:           cfg.Clock,
-		loc:           time.Local,
-		exitShortcut:  sc,
-		theme:         &kioskTheme{primary: primary, accent: accent},
-		manual:        manual,
-		frameInterval: VideoFrameInterval,
-		sentChannel:   map[string]string{},
-		sentBody:      map[string]string{},
-		stopCh:        make(chan struct{}),
-		do:            fyne.Do,
+		tr:              translator{lang: resolveLanguage(cfg.Language, os.Getenv)},
+		now:             cfg.Clock,
+		loc:             time.Local,
+		exitShortcut:    sc,
+		theme:           &kioskTheme{primary: primary, accent: accent},
+		manual:          manual,
+		frameInterval:   VideoFrameInterval,
+		partnerInterval: PartnerPollInterval,
+		sentChannel:     map[string]string{},
+		sentBody:        map[string]string{},
+		stopCh:          make(chan struct{}),
+		do:              fyne.Do,
 	}
 	if k.now == nil {
 		k.now = time.Now
 	}
 	if manual {
-		k.frameInterval = 0
+		k.frameInterval, k.partnerInterval = 0, 0
 	}
 	app.Settings().SetTheme(k.theme)
 	k.build()
@@ -185,7 +187,10 @@ func (k *Kiosk) build() {
 	k.banner = container.NewStack(canvas.NewRectangle(colDanger), container.NewPadded(msg))
 	k.banner.Hide()
 	k.body = container.NewStack()
-	k.root = container.NewStack(canvas.NewRectangle(colBackground), container.NewBorder(k.banner, nil, nil, nil, k.body))
+	// No background rectangle: the theme's background is the window's clear
+	// colour, and a full-window rectangle costs a shaded pass on every
+	// repaint (without a GPU, a large share of the kiosk's CPU).
+	k.root = container.NewBorder(k.banner, nil, nil, nil, k.body)
 }
 
 // Start configures the window (kiosk mode, exit keys), shows the current

@@ -328,8 +328,9 @@ type callScreen struct {
 
 func (k *Kiosk) newCallScreen() *callScreen {
 	c := &callScreen{k: k}
-	c.remote = NewVideoView(k.eng.Remote(), k.frameInterval, false)
+	c.remote = NewVideoView(k.eng.Remote(), k.partnerInterval, false)
 	c.self = NewVideoView(k.eng.Local(), k.frameInterval, true)
+	c.remote.Carry(c.self)
 	c.self.Hide()
 
 	c.overMsg = canvas.NewText("", colOverlayText)

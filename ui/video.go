@@ -17,6 +17,16 @@ import (
 // (about 30 fps). A frame arriving between two polls waits at most this long.
 const VideoFrameInterval = time.Second / 30
 
+// PartnerPollInterval is how often the partner's video is polled. Delay is
+// the point of the partner's picture, so a new frame waits at most this long
+// before it goes to the canvas; a poll that finds no new frame costs two
+// mutexes and a compare.
+const PartnerPollInterval = 4 * time.Millisecond
+
+// carryIdle is how long a carried view (see Carry) waits for its leader to
+// show a frame before it goes back to polling on its own.
+const carryIdle = 2 * VideoFrameInterval
+
 // videoMinSize is the smallest size a VideoView asks for.
 var videoMinSize = fyne.NewSize(160, 90)
 
@@ -32,6 +42,11 @@ var videoMinSize = fyne.NewSize(160, 90)
 // soon as Latest is called again, and the view never writes to the buffer
 // on screen: it writes only to the back buffer, and only after the UI
 // goroutine has finished swapping (the pending flag orders the two).
+//
+// Every update makes the window repaint in full (Fyne has no partial
+// redraw), so two views updating at 30 fps each out of step would repaint
+// 60 times a second; a view that carries another (Carry) takes the other's
+// newest frame along in its own update, one repaint for both.
 //
 // The image is drawn with canvas.ImageScaleFastest and ImageFillContain: the
 // GPU scales it, keeping the aspect ratio; there is no per-frame CPU rescale.
@@ -62,6 +77,21 @@ type VideoView struct {
 	// shown, if set, sees each frame as it is handed to the canvas, on the
 	// UI goroutine (the demo measures capture-to-screen latency with it).
 	shown atomic.Pointer[func(*image.RGBA, time.Time)]
+
+	// carried is the view this one updates along with itself; leader is the
+	// view that carries this one, and lastUpdate (unix ns) is when this view
+	// last scheduled an update.
+	carried    atomic.Pointer[VideoView]
+	leader     atomic.Pointer[VideoView]
+	lastUpdate atomic.Int64
+}
+
+// Carry makes each update of v also take f's newest frame, so that both
+// views change in one repaint; f polls on its own only while v shows
+// nothing (the partner's camera is off, say). Call before Start.
+func (v *VideoView) Carry(f *VideoView) {
+	v.carried.Store(f)
+	f.leader.Store(v)
 }
 
 // OnShown sets a function called on the UI goroutine with each frame as it
@@ -121,22 +151,48 @@ func (v *VideoView) loop(interval time.Duration, stop, done chan struct{}) {
 		case <-stop:
 			return
 		case <-t.C:
+			if l := v.leader.Load(); l != nil && l.Running() && time.Since(time.Unix(0, l.lastUpdate.Load())) < carryIdle {
+				continue // the leader carries this view
+			}
 			v.Poll()
 		}
 	}
 }
 
 // Poll takes a new frame if there is one and no update is pending, and
-// schedules its display. It reports whether it scheduled one.
+// schedules its display, with the carried view's newest frame if it has
+// one. It reports whether it scheduled an update.
 func (v *VideoView) Poll() bool {
+	apply := v.prepare()
+	if apply == nil {
+		return false
+	}
+	var carried func()
+	if f := v.carried.Load(); f != nil && f.Running() {
+		carried = f.prepare()
+	}
+	v.lastUpdate.Store(time.Now().UnixNano())
+	v.do(func() {
+		apply()
+		if carried != nil {
+			carried()
+		}
+	})
+	return true
+}
+
+// prepare copies a new frame into the back buffer and returns the function
+// that shows it (to run on the UI goroutine), or nil if there is nothing new
+// or an update is still pending.
+func (v *VideoView) prepare() func() {
 	v.pollMu.Lock()
 	defer v.pollMu.Unlock()
 	if v.frames == nil || v.pending.Load() {
-		return false
+		return nil
 	}
 	src, seq := v.frames.Latest()
 	if src == nil || (v.hasSeq && seq == v.lastSeq) {
-		return false
+		return nil
 	}
 	v.lastSeq, v.hasSeq = seq, true
 	backIdx := 1 - v.front
@@ -147,23 +203,27 @@ func (v *VideoView) Poll() bool {
 	}
 	copyFrame(back, src, v.mirror)
 	v.pending.Store(true)
-	v.do(func() {
+	return func() {
 		v.front = backIdx
+		resized := v.img.Image == nil || v.img.Image.Bounds() != back.Bounds()
 		v.img.Image = back
-		v.img.Refresh()
+		if resized {
+			v.Refresh() // the letterbox bars follow the frame's shape
+		} else {
+			v.img.Refresh()
+		}
 		if f := v.shown.Load(); f != nil {
 			(*f)(back, time.Now())
 		}
 		v.pending.Store(false)
-	})
-	return true
+	}
 }
 
 // Clear drops the displayed picture (e.g. when the stream stops) so no
 // frozen frame stays on screen. Call from the UI goroutine.
 func (v *VideoView) Clear() {
 	v.img.Image = nil
-	v.img.Refresh()
+	v.Refresh()
 }
 
 // copyFrame copies src into dst (same size), optionally mirrored.
@@ -191,22 +251,68 @@ func (v *VideoView) Hide() {
 
 // CreateRenderer implements fyne.Widget.
 func (v *VideoView) CreateRenderer() fyne.WidgetRenderer {
-	bg := canvas.NewRectangle(colVideoBG)
-	return &videoRenderer{v: v, bg: bg, objects: []fyne.CanvasObject{bg, v.img}}
+	r := &videoRenderer{v: v, bars: [2]*canvas.Rectangle{canvas.NewRectangle(colVideoBG), canvas.NewRectangle(colVideoBG)}}
+	r.objects = []fyne.CanvasObject{r.bars[0], r.bars[1], v.img}
+	return r
 }
 
+// videoRenderer draws the background only where the picture does not
+// cover it (the letterbox bars): every repaint shades each rectangle's
+// pixels, and without a GPU a rectangle under the whole picture costs as
+// much as the picture.
 type videoRenderer struct {
 	v       *VideoView
-	bg      *canvas.Rectangle
+	bars    [2]*canvas.Rectangle
 	objects []fyne.CanvasObject
+	shown   image.Point // the frame size the bars were laid out for
 }
 
 func (r *videoRenderer) Layout(s fyne.Size) {
-	r.bg.Resize(s)
 	r.v.img.Resize(s)
+	var frame image.Point
+	if r.v.img.Image != nil {
+		frame = r.v.img.Image.Bounds().Size()
+	}
+	r.shown = frame
+	a, b := letterbox(s, frame)
+	for i, bar := range [2][2]fyne.Position{a, b} {
+		r.bars[i].Move(bar[0])
+		r.bars[i].Resize(fyne.NewSize(bar[1].X-bar[0].X, bar[1].Y-bar[0].Y))
+	}
+}
+
+// letterbox returns the two bars (top-left and bottom-right corners) left
+// uncovered when a frame of size frame is contained in s; with no frame,
+// the first bar is all of s. Each bar reaches a pixel under the picture so
+// no seam of the window's background shows between them.
+func letterbox(s fyne.Size, frame image.Point) (a, b [2]fyne.Position) {
+	if frame.X <= 0 || frame.Y <= 0 {
+		return [2]fyne.Position{{}, {X: s.Width, Y: s.Height}}, [2]fyne.Position{}
+	}
+	fw, fh := float32(frame.X), float32(frame.Y)
+	scale := min(s.Width/fw, s.Height/fh)
+	if w := fw * scale; w < s.Width {
+		bar := (s.Width-w)/2 + 1
+		return [2]fyne.Position{{}, {X: bar, Y: s.Height}}, [2]fyne.Position{{X: s.Width - bar}, {X: s.Width, Y: s.Height}}
+	}
+	bar := (s.Height-fh*scale)/2 + 1
+	return [2]fyne.Position{{}, {X: s.Width, Y: bar}}, [2]fyne.Position{{Y: s.Height - bar}, {X: s.Width, Y: s.Height}}
 }
 
 func (r *videoRenderer) MinSize() fyne.Size           { return videoMinSize }
 func (r *videoRenderer) Objects() []fyne.CanvasObject { return r.objects }
-func (r *videoRenderer) Refresh()                     { r.bg.Refresh(); r.v.img.Refresh() }
 func (r *videoRenderer) Destroy()                     { r.v.Stop() }
+
+// Refresh lays the bars out again when the frame size changed.
+func (r *videoRenderer) Refresh() {
+	var frame image.Point
+	if r.v.img.Image != nil {
+		frame = r.v.img.Image.Bounds().Size()
+	}
+	if frame != r.shown {
+		r.Layout(r.v.Size())
+	}
+	r.bars[0].Refresh()
+	r.bars[1].Refresh()
+	r.v.img.Refresh()
+}

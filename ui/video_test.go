@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 
 	"github.com/parley-lab/parley/ui/scripted"
@@ -130,5 +131,67 @@ func BenchmarkVideoPoll(b *testing.B) {
 		fr.Advance() // drawing the synthetic frame is not the view's cost
 		b.StartTimer()
 		v.Poll()
+	}
+}
+
+func TestVideoCarryUpdatesBothInOneRepaint(t *testing.T) {
+	test.NewTempApp(t)
+	partner := scripted.NewFrames(8, 6, scripted.Bars)
+	self := scripted.NewFrames(4, 3, scripted.Gradient)
+	lead := NewVideoView(partner, 0, false)
+	follow := NewVideoView(self, time.Hour, true) // running, but its own ticker never fires here
+	lead.Carry(follow)
+	var queued []func()
+	lead.do = func(f func()) { queued = append(queued, f) }
+	follow.do = func(f func()) { t.Error("the carried view scheduled its own update") }
+	follow.Start()
+	defer follow.Stop()
+
+	if !lead.Poll() || len(queued) != 1 {
+		t.Fatal("first frame not scheduled")
+	}
+	queued[0]()
+	if lead.img.Image == nil || follow.img.Image == nil {
+		t.Fatal("one update did not show both frames")
+	}
+	if follow.img.Image.Bounds().Dx() != 4 {
+		t.Fatal("the carried view shows the wrong stream")
+	}
+	// A new partner frame with no new self frame: only the leader changes.
+	shownSelf := follow.img.Image
+	partner.Advance()
+	if !lead.Poll() {
+		t.Fatal("new partner frame not scheduled")
+	}
+	queued[1]()
+	if follow.img.Image != shownSelf {
+		t.Error("the carried view changed without a new frame")
+	}
+	// A stopped carried view is left alone.
+	follow.Stop()
+	self.Advance()
+	partner.Advance()
+	lead.Poll()
+	queued[2]()
+	if follow.img.Image != shownSelf {
+		t.Error("a stopped carried view was updated")
+	}
+}
+
+func TestLetterboxBarsCoverOnlyWhatThePictureLeaves(t *testing.T) {
+	// 4:3 in 16:9: bars left and right, overlapping the picture by a pixel.
+	a, b := letterbox(fyne.NewSize(160, 90), image.Pt(640, 480))
+	if a[0] != (fyne.Position{}) || a[1] != (fyne.Position{X: 21, Y: 90}) || b[0] != (fyne.Position{X: 139}) || b[1] != (fyne.Position{X: 160, Y: 90}) {
+		t.Errorf("side bars %v %v", a, b)
+	}
+	// 16:9 in 4:3: bars above and below.
+	a, b = letterbox(fyne.NewSize(120, 90), image.Pt(160, 90))
+	if a[1] != (fyne.Position{X: 120, Y: 12.25}) || b[0] != (fyne.Position{Y: 77.75}) {
+		t.Errorf("top and bottom bars %v %v", a, b)
+	}
+	// No picture: the first bar is the whole area.
+	a, b = letterbox(fyne.NewSize(120, 90), image.Point{})
+	if a[1] != (fyne.Position{X: 120, Y: 90}) || b[1] != (fyne.Position{}) {
+		t.Errorf("no picture %v %v", a, b)
 	}
 }
