@@ -38,6 +38,7 @@ type BenchReport struct {
 	Time    time.Time      `json:"time"`
 	Server  []ServerResult `json:"server,omitempty"`
 	Call    map[string]any `json:"call,omitempty"`
+	Screen  *ScreenResult  `json:"screen,omitempty"`
 }
 
 // ServerResult is one server capacity run.
@@ -60,11 +61,16 @@ func runBench(env Env, args []string) error {
 	fs.SetOutput(env.Stderr)
 	jsonOut := fs.String("json", "", "write the results as JSON to this file")
 	plotOut := fs.String("plot", "", "draw the call distributions as a PNG to this file")
-	only := fs.String("only", "", "run one part: server, call")
+	only := fs.String("only", "", "run one part: call, screen, server")
 	sizes := fs.String("participants", "500,1000,2000", "server capacity: simulated kiosks per run")
 	dur := fs.Duration("duration", benchLoadRun, "server capacity: how long each run sends")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	switch *only {
+	case "", "call", "screen", "server":
+	default:
+		return fmt.Errorf("%w: --only %q: want call, screen or server", ErrUsage, *only)
 	}
 	rep := BenchReport{Machine: machine(), Version: versionString(), Time: time.Now().UTC()}
 	if *only == "" || *only == "call" {
@@ -76,6 +82,20 @@ func runBench(env Env, args []string) error {
 				return fmt.Errorf("call benchmark: %w", err)
 			}
 			rep.Call = res
+		}
+	}
+	if *only == "" || *only == "screen" {
+		switch {
+		case benchScreen == nil:
+			fmt.Fprintln(env.Stderr, "parley bench: this build has no on-screen benchmark")
+		case env.Getenv("DISPLAY") == "" && *only == "":
+			fmt.Fprintln(env.Stderr, "parley bench: skipping the on-screen comparison: no X display (packaging/dev.sh bench starts a virtual one)")
+		default:
+			res, err := benchScreen(env)
+			if err != nil {
+				return fmt.Errorf("on-screen benchmark: %w", err)
+			}
+			rep.Screen = res
 		}
 	}
 	if *only == "" || *only == "server" {
@@ -129,6 +149,8 @@ func runBench(env Env, args []string) error {
 var (
 	benchCall func(env Env) (map[string]any, error)
 	benchPlot func(w io.Writer, call map[string]any, machine string) error
+	// benchScreen runs the on-screen comparison (bench_screen.go).
+	benchScreen func(env Env) (*ScreenResult, error)
 )
 
 func machine() string {

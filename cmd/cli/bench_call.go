@@ -8,9 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -20,6 +17,7 @@ import (
 	"github.com/parley-lab/parley/media/bench"
 	"github.com/parley-lab/parley/media/engine"
 	"github.com/parley-lab/parley/media/kit"
+	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/signaling/client"
 )
 
@@ -45,6 +43,9 @@ type ParticipantUsage struct {
 	FramesSent   int64   `json:"frames_sent"`
 	Decoded      int64   `json:"frames_decoded"`
 	Seconds      float64 `json:"seconds"`
+	// ShownMS is, with the UI, each partner frame's capture-to-shown time
+	// (the child's report to the parent, which summarises them).
+	ShownMS []float64 `json:"shown_ms,omitempty"`
 }
 
 func runBenchCall(env Env) (map[string]any, error) {
@@ -61,7 +62,7 @@ func runBenchCall(env Env) (map[string]any, error) {
 		return nil, err
 	}
 	fmt.Fprintf(env.Stderr, "parley bench: CPU and memory, two participant processes for %v\n", benchCPUTime)
-	usage, err := benchCPU(benchCPUTime)
+	usage, err := benchParticipants(benchCPUTime, false)
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +71,7 @@ func runBenchCall(env Env) (map[string]any, error) {
 		fmt.Fprintf(env.Stderr, "parley bench: no side-by-side with the browser: %v\n", err)
 	} else {
 		fmt.Fprintf(env.Stderr, "parley bench: the same call in headless Chromium (%d set-ups, %v of latency)\n", benchCalls, benchBrowserTime)
-		b, err := bench.Browser(ctx, path, benchCalls, benchBrowserTime)
+		b, err := bench.Browser(ctx, path, bench.BrowserOptions{Calls: benchCalls, Latency: benchBrowserTime})
 		if err != nil {
 			return nil, fmt.Errorf("browser: %w", err)
 		}
@@ -106,48 +107,6 @@ func runBenchCall(env Env) (map[string]any, error) {
 	return map[string]any{"setup": phases, "latency": lat, "participants": usage, "chromium": browser}, nil
 }
 
-// benchCPU runs two participants, each in its own process, in one call.
-func benchCPU(d time.Duration) ([]ParticipantUsage, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	env, err := bench.NewEnv(d + time.Minute)
-	if err != nil {
-		return nil, err
-	}
-	defer env.Close()
-	dir, err := os.MkdirTemp("", "parley-bench-cpu-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	var cmds []*exec.Cmd
-	var outs []*strings.Builder
-	for i := range 2 {
-		out := &strings.Builder{}
-		cmd := exec.Command(self, "bench-participant", "--server-url", env.URL, "--seat", fmt.Sprintf("cpu-%d", i+1),
-			"--duration", d.String(), "--tone", fmt.Sprint(kit.DefaultToneHz*float64(i+2)/2), "--state", filepath.Join(dir, fmt.Sprint(i)))
-		cmd.Stdout = out
-		if err := cmd.Start(); err != nil {
-			return nil, err
-		}
-		cmds, outs = append(cmds, cmd), append(outs, out)
-	}
-	var res []ParticipantUsage
-	for i, cmd := range cmds {
-		if err := cmd.Wait(); err != nil {
-			return nil, fmt.Errorf("participant %d: %w (%s)", i+1, err, outs[i].String())
-		}
-		var u ParticipantUsage
-		if err := json.Unmarshal([]byte(outs[i].String()), &u); err != nil {
-			return nil, fmt.Errorf("participant %d printed %q: %w", i+1, outs[i].String(), err)
-		}
-		res = append(res, u)
-	}
-	return res, nil
-}
-
 func runBenchParticipant(env Env, args []string) error {
 	fs := flag.NewFlagSet("parley bench-participant", flag.ContinueOnError)
 	url := fs.String("server-url", "", "server")
@@ -155,6 +114,7 @@ func runBenchParticipant(env Env, args []string) error {
 	dur := fs.Duration("duration", benchCPUTime, "call length measured")
 	tone := fs.Float64("tone", kit.DefaultToneHz, "tone")
 	state := fs.String("state", "", "state file")
+	withUI := fs.Bool("ui", false, "show the kiosk in a window on $DISPLAY")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -170,24 +130,31 @@ func runBenchParticipant(env Env, args []string) error {
 		return err
 	}
 	defer eng.Leave()
-	eng.Join(*seat)
-	deadline := time.Now().Add(bench.ConnectLimit)
-	for !eng.State().MediaConnected {
-		if time.Now().After(deadline) {
+	measure := func() ParticipantUsage {
+		cpu0, t0 := selfCPU(), time.Now()
+		sent0, dec0 := k.FramesSent(), k.FramesDecoded()
+		time.Sleep(*dur)
+		u := ParticipantUsage{
+			CPUPerSecond: (selfCPU() - cpu0) / time.Since(t0).Seconds(),
+			FramesSent:   k.FramesSent() - sent0, Decoded: k.FramesDecoded() - dec0, Seconds: time.Since(t0).Seconds(),
+		}
+		if peak, err := procPeakRSS(os.Getpid()); err == nil {
+			u.PeakRSSMiB = float64(peak) / (1 << 20)
+		}
+		return u
+	}
+	var u ParticipantUsage
+	if *withUI {
+		if u, err = measureWithUI(eng, *seat, measure); err != nil {
+			return err
+		}
+	} else {
+		eng.Join(*seat)
+		if !participant.Wait(context.Background(), eng, bench.ConnectLimit, func(s participant.State) bool { return s.MediaConnected }) {
 			return fmt.Errorf("no call within %v", bench.ConnectLimit)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	time.Sleep(time.Second) // past the set-up
-	cpu0, t0 := selfCPU(), time.Now()
-	sent0, dec0 := k.FramesSent(), k.FramesDecoded()
-	time.Sleep(*dur)
-	u := ParticipantUsage{
-		CPUPerSecond: (selfCPU() - cpu0) / time.Since(t0).Seconds(),
-		FramesSent:   k.FramesSent() - sent0, Decoded: k.FramesDecoded() - dec0, Seconds: time.Since(t0).Seconds(),
-	}
-	if peak, err := procPeakRSS(os.Getpid()); err == nil {
-		u.PeakRSSMiB = float64(peak) / (1 << 20)
+		time.Sleep(time.Second) // past the set-up
+		u = measure()
 	}
 	return json.NewEncoder(env.Stdout).Encode(u)
 }

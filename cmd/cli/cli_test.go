@@ -182,3 +182,13 @@ func TestKioskConfigPrecedence(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestBenchRefusesWhatItCannotRun(t *testing.T) {
+	if _, errs, code := run(t, nil, "bench", "--only", "gpu"); code != 2 || !strings.Contains(errs, `--only "gpu"`) {
+		t.Fatalf("unknown part: %d %q", code, errs)
+	}
+	// The on-screen comparison needs a display and says so before doing anything.
+	if _, errs, code := run(t, map[string]string{}, "bench", "--only", "screen"); code == 0 || !strings.Contains(errs, "$DISPLAY") {
+		t.Fatalf("no display: %d %q", code, errs)
+	}
+}

@@ -29,6 +29,7 @@ var browserPage []byte
 const (
 	// y4mFrames is the length of the video Chromium's fake camera loops.
 	y4mFrames = 90
+	y4mFPS    = 30
 	// browserLimit bounds a whole browser run.
 	browserLimit = 5 * time.Minute
 )
@@ -39,10 +40,21 @@ var ErrNoBrowser = errors.New("no Chromium found (Debian: apt-get install chromi
 // BrowserResult is the same call held by two peer connections in one
 // headless Chromium page, fed with the same stamped test video.
 type BrowserResult struct {
-	Setup     map[string]Dist `json:"setup"`
-	Video     Dist            `json:"video_capture_to_display"`
-	CPU       float64         `json:"cpu_cores"` // all Chromium processes, during the latency run
+	Setup  map[string]Dist `json:"setup"`
+	Video  Dist            `json:"video_capture_to_display"`
+	CPU    float64         `json:"cpu_cores"` // all Chromium processes, during the latency run
+	TwoWay bool            `json:"two_way"`
+	// Received is what each receiving peer connection decoded at the end.
+	Received  []BrowserStream `json:"received"`
 	UserAgent string          `json:"user_agent"`
+}
+
+// BrowserStream is one received video as Chromium's getStats reports it.
+type BrowserStream struct {
+	Width   int     `json:"width"`
+	Height  int     `json:"height"`
+	FPS     float64 `json:"fps"`
+	Decoded int64   `json:"decoded"`
 }
 
 // FindChromium returns the path of Debian's Chromium, or ErrNoBrowser.
@@ -84,9 +96,25 @@ func WriteY4M(path string, w, h, fps, n int) error {
 	return f.Close()
 }
 
-// Browser runs the page in headless Chromium: calls set-ups, then one call
-// of latency d, measuring the browser's CPU meanwhile.
-func Browser(ctx context.Context, chromium string, calls int, d time.Duration) (BrowserResult, error) {
+// BrowserOptions says what the page does.
+type BrowserOptions struct {
+	Calls   int           // call set-ups timed
+	Latency time.Duration // length of the latency call
+	// Window, if set, runs Chromium in a window of this size on $DISPLAY,
+	// drawing the page the way a participant would see it; nil: headless.
+	Window *BrowserWindow
+	// TwoWay makes both peer connections send the camera, the whole call
+	// of two kiosks; otherwise one direction.
+	TwoWay bool
+}
+
+// BrowserWindow is the size of Chromium's window.
+type BrowserWindow struct{ Width, Height int }
+
+// Browser runs the page in Chromium: o.Calls set-ups, then one call of
+// o.Latency, measuring the browser's CPU meanwhile.
+func Browser(ctx context.Context, chromium string, o BrowserOptions) (BrowserResult, error) {
+	calls, d, window := o.Calls, o.Latency, o.Window
 	ctx, cancel := context.WithTimeout(ctx, browserLimit)
 	defer cancel()
 	dir, err := os.MkdirTemp("", "parley-browser-")
@@ -95,7 +123,7 @@ func Browser(ctx context.Context, chromium string, calls int, d time.Duration) (
 	}
 	defer os.RemoveAll(dir)
 	y4m := filepath.Join(dir, "stamped.y4m")
-	if err := WriteY4M(y4m, 640, 480, 30, y4mFrames); err != nil {
+	if err := WriteY4M(y4m, 640, 480, y4mFPS, y4mFrames); err != nil {
 		return BrowserResult{}, err
 	}
 	profile := filepath.Join(dir, "profile")
@@ -131,12 +159,24 @@ func Browser(ctx context.Context, chromium string, calls int, d time.Duration) (
 	go srv.Serve(ln)
 	defer srv.Close()
 
-	url := fmt.Sprintf("http://%s/?calls=%d&latency_ms=%d", ln.Addr(), calls, d.Milliseconds())
-	cmd := exec.CommandContext(ctx, chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+	url := fmt.Sprintf("http://%s/?calls=%d&latency_ms=%d&loop_ms=%d", ln.Addr(), calls, d.Milliseconds(), y4mFrames*1000/y4mFPS)
+	if o.TwoWay {
+		url += "&twoway=1"
+	}
+	args := []string{"--headless=new"}
+	if window != nil {
+		if os.Getenv("DISPLAY") == "" {
+			return BrowserResult{}, errors.New("Chromium in a window needs an X display ($DISPLAY is empty)")
+		}
+		args = []string{"--ozone-platform=x11", "--window-position=0,0",
+			fmt.Sprintf("--window-size=%d,%d", window.Width, window.Height)}
+	}
+	args = append(args, "--no-sandbox", "--disable-gpu", "--disable-quic",
 		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--user-data-dir="+profile, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
 		"--use-file-for-fake-video-capture="+y4m, "--autoplay-policy=no-user-gesture-required",
 		"--disable-features=WebRtcHideLocalIpsWithMdns", url)
+	cmd := exec.CommandContext(ctx, chromium, args...)
 	if err := cmd.Start(); err != nil {
 		return BrowserResult{}, fmt.Errorf("start %s: %w", chromium, err)
 	}
@@ -154,6 +194,7 @@ func Browser(ctx context.Context, chromium string, calls int, d time.Duration) (
 		Error     string               `json:"error"`
 		Setup     map[string][]float64 `json:"setup"`
 		Video     []float64            `json:"video"`
+		Received  []BrowserStream      `json:"received"`
 		UserAgent string               `json:"userAgent"`
 	}
 	if err := json.Unmarshal(raw, &page); err != nil {
@@ -162,7 +203,7 @@ func Browser(ctx context.Context, chromium string, calls int, d time.Duration) (
 	if page.Error != "" {
 		return BrowserResult{}, fmt.Errorf("in Chromium: %s", page.Error)
 	}
-	res := BrowserResult{Setup: map[string]Dist{}, UserAgent: page.UserAgent}
+	res := BrowserResult{Setup: map[string]Dist{}, UserAgent: page.UserAgent, TwoWay: o.TwoWay, Received: page.Received}
 	ms := func(v []float64) []time.Duration {
 		out := make([]time.Duration, len(v))
 		for i, x := range v {
