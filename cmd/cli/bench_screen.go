@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"image"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -21,7 +19,6 @@ import (
 	"github.com/parley-lab/parley/media/engine"
 	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/media/participant"
-	"github.com/parley-lab/parley/media/testsrc"
 	"github.com/parley-lab/parley/ui"
 )
 
@@ -174,8 +171,7 @@ func benchParticipants(d time.Duration, withUI bool) ([]ParticipantUsage, error)
 }
 
 // measureWithUI shows the kiosk for eng in a window and runs measure while
-// it is on screen; shown collects, for each partner frame handed to the
-// canvas, the time since its capture.
+// it is on screen, adding each partner frame's capture-to-shown time.
 func measureWithUI(eng *engine.Engine, seat string, measure func() ParticipantUsage) (ParticipantUsage, error) {
 	if NewApp == nil {
 		return ParticipantUsage{}, errors.New("this build has no desktop driver")
@@ -190,18 +186,7 @@ func measureWithUI(eng *engine.Engine, seat string, measure func() ParticipantUs
 	win := a.NewWindow(cfg.LabName)
 	win.Resize(fyne.NewSize(DemoWindowWidth, DemoWindowHeight))
 	k := ui.New(a, win, eng, cfg)
-	var mu sync.Mutex
-	var shown []float64
-	collect := false
-	k.OnPartnerFrameShown(func(img *image.RGBA, at time.Time) {
-		if st, ok := testsrc.ReadStamp(img, at); ok {
-			mu.Lock()
-			if collect {
-				shown = append(shown, float64(at.Sub(st.Captured).Microseconds())/1000)
-			}
-			mu.Unlock()
-		}
-	})
+	shown := recordShown(k)
 	var u ParticipantUsage
 	var err error
 	go func() {
@@ -211,13 +196,11 @@ func measureWithUI(eng *engine.Engine, seat string, measure func() ParticipantUs
 			return
 		}
 		time.Sleep(time.Second) // past the set-up
-		mu.Lock()
-		collect = true
-		mu.Unlock()
+		shown.Restart()
 		u = measure()
-		mu.Lock()
-		u.ShownMS, collect = shown, false
-		mu.Unlock()
+		for _, d := range shown.Samples() {
+			u.ShownMS = append(u.ShownMS, float64(d.Microseconds())/1000)
+		}
 	}()
 	k.Start()
 	win.Show()

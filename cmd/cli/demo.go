@@ -156,16 +156,9 @@ func runDemo(env Env, args []string) error {
 func demoAutoRun(env Env, sides []*demoSide, dur time.Duration) error {
 	// Capture to screen: each partner frame's stamp, read where the kiosk
 	// hands the frame to the canvas.
-	var lmu sync.Mutex
-	shown := make([][]time.Duration, len(sides))
+	shown := make([]*shownRecorder, len(sides))
 	for i, s := range sides {
-		s.k.OnPartnerFrameShown(func(img *image.RGBA, at time.Time) {
-			if st, ok := testsrc.ReadStamp(img, at); ok {
-				lmu.Lock()
-				shown[i] = append(shown[i], at.Sub(st.Captured))
-				lmu.Unlock()
-			}
-		})
+		shown[i] = recordShown(s.k)
 	}
 	time.Sleep(500 * time.Millisecond) // let the windows appear: a person would read the welcome first
 	for _, s := range sides {
@@ -187,20 +180,16 @@ func demoAutoRun(env Env, sides []*demoSide, dur time.Duration) error {
 			remote.Min.X, remote.Min.Y, remote.Max.X, remote.Max.Y, self.Min.X, self.Min.Y, self.Max.X, self.Max.Y)
 	}
 	var err error
-	lmu.Lock()
-	for i := range shown {
-		shown[i] = shown[i][:0] // from here on: past the set-up
+	for _, r := range shown {
+		r.Restart() // from here on: past the set-up
 	}
-	lmu.Unlock()
 	cpu0, t0 := selfCPU(), time.Now()
 	time.Sleep(time.Until(sides[0].eng.State().Deadline) - demoAreasAt)
 	cpu := (selfCPU() - cpu0) / time.Since(t0).Seconds()
-	lmu.Lock()
-	for i := range shown {
-		d := bench.Summarise(shown[i])
+	for i, r := range shown {
+		d := bench.Summarise(r.Samples())
 		fmt.Fprintf(env.Stdout, "SCREEN-LATENCY window=%d n=%d p50_ms=%.1f p95_ms=%.1f max_ms=%.1f\n", i+1, d.N, d.P50, d.P95, d.Max)
 	}
-	lmu.Unlock()
 	fmt.Fprintf(env.Stdout, "CPU-WITH-UI cores=%.3f (this process: two kiosks with their windows, server)\n", cpu)
 	for _, s := range sides {
 		if !participant.Wait(context.Background(), s.eng, dur+30*time.Second, func(st participant.State) bool { return st.Phase == participant.PhaseEnded }) {
@@ -217,4 +206,37 @@ func demoAutoRun(env Env, sides []*demoSide, dur time.Duration) error {
 		fmt.Fprintf(env.Stdout, "parley demo: window %d reached the %q screen\n", i+1, screen)
 	}
 	return err
+}
+
+// shownRecorder collects, for each partner frame a kiosk hands to its
+// canvas, the time since its capture, read from the test source's stamp.
+type shownRecorder struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func recordShown(k *ui.Kiosk) *shownRecorder {
+	r := &shownRecorder{}
+	k.OnPartnerFrameShown(func(img *image.RGBA, at time.Time) {
+		if st, ok := testsrc.ReadStamp(img, at); ok {
+			r.mu.Lock()
+			r.d = append(r.d, at.Sub(st.Captured))
+			r.mu.Unlock()
+		}
+	})
+	return r
+}
+
+// Restart drops what was collected so far.
+func (r *shownRecorder) Restart() {
+	r.mu.Lock()
+	r.d = r.d[:0]
+	r.mu.Unlock()
+}
+
+// Samples returns a copy of what was collected since the last Restart.
+func (r *shownRecorder) Samples() []time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]time.Duration(nil), r.d...)
 }
