@@ -146,6 +146,11 @@ func TestSessionSurvivesServerAndKioskRestart(t *testing.T) {
 	rb2.waitFor(t, "B2 gets the new message", func(msgs []any, _ bool) bool {
 		return count(msgs, func(m *protocol.ChatMessage) bool { return m.Body == "after B came back" }) == 1
 	})
+	// B's copy and A's acknowledgement travel on different connections:
+	// wait for A's before looking at its outbox.
+	ra.waitFor(t, "A's acknowledgement", func(msgs []any, _ bool) bool {
+		return count(msgs, func(m *protocol.ChatAck) bool { return m.Message.Body == "after B came back" }) == 1
+	})
 	rb2.mu.Lock()
 	if n := count(rb2.msgs, func(m *protocol.ChatMessage) bool { return m.Replay }); n != 0 {
 		t.Errorf("restarted kiosk was replayed %d messages it had already seen", n)
