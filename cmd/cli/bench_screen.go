@@ -183,7 +183,7 @@ func measureWithUI(eng *engine.Engine, seat string, measure func() ParticipantUs
 	cfg := ui.DefaultConfig()
 	cfg.Kiosk, cfg.DeviceCheck, cfg.LabName = false, false, "Parley bench: "+seat
 	cfg.OnQuit = func(int) {}
-	win := a.NewWindow(cfg.LabName)
+	win := newWindow(a, cfg.LabName)
 	win.Resize(fyne.NewSize(DemoWindowWidth, DemoWindowHeight))
 	k := ui.New(a, win, eng, cfg)
 	shown := recordShown(k)

@@ -111,7 +111,7 @@ func runDemo(env Env, args []string) error {
 		cfg.Kiosk, cfg.LabName = false, fmt.Sprintf("Parley demo: participant %d", i+1)
 		cfg.DeviceCheck = !*auto
 		cfg.OnQuit = func(int) {} // the demo decides when the app quits
-		win := a.NewWindow(cfg.LabName)
+		win := newWindow(a, cfg.LabName)
 		win.Resize(fyne.NewSize(DemoWindowWidth, DemoWindowHeight))
 		sides[i] = &demoSide{name: []string{"Alex", "Sam"}[i], kit: k, eng: eng, win: win, k: ui.New(a, win, eng, cfg)}
 		defer eng.Close()

@@ -174,7 +174,7 @@ func runKiosk(env Env, args []string) error {
 		return fmt.Errorf("this build has no desktop driver")
 	}
 	a := NewApp()
-	w := a.NewWindow(cfg.UI.LabName)
+	w := newWindow(a, cfg.UI.LabName)
 	if !cfg.UI.Kiosk {
 		w.Resize(fyne.NewSize(1280, 720))
 	}
