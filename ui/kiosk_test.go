@@ -409,10 +409,10 @@ func TestLiveGoroutines(t *testing.T) {
 	}
 	eng.Update(func(s *participant.State) { s.Present = 2 })
 	deadline := time.Now().Add(5 * time.Second)
-	for eng.RemoteFrames().LatestCalls() < 3 && time.Now().Before(deadline) {
+	for eng.RemoteFrames().RenderCalls() < 3 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	if eng.RemoteFrames().LatestCalls() < 3 {
+	if eng.RemoteFrames().RenderCalls() < 3 {
 		t.Error("the remote video is not polled")
 	}
 	done := make(chan struct{})

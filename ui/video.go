@@ -33,15 +33,20 @@ var videoMinSize = fyne.NewSize(160, 90)
 // VideoView shows the latest frame of a participant.Frames.
 //
 // Threading and buffers: a ticker goroutine (running only between Start and
-// Stop) calls Latest; when the sequence number changed and no update is
-// pending, it copies the frame into the view's back buffer (one of two
-// *image.RGBA it owns, reallocated only when the frame size changes) and
-// schedules exactly one fyne.Do that makes the back buffer the displayed
-// one. A pending update makes the next polls skip, so nothing ever queues.
-// Copying (about 0.3 ms for 640x480) means the engine may reuse its image as
-// soon as Latest is called again, and the view never writes to the buffer
-// on screen: it writes only to the back buffer, and only after the UI
-// goroutine has finished swapping (the pending flag orders the two).
+// Stop) asks the Frames to render the newest frame, if it has not been
+// shown, into the view's back buffer (one of two *image.RGBA it owns,
+// reallocated only when the frame's size changes) and schedules exactly
+// one fyne.Do that makes the back buffer the displayed one. A pending
+// update makes the next polls skip, so nothing ever queues. The engine
+// converts straight into the back buffer, so there is no second copy; the
+// view never writes to the buffer on screen: it renders only into the back
+// buffer, and only after the UI goroutine has finished swapping (the
+// pending flag orders the two).
+//
+// The view tells the Frames its size on screen, so a small view (the
+// self-view) gets its frames converted at a half or a quarter of their
+// size: a quarter of the conversion and of the texture upload, the same
+// picture on screen. Mirror flips the picture (the self-view).
 //
 // Every update makes the window repaint in full (Fyne has no partial
 // redraw), so two views updating at 30 fps each out of step would repaint
@@ -50,7 +55,6 @@ var videoMinSize = fyne.NewSize(160, 90)
 //
 // The image is drawn with canvas.ImageScaleFastest and ImageFillContain: the
 // GPU scales it, keeping the aspect ratio; there is no per-frame CPU rescale.
-// Mirror flips the picture horizontally (for the self-view) while copying.
 type VideoView struct {
 	widget.BaseWidget
 
@@ -65,10 +69,13 @@ type VideoView struct {
 	// false; front is changed only on the UI goroutine while pending is true.
 	bufs    [2]*image.RGBA
 	front   int
-	lastSeq uint64
-	hasSeq  bool
+	lastSeq uint64 // the frame shown last; 0: none
 	pending atomic.Bool
 	pollMu  sync.Mutex // serialises Poll (ticker vs. a manual call)
+
+	// fit is the view's size in screen pixels (x<<32 | y), set by layout,
+	// read by the polling goroutine.
+	fit atomic.Uint64
 
 	runMu sync.Mutex
 	stop  chan struct{}
@@ -190,18 +197,15 @@ func (v *VideoView) prepare() func() {
 	if v.frames == nil || v.pending.Load() {
 		return nil
 	}
-	src, seq := v.frames.Latest()
-	if src == nil || (v.hasSeq && seq == v.lastSeq) {
+	backIdx := 1 - v.front
+	fit := v.fit.Load()
+	back, seq := v.frames.Render(v.bufs[backIdx], v.lastSeq,
+		participant.View{Mirror: v.mirror, Fit: image.Pt(int(fit>>32), int(uint32(fit)))})
+	if back == nil {
 		return nil
 	}
-	v.lastSeq, v.hasSeq = seq, true
-	backIdx := 1 - v.front
-	back := v.bufs[backIdx]
-	if back == nil || back.Rect.Dx() != src.Rect.Dx() || back.Rect.Dy() != src.Rect.Dy() {
-		back = image.NewRGBA(image.Rect(0, 0, src.Rect.Dx(), src.Rect.Dy()))
-		v.bufs[backIdx] = back
-	}
-	copyFrame(back, src, v.mirror)
+	v.lastSeq = seq
+	v.bufs[backIdx] = back
 	v.pending.Store(true)
 	return func() {
 		v.front = backIdx
@@ -224,23 +228,6 @@ func (v *VideoView) prepare() func() {
 func (v *VideoView) Clear() {
 	v.img.Image = nil
 	v.Refresh()
-}
-
-// copyFrame copies src into dst (same size), optionally mirrored.
-func copyFrame(dst, src *image.RGBA, mirror bool) {
-	w, h := src.Rect.Dx(), src.Rect.Dy()
-	rowBytes := 4 * w
-	for y := 0; y < h; y++ {
-		s := src.Pix[src.PixOffset(src.Rect.Min.X, src.Rect.Min.Y+y):][:rowBytes]
-		d := dst.Pix[y*dst.Stride:][:rowBytes]
-		if !mirror {
-			copy(d, s)
-			continue
-		}
-		for x := 0; x < w; x++ {
-			copy(d[4*(w-1-x):4*(w-x)], s[4*x:4*x+4])
-		}
-	}
 }
 
 // Hide stops the ticker as well as hiding the view.
@@ -269,6 +256,11 @@ type videoRenderer struct {
 
 func (r *videoRenderer) Layout(s fyne.Size) {
 	r.v.img.Resize(s)
+	scale := float32(1)
+	if c := fyne.CurrentApp().Driver().CanvasForObject(r.v); c != nil {
+		scale = c.Scale()
+	}
+	r.v.fit.Store(uint64(s.Width*scale)<<32 | uint64(s.Height*scale))
 	var frame image.Point
 	if r.v.img.Image != nil {
 		frame = r.v.img.Image.Bounds().Size()

@@ -3,7 +3,6 @@ package ui
 import (
 	"bytes"
 	"image"
-	"image/color"
 	"runtime"
 	"testing"
 	"time"
@@ -26,8 +25,8 @@ func TestVideoPollsOnlyNewFramesAndNeverQueues(t *testing.T) {
 	}
 	// A pending update: further polls neither read nor queue.
 	fr.Advance()
-	calls := fr.LatestCalls()
-	if v.Poll() || len(queued) != 1 || fr.LatestCalls() != calls {
+	calls := fr.RenderCalls()
+	if v.Poll() || len(queued) != 1 || fr.RenderCalls() != calls {
 		t.Fatal("polled or queued while an update was pending")
 	}
 	queued[0]()
@@ -52,32 +51,42 @@ func TestVideoPollsOnlyNewFramesAndNeverQueues(t *testing.T) {
 		t.Error("no new frame, but scheduled")
 	}
 	// The copy is independent of the source image.
-	src, _ := fr.Latest()
+	src := fr.Frame()
 	if &src.Pix[0] == &v.img.Image.(*image.RGBA).Pix[0] {
 		t.Error("the view shows the engine's image instead of its own copy")
 	}
 }
 
-func TestVideoMirrorCopy(t *testing.T) {
-	src := image.NewRGBA(image.Rect(0, 0, 3, 2))
-	src.SetRGBA(0, 0, color.RGBA{1, 2, 3, 255})
-	src.SetRGBA(2, 1, color.RGBA{4, 5, 6, 255})
-	dst := image.NewRGBA(image.Rect(0, 0, 3, 2))
-	copyFrame(dst, src, true)
-	if dst.RGBAAt(2, 0) != (color.RGBA{1, 2, 3, 255}) || dst.RGBAAt(0, 1) != (color.RGBA{4, 5, 6, 255}) {
-		t.Error("mirror copy wrong")
+// A view asks for frames no bigger than it shows them: a self-view gets
+// the camera at half size, mirrored; grown, it gets full frames again.
+func TestVideoAsksForItsSizeOnScreen(t *testing.T) {
+	test.NewTempApp(t)
+	fr := scripted.NewFrames(640, 480, scripted.Bars)
+	v := NewVideoView(fr, 0, true)
+	v.do = func(f func()) { f() }
+	test.TempWidgetRenderer(t, v)
+	v.Resize(fyne.NewSize(200, 150))
+	if !v.Poll() {
+		t.Fatal("no frame")
 	}
-	copyFrame(dst, src, false)
-	if !bytes.Equal(dst.Pix, src.Pix) {
-		t.Error("plain copy wrong")
+	shown := v.img.Image.(*image.RGBA)
+	if shown.Rect.Size() != image.Pt(320, 240) {
+		t.Fatalf("a 200x150 view shows a %v frame, want 320x240", shown.Rect.Size())
 	}
-	// A sub-image source (stride larger than the width) copies right too.
-	big := image.NewRGBA(image.Rect(0, 0, 6, 4))
-	big.SetRGBA(2, 1, color.RGBA{9, 9, 9, 255})
-	sub := big.SubImage(image.Rect(2, 1, 5, 3)).(*image.RGBA)
-	copyFrame(dst, sub, false)
-	if dst.RGBAAt(0, 0) != (color.RGBA{9, 9, 9, 255}) {
-		t.Error("sub-image copy wrong")
+	src := fr.Frame()
+	// Mirrored: the top-left output pixel is the mean of the top-right 2x2 block.
+	var sum [3]int
+	for _, p := range []image.Point{{638, 0}, {639, 0}, {638, 1}, {639, 1}} {
+		c := src.RGBAAt(p.X, p.Y)
+		sum[0], sum[1], sum[2] = sum[0]+int(c.R), sum[1]+int(c.G), sum[2]+int(c.B)
+	}
+	if c := shown.RGBAAt(0, 0); int(c.R) != (sum[0]+2)/4 || int(c.G) != (sum[1]+2)/4 || int(c.B) != (sum[2]+2)/4 {
+		t.Errorf("top-left pixel %v, want the mean of the source's top-right block %v", c, sum)
+	}
+	v.Resize(fyne.NewSize(700, 500))
+	fr.Advance()
+	if !v.Poll() || v.img.Image.Bounds().Size() != image.Pt(640, 480) {
+		t.Errorf("a 700x500 view shows %v, want the full 640x480", v.img.Image.Bounds().Size())
 	}
 }
 
@@ -121,7 +130,8 @@ func TestVideoTickerStopsAndHideStops(t *testing.T) {
 	}
 }
 
-// BenchmarkVideoPoll measures the copy of a 640x480 frame.
+// BenchmarkVideoPoll measures taking a 640x480 frame (synthetic RGBA: the
+// copy; the engine's YCbCr conversion is BenchmarkConvert in media/frames).
 func BenchmarkVideoPoll(b *testing.B) {
 	fr := scripted.NewFrames(640, 480, scripted.Bars)
 	v := NewVideoView(fr, 0, false)

@@ -183,7 +183,7 @@ func (e *Engine) Remote() participant.Frames { return remoteFrames{e} }
 
 type remoteFrames struct{ e *Engine }
 
-func (r remoteFrames) Latest() (*image.RGBA, uint64) {
+func (r remoteFrames) Render(dst *image.RGBA, seen uint64, v participant.View) (*image.RGBA, uint64) {
 	r.e.mu.Lock()
 	var c Call
 	for _, id := range r.e.partnerIDsLocked() {
@@ -196,7 +196,7 @@ func (r remoteFrames) Latest() (*image.RGBA, uint64) {
 	if c == nil {
 		return nil, 0
 	}
-	return c.Remote().Latest()
+	return c.Remote().Render(dst, seen, v)
 }
 
 // Local is the self-view.

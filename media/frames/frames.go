@@ -1,14 +1,17 @@
-// Package frames holds "the latest video frame" for a renderer. The
-// producer publishes each frame as a cheap copy of its YCbCr planes; the
-// conversion to RGBA (the costly part) happens only when a renderer asks,
-// and only for the newest frame, so a frame nobody shows costs a copy and a
-// slow renderer skips frames instead of building a queue.
+// Package frames holds "the latest video frame" for a renderer and converts
+// it to RGBA. The producer publishes each frame as a cheap copy of its
+// YCbCr planes; the conversion (the costly part) happens only when a
+// renderer asks, only for the newest frame, straight into the renderer's
+// buffer and at no more pixels than the renderer shows. A frame nobody
+// shows costs a copy, and a slow renderer skips frames instead of building
+// a queue.
 package frames
 
 import (
 	"image"
-	"image/draw"
 	"sync"
+
+	"github.com/parley-lab/parley/media/participant"
 )
 
 // Latest implements participant.Frames.
@@ -16,17 +19,13 @@ type Latest struct {
 	mu     sync.Mutex
 	src    [3]*image.YCbCr // staging copies; the producer never writes newest or busy
 	newest int             // -1: none yet
-	busy   int             // being converted by Latest; -1: none
+	busy   int             // being converted by Render; -1: none
 	seq    uint64
-
-	rmu    sync.Mutex // one reader at a time
-	out    [2]*image.RGBA
-	cur    int // out[cur] was returned last
-	outSeq uint64
+	rmu    sync.Mutex // one Render at a time: busy names one buffer
 }
 
 // New returns an empty Latest.
-func New() *Latest { return &Latest{newest: -1, busy: -1, cur: 1} }
+func New() *Latest { return &Latest{newest: -1, busy: -1} }
 
 // Publish makes a copy of img the newest frame.
 func (l *Latest) Publish(img *image.YCbCr) {
@@ -53,33 +52,35 @@ func (l *Latest) Publish(img *image.YCbCr) {
 	l.mu.Unlock()
 }
 
-// Latest returns the newest frame as RGBA and its number (0: none yet).
-// The image is not written until the next call of Latest.
-func (l *Latest) Latest() (*image.RGBA, uint64) {
+// Render implements participant.Frames: it converts the newest frame into
+// dst, if its number is not seen, for the view v. Renderers take turns (a
+// second Render waits for the first).
+func (l *Latest) Render(dst *image.RGBA, seen uint64, v participant.View) (*image.RGBA, uint64) {
 	l.rmu.Lock()
 	defer l.rmu.Unlock()
 	l.mu.Lock()
-	if l.newest < 0 {
+	if l.newest < 0 || l.seq == seen {
+		seq := l.seq
 		l.mu.Unlock()
-		return nil, 0
-	}
-	if l.seq == l.outSeq {
-		l.mu.Unlock()
-		return l.out[l.cur], l.outSeq
+		return nil, seq
 	}
 	i, seq := l.newest, l.seq
 	l.busy = i
 	src := l.src[i]
 	l.mu.Unlock()
-	o := 1 - l.cur // never the image handed out last time
-	r := src.Rect
-	if l.out[o] == nil || l.out[o].Rect.Dx() != r.Dx() || l.out[o].Rect.Dy() != r.Dy() {
-		l.out[o] = image.NewRGBA(image.Rect(0, 0, r.Dx(), r.Dy()))
-	}
-	draw.Draw(l.out[o], l.out[o].Rect, src, r.Min, draw.Src)
+	k := Shrink(src.Rect.Size(), v.Fit)
+	dst = Fit(dst, ShrunkSize(src.Rect.Size(), k))
+	Convert(dst, src, k, v.Mirror)
 	l.mu.Lock()
 	l.busy = -1
 	l.mu.Unlock()
-	l.cur, l.outSeq = o, seq
-	return l.out[o], seq
+	return dst, seq
+}
+
+// Fit returns dst if it is size big, else a new image of that size.
+func Fit(dst *image.RGBA, size image.Point) *image.RGBA {
+	if dst != nil && dst.Rect.Size() == size {
+		return dst
+	}
+	return image.NewRGBA(image.Rectangle{Max: size})
 }

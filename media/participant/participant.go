@@ -135,10 +135,22 @@ func (s State) Remaining(now time.Time) time.Duration {
 // Frames gives a renderer the latest frame of a stream. A renderer that is
 // slower than the stream skips frames; nothing queues.
 type Frames interface {
-	// Latest returns the newest frame and its sequence number; the same
-	// number means no new frame since the last call. The image must not be
-	// modified and is valid until the next call of Latest.
-	Latest() (*image.RGBA, uint64)
+	// Render converts the newest frame into dst for the view v if the
+	// frame's number is not seen, and returns the image written and the
+	// number. dst is used when its size is right, else a new image is
+	// returned (keep it for the next call). The image is nil when there is
+	// no frame, or none newer than seen; the number is then the newest (0:
+	// none yet).
+	Render(dst *image.RGBA, seen uint64, v View) (*image.RGBA, uint64)
+}
+
+// View is how a renderer shows a stream: mirrored (a self-view) or not,
+// and the box it fits the picture into, in screen pixels (zero: not known,
+// full size). A frame much bigger than the box is converted at a half or a
+// quarter of its size, never below one pixel per screen pixel.
+type View struct {
+	Mirror bool
+	Fit    image.Point
 }
 
 // Engine is what a UI drives. Every method is safe from any goroutine and

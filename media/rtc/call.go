@@ -395,14 +395,14 @@ func (c *Call) Remote() participant.Frames { return remoteOf{c} }
 
 type remoteOf struct{ c *Call }
 
-func (r remoteOf) Latest() (img *image.RGBA, seq uint64) {
+func (r remoteOf) Render(dst *image.RGBA, seen uint64, view participant.View) (*image.RGBA, uint64) {
 	r.c.mu.Lock()
 	v := r.c.video
 	r.c.mu.Unlock()
 	if v == nil {
 		return nil, 0
 	}
-	return v.frames.Latest()
+	return v.frames.Render(dst, seen, view)
 }
 
 // Close ends the call and waits for its goroutines.

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"io"
 	"log/slog"
 	"os"
@@ -173,7 +174,8 @@ func Run(ctx context.Context, o Options) (Report, error) {
 			defer wg.Done()
 			deadline := time.Now().Add(DefaultConnectLimit)
 			for time.Now().Before(deadline) && ctx.Err() == nil {
-				if _, seq := s.eng.Remote().Latest(); seq > 0 {
+				// The smallest view: the frame is converted at a quarter size.
+				if img, _ := s.eng.Remote().Render(nil, 0, participant.View{Fit: image.Pt(1, 1)}); img != nil {
 					firstFrame[i] = time.Now()
 					return
 				}

@@ -11,6 +11,7 @@ import (
 	"image/color"
 	"sync"
 
+	"github.com/parley-lab/parley/media/frames"
 	"github.com/parley-lab/parley/media/participant"
 )
 
@@ -174,16 +175,15 @@ func (e *Engine) Leave() {
 // Pattern draws synthetic frame n into img.
 type Pattern func(img *image.RGBA, n uint64)
 
-// Frames is a synthetic participant.Frames. Advance makes a new frame; Latest
-// hands it out. Like a real engine it reuses its two buffers, so an image
-// is valid only until the next Latest call.
+// Frames is a synthetic participant.Frames. Advance draws a new frame;
+// Render converts it for a view, as the engine does.
 type Frames struct {
 	mu      sync.Mutex
 	bufs    [2]*image.RGBA
 	cur     int
 	seq     uint64
 	pattern Pattern
-	latests int
+	renders int
 }
 
 // NewFrames returns frames of size w x h drawn by p, with frame 1 ready.
@@ -205,16 +205,26 @@ func (f *Frames) Advance() {
 	f.pattern(f.bufs[f.cur], f.seq)
 }
 
-// Latest implements participant.Frames.
-func (f *Frames) Latest() (*image.RGBA, uint64) {
+// Render implements participant.Frames.
+func (f *Frames) Render(dst *image.RGBA, seen uint64, v participant.View) (*image.RGBA, uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.latests++
-	return f.bufs[f.cur], f.seq
+	f.renders++
+	if f.seq == seen {
+		return nil, f.seq
+	}
+	src := f.bufs[f.cur]
+	k := frames.Shrink(src.Rect.Size(), v.Fit)
+	dst = frames.Fit(dst, frames.ShrunkSize(src.Rect.Size(), k))
+	frames.ConvertRGBA(dst, src, k, v.Mirror)
+	return dst, f.seq
 }
 
-// LatestCalls counts calls of Latest.
-func (f *Frames) LatestCalls() int { f.mu.Lock(); defer f.mu.Unlock(); return f.latests }
+// RenderCalls counts calls of Render.
+func (f *Frames) RenderCalls() int { f.mu.Lock(); defer f.mu.Unlock(); return f.renders }
+
+// Frame returns the newest frame as drawn (for comparing with what a view shows).
+func (f *Frames) Frame() *image.RGBA { f.mu.Lock(); defer f.mu.Unlock(); return f.bufs[f.cur] }
 
 // Bars draws vertical colour bars with a bright marker whose position moves with n.
 func Bars(img *image.RGBA, n uint64) {
