@@ -57,6 +57,8 @@ func Convert(dst *image.RGBA, src *image.YCbCr, k int, mirror bool) {
 		convert420(dst, src, mirror)
 	case fast && k == 2:
 		convert420Half(dst, src, mirror)
+	case fast && k == 4:
+		convert420Quarter(dst, src, mirror)
 	case k == 1:
 		draw.Draw(dst, image.Rect(dst.Rect.Min.X, dst.Rect.Min.Y, dst.Rect.Min.X+w, dst.Rect.Min.Y+h), src, r.Min, draw.Src)
 		if mirror {
@@ -144,6 +146,36 @@ func convert420Half(dst *image.RGBA, src *image.YCbCr, mirror bool) {
 			l := (int32(y0[2*x]) + int32(y0[2*x+1]) + int32(y1[2*x]) + int32(y1[2*x+1]) + 2) >> 2
 			rc, gc, bc := rgbTerms(cb[x], cr[x])
 			binary.LittleEndian.PutUint32(d[at:], pixel(l, rc, gc, bc))
+			at += step
+		}
+	}
+}
+
+// convert420Quarter converts at a quarter size: each output pixel is the
+// mean of 4x4 Y samples and of the 2x2 chroma samples under them (the
+// reference's mean, in which each chroma sample counts four times, is the
+// same). Four Y samples are summed at once, two per 16-bit lane.
+func convert420Quarter(dst *image.RGBA, src *image.YCbCr, mirror bool) {
+	w, h := src.Rect.Dx()/4, src.Rect.Dy()/4
+	for y := 0; y < h; y++ {
+		var rows [4][]byte
+		for i := range rows {
+			rows[i] = src.Y[(4*y+i)*src.YStride:][:4*w]
+		}
+		cb0, cb1 := src.Cb[2*y*src.CStride:][:2*w], src.Cb[(2*y+1)*src.CStride:][:2*w]
+		cr0, cr1 := src.Cr[2*y*src.CStride:][:2*w], src.Cr[(2*y+1)*src.CStride:][:2*w]
+		d, at, step := out(dst, w, y, mirror)
+		for x := 0; x < w; x++ {
+			var lanes uint32
+			for _, row := range rows {
+				v := binary.LittleEndian.Uint32(row[4*x:])
+				lanes += v&0x00ff00ff + v>>8&0x00ff00ff
+			}
+			sy := int32(lanes&0xffff + lanes>>16)
+			sb := int32(cb0[2*x]) + int32(cb0[2*x+1]) + int32(cb1[2*x]) + int32(cb1[2*x+1])
+			sr := int32(cr0[2*x]) + int32(cr0[2*x+1]) + int32(cr1[2*x]) + int32(cr1[2*x+1])
+			rc, gc, bc := rgbTerms(uint8((sb+2)/4), uint8((sr+2)/4))
+			binary.LittleEndian.PutUint32(d[at:], pixel((sy+8)/16, rc, gc, bc))
 			at += step
 		}
 	}

@@ -201,7 +201,7 @@ func BenchmarkConvert(b *testing.B) {
 		src  *image.YCbCr
 	}{{"camera", camera}, {"noise", noise(camera.Rect, image.YCbCrSubsampleRatio420, 3)}} {
 		src := in.src
-		for _, k := range []int{1, 2} {
+		for _, k := range []int{1, 2, 4} {
 			for _, mirror := range []bool{false, true} {
 				dst := image.NewRGBA(image.Rectangle{Max: ShrunkSize(src.Rect.Size(), k)})
 				b.Run(fmt.Sprintf("%s/k%d/mirror=%v", in.name, k, mirror), func(b *testing.B) {
