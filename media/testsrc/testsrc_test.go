@@ -121,3 +121,53 @@ func FuzzReadStamp(f *testing.F) {
 		}
 	})
 }
+
+// The picture, pixel by pixel, as Render documents it.
+func TestRenderIsThePicture(t *testing.T) {
+	for _, size := range []image.Point{{640, 480}, {352, 64}} {
+		v, err := NewVideo(size.X, size.Y, 30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img := image.NewYCbCr(image.Rectangle{Max: size}, image.YCbCrSubsampleRatio420)
+		for _, n := range []uint32{0, 1, 17, 250, 1001} {
+			v.Render(img, n, time.Now())
+			phase := float64(n) / 30
+			w, h := float64(size.X), float64(size.Y)
+			cx, cy := w/2+w/4*math.Cos(phase*1.3), h/2+h/4*math.Sin(phase*1.3)
+			r2 := h * h / 36
+			shift := int(n * 2)
+			for y := StampHeight; y < size.Y; y++ { // below the stamp
+				for x := 0; x < size.X; x++ {
+					l := 40 + (x+y+shift)%400/3
+					dx, dy := float64(x)-cx, float64(y)-cy
+					if d := dx*dx + dy*dy; d < r2 {
+						l += int(90 * (1 - d/r2))
+					}
+					if got := img.Y[img.YOffset(x, y)]; got != uint8(min(l, 235)) {
+						t.Fatalf("%v frame %d: Y at (%d,%d) = %d, want %d", size, n, x, y, got, min(l, 235))
+					}
+				}
+			}
+			for y := StampHeight / 2; y < size.Y/2; y++ {
+				for x := 0; x < size.X/2; x++ {
+					i := img.COffset(2*x, 2*y)
+					if cb, cr := img.Cb[i], img.Cr[i]; cb != uint8(100+(x+shift/2)%56) || cr != uint8(130+(y+shift/3)%40) {
+						t.Fatalf("%v frame %d: chroma at (%d,%d) = %d,%d", size, n, x, y, cb, cr)
+					}
+				}
+			}
+		}
+	}
+}
+
+// go test -bench Render ./media/testsrc: the test camera's cost per frame.
+func BenchmarkRender(b *testing.B) {
+	v, _ := NewVideo(640, 480, 30)
+	img := image.NewYCbCr(image.Rect(0, 0, 640, 480), image.YCbCrSubsampleRatio420)
+	n := uint32(0)
+	for b.Loop() {
+		v.Render(img, n, time.Now())
+		n++
+	}
+}

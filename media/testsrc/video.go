@@ -53,6 +53,9 @@ type Video struct {
 	// Muted sources send black frames (still stamped, so the flow goes on).
 	muted bool
 	mu    sync.Mutex
+
+	rampOnce sync.Once
+	luma, cb []byte // see initRamps
 }
 
 // NewVideo makes a source of w x h frames at fps.
@@ -70,48 +73,88 @@ func NewVideo(w, h, fps int) (*Video, error) {
 func (v *Video) SetMuted(m bool) { v.mu.Lock(); v.muted = m; v.mu.Unlock() }
 
 // Render draws frame n captured at t into img (4:2:0, v.W x v.H).
+//
+// The picture: luma 40 + ((x+y+2n) mod 400)/3, a diagonal ramp drifting
+// with n, plus a soft disc that moves in a circle, like a head in a
+// picture (easy for VP8); chroma ramps too. Each row is copied from one
+// ramp and only the disc's span is computed per pixel: the source must
+// cost little next to the encoder it feeds.
 func (v *Video) Render(img *image.YCbCr, n uint32, t time.Time) {
 	v.mu.Lock()
 	muted := v.muted
 	v.mu.Unlock()
 	w, h := v.W, v.H
-	// Smooth content: a slowly drifting diagonal gradient and a soft disc
-	// that moves in a circle, like a head in a picture: easy for VP8.
+	cw, ch := w/2, h/2
+	if muted {
+		for y := 0; y < h; y++ {
+			fill(img.Y[y*img.YStride:][:w], 16)
+		}
+		for y := 0; y < ch; y++ {
+			fill(img.Cb[y*img.CStride:][:cw], 128)
+			fill(img.Cr[y*img.CStride:][:cw], 128)
+		}
+		writeStamp(img, Stamp{Frame: n, Captured: t})
+		return
+	}
+	v.initRamps()
 	phase := float64(n) / float64(v.FPS)
 	cx := float64(w)/2 + float64(w)/4*math.Cos(phase*1.3)
 	cy := float64(h)/2 + float64(h)/4*math.Sin(phase*1.3)
 	r2 := float64(h*h) / 36
 	shift := int(n * 2)
 	for y := 0; y < h; y++ {
-		row := img.Y[y*img.YStride : y*img.YStride+w]
+		row := img.Y[y*img.YStride:][:w]
+		s0 := (y + shift) % lumaPeriod
+		copy(row, v.luma[s0:s0+w])
 		dy := float64(y) - cy
-		for x := range row {
-			if muted {
-				row[x] = 16
-				continue
-			}
-			l := 40 + (x+y+shift)%400/3
+		if dy*dy >= r2 {
+			continue
+		}
+		// The disc's span on this row, a pixel wider on each side than the
+		// exact root so that the test below, not rounding, decides.
+		half := math.Sqrt(r2 - dy*dy)
+		x0, x1 := max(int(cx-half)-1, 0), min(int(cx+half)+2, w)
+		for x := x0; x < x1; x++ {
 			dx := float64(x) - cx
 			if d := dx*dx + dy*dy; d < r2 {
-				l += int(90 * (1 - d/r2))
+				l := int(v.luma[s0+x]) + int(90*(1-d/r2))
+				row[x] = uint8(min(l, 235))
 			}
-			row[x] = uint8(min(l, 235))
 		}
 	}
-	cw, ch := w/2, h/2
+	c0 := (shift / 2) % cbPeriod
 	for y := 0; y < ch; y++ {
-		cb := img.Cb[y*img.CStride : y*img.CStride+cw]
-		cr := img.Cr[y*img.CStride : y*img.CStride+cw]
-		for x := range cb {
-			if muted {
-				cb[x], cr[x] = 128, 128
-				continue
-			}
-			cb[x] = uint8(100 + (x+shift/2)%56)
-			cr[x] = uint8(130 + (y+shift/3)%40)
-		}
+		copy(img.Cb[y*img.CStride:][:cw], v.cb[c0:c0+cw])
+		fill(img.Cr[y*img.CStride:][:cw], uint8(130+(y+shift/3)%40))
 	}
 	writeStamp(img, Stamp{Frame: n, Captured: t})
+}
+
+// The ramps' periods: luma repeats every 400 pixels, Cb every 56.
+const (
+	lumaPeriod = 400
+	cbPeriod   = 56
+)
+
+// initRamps builds the rows Render copies from: one period plus a frame's
+// width, so any starting phase has a whole row.
+func (v *Video) initRamps() {
+	v.rampOnce.Do(func() {
+		v.luma = make([]byte, lumaPeriod+v.W)
+		for i := range v.luma {
+			v.luma[i] = uint8(40 + i%lumaPeriod/3)
+		}
+		v.cb = make([]byte, cbPeriod+v.W/2)
+		for i := range v.cb {
+			v.cb[i] = uint8(100 + i%cbPeriod)
+		}
+	})
+}
+
+func fill(b []byte, v byte) {
+	for i := range b {
+		b[i] = v
+	}
 }
 
 func checksum(v uint64) uint64 {
