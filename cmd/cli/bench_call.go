@@ -100,6 +100,10 @@ func runBenchCall(env Env) (map[string]any, error) {
 		// capture to the remote frame being presented.
 		row("video latency p50 ms (to decoded / to shown)", lat.Video.P50, browser.Video.P50)
 		row("video latency p95 ms (to decoded / to shown)", lat.Video.P95, browser.Video.P95)
+		// Parley's ends at the playback callback; Chromium's where the page's
+		// Web Audio graph receives the decoded samples.
+		row("audio latency p50 ms", lat.Audio.P50, browser.Audio.P50)
+		row("audio latency p95 ms", lat.Audio.P95, browser.Audio.P95)
 		cpu := (usage[0].CPUPerSecond + usage[1].CPUPerSecond) / 2
 		fmt.Fprintf(tw, "CPU for one video stream each way, cores\t%.3f\t%.3f\t%.2f\t\n", cpu, browser.CPU, cpu/browser.CPU)
 	}
@@ -183,5 +187,8 @@ func plotCall(w io.Writer, call map[string]any, machine string) error {
 		rows = append(rows, bench.Row{Label: "video: capture to shown (Chromium)", D: browser.Video, Browser: true})
 	}
 	rows = append(rows, bench.Row{Label: "audio: capture to playback (Parley)", D: lat.Audio})
+	if browser != nil {
+		rows = append(rows, bench.Row{Label: "audio: capture to playout (Chromium)", D: browser.Audio, Browser: true})
+	}
 	return bench.WritePlot(w, "parley bench, "+machine, rows)
 }

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"encoding/binary"
+	"os"
 	"testing"
 	"time"
 )
@@ -34,5 +36,58 @@ func TestMeasurementsArePresent(t *testing.T) {
 	}
 	if lat.Audio.P50 <= 0 || lat.Video.P50 <= 0 {
 		t.Fatalf("latencies not measured: %+v", lat)
+	}
+}
+
+// TestBrowserMeasures runs the browser's side where Chromium is installed
+// (CI does not install it; `parley bench` needs it): every figure the
+// comparison prints must be measured.
+func TestBrowserMeasures(t *testing.T) {
+	path, err := FindChromium()
+	if err != nil {
+		t.Skip(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, err := Browser(ctx, path, BrowserOptions{Calls: 2, Latency: 4 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Chromium: setup %+v video %+v audio %+v cpu %.3f received %+v", r.Setup, r.Video, r.Audio, r.CPU, r.Received)
+	if r.Setup["first_frame"].N != 2 || r.Video.N < 60 || r.CPU <= 0 {
+		t.Errorf("set-up, video or CPU not measured: %+v", r)
+	}
+	// Four seconds hold eight bursts.
+	if r.Audio.N < 5 || r.Audio.P50 <= 0 || r.Audio.P50 >= 500 {
+		t.Errorf("audio latency not measured: %+v", r.Audio)
+	}
+}
+
+func TestToneWAV(t *testing.T) {
+	path := t.TempDir() + "/t.wav"
+	if err := WriteToneWAV(path, 440, 48000, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != 44+2*48000 || string(b[:4]) != "RIFF" || string(b[8:16]) != "WAVEfmt " || string(b[36:40]) != "data" {
+		t.Fatalf("not a 1 s mono 16-bit WAV: %d bytes, header %q", len(b), b[:44])
+	}
+	pcm := b[44:]
+	sample := func(i int) int16 { return int16(binary.LittleEndian.Uint16(pcm[2*i:])) }
+	// 100 ms of tone, then silence until 500 ms, then tone again.
+	loud := func(from, to int) (n int) {
+		for i := from; i < to; i++ {
+			if s := sample(i); s > 2000 || s < -2000 {
+				n++
+			}
+		}
+		return n
+	}
+	if loud(0, 4800) < 2000 || loud(4800, 24000) != 0 || loud(24000, 28800) < 2000 {
+		t.Errorf("bursts wrong: %d loud in the first 100 ms, %d in the gap, %d in the next burst",
+			loud(0, 4800), loud(4800, 24000), loud(24000, 28800))
 	}
 }

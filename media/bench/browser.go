@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	_ "embed"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/media/testsrc"
 )
 
@@ -30,6 +32,9 @@ const (
 	// y4mFrames is the length of the video Chromium's fake camera loops.
 	y4mFrames = 90
 	y4mFPS    = 30
+	// The fake microphone's file: it loops, so a few bursts are enough.
+	wavRate   = 48000
+	wavLength = 2 * time.Second
 	// browserLimit bounds a whole browser run.
 	browserLimit = 5 * time.Minute
 )
@@ -38,12 +43,16 @@ const (
 var ErrNoBrowser = errors.New("no Chromium found (Debian: apt-get install chromium)")
 
 // BrowserResult is the same call held by two peer connections in one
-// headless Chromium page, fed with the same stamped test video.
+// headless Chromium page, fed with the same stamped test video and the same
+// tone bursts.
 type BrowserResult struct {
-	Setup  map[string]Dist `json:"setup"`
-	Video  Dist            `json:"video_capture_to_display"`
-	CPU    float64         `json:"cpu_cores"` // all Chromium processes, during the latency run
-	TwoWay bool            `json:"two_way"`
+	Setup map[string]Dist `json:"setup"`
+	Video Dist            `json:"video_capture_to_display"`
+	// Audio is from a burst's onset in the microphone's track to its onset
+	// in the received track, both as the page's Web Audio graph hears them.
+	Audio  Dist    `json:"audio_capture_to_playout"`
+	CPU    float64 `json:"cpu_cores"` // all Chromium processes, during the latency run
+	TwoWay bool    `json:"two_way"`
 	// Received is what each receiving peer connection decoded at the end.
 	Received  []BrowserStream `json:"received"`
 	UserAgent string          `json:"user_agent"`
@@ -96,6 +105,38 @@ func WriteY4M(path string, w, h, fps, n int) error {
 	return f.Close()
 }
 
+// WriteToneWAV writes the test microphone's signal as Chromium's fake
+// microphone plays it (a 16-bit mono WAV, looped): the kit's tone at hz in
+// bursts of kit.BurstOn every kit.BurstEvery, d long.
+func WriteToneWAV(path string, hz float64, rate int, d time.Duration) error {
+	n := int(d.Seconds() * float64(rate))
+	pcm := make([]int16, n)
+	testsrc.NewTone(hz, rate).Fill(pcm)
+	period, on := int(kit.BurstEvery.Seconds()*float64(rate)), int(kit.BurstOn.Seconds()*float64(rate))
+	for i := range pcm {
+		if i%period >= on {
+			pcm[i] = 0
+		}
+	}
+	b := make([]byte, 44, 44+2*n)
+	copy(b, "RIFF")
+	binary.LittleEndian.PutUint32(b[4:], uint32(36+2*n))
+	copy(b[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(b[16:], 16)             // fmt chunk size
+	binary.LittleEndian.PutUint16(b[20:], 1)              // PCM
+	binary.LittleEndian.PutUint16(b[22:], 1)              // mono
+	binary.LittleEndian.PutUint32(b[24:], uint32(rate))   // sample rate
+	binary.LittleEndian.PutUint32(b[28:], uint32(2*rate)) // byte rate
+	binary.LittleEndian.PutUint16(b[32:], 2)              // block align
+	binary.LittleEndian.PutUint16(b[34:], 16)             // bits per sample
+	copy(b[36:], "data")
+	binary.LittleEndian.PutUint32(b[40:], uint32(2*n))
+	for _, v := range pcm {
+		b = binary.LittleEndian.AppendUint16(b, uint16(v))
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
 // BrowserOptions says what the page does.
 type BrowserOptions struct {
 	Calls   int           // call set-ups timed
@@ -124,6 +165,10 @@ func Browser(ctx context.Context, chromium string, o BrowserOptions) (BrowserRes
 	defer os.RemoveAll(dir)
 	y4m := filepath.Join(dir, "stamped.y4m")
 	if err := WriteY4M(y4m, 640, 480, y4mFPS, y4mFrames); err != nil {
+		return BrowserResult{}, err
+	}
+	wav := filepath.Join(dir, "bursts.wav")
+	if err := WriteToneWAV(wav, kit.DefaultToneHz, wavRate, wavLength); err != nil {
 		return BrowserResult{}, err
 	}
 	profile := filepath.Join(dir, "profile")
@@ -159,7 +204,8 @@ func Browser(ctx context.Context, chromium string, o BrowserOptions) (BrowserRes
 	go srv.Serve(ln)
 	defer srv.Close()
 
-	url := fmt.Sprintf("http://%s/?calls=%d&latency_ms=%d&loop_ms=%d", ln.Addr(), calls, d.Milliseconds(), y4mFrames*1000/y4mFPS)
+	url := fmt.Sprintf("http://%s/?calls=%d&latency_ms=%d&loop_ms=%d&burst_every_ms=%d&onset_level=%g&onset_quiet_ms=%d",
+		ln.Addr(), calls, d.Milliseconds(), y4mFrames*1000/y4mFPS, kit.BurstEvery.Milliseconds(), kit.OnsetLevel, kit.OnsetQuiet.Milliseconds())
 	if o.TwoWay {
 		url += "&twoway=1"
 	}
@@ -174,7 +220,7 @@ func Browser(ctx context.Context, chromium string, o BrowserOptions) (BrowserRes
 	args = append(args, "--no-sandbox", "--disable-gpu", "--disable-quic",
 		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--user-data-dir="+profile, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-		"--use-file-for-fake-video-capture="+y4m, "--autoplay-policy=no-user-gesture-required",
+		"--use-file-for-fake-video-capture="+y4m, "--use-file-for-fake-audio-capture="+wav, "--autoplay-policy=no-user-gesture-required",
 		"--disable-features=WebRtcHideLocalIpsWithMdns", url)
 	cmd := exec.CommandContext(ctx, chromium, args...)
 	if err := cmd.Start(); err != nil {
@@ -194,6 +240,7 @@ func Browser(ctx context.Context, chromium string, o BrowserOptions) (BrowserRes
 		Error     string               `json:"error"`
 		Setup     map[string][]float64 `json:"setup"`
 		Video     []float64            `json:"video"`
+		Audio     []float64            `json:"audio"`
 		Received  []BrowserStream      `json:"received"`
 		UserAgent string               `json:"userAgent"`
 	}
@@ -215,6 +262,7 @@ func Browser(ctx context.Context, chromium string, o BrowserOptions) (BrowserRes
 		res.Setup[k] = Summarise(ms(v))
 	}
 	res.Video = Summarise(ms(page.Video))
+	res.Audio = Summarise(ms(page.Audio))
 	mu.Lock()
 	if t0, t1 := timeAt["latency-start"], timeAt["latency-end"]; !t0.IsZero() && t1.After(t0) {
 		res.CPU = (cpuAt["latency-end"] - cpuAt["latency-start"]) / t1.Sub(t0).Seconds()

@@ -27,11 +27,14 @@ type probeState struct {
 	quietRun int         // samples of silence before the current buffer
 }
 
-// onsetLevel and onsetQuiet: a burst starts where a sample exceeds
-// onsetLevel after at least onsetQuiet of silence.
+// OnsetLevel and OnsetQuiet: a burst starts where a sample exceeds
+// OnsetLevel of full scale after at least OnsetQuiet of silence (the
+// browser's side of the benchmark detects onsets the same way).
 const (
-	onsetLevel = 2000
-	onsetQuiet = 100 * time.Millisecond
+	OnsetLevel = 2000.0 / 32768
+	OnsetQuiet = 100 * time.Millisecond
+	onsetLevel = int16(OnsetLevel * 32768)
+	onsetQuiet = OnsetQuiet
 )
 
 func (p *probeState) burstSent(t time.Time) {
