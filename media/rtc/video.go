@@ -7,37 +7,24 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/mediadevices/pkg/codec"
-	"github.com/pion/mediadevices/pkg/codec/vpx"
-	"github.com/pion/mediadevices/pkg/prop"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/parley-lab/parley/media/frames"
+	"github.com/parley-lab/parley/media/vp8"
 )
 
 // VideoHook sees each decoded partner frame before it is converted for
-// display: the self-test reads the frame stamps here.
+// display: the self-test reads the frame stamps here. The image is the
+// decoder's buffer: read it during the call, never keep it.
 type VideoHook func(img *image.YCbCr, decoded time.Time)
 
 // maxFrameBytes bounds one assembled VP8 frame (a 1080p keyframe at high
 // quality is well below).
 const maxFrameBytes = 4 << 20
 
-var errNoFrame = errors.New("no frame pending")
-
-// oneFrame feeds the libvpx decoder exactly one whole frame per Read.
-type oneFrame struct{ buf []byte }
-
-func (o *oneFrame) Read(p []byte) (int, error) {
-	if o.buf == nil {
-		return 0, errNoFrame
-	}
-	n := copy(p, o.buf)
-	o.buf = nil
-	return n, nil
-}
+var errClosed = errors.New("video receiver closed")
 
 // videoReceiver depacketizes VP8, emits each frame as soon as its last
 // packet (marker bit) arrives, waits for a keyframe after any loss (asking
@@ -46,9 +33,8 @@ type videoReceiver struct {
 	track    *webrtc.TrackRemote
 	pli      func()
 	hook     VideoHook
-	in       *oneFrame
-	dec      codec.VideoDecoder
-	decMu    sync.Mutex
+	dec      *vp8.Decoder
+	decMu    sync.Mutex // decode and publish vs. close: the image is the decoder's
 	decClose bool
 
 	frames  *frames.Latest
@@ -59,12 +45,11 @@ type videoReceiver struct {
 }
 
 func newVideoReceiver(t *webrtc.TrackRemote, pli func(), hook VideoHook) (*videoReceiver, error) {
-	in := &oneFrame{}
-	dec, err := vpx.NewDecoder(in, prop.Media{})
+	dec, err := vp8.NewDecoder()
 	if err != nil {
 		return nil, err
 	}
-	return &videoReceiver{track: t, pli: pli, hook: hook, in: in, dec: dec, frames: frames.New()}, nil
+	return &videoReceiver{track: t, pli: pli, hook: hook, dec: dec, frames: frames.New()}, nil
 }
 
 // RetransmitWait is how long a gap in the video packets may wait for a
@@ -189,22 +174,16 @@ func (v *videoReceiver) askKeyframe() {
 
 func (v *videoReceiver) decode(frame []byte) error {
 	v.decMu.Lock()
+	defer v.decMu.Unlock()
 	if v.decClose {
-		v.decMu.Unlock()
-		return errNoFrame
+		return errClosed
 	}
-	v.in.buf = frame
-	img, release, err := v.dec.Read()
-	v.in.buf = nil
-	v.decMu.Unlock()
-	if err != nil {
+	y, err := v.dec.Decode(frame)
+	if err != nil || y == nil {
 		return err
 	}
-	defer release()
-	y, ok := img.(*image.YCbCr)
-	if !ok {
-		return errors.New("decoder returned a non-YCbCr image")
-	}
+	// y is the decoder's buffer: the hook reads it and Publish copies it
+	// before the lock lets the next frame or close at it.
 	now := time.Now()
 	if v.hook != nil {
 		v.hook(y, now)
@@ -220,6 +199,6 @@ func (v *videoReceiver) close() {
 	defer v.decMu.Unlock()
 	if !v.decClose {
 		v.decClose = true
-		v.dec.Close() // not idempotent: guarded
+		v.dec.Close()
 	}
 }

@@ -1,8 +1,10 @@
-// Package vp8 is a small VP8 encoder over libvpx, set for a live
-// conversation: one pass, constant bitrate, no lag frames, real-time
-// deadline and a fast speed setting. pion/mediadevices v0.10.0 does not
-// expose libvpx's speed (VP8E_SET_CPUUSED), and at its default the encoder
-// took about 10 ms a frame at 640x480 on a lab-class CPU core.
+// Package vp8 is a small VP8 encoder and decoder over libvpx, set for a
+// live conversation. The encoder: one pass, constant bitrate, no lag
+// frames, real-time deadline and a fast speed setting; pion/mediadevices
+// v0.10.0 does not expose libvpx's speed (VP8E_SET_CPUUSED), and at its
+// default the encoder took about 10 ms a frame at 640x480 on a lab-class
+// CPU core. The decoder hands out libvpx's own frame buffer; mediadevices'
+// decoder allocates and copies a new image for every frame.
 package vp8
 
 /*
@@ -10,7 +12,9 @@ package vp8
 #include <stdlib.h>
 #include <string.h>
 #include <vpx/vpx_encoder.h>
+#include <vpx/vpx_decoder.h>
 #include <vpx/vp8cx.h>
+#include <vpx/vp8dx.h>
 
 static vpx_codec_ctx_t *parley_vp8_new(vpx_codec_enc_cfg_t *cfg, int speed, int *err) {
 	vpx_codec_ctx_t *ctx = calloc(1, sizeof(vpx_codec_ctx_t));
@@ -62,6 +66,25 @@ static void parley_vp8_free(vpx_codec_ctx_t *ctx) {
 	vpx_codec_destroy(ctx);
 	free(ctx);
 }
+
+static vpx_codec_ctx_t *parley_vp8_dec_new(int *err) {
+	vpx_codec_ctx_t *ctx = calloc(1, sizeof(vpx_codec_ctx_t));
+	vpx_codec_dec_cfg_t cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.threads = 1;
+	*err = vpx_codec_dec_init(ctx, vpx_codec_vp8_dx(), &cfg, 0);
+	if (*err != VPX_CODEC_OK) { free(ctx); return NULL; }
+	return ctx;
+}
+
+// Decodes one frame; returns the frame to show (NULL if none) and sets
+// *err to libvpx's status.
+static vpx_image_t *parley_vp8_decode(vpx_codec_ctx_t *ctx, const unsigned char *data, unsigned int n, int *err) {
+	*err = vpx_codec_decode(ctx, data, n, NULL, 0);
+	if (*err != VPX_CODEC_OK) return NULL;
+	vpx_codec_iter_t iter = NULL;
+	return vpx_codec_get_frame(ctx, &iter);
+}
 */
 import "C"
 
@@ -98,6 +121,7 @@ const (
 var (
 	ErrSettings = errors.New("vp8: bad settings")
 	ErrEncode   = errors.New("vp8: encode failed")
+	ErrDecode   = errors.New("vp8: not a decodable frame")
 	ErrSize     = errors.New("vp8: frame size differs from the encoder's")
 	ErrClosed   = errors.New("vp8: encoder closed")
 )
@@ -201,5 +225,73 @@ func (e *Encoder) Close() {
 	if e.ctx != nil {
 		C.parley_vp8_free(e.ctx)
 		e.ctx = nil
+	}
+}
+
+// Decoder decodes VP8 frames. Safe for one goroutine at a time; Close may
+// be called from another.
+type Decoder struct {
+	mu  sync.Mutex
+	ctx *C.vpx_codec_ctx_t
+}
+
+// NewDecoder makes a decoder.
+func NewDecoder() (*Decoder, error) {
+	var cerr C.int
+	ctx := C.parley_vp8_dec_new(&cerr)
+	if ctx == nil {
+		return nil, fmt.Errorf("%w: vpx_codec_dec_init returned %d", ErrSettings, int(cerr))
+	}
+	return &Decoder{ctx: ctx}, nil
+}
+
+// Decode decodes one whole compressed frame. The image is libvpx's frame
+// buffer, not a copy: it is valid until the next Decode or Close. It is nil
+// (with no error) when the frame is not one to show. A frame libvpx cannot
+// decode is ErrDecode; the decoder then needs a keyframe.
+func (d *Decoder) Decode(frame []byte) (*image.YCbCr, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ctx == nil {
+		return nil, ErrClosed
+	}
+	if len(frame) == 0 {
+		return nil, fmt.Errorf("%w: empty", ErrDecode)
+	}
+	var cerr C.int
+	img := C.parley_vp8_decode(d.ctx, (*C.uchar)(unsafe.Pointer(&frame[0])), C.uint(len(frame)), &cerr)
+	if cerr != C.VPX_CODEC_OK {
+		return nil, fmt.Errorf("%w: libvpx status %d", ErrDecode, int(cerr))
+	}
+	if img == nil {
+		return nil, nil
+	}
+	if img.fmt != C.VPX_IMG_FMT_I420 || img.stride[1] != img.stride[2] {
+		return nil, fmt.Errorf("%w: image format %d", ErrDecode, int(img.fmt))
+	}
+	w, h := int(img.d_w), int(img.d_h)
+	ys, cs := int(img.stride[0]), int(img.stride[1])
+	cw, ch := (w+1)/2, (h+1)/2
+	if w <= 0 || h <= 0 || ys < w || cs < cw {
+		return nil, fmt.Errorf("%w: %dx%d, strides %d and %d", ErrDecode, w, h, ys, cs)
+	}
+	return &image.YCbCr{
+		Y:              unsafe.Slice((*byte)(unsafe.Pointer(img.planes[0])), ys*(h-1)+w),
+		Cb:             unsafe.Slice((*byte)(unsafe.Pointer(img.planes[1])), cs*(ch-1)+cw),
+		Cr:             unsafe.Slice((*byte)(unsafe.Pointer(img.planes[2])), cs*(ch-1)+cw),
+		YStride:        ys,
+		CStride:        cs,
+		SubsampleRatio: image.YCbCrSubsampleRatio420,
+		Rect:           image.Rect(0, 0, w, h),
+	}, nil
+}
+
+// Close frees the decoder and the last image. Idempotent.
+func (d *Decoder) Close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ctx != nil {
+		C.parley_vp8_free(d.ctx)
+		d.ctx = nil
 	}
 }
