@@ -74,9 +74,33 @@ func Convert(dst *image.RGBA, src *image.YCbCr, k int, mirror bool) {
 func pixel(y, rc, gc, bc int32) uint32 {
 	yy := y * 0x10101
 	r, g, b := yy+rc, yy+gc, yy+bc
-	if uint32(r|g|b)&0xff000000 == 0 { // no channel out of range: the common case
-		return uint32(r)>>16 | uint32(g)>>8&0xff00 | uint32(b)&0xff0000 | 0xff<<24
+	if uint32(r|g|b)&0xff000000 != 0 { // a channel out of range: rare in video
+		return clamped(r, g, b)
 	}
+	return pack(r, g, b)
+}
+
+// block converts the four pixels of a 2x2 block that share one chroma
+// sample, with one range check for all twelve channels.
+func block(y00, y01, y10, y11 uint8, rc, gc, bc int32) (p00, p01, p10, p11 uint32) {
+	a, b, c, d := int32(y00)*0x10101, int32(y01)*0x10101, int32(y10)*0x10101, int32(y11)*0x10101
+	ra, ga, ba := a+rc, a+gc, a+bc
+	rb, gb, bb := b+rc, b+gc, b+bc
+	rcc, gcc, bcc := c+rc, c+gc, c+bc
+	rd, gd, bd := d+rc, d+gc, d+bc
+	if uint32(ra|ga|ba|rb|gb|bb|rcc|gcc|bcc|rd|gd|bd)&0xff000000 != 0 {
+		return clamped(ra, ga, ba), clamped(rb, gb, bb), clamped(rcc, gcc, bcc), clamped(rd, gd, bd)
+	}
+	return pack(ra, ga, ba), pack(rb, gb, bb), pack(rcc, gcc, bcc), pack(rd, gd, bd)
+}
+
+// pack packs in-range 16.16 channels into an RGBA pixel.
+func pack(r, g, b int32) uint32 {
+	return uint32(r)>>16 | uint32(g)>>8&0xff00 | uint32(b)&0xff0000 | 0xff<<24
+}
+
+// clamped packs channels that may be out of range.
+func clamped(r, g, b int32) uint32 {
 	return clamp8(r) | clamp8(g)<<8 | clamp8(b)<<16 | 0xff<<24
 }
 
@@ -114,11 +138,12 @@ func convert420(dst *image.RGBA, src *image.YCbCr, mirror bool) {
 		x := 0
 		for ; x+1 < w; x += 2 {
 			rc, gc, bc := rgbTerms(cb[x/2], cr[x/2])
-			binary.LittleEndian.PutUint32(d0[at:], pixel(int32(y0[x]), rc, gc, bc))
-			binary.LittleEndian.PutUint32(d1[at:], pixel(int32(y1[x]), rc, gc, bc))
+			p00, p01, p10, p11 := block(y0[x], y0[x+1], y1[x], y1[x+1], rc, gc, bc)
+			binary.LittleEndian.PutUint32(d0[at:], p00)
+			binary.LittleEndian.PutUint32(d1[at:], p10)
 			at += step
-			binary.LittleEndian.PutUint32(d0[at:], pixel(int32(y0[x+1]), rc, gc, bc))
-			binary.LittleEndian.PutUint32(d1[at:], pixel(int32(y1[x+1]), rc, gc, bc))
+			binary.LittleEndian.PutUint32(d0[at:], p01)
+			binary.LittleEndian.PutUint32(d1[at:], p11)
 			at += step
 		}
 		if x < w { // odd width: the last column
