@@ -188,7 +188,7 @@ func (v *VideoView) Poll() bool {
 	return true
 }
 
-// prepare copies a new frame into the back buffer and returns the function
+// prepare renders a new frame into the back buffer and returns the function
 // that shows it (to run on the UI goroutine), or nil if there is nothing new
 // or an update is still pending.
 func (v *VideoView) prepare() func() {
@@ -209,13 +209,8 @@ func (v *VideoView) prepare() func() {
 	v.pending.Store(true)
 	return func() {
 		v.front = backIdx
-		resized := v.img.Image == nil || v.img.Image.Bounds() != back.Bounds()
 		v.img.Image = back
-		if resized {
-			v.Refresh() // the letterbox bars follow the frame's shape
-		} else {
-			v.img.Refresh()
-		}
+		v.Refresh() // lays the letterbox bars out again if the frame's shape changed
 		if f := v.shown.Load(); f != nil {
 			(*f)(back, time.Now())
 		}
@@ -261,12 +256,8 @@ func (r *videoRenderer) Layout(s fyne.Size) {
 		scale = c.Scale()
 	}
 	r.v.fit.Store(uint64(s.Width*scale)<<32 | uint64(s.Height*scale))
-	var frame image.Point
-	if r.v.img.Image != nil {
-		frame = r.v.img.Image.Bounds().Size()
-	}
-	r.shown = frame
-	a, b := letterbox(s, frame)
+	r.shown = r.frame()
+	a, b := letterbox(s, r.shown)
 	for i, bar := range [2][2]fyne.Position{a, b} {
 		r.bars[i].Move(bar[0])
 		r.bars[i].Resize(fyne.NewSize(bar[1].X-bar[0].X, bar[1].Y-bar[0].Y))
@@ -295,13 +286,17 @@ func (r *videoRenderer) MinSize() fyne.Size           { return videoMinSize }
 func (r *videoRenderer) Objects() []fyne.CanvasObject { return r.objects }
 func (r *videoRenderer) Destroy()                     { r.v.Stop() }
 
+// frame is the size of the picture on show (zero: none).
+func (r *videoRenderer) frame() image.Point {
+	if r.v.img.Image == nil {
+		return image.Point{}
+	}
+	return r.v.img.Image.Bounds().Size()
+}
+
 // Refresh lays the bars out again when the frame size changed.
 func (r *videoRenderer) Refresh() {
-	var frame image.Point
-	if r.v.img.Image != nil {
-		frame = r.v.img.Image.Bounds().Size()
-	}
-	if frame != r.shown {
+	if r.frame() != r.shown {
 		r.Layout(r.v.Size())
 	}
 	r.bars[0].Refresh()

@@ -68,8 +68,7 @@ func (l *Latest) Render(dst *image.RGBA, seen uint64, v participant.View) (*imag
 	l.busy = i
 	src := l.src[i]
 	l.mu.Unlock()
-	k := Shrink(src.Rect.Size(), v.Fit)
-	dst = Fit(dst, ShrunkSize(src.Rect.Size(), k))
+	dst, k := Target(dst, src.Rect.Size(), v.Fit)
 	Convert(dst, src, k, v.Mirror)
 	l.mu.Lock()
 	l.busy = -1
@@ -77,10 +76,13 @@ func (l *Latest) Render(dst *image.RGBA, seen uint64, v participant.View) (*imag
 	return dst, seq
 }
 
-// Fit returns dst if it is size big, else a new image of that size.
-func Fit(dst *image.RGBA, size image.Point) *image.RGBA {
-	if dst != nil && dst.Rect.Size() == size {
-		return dst
+// Target returns what a frame of size frame shown in a box of fit pixels
+// is converted into, and with which factor: dst when its size is right,
+// else a new image of the shrunk size.
+func Target(dst *image.RGBA, frame, fit image.Point) (*image.RGBA, int) {
+	k := Shrink(frame, fit)
+	if size := ShrunkSize(frame, k); dst == nil || dst.Rect.Size() != size {
+		dst = image.NewRGBA(image.Rectangle{Max: size})
 	}
-	return image.NewRGBA(image.Rectangle{Max: size})
+	return dst, k
 }

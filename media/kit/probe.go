@@ -34,7 +34,6 @@ const (
 	OnsetLevel = 2000.0 / 32768
 	OnsetQuiet = 100 * time.Millisecond
 	onsetLevel = int16(OnsetLevel * 32768)
-	onsetQuiet = OnsetQuiet
 )
 
 func (p *probeState) burstSent(t time.Time) {
@@ -49,7 +48,7 @@ func (p *probeState) played(s []int16, at time.Time) {
 	defer p.mu.Unlock()
 	for i, v := range s {
 		if v > onsetLevel || v < -onsetLevel {
-			if p.quietRun >= samples(onsetQuiet) {
+			if p.quietRun >= samples(OnsetQuiet) {
 				p.heard = append(p.heard, at.Add(time.Duration(i)*time.Second/rtc.SampleRate))
 			}
 			p.quietRun = 0

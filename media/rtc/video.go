@@ -1,7 +1,6 @@
 package rtc
 
 import (
-	"errors"
 	"image"
 	"sync"
 	"sync/atomic"
@@ -24,18 +23,15 @@ type VideoHook func(img *image.YCbCr, decoded time.Time)
 // quality is well below).
 const maxFrameBytes = 4 << 20
 
-var errClosed = errors.New("video receiver closed")
-
 // videoReceiver depacketizes VP8, emits each frame as soon as its last
 // packet (marker bit) arrives, waits for a keyframe after any loss (asking
 // for one), decodes, and keeps the latest frame as RGBA.
 type videoReceiver struct {
-	track    *webrtc.TrackRemote
-	pli      func()
-	hook     VideoHook
-	dec      *vp8.Decoder
-	decMu    sync.Mutex // decode and publish vs. close: the image is the decoder's
-	decClose bool
+	track *webrtc.TrackRemote
+	pli   func()
+	hook  VideoHook
+	dec   *vp8.Decoder
+	decMu sync.Mutex // decode and publish vs. close: the image is the decoder's
 
 	frames  *frames.Latest
 	decoded atomic.Int64
@@ -175,10 +171,7 @@ func (v *videoReceiver) askKeyframe() {
 func (v *videoReceiver) decode(frame []byte) error {
 	v.decMu.Lock()
 	defer v.decMu.Unlock()
-	if v.decClose {
-		return errClosed
-	}
-	y, err := v.dec.Decode(frame)
+	y, err := v.dec.Decode(frame) // vp8.ErrClosed once closed
 	if err != nil || y == nil {
 		return err
 	}
@@ -197,8 +190,5 @@ func (v *videoReceiver) decode(frame []byte) error {
 func (v *videoReceiver) close() {
 	v.decMu.Lock()
 	defer v.decMu.Unlock()
-	if !v.decClose {
-		v.decClose = true
-		v.dec.Close()
-	}
+	v.dec.Close() // idempotent
 }

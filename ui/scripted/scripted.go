@@ -179,8 +179,7 @@ type Pattern func(img *image.RGBA, n uint64)
 // Render converts it for a view, as the engine does.
 type Frames struct {
 	mu      sync.Mutex
-	bufs    [2]*image.RGBA
-	cur     int
+	img     *image.RGBA // the newest frame: Render copies it under mu
 	seq     uint64
 	pattern Pattern
 	renders int
@@ -188,10 +187,7 @@ type Frames struct {
 
 // NewFrames returns frames of size w x h drawn by p, with frame 1 ready.
 func NewFrames(w, h int, p Pattern) *Frames {
-	f := &Frames{pattern: p}
-	for i := range f.bufs {
-		f.bufs[i] = image.NewRGBA(image.Rect(0, 0, w, h))
-	}
+	f := &Frames{pattern: p, img: image.NewRGBA(image.Rect(0, 0, w, h))}
 	f.Advance()
 	return f
 }
@@ -201,8 +197,7 @@ func (f *Frames) Advance() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.seq++
-	f.cur = 1 - f.cur
-	f.pattern(f.bufs[f.cur], f.seq)
+	f.pattern(f.img, f.seq)
 }
 
 // Render implements participant.Frames.
@@ -213,18 +208,17 @@ func (f *Frames) Render(dst *image.RGBA, seen uint64, v participant.View) (*imag
 	if f.seq == seen {
 		return nil, f.seq
 	}
-	src := f.bufs[f.cur]
-	k := frames.Shrink(src.Rect.Size(), v.Fit)
-	dst = frames.Fit(dst, frames.ShrunkSize(src.Rect.Size(), k))
-	frames.ConvertRGBA(dst, src, k, v.Mirror)
+	dst, k := frames.Target(dst, f.img.Rect.Size(), v.Fit)
+	frames.ConvertRGBA(dst, f.img, k, v.Mirror)
 	return dst, f.seq
 }
 
 // RenderCalls counts calls of Render.
 func (f *Frames) RenderCalls() int { f.mu.Lock(); defer f.mu.Unlock(); return f.renders }
 
-// Frame returns the newest frame as drawn (for comparing with what a view shows).
-func (f *Frames) Frame() *image.RGBA { f.mu.Lock(); defer f.mu.Unlock(); return f.bufs[f.cur] }
+// Frame returns the newest frame as drawn (for comparing with what a view
+// shows); the next Advance draws over it.
+func (f *Frames) Frame() *image.RGBA { f.mu.Lock(); defer f.mu.Unlock(); return f.img }
 
 // Bars draws vertical colour bars with a bright marker whose position moves with n.
 func Bars(img *image.RGBA, n uint64) {
