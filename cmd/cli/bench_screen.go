@@ -19,7 +19,6 @@ import (
 	"github.com/parley-lab/parley/media/engine"
 	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/media/participant"
-	"github.com/parley-lab/parley/ui"
 )
 
 // benchScreenTime is how long each side of the on-screen comparison is measured.
@@ -180,12 +179,7 @@ func measureWithUI(eng *engine.Engine, seat string, measure func() ParticipantUs
 		return ParticipantUsage{}, ErrNoDisplay
 	}
 	a := NewApp()
-	cfg := ui.DefaultConfig()
-	cfg.Kiosk, cfg.DeviceCheck, cfg.LabName = false, false, "Parley bench: "+seat
-	cfg.OnQuit = func(int) {}
-	win := newWindow(a, cfg.LabName)
-	win.Resize(fyne.NewSize(DemoWindowWidth, DemoWindowHeight))
-	k := ui.New(a, win, eng, cfg)
+	win, k := windowedKiosk(a, eng, "Parley bench: "+seat, false)
 	shown := recordShown(k)
 	var u ParticipantUsage
 	var err error

@@ -107,13 +107,8 @@ func runDemo(env Env, args []string) error {
 			k.Media().Close()
 			return err
 		}
-		cfg := ui.DefaultConfig()
-		cfg.Kiosk, cfg.LabName = false, fmt.Sprintf("Parley demo: participant %d", i+1)
-		cfg.DeviceCheck = !*auto
-		cfg.OnQuit = func(int) {} // the demo decides when the app quits
-		win := newWindow(a, cfg.LabName)
-		win.Resize(fyne.NewSize(DemoWindowWidth, DemoWindowHeight))
-		sides[i] = &demoSide{name: []string{"Alex", "Sam"}[i], kit: k, eng: eng, win: win, k: ui.New(a, win, eng, cfg)}
+		win, kiosk := windowedKiosk(a, eng, fmt.Sprintf("Parley demo: participant %d", i+1), !*auto)
+		sides[i] = &demoSide{name: []string{"Alex", "Sam"}[i], kit: k, eng: eng, win: win, k: kiosk}
 		defer eng.Close()
 	}
 	for _, s := range sides {
