@@ -22,7 +22,7 @@ version=$(dpkg-deb -f "$deb" Version)
 depends=$(dpkg-deb -f "$deb" Depends)
 echo "deb-test: Version: $version"
 echo "deb-test: Depends: $depends"
-for lib in libvpx libopus libc6 libasound2 libgl1 libx11-6 libxcursor1; do
+for lib in libvpx libopus libyuv0 libc6 libasound2 libgl1 libx11-6 libxcursor1; do
 	grep -q "$lib" <<<"$depends" || fail "Depends lacks $lib"
 done
 dpkg-deb -I "$deb" conffiles | grep -q /etc/parley/server.toml || fail "server.toml is not a conffile"

@@ -11,9 +11,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: to build (cgo: Fyne's GLFW, libvpx, libopus), to test
+# Debian packages: to build (cgo: Fyne's GLFW, libvpx, libopus, libyuv), to test
 # (a virtual X server with software GL, screenshots), and to package.
-BUILD_PKGS="gcc pkg-config libgl1-mesa-dev xorg-dev libvpx-dev libopus-dev libopusfile-dev"
+BUILD_PKGS="gcc pkg-config libgl1-mesa-dev xorg-dev libvpx-dev libopus-dev libopusfile-dev libyuv-dev"
 TEST_PKGS="xvfb xauth libgl1-mesa-dri imagemagick xdotool x11-utils"
 PACKAGE_PKGS="dpkg-dev fakeroot"
 # Build tags: see README "Build tags".
