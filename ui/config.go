@@ -65,6 +65,12 @@ type Config struct {
 	Language string `toml:"language"`
 	// DeviceCheck shows the camera/microphone check after joining. Default true.
 	DeviceCheck bool `toml:"device_check"`
+	// VideoWindows shows the videos in X11 windows of their own over the
+	// kiosk's window (see Surface) instead of drawing them with the rest of
+	// the window, 30 times a second, in OpenGL: without a GPU that costs
+	// more than the call itself. Default true; false for a display where
+	// the windows misbehave.
+	VideoWindows bool `toml:"video_windows"`
 	// EndAction is EndStay, EndQuit or EndURL. Default EndStay.
 	EndAction string `toml:"end_action"`
 	// EndURL is the address opened when EndAction is EndURL; {seat},
@@ -101,6 +107,7 @@ func DefaultConfig() Config {
 		PrimaryColor:   DefaultPrimaryColor,
 		AccentColor:    DefaultAccentColor,
 		DeviceCheck:    true,
+		VideoWindows:   true,
 		EndAction:      EndStay,
 		EndActionDelay: DefaultEndActionDelay,
 		Kiosk:          true,

@@ -21,10 +21,12 @@ import (
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/driver"
 	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/ui/xvideo"
 )
 
 // Experimenter PIN: after pinMaxAttempts wrong PINs in a row the dialog
@@ -96,6 +98,11 @@ type Kiosk struct {
 	exitCode     int
 	pinFailures  int
 	pinLocked    time.Time // PINs refused until then
+
+	// The X11 windows the videos show on (see attachVideoWindows).
+	xv      *xvideo.Display
+	xvWins  []*xvideo.Window
+	xvTried bool
 
 	root   *fyne.Container
 	body   *fyne.Container
@@ -249,7 +256,75 @@ func (k *Kiosk) Close() {
 		for _, v := range k.videos() {
 			v.Stop()
 		}
+		k.detachVideoWindows()
 	})
+}
+
+// attachVideoWindows puts the video views on X11 windows over the kiosk's
+// window (Config.VideoWindows; see Surface) once that window exists. Where
+// there is no X11 window (another platform, tests) or X refuses, the
+// videos stay on the canvas. Call from the UI goroutine.
+func (k *Kiosk) attachVideoWindows() {
+	if !k.cfg.VideoWindows || k.xvTried {
+		return
+	}
+	nw, ok := k.win.(driver.NativeWindow)
+	if !ok {
+		k.xvTried = true
+		return
+	}
+	var parent uintptr
+	nw.RunNative(func(ctx any) {
+		if x, ok := ctx.(driver.X11WindowContext); ok {
+			parent = x.WindowHandle
+		}
+	})
+	if parent == 0 {
+		return // not on screen yet: the next screen tries again
+	}
+	k.xvTried = true
+	d, err := xvideo.Open()
+	if err != nil {
+		fyne.LogError("video windows: the videos stay in the window", err)
+		return
+	}
+	k.xv = d
+	for _, v := range k.videos() {
+		w, err := d.NewWindow(parent, v.mirror) // self-views over the partner
+		if err != nil {
+			fyne.LogError("video windows: the videos stay in the window", err)
+			k.detachVideoWindows()
+			return
+		}
+		k.xvWins = append(k.xvWins, w)
+	}
+	for i, v := range k.videos() {
+		v.UseSurface(k.xvWins[i])
+	}
+}
+
+// detachVideoWindows puts the videos back on the canvas and closes their
+// windows.
+func (k *Kiosk) detachVideoWindows() {
+	if k.xv == nil {
+		return
+	}
+	for _, v := range k.videos() {
+		v.UseSurface(nil)
+	}
+	for _, w := range k.xvWins {
+		w.Close()
+	}
+	k.xv.Close()
+	k.xv, k.xvWins = nil, nil
+}
+
+// placeVideos puts the video windows where their views are now, or hides
+// them (a dialog opened).
+func (k *Kiosk) placeVideos() {
+	for _, v := range k.videos() {
+		v.place()
+	}
 }
 
 func (k *Kiosk) videos() []*VideoView {
@@ -381,6 +456,7 @@ func (k *Kiosk) switchTo(id screenID) {
 		k.call.self.Stop()
 	}
 	k.screen = id
+	k.attachVideoWindows()
 	var obj fyne.CanvasObject
 	var focus fyne.Focusable
 	switch id {
@@ -486,6 +562,7 @@ func (k *Kiosk) RequestExit() {
 	d := dialog.NewCustomWithoutButtons(k.t(kExitTitle), content, k.win)
 	k.exitDialog = d
 	d.Show()
+	k.placeVideos() // video windows would cover the dialog
 	k.win.Canvas().Focus(k.pinEntry)
 }
 
@@ -493,6 +570,7 @@ func (k *Kiosk) closeExitDialog() {
 	if k.exitDialog != nil {
 		k.exitDialog.Hide()
 		k.exitDialog = nil
+		k.placeVideos()
 	}
 }
 

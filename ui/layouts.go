@@ -142,6 +142,9 @@ func (videoLayout) Layout(objs []fyne.CanvasObject, size fyne.Size) {
 			m := o.MinSize()
 			o.Resize(m)
 			o.Move(fyne.NewPos(pad, size.Height-m.Height-pad))
+			if v, ok := objs[0].(*VideoView); ok { // the plate shows through a video window
+				v.SetHole(o.Position(), m)
+			}
 		case 3:
 			w := size.Width * selfViewFrac
 			h := w * 3 / 4

@@ -27,8 +27,27 @@ const PartnerPollInterval = 4 * time.Millisecond
 // show a frame before it goes back to polling on its own.
 const carryIdle = 2 * VideoFrameInterval
 
+// placeInterval is how often a view on a Surface checks where it is on
+// screen and whether something (a dialog) covers it: Fyne says when a
+// widget is resized, not when it moves.
+const placeInterval = 250 * time.Millisecond
+
 // videoMinSize is the smallest size a VideoView asks for.
 var videoMinSize = fyne.NewSize(160, 90)
+
+// Surface shows a view's frames outside Fyne's canvas: an X11 child window
+// over the view (ui/xvideo). A new frame is then a copy to the X server,
+// and Fyne repaints the window only when something else in it changes,
+// not 30 times a second; without a GPU each repaint shades every pixel of
+// the window on the CPU.
+type Surface interface {
+	// Place puts the surface at r (window pixels) with hole (r's
+	// coordinates) cut out, or hides it; the last frame is put again.
+	Place(r, hole image.Rectangle, show bool) error
+	// Show scales img to the surface and returns once it is on screen.
+	Show(img *image.RGBA) error
+	Close()
+}
 
 // VideoView shows the latest frame of a participant.Frames.
 //
@@ -55,6 +74,12 @@ var videoMinSize = fyne.NewSize(160, 90)
 //
 // The image is drawn with canvas.ImageScaleFastest and ImageFillContain: the
 // GPU scales it, keeping the aspect ratio; there is no per-frame CPU rescale.
+//
+// On a Surface (UseSurface) none of the above applies: the polling
+// goroutine renders into one buffer and shows it on the surface itself,
+// the canvas shows only the view's background (seen through the hole, see
+// SetHole), and the view keeps the surface over its picture, hidden while
+// the view is stopped or a dialog is open.
 type VideoView struct {
 	widget.BaseWidget
 
@@ -91,6 +116,73 @@ type VideoView struct {
 	carried    atomic.Pointer[VideoView]
 	leader     atomic.Pointer[VideoView]
 	lastUpdate atomic.Int64
+
+	// surface, when set, shows the frames instead of the canvas. frameSize
+	// (x<<32 | y) is the size of the frame on it (0: none), hole the part
+	// of the view cut out of it; both are read on the UI goroutine.
+	surface   atomic.Pointer[surfaceRef]
+	frameSize atomic.Uint64
+	hole      fyne.Position
+	holeSize  fyne.Size
+}
+
+type surfaceRef struct{ Surface }
+
+// UseSurface shows the view's frames on s from now on; nil goes back to
+// the canvas. The view does not close s. Call from the UI goroutine.
+func (v *VideoView) UseSurface(s Surface) {
+	if old := v.surface.Load(); old != nil {
+		old.Place(image.Rectangle{}, image.Rectangle{}, false)
+	}
+	if s == nil {
+		v.surface.Store(nil)
+		return
+	}
+	v.surface.Store(&surfaceRef{s})
+	v.frameSize.Store(0)
+	v.img.Image = nil // the canvas shows the background only
+	v.Refresh()
+	v.place()
+}
+
+// SetHole cuts the rectangle at pos of size size (in the view's
+// coordinates) out of the view's surface, so that what the canvas draws
+// there (a name plate) shows. Call from the UI goroutine.
+func (v *VideoView) SetHole(pos fyne.Position, size fyne.Size) {
+	if v.hole == pos && v.holeSize == size {
+		return
+	}
+	v.hole, v.holeSize = pos, size
+	v.place()
+}
+
+// place puts the surface over the picture, or hides it while the view is
+// stopped or hidden, shows no frame, or a dialog covers the window. Call
+// from the UI goroutine.
+func (v *VideoView) place() {
+	ref := v.surface.Load()
+	if ref == nil {
+		return
+	}
+	fs := v.frameSize.Load()
+	frame := image.Pt(int(fs>>32), int(uint32(fs)))
+	c := fyne.CurrentApp().Driver().CanvasForObject(v)
+	show := v.Running() && v.Visible() && c != nil && frame.X > 0 && len(c.Overlays().List()) == 0
+	var r, hole image.Rectangle
+	if show {
+		scale := c.Scale()
+		at := fyne.CurrentApp().Driver().AbsolutePositionForObject(v)
+		pic, picSize := contained(v.Size(), frame)
+		px := func(x float32) int { return int(x*scale + 0.5) }
+		r = image.Rect(px(at.X+pic.X), px(at.Y+pic.Y), px(at.X+pic.X+picSize.Width), px(at.Y+pic.Y+picSize.Height))
+		if v.holeSize.Width > 0 && v.holeSize.Height > 0 {
+			h := v.hole.Subtract(pic)
+			hole = image.Rect(px(h.X), px(h.Y), px(h.X+v.holeSize.Width), px(h.Y+v.holeSize.Height))
+		}
+	}
+	if err := ref.Place(r, hole, show); err != nil {
+		fyne.LogError("video window", err)
+	}
 }
 
 // Carry makes each update of v also take f's newest frame, so that both
@@ -101,8 +193,9 @@ func (v *VideoView) Carry(f *VideoView) {
 	f.leader.Store(v)
 }
 
-// OnShown sets a function called on the UI goroutine with each frame as it
-// is handed to the canvas (it is painted at the next refresh).
+// OnShown sets a function called with each frame as it is handed to the
+// canvas (on the UI goroutine; it is painted at the next refresh) or once
+// it is on the surface (on the polling goroutine).
 func (v *VideoView) OnShown(f func(img *image.RGBA, at time.Time)) { v.shown.Store(&f) }
 
 // NewVideoView returns a view of frames that polls every interval once
@@ -121,12 +214,15 @@ func (v *VideoView) Start() {
 		return
 	}
 	v.runMu.Lock()
-	defer v.runMu.Unlock()
-	if v.interval <= 0 || v.stop != nil || v.frames == nil {
-		return
+	started := v.interval > 0 && v.stop == nil && v.frames != nil
+	if started {
+		v.stop, v.done = make(chan struct{}), make(chan struct{})
+		go v.loop(v.interval, v.stop, v.done)
 	}
-	v.stop, v.done = make(chan struct{}), make(chan struct{})
-	go v.loop(v.interval, v.stop, v.done)
+	v.runMu.Unlock()
+	if started {
+		v.place()
+	}
 }
 
 // Stop stops the ticker and waits for its goroutine to end. Safe to call
@@ -139,6 +235,9 @@ func (v *VideoView) Stop() {
 	if stop != nil {
 		close(stop)
 		<-done
+	}
+	if ref := v.surface.Load(); ref != nil {
+		ref.Place(image.Rectangle{}, image.Rectangle{}, false)
 	}
 }
 
@@ -153,10 +252,16 @@ func (v *VideoView) loop(interval time.Duration, stop, done chan struct{}) {
 	defer close(done)
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	p := time.NewTicker(placeInterval)
+	defer p.Stop()
 	for {
 		select {
 		case <-stop:
 			return
+		case <-p.C:
+			if v.surface.Load() != nil {
+				v.do(v.place)
+			}
 		case <-t.C:
 			if l := v.leader.Load(); l != nil && l.Running() && time.Since(time.Unix(0, l.lastUpdate.Load())) < carryIdle {
 				continue // the leader carries this view
@@ -170,13 +275,16 @@ func (v *VideoView) loop(interval time.Duration, stop, done chan struct{}) {
 // schedules its display, with the carried view's newest frame if it has
 // one. It reports whether it scheduled an update.
 func (v *VideoView) Poll() bool {
-	apply := v.prepare()
-	if apply == nil {
+	apply, ok := v.prepare()
+	if !ok {
 		return false
+	}
+	if apply == nil {
+		return true // shown on the surface
 	}
 	var carried func()
 	if f := v.carried.Load(); f != nil && f.Running() {
-		carried = f.prepare()
+		carried, _ = f.prepare()
 	}
 	v.lastUpdate.Store(time.Now().UnixNano())
 	v.do(func() {
@@ -189,23 +297,40 @@ func (v *VideoView) Poll() bool {
 }
 
 // prepare renders a new frame into the back buffer and returns the function
-// that shows it (to run on the UI goroutine), or nil if there is nothing new
-// or an update is still pending.
-func (v *VideoView) prepare() func() {
+// that shows it (to run on the UI goroutine) and true; on a surface it
+// shows the frame itself and returns nil and true. It returns false if
+// there is nothing new or an update is still pending.
+func (v *VideoView) prepare() (func(), bool) {
 	v.pollMu.Lock()
 	defer v.pollMu.Unlock()
 	if v.frames == nil || v.pending.Load() {
-		return nil
+		return nil, false
 	}
+	ref := v.surface.Load()
 	backIdx := 1 - v.front
+	if ref != nil {
+		backIdx = 0 // the canvas never holds it
+	}
 	fit := v.fit.Load()
 	back, seq := v.frames.Render(v.bufs[backIdx], v.lastSeq,
 		participant.View{Mirror: v.mirror, Fit: image.Pt(int(fit>>32), int(uint32(fit)))})
 	if back == nil {
-		return nil
+		return nil, false
 	}
 	v.lastSeq = seq
 	v.bufs[backIdx] = back
+	if ref != nil {
+		size := back.Rect.Size()
+		if fs := uint64(size.X)<<32 | uint64(size.Y); v.frameSize.Swap(fs) != fs {
+			v.do(v.place) // a first frame, or a new shape: the picture moved
+		}
+		if err := ref.Show(back); err != nil {
+			fyne.LogError("video window", err)
+		} else if f := v.shown.Load(); f != nil {
+			(*f)(back, time.Now())
+		}
+		return nil, true
+	}
 	v.pending.Store(true)
 	return func() {
 		v.front = backIdx
@@ -215,7 +340,7 @@ func (v *VideoView) prepare() func() {
 			(*f)(back, time.Now())
 		}
 		v.pending.Store(false)
-	}
+	}, true
 }
 
 // Clear drops the displayed picture (e.g. when the stream stops) so no
@@ -223,6 +348,10 @@ func (v *VideoView) prepare() func() {
 func (v *VideoView) Clear() {
 	v.img.Image = nil
 	v.Refresh()
+	if v.surface.Load() != nil {
+		v.frameSize.Store(0)
+		v.place()
+	}
 }
 
 // Hide stops the ticker as well as hiding the view.
@@ -262,6 +391,7 @@ func (r *videoRenderer) Layout(s fyne.Size) {
 		r.bars[i].Move(bar[0])
 		r.bars[i].Resize(fyne.NewSize(bar[1].X-bar[0].X, bar[1].Y-bar[0].Y))
 	}
+	r.v.place()
 }
 
 // letterbox returns the two bars (top-left and bottom-right corners) left
@@ -280,6 +410,14 @@ func letterbox(s fyne.Size, frame image.Point) (a, b [2]fyne.Position) {
 	}
 	bar := (s.Height-fh*scale)/2 + 1
 	return [2]fyne.Position{{}, {X: s.Width, Y: bar}}, [2]fyne.Position{{Y: s.Height - bar}, {X: s.Width, Y: s.Height}}
+}
+
+// contained is where a frame of size frame shows when contained in s.
+func contained(s fyne.Size, frame image.Point) (fyne.Position, fyne.Size) {
+	fw, fh := float32(frame.X), float32(frame.Y)
+	scale := min(s.Width/fw, s.Height/fh)
+	w, h := fw*scale, fh*scale
+	return fyne.NewPos((s.Width-w)/2, (s.Height-h)/2), fyne.NewSize(w, h)
 }
 
 func (r *videoRenderer) MinSize() fyne.Size           { return videoMinSize }

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"image"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
 
 	"github.com/parley-lab/parley/ui/scripted"
 )
@@ -203,5 +206,115 @@ func TestLetterboxBarsCoverOnlyWhatThePictureLeaves(t *testing.T) {
 	a, b = letterbox(fyne.NewSize(120, 90), image.Point{})
 	if a[1] != (fyne.Position{X: 120, Y: 90}) || b[1] != (fyne.Position{}) {
 		t.Errorf("no picture %v %v", a, b)
+	}
+}
+
+// fakeSurface records what a view asks of its surface.
+type fakeSurface struct {
+	mu      sync.Mutex
+	at      image.Rectangle
+	hole    image.Rectangle
+	showing bool
+	frames  []image.Point
+}
+
+func (s *fakeSurface) Place(r, hole image.Rectangle, show bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.at, s.hole, s.showing = r, hole, show
+	return nil
+}
+
+func (s *fakeSurface) Show(img *image.RGBA) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.frames = append(s.frames, img.Rect.Size())
+	return nil
+}
+
+func (s *fakeSurface) Close() {}
+
+func (s *fakeSurface) state() (image.Rectangle, image.Rectangle, bool, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.at, s.hole, s.showing, len(s.frames)
+}
+
+// On a surface, frames go to the surface, not the canvas; the surface sits
+// over the picture (not the bars) with the hole cut out, and is hidden
+// while the view is stopped, shows no frame, or a dialog is open.
+func TestVideoOnASurface(t *testing.T) {
+	test.NewTempApp(t)
+	fr := scripted.NewFrames(8, 6, scripted.Bars) // 4:3
+	v := NewVideoView(fr, time.Hour, false)       // started, but polled by hand
+	v.do = func(f func()) { f() }
+	box := container.NewWithoutLayout(v)
+	w := test.NewTempWindow(t, box)
+	w.SetPadded(false)
+	w.Resize(fyne.NewSize(400, 300))
+	v.Move(fyne.NewPos(10, 20))
+	v.Resize(fyne.NewSize(200, 100))
+	s := &fakeSurface{}
+	v.UseSurface(s)
+	if _, _, showing, _ := s.state(); showing {
+		t.Fatal("shown before the view started")
+	}
+	v.Start()
+	defer v.Stop()
+	if _, _, showing, _ := s.state(); showing {
+		t.Fatal("shown before the first frame")
+	}
+	v.SetHole(fyne.NewPos(40, 70), fyne.NewSize(30, 20))
+	if !v.Poll() {
+		t.Fatal("first frame not taken")
+	}
+	// The 4:3 picture contained in 200x100 is 133x100, centred: x from
+	// 33.3 in the view.
+	abs := fyne.CurrentApp().Driver().AbsolutePositionForObject(v)
+	x, y := int(abs.X+33.33+0.5), int(abs.Y+0.5)
+	at, hole, showing, n := s.state()
+	if !showing || n != 1 || at != image.Rect(x, y, x+134, y+100) || hole != image.Rect(7, 70, 37, 90) {
+		t.Fatalf("surface at %v hole %v showing %v frames %d", at, hole, showing, n)
+	}
+	if v.img.Image != nil {
+		t.Error("the canvas holds a frame too")
+	}
+	if v.Poll() {
+		t.Error("no new frame, but one shown")
+	}
+	fr.Advance()
+	v.Poll()
+	if _, _, _, n := s.state(); n != 2 {
+		t.Errorf("%d frames shown, want 2", n)
+	}
+
+	w.Canvas().Overlays().Add(widget.NewLabel("a dialog"))
+	v.place()
+	if _, _, showing, _ := s.state(); showing {
+		t.Error("the surface covers a dialog")
+	}
+	w.Canvas().Overlays().Remove(w.Canvas().Overlays().Top())
+	v.place()
+	if _, _, showing, _ := s.state(); !showing {
+		t.Error("not shown again when the dialog closed")
+	}
+	v.Clear()
+	if _, _, showing, _ := s.state(); showing {
+		t.Error("a cleared view still shows its last frame")
+	}
+	fr.Advance()
+	v.Poll()
+	v.Stop()
+	if _, _, showing, _ := s.state(); showing {
+		t.Error("a stopped view still shows")
+	}
+
+	// Back on the canvas.
+	v.UseSurface(nil)
+	v.Start()
+	fr.Advance()
+	v.Poll()
+	if v.img.Image == nil {
+		t.Error("off the surface, the canvas shows no frame")
 	}
 }
