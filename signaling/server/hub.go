@@ -77,7 +77,17 @@ type session struct {
 	settings     SessionSettings
 	participants []*participant
 	groups       []*group
+	groupByID    map[string]*group // the same groups: a chat message finds its readers without a scan
 	webhooks     []store.Webhook
+}
+
+// addGroupLocked adds g to s.
+func (s *session) addGroupLocked(g *group) {
+	if s.groupByID == nil {
+		s.groupByID = map[string]*group{}
+	}
+	s.groups = append(s.groups, g)
+	s.groupByID[g.rec.ID] = g
 }
 
 type participant struct {
@@ -156,7 +166,7 @@ func (h *Hub) restore() error {
 					g.members = append(g.members, p)
 				}
 			}
-			s.groups = append(s.groups, g)
+			s.addGroupLocked(g)
 		}
 		if s.webhooks, err = h.st.Webhooks(rec.Code); err != nil {
 			return err
@@ -553,10 +563,8 @@ func (h *Hub) resolveLocked(p *participant, name string) (key string, writable, 
 func (h *Hub) readersLocked(s *session, key string) []*participant {
 	switch {
 	case strings.HasPrefix(key, keyGroupPrefix):
-		for _, g := range s.groups {
-			if groupKey(g) == key {
-				return g.members
-			}
+		if g := s.groupByID[key[len(keyGroupPrefix):]]; g != nil {
+			return g.members
 		}
 		return nil
 	case key == protocol.ChannelSession, key == protocol.ChannelExperimenter:
@@ -648,7 +656,7 @@ func (h *Hub) formGroupLocked(s *session, ids []string, now time.Time) {
 		p.group = g
 		g.members = append(g.members, p)
 	}
-	s.groups = append(s.groups, g)
+	s.addGroupLocked(g)
 	h.event(s.rec.Code, "", rec.ID, EvPaired, map[string]any{"members": ids, "num": num}, now)
 	// The fallback timer is armed before anyone hears of the group, so no
 	// member can act on the pairing before its timer exists; a clock that
