@@ -32,11 +32,17 @@ package xvideo
 // X reports a failed request (for example a parent window that is gone) by
 // calling the error handler, whose default exits the process; the kiosk
 // must not end for a video window, so errors are counted instead and
-// checked after the synchronous calls that matter.
+// checked after the synchronous calls that matter. The handler is one for
+// the process, and GLFW sets it back to the default after each of its own
+// checked calls: it is installed again before each of ours.
 static int parley_x_errors;
 static int parley_x_error(Display *d, XErrorEvent *e) { parley_x_errors++; return 0; }
-static void parley_x_install(void) { XSetErrorHandler(parley_x_error); }
-static int parley_x_take_errors(void) { int n = parley_x_errors; parley_x_errors = 0; return n; }
+static int parley_x_take_errors(void) {
+	XSetErrorHandler(parley_x_error);
+	int n = parley_x_errors;
+	parley_x_errors = 0;
+	return n;
+}
 
 static Window parley_x_child(Display *d, Window parent, int *depth, unsigned long *rmask, unsigned long *gmask, unsigned long *bmask, Visual **vis) {
 	XWindowAttributes wa;
@@ -129,11 +135,9 @@ type Display struct {
 	shm bool
 }
 
-var installOnce sync.Once
-
 // Open connects to the X server named by $DISPLAY.
 func Open() (*Display, error) {
-	installOnce.Do(func() { C.parley_x_install() })
+	C.parley_x_take_errors()
 	dpy := C.XOpenDisplay(nil)
 	if dpy == nil {
 		return nil, ErrNoDisplay
@@ -220,6 +224,7 @@ func (w *Window) Place(r, hole image.Rectangle, show bool) error {
 		return ErrClosed
 	}
 	dpy := w.d.dpy
+	C.parley_x_take_errors() // the handler is ours from here
 	show = show && !r.Empty()
 	if !show {
 		if w.mapped {
@@ -299,6 +304,7 @@ func (w *Window) put(img *image.RGBA) error {
 			ptr(w.scaled), C.int(4*size.X), C.int(size.X), C.int(size.Y), C.kFilterBilinear)
 		src, srcStride = w.scaled, 4*size.X
 	}
+	C.parley_x_take_errors()
 	// image.RGBA is R, G, B, A in memory (libyuv's ABGR); the X image
 	// wants B, G, R, X (libyuv's ARGB).
 	C.ABGRToARGB(ptr(src), C.int(srcStride), ptr(dst), C.int(dstStride), C.int(size.X), C.int(size.Y))
@@ -362,6 +368,7 @@ func (w *Window) Close() {
 	if w.d.dpy == nil || w.win == 0 {
 		return
 	}
+	C.parley_x_take_errors()
 	w.freeImage()
 	C.XFreeGC(w.d.dpy, w.gc)
 	C.XDestroyWindow(w.d.dpy, w.win)
