@@ -6,15 +6,22 @@ import (
 	"testing"
 )
 
-func TestReopenKeepsDataAndRefusesNewerSchema(t *testing.T) {
-	dir := t.TempDir()
+// openWithSession opens a store in dir with the open session "abc".
+func openWithSession(tb testing.TB, dir string) *Store {
+	tb.Helper()
 	s, err := Open(dir)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := s.CreateSession(Session{Code: "abc", Room: "lab", Settings: []byte(`{}`), State: SessionOpen, CreatedMS: 1}); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	return s
+}
+
+func TestReopenKeepsDataAndRefusesNewerSchema(t *testing.T) {
+	dir := t.TempDir()
+	s := openWithSession(t, dir)
 	if err := s.CreateSession(Session{Code: "abc", Room: "lab", Settings: []byte(`{}`), State: SessionOpen}); !errors.Is(err, ErrExists) {
 		t.Fatalf("duplicate session: %v", err)
 	}
@@ -81,21 +88,15 @@ func TestGroupMembersCannotBeInTwoGroups(t *testing.T) {
 // group commit under load: 1000 pairs, one message each a second) to a
 // real database file; ns/op is a batch, disk sync included.
 func BenchmarkAppendBatch(b *testing.B) {
-	s, err := Open(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := openWithSession(b, b.TempDir())
 	defer s.Close()
-	if err := s.CreateSession(Session{Code: "bench", Room: "lab", Settings: []byte(`{}`), State: SessionOpen, CreatedMS: 1}); err != nil {
-		b.Fatal(err)
-	}
 	n := 0
 	batch := make([]Append, 20)
 	for b.Loop() {
 		for i := range batch {
 			n++
 			id := fmt.Sprint(n)
-			batch[i] = Append{Msg: Message{ID: "m" + id, Session: "bench", Channel: fmt.Sprintf("group:%d", n%1000),
+			batch[i] = Append{Msg: Message{ID: "m" + id, Session: "abc", Channel: fmt.Sprintf("group:%d", n%1000),
 				SenderID: fmt.Sprintf("p%d", n%2000), SenderRole: "participant", Nickname: "Alex", Body: "hello " + id, ClientMsgID: "c" + id}}
 		}
 		if _, err := s.AppendBatch(batch); err != nil {
@@ -108,13 +109,7 @@ func BenchmarkAppendBatch(b *testing.B) {
 // takes none, and a reopened store goes on from what is stored.
 func TestMessageNumbersSurviveFailedBatchesAndReopening(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateSession(Session{Code: "abc", Room: "lab", Settings: []byte(`{}`), State: SessionOpen, CreatedMS: 1}); err != nil {
-		t.Fatal(err)
-	}
+	s := openWithSession(t, dir)
 	msg := func(id string) Message {
 		return Message{ID: id, Session: "abc", Channel: "session", SenderID: "p1", SenderRole: "participant", Body: id, ClientMsgID: "c-" + id}
 	}
@@ -133,7 +128,7 @@ func TestMessageNumbersSurviveFailedBatchesAndReopening(t *testing.T) {
 		t.Fatalf("stored %d messages, %v; want m1 and m4", len(got), err)
 	}
 	s.Close()
-	s, err = Open(dir)
+	s, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
