@@ -54,11 +54,14 @@ func TestBrowserMeasures(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("Chromium: setup %+v video %+v audio %+v cpu %.3f received %+v", r.Setup, r.Video, r.Audio, r.CPU, r.Received)
-	if r.Setup["first_frame"].N != 2 || r.Video.N < 60 || r.CPU <= 0 {
+	// Whether each figure is measured at all, not how fast: on a loaded
+	// machine Chromium reads fewer stamps back (23 of 120 in one CI run
+	// beside other tests).
+	if r.Setup["first_frame"].N != 2 || r.Video.N < 10 || r.CPU <= 0 {
 		t.Errorf("set-up, video or CPU not measured: %+v", r)
 	}
 	// Four seconds hold eight bursts.
-	if r.Audio.N < 5 || r.Audio.P50 <= 0 || r.Audio.P50 >= 500 {
+	if r.Audio.N < 3 || r.Audio.P50 <= 0 || r.Audio.P50 >= 500 {
 		t.Errorf("audio latency not measured: %+v", r.Audio)
 	}
 }
