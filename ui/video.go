@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"errors"
 	"image"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/ui/xvideo"
 )
 
 // VideoFrameInterval is how often a VideoView asks its Frames for a new frame
@@ -325,7 +327,9 @@ func (v *VideoView) prepare() (func(), bool) {
 			v.do(v.place) // a first frame, or a new shape: the picture moved
 		}
 		if err := ref.Show(back); err != nil {
-			fyne.LogError("video window", err)
+			if !errors.Is(err, xvideo.ErrGone) { // gone: the window is closing
+				fyne.LogError("video window", err)
+			}
 		} else if f := v.shown.Load(); f != nil {
 			(*f)(back, time.Now())
 		}

@@ -36,13 +36,19 @@ package xvideo
 // the process, and GLFW sets it back to the default after each of its own
 // checked calls: it is installed again before each of ours.
 static int parley_x_errors;
-static int parley_x_error(Display *d, XErrorEvent *e) { parley_x_errors++; return 0; }
+static int parley_x_last[3]; // the last error's code, request and minor request
+static int parley_x_error(Display *d, XErrorEvent *e) {
+	parley_x_errors++;
+	parley_x_last[0] = e->error_code; parley_x_last[1] = e->request_code; parley_x_last[2] = e->minor_code;
+	return 0;
+}
 static int parley_x_take_errors(void) {
 	XSetErrorHandler(parley_x_error);
 	int n = parley_x_errors;
 	parley_x_errors = 0;
 	return n;
 }
+static int parley_x_last_error(int i) { return parley_x_last[i]; }
 
 static Window parley_x_child(Display *d, Window parent, int *depth, unsigned long *rmask, unsigned long *gmask, unsigned long *bmask, Visual **vis) {
 	XWindowAttributes wa;
@@ -126,6 +132,15 @@ var (
 	ErrVisual    = errors.New("xvideo: the window's visual is not 24-bit true colour")
 	ErrX         = errors.New("xvideo: the X server refused a request")
 	ErrClosed    = errors.New("xvideo: closed")
+	// ErrGone: the window or its parent no longer exists (the kiosk's
+	// window closes at exit while a frame is on its way).
+	ErrGone = errors.New("xvideo: the window is gone")
+)
+
+// X error codes (X.h) that mean a window no longer exists.
+const (
+	xBadWindow   = 3
+	xBadDrawable = 9
 )
 
 // Display is a connection to the X server for video windows.
@@ -202,7 +217,7 @@ func (d *Display) NewWindow(parent uintptr, above bool) (*Window, error) {
 	win := C.parley_x_child(d.dpy, C.Window(parent), &depth, &rm, &gm, &bm, &vis)
 	C.XSync(d.dpy, 0)
 	if win == 0 || C.parley_x_take_errors() != 0 {
-		return nil, fmt.Errorf("%w: no window inside %#x", ErrX, parent)
+		return nil, lastError(fmt.Sprintf("no window inside %#x", parent))
 	}
 	// Frames are written as B, G, R, X bytes: 24 or 32 bits deep, 32 bits a
 	// pixel, least significant byte first.
@@ -317,9 +332,19 @@ func (w *Window) put(img *image.RGBA) error {
 	// frame counts as shown when the server has drawn it.
 	C.XSync(dpy, 0)
 	if C.parley_x_take_errors() != 0 {
-		return ErrX
+		return lastError("putting a frame")
 	}
 	return nil
+}
+
+// lastError is ErrX (ErrGone for a window that no longer exists) with
+// what the X server said last.
+func lastError(what string) error {
+	if code := C.parley_x_last_error(0); code == xBadWindow || code == xBadDrawable {
+		return fmt.Errorf("%w (%w): %s", ErrGone, ErrX, what)
+	}
+	return fmt.Errorf("%w: %s (X error %d, request %d.%d)", ErrX, what,
+		C.parley_x_last_error(0), C.parley_x_last_error(1), C.parley_x_last_error(2))
 }
 
 // ensureImage has an X image of size ready. Called with the display locked.

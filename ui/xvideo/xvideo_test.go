@@ -181,3 +181,33 @@ func TestNoParentIsAnError(t *testing.T) {
 		t.Errorf("NewWindow(no such window) = %v, want ErrX", err)
 	}
 }
+
+// A window whose parent is destroyed (the kiosk's window at exit) says it
+// is gone when given a frame, and closes without a fuss.
+func TestParentDestroyedIsGone(t *testing.T) {
+	xserver(t)
+	d, err := Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	parent, err := d.NewWindow(d.root(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := d.NewWindow(uintptr(parent.win), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Place(image.Rect(0, 0, 32, 24), image.Rectangle{}, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Show(solid(32, 24, red)); err != nil {
+		t.Fatal(err)
+	}
+	parent.Close() // destroys v's window with it
+	if err := v.Show(solid(32, 24, green)); !errors.Is(err, ErrGone) {
+		t.Errorf("Show with the parent destroyed: %v, want ErrGone", err)
+	}
+	v.Close()
+}
