@@ -53,6 +53,18 @@ func xserver(t *testing.T) string {
 	return ""
 }
 
+// open starts a private X server and connects to it.
+func open(t *testing.T) (*Display, string) {
+	t.Helper()
+	display := xserver(t)
+	d, err := Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	return d, display
+}
+
 // screen reads the screen back as the user sees it.
 func screen(t *testing.T, display string) image.Image {
 	t.Helper()
@@ -96,12 +108,7 @@ func expect(t *testing.T, img image.Image, p image.Point, want color.RGBA, what 
 // the hole shows the parent; a hidden window shows the parent, and when
 // shown again, the last frame without being given it again.
 func TestWindowShowsFramesOverItsParent(t *testing.T) {
-	display := xserver(t)
-	d, err := Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d, display := open(t)
 	t.Logf("MIT-SHM: %v", d.SharedMemory())
 
 	// The parent: a blue window over the screen, as the kiosk's window.
@@ -171,12 +178,7 @@ func TestWindowShowsFramesOverItsParent(t *testing.T) {
 
 // A parent that does not exist is an error, not the end of the process.
 func TestNoParentIsAnError(t *testing.T) {
-	xserver(t)
-	d, err := Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d, _ := open(t)
 	if _, err := d.NewWindow(0x7fffff, false); !errors.Is(err, ErrX) {
 		t.Errorf("NewWindow(no such window) = %v, want ErrX", err)
 	}
@@ -185,12 +187,7 @@ func TestNoParentIsAnError(t *testing.T) {
 // A window whose parent is destroyed (the kiosk's window at exit) says it
 // is gone when given a frame, and closes without a fuss.
 func TestParentDestroyedIsGone(t *testing.T) {
-	xserver(t)
-	d, err := Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d, _ := open(t)
 	parent, err := d.NewWindow(d.root(), false)
 	if err != nil {
 		t.Fatal(err)
