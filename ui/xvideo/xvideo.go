@@ -197,7 +197,6 @@ type Window struct {
 	at     image.Rectangle // where it is, in the parent's pixels
 	hole   image.Rectangle // cut out, in the window's pixels
 	mapped bool
-	last   *image.RGBA // the frame shown last, put again when the window is placed anew
 }
 
 // NewWindow makes an unmapped video window inside parent (an X11 window
@@ -231,7 +230,8 @@ func (d *Display) NewWindow(parent uintptr, above bool) (*Window, error) {
 
 // Place puts the window at r (in the parent's pixels) with hole (in r's
 // coordinates; empty for none) cut out, and shows it if show is set and r
-// is not empty; otherwise it hides it. The frame shown last is put again.
+// is not empty; otherwise it hides it. The frame shown last is put again
+// if the window kept its size; after a resize the next frame fills it.
 func (w *Window) Place(r, hole image.Rectangle, show bool) error {
 	w.d.mu.Lock()
 	defer w.d.mu.Unlock()
@@ -266,32 +266,32 @@ func (w *Window) Place(r, hole image.Rectangle, show bool) error {
 		w.mapped = true
 		moved = true
 	}
-	if moved && w.last != nil {
-		return w.put(w.last)
+	if moved && w.img != nil && w.imgSize == r.Size() {
+		return w.send()
 	}
 	C.XFlush(dpy)
 	return nil
 }
 
 // Show scales img to the window's size and puts it; it returns once the
-// X server has it. A hidden window keeps it for when it is shown.
+// X server has it. A hidden window keeps it for when it is shown again;
+// a window not placed yet drops it (it has no size).
 func (w *Window) Show(img *image.RGBA) error {
 	w.d.mu.Lock()
 	defer w.d.mu.Unlock()
 	if w.d.dpy == nil || w.win == 0 {
 		return ErrClosed
 	}
-	w.last = img
-	if !w.mapped {
-		return nil
+	if err := w.fill(img); err != nil || !w.mapped || w.img == nil {
+		return err
 	}
-	return w.put(img)
+	return w.send()
 }
 
-// put writes img into the window's image and sends it. Called with the
-// display locked.
-func (w *Window) put(img *image.RGBA) error {
-	dpy := w.d.dpy
+// fill writes img, scaled to the window's size, into the window's image:
+// the frame stays there (the caller may reuse img) for send, now and when
+// the window is shown again. Called with the display locked.
+func (w *Window) fill(img *image.RGBA) error {
 	size := w.at.Size()
 	if size.X <= 0 || size.Y <= 0 || img.Rect.Empty() {
 		return nil
@@ -319,10 +319,18 @@ func (w *Window) put(img *image.RGBA) error {
 			ptr(w.scaled), C.int(4*size.X), C.int(size.X), C.int(size.Y), C.kFilterBilinear)
 		src, srcStride = w.scaled, 4*size.X
 	}
-	C.parley_x_take_errors()
 	// image.RGBA is R, G, B, A in memory (libyuv's ABGR); the X image
 	// wants B, G, R, X (libyuv's ARGB).
 	C.ABGRToARGB(ptr(src), C.int(srcStride), ptr(dst), C.int(dstStride), C.int(size.X), C.int(size.Y))
+	return nil
+}
+
+// send puts the window's image on screen. Called with the display locked
+// and the image filled.
+func (w *Window) send() error {
+	dpy := w.d.dpy
+	size := w.imgSize
+	C.parley_x_take_errors()
 	if w.d.shm {
 		C.XShmPutImage(dpy, C.Drawable(w.win), w.gc, w.img, 0, 0, 0, 0, C.uint(size.X), C.uint(size.Y), 0)
 	} else {
@@ -399,7 +407,7 @@ func (w *Window) Close() {
 	C.XDestroyWindow(w.d.dpy, w.win)
 	C.XSync(w.d.dpy, 0)
 	C.parley_x_take_errors() // the parent may be gone already
-	w.win, w.last = 0, nil
+	w.win = 0
 }
 
 // ptr is the C view of a slice read or written during the call.
