@@ -44,11 +44,11 @@ var videoMinSize = fyne.NewSize(160, 90)
 // the window on the CPU.
 type Surface interface {
 	// Place puts the surface at r (window pixels) with hole (r's
-	// coordinates) cut out, or hides it; the last frame is put again.
+	// coordinates) cut out, or hides it; the last frame is put again if
+	// the size is unchanged.
 	Place(r, hole image.Rectangle, show bool) error
 	// Show scales img to the surface and returns once it is on screen.
 	Show(img *image.RGBA) error
-	Close()
 }
 
 // VideoView shows the latest frame of a participant.Frames.
@@ -406,13 +406,12 @@ func letterbox(s fyne.Size, frame image.Point) (a, b [2]fyne.Position) {
 	if frame.X <= 0 || frame.Y <= 0 {
 		return [2]fyne.Position{{}, {X: s.Width, Y: s.Height}}, [2]fyne.Position{}
 	}
-	fw, fh := float32(frame.X), float32(frame.Y)
-	scale := min(s.Width/fw, s.Height/fh)
-	if w := fw * scale; w < s.Width {
-		bar := (s.Width-w)/2 + 1
+	pic, size := contained(s, frame)
+	if size.Width < s.Width {
+		bar := pic.X + 1
 		return [2]fyne.Position{{}, {X: bar, Y: s.Height}}, [2]fyne.Position{{X: s.Width - bar}, {X: s.Width, Y: s.Height}}
 	}
-	bar := (s.Height-fh*scale)/2 + 1
+	bar := pic.Y + 1
 	return [2]fyne.Position{{}, {X: s.Width, Y: bar}}, [2]fyne.Position{{Y: s.Height - bar}, {X: s.Width, Y: s.Height}}
 }
 

@@ -232,8 +232,6 @@ func (s *fakeSurface) Show(img *image.RGBA) error {
 	return nil
 }
 
-func (s *fakeSurface) Close() {}
-
 func (s *fakeSurface) state() (image.Rectangle, image.Rectangle, bool, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -109,8 +109,8 @@ func out(dst *image.RGBA, w, y int, mirror bool) (row []byte, at, step int) {
 
 // convertBlocks converts output rows y0..y1 (of width w) pixel by pixel:
 // any subsampling, any k. Each output pixel is the rounded mean of Y, Cb
-// and Cr over the k x k source pixels it covers. The fast paths give the
-// same result.
+// and Cr over the k x k source pixels it covers. libyuv's path gives the
+// same within yuvTolerance.
 func convertBlocks(dst *image.RGBA, src *image.YCbCr, k int, mirror bool, y0, y1, w int) {
 	r := src.Rect
 	n := int32(k * k)
