@@ -6,7 +6,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -26,7 +25,7 @@ const (
 	WriteTimeout = 5 * time.Second
 	// ReadIdleTimeout: the server pings every few seconds; silence this long
 	// means the connection is dead.
-	ReadIdleTimeout = 20 * time.Second
+	ReadIdleTimeout = 12 * time.Second
 )
 
 // ErrClosed is returned after Close.
@@ -90,12 +89,4 @@ func (c *Conn) Close() error {
 	c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(WriteTimeout))
 	c.wmu.Unlock()
 	return c.ws.Close()
-}
-
-// Body decodes an envelope's data into v.
-func Body(env protocol.Envelope, v any) error {
-	if len(env.Data) == 0 {
-		return nil
-	}
-	return json.Unmarshal(env.Data, v)
 }

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,16 +23,18 @@ import (
 const (
 	DefaultBackoffMin = 250 * time.Millisecond
 	DefaultBackoffMax = 5 * time.Second
-	// DefaultMaxQueued bounds what is queued for sending while offline.
+	// DefaultMaxQueued bounds the reports and signals kept for sending (chat
+	// is never dropped).
 	DefaultMaxQueued = 512
 )
 
 // Errors.
 var (
-	// ErrNotJoined is returned by sends before a join was asked for.
-	ErrNotJoined = errors.New("not joined")
-	// ErrQueueFull is returned when too much is queued while offline.
+	// ErrQueueFull is returned when too many reports or signals wait.
 	ErrQueueFull = errors.New("send queue full while offline")
+	// ErrStateFile is logged when the state file cannot be written: the
+	// outbox then survives a drop but not a kiosk restart.
+	ErrStateFile = errors.New("kiosk state file not written")
 )
 
 // SessionConfig says where and as whom to join.
@@ -42,6 +47,8 @@ type SessionConfig struct {
 	// BackoffMin and BackoffMax bound the wait between reconnect attempts.
 	BackoffMin, BackoffMax time.Duration
 	MaxQueued              int
+	// Log receives the session's problems (nil: slog.Default()).
+	Log *slog.Logger
 }
 
 // Handler receives what the server says, on the session's goroutine, in
@@ -51,7 +58,8 @@ type Handler interface {
 	Online(up bool)
 	// Message is every message from the server, decoded: *protocol.Welcome,
 	// *protocol.Paired, *protocol.ChatMessage, *protocol.Error, ... ref is
-	// the envelope's ref.
+	// the envelope's ref. Refusals the session retries by itself are not
+	// passed on.
 	Message(typ, ref string, body any)
 }
 
@@ -67,24 +75,34 @@ type State struct {
 	// Outbox holds chat messages sent but not acknowledged, so a restarted
 	// kiosk resends them (the server drops duplicates by client_msg_id).
 	Outbox []protocol.ChatSend `json:"outbox,omitempty"`
+	// Reports are call states and stats not yet acknowledged.
+	Reports []Report `json:"reports,omitempty"`
 }
 
 // Session keeps one participant joined: it connects, joins or resumes,
 // reconnects with backoff, tracks what it has seen, and resends what was
-// not acknowledged.
+// not acknowledged. One goroutine writes to the connection and the state
+// file, so no method blocks on the network or the disk.
 type Session struct {
 	cfg SessionConfig
 	h   Handler
+	log *slog.Logger
 
 	mu        sync.Mutex
 	st        State
 	pseudonym string // for a first join
 	conn      *Conn
 	online    bool
-	queue     [][]byte // non-chat frames waiting for a connection
+	signals   []pendingSignal
+	inFlight  flight
+	retryAt   time.Time     // nothing from the outbox is sent before this
+	offset    time.Duration // server clock minus local clock, from the welcome
+	dirty     bool          // st changed since the last save
+	durable   bool          // ... and the change must reach the disk (token, outbox)
 	started   bool
 	cancel    context.CancelFunc
 	done      chan struct{}
+	wake      chan struct{}
 	msgSeq    int
 }
 
@@ -99,7 +117,11 @@ func NewSession(cfg SessionConfig, h Handler) (*Session, error) {
 	if cfg.MaxQueued == 0 {
 		cfg.MaxQueued = DefaultMaxQueued
 	}
-	s := &Session{cfg: cfg, h: h, st: State{Since: map[string]int64{}}}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	s := &Session{cfg: cfg, h: h, log: cfg.Log, st: State{Since: map[string]int64{}}, wake: make(chan struct{}, 1)}
+	s.inFlight.reset()
 	if cfg.StateFile != "" {
 		b, err := os.ReadFile(cfg.StateFile)
 		switch {
@@ -132,7 +154,10 @@ func (s *Session) Resumable() bool {
 func (s *Session) Stored() State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.st
+	st := s.st
+	st.Outbox = append([]protocol.ChatSend(nil), s.st.Outbox...)
+	st.Reports = append([]Report(nil), s.st.Reports...)
+	return st
 }
 
 // Start connects and joins with pseudonym (ignored when resuming). It
@@ -144,7 +169,7 @@ func (s *Session) Start(pseudonym string) {
 	if s.started {
 		// A refused join leaves the connection up: try again on it.
 		if s.conn != nil && !s.online {
-			s.sendJoinLocked(s.conn)
+			go s.sendJoin(s.conn)
 		}
 		return
 	}
@@ -156,19 +181,14 @@ func (s *Session) Start(pseudonym string) {
 }
 
 // Close stops the session; with forget it also deletes the stored state so
-// the next participant at this seat starts fresh.
+// the next participant at this seat starts fresh. Without forget, what is
+// not yet saved is saved first.
 func (s *Session) Close(forget bool) {
 	s.mu.Lock()
 	if s.conn != nil && forget {
 		s.conn.Send(protocol.TypeLeave, "", nil)
 	}
 	cancel, done := s.cancel, s.done
-	if forget {
-		s.st = State{Since: map[string]int64{}}
-		if s.cfg.StateFile != "" {
-			os.Remove(s.cfg.StateFile)
-		}
-	}
 	c := s.conn
 	s.mu.Unlock()
 	if cancel != nil {
@@ -178,95 +198,183 @@ func (s *Session) Close(forget bool) {
 		c.Close()
 	}
 	if done != nil {
-		<-done
+		<-done // the writer has stopped: nothing saves behind our back
+	}
+	if !forget {
+		s.save()
+		return
+	}
+	s.mu.Lock()
+	s.st = State{Since: map[string]int64{}}
+	s.dirty = false
+	s.mu.Unlock()
+	if s.cfg.StateFile != "" {
+		os.Remove(s.cfg.StateFile)
 	}
 }
 
-// Send sends a signal, call state or stats message, queueing it while offline.
+// now is the local time; serverNowMS the server's, as the session knows it.
+func (s *Session) serverNowMSLocked() int64 { return time.Now().Add(s.offset).UnixMilli() }
+
+// Send sends a signal, call state or stats message. Call states and stats
+// are kept until the server acknowledges them, across drops (and, on a
+// best-effort basis, restarts); signals until the server acknowledges them
+// or they grow older than MaxSignalAge.
 func (s *Session) Send(typ string, v any) error {
-	frame, err := protocol.Encode(typ, "", v)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch b := v.(type) {
+	case protocol.CallState:
+		b.ID, b.AtMS = s.newIDLocked("r"), s.serverNowMSLocked()
+		return s.addReportLocked(typ, b.ID, b)
+	case protocol.Stats:
+		b.ID, b.AtMS = s.newIDLocked("r"), s.serverNowMSLocked()
+		return s.addReportLocked(typ, b.ID, b)
+	}
+	if len(s.signals) >= s.cfg.MaxQueued {
+		return ErrQueueFull
+	}
+	s.msgSeq++
+	ref := signalRefPrefix + strconv.Itoa(s.msgSeq)
+	frame, err := protocol.Encode(typ, ref, v)
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.online && s.conn.SendRaw(frame) == nil {
-		return nil
-	}
-	if len(s.queue) >= s.cfg.MaxQueued {
-		return ErrQueueFull
-	}
-	s.queue = append(s.queue, frame)
+	s.signals = append(s.signals, pendingSignal{ref: ref, frame: frame, at: time.Now()})
+	s.kick()
 	return nil
 }
 
+func (s *Session) addReportLocked(typ, id string, v any) error {
+	if len(s.st.Reports) >= s.cfg.MaxQueued {
+		return ErrQueueFull
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	s.st.Reports = append(s.st.Reports, Report{Type: typ, ID: id, Data: raw})
+	s.dirty = true
+	s.kick()
+	return nil
+}
+
+// newIDLocked makes an id unique for this participant across restarts.
+func (s *Session) newIDLocked(kind string) string {
+	s.msgSeq++
+	return s.st.ParticipantID + "-" + kind + strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + strconv.Itoa(s.msgSeq)
+}
+
 // Chat sends a chat message and returns its client message id. It is kept
-// (on disk too) until the server acknowledges it, and resent after a
-// reconnect or restart.
+// (on disk too) until the server acknowledges it or refuses it for good,
+// and resent after a reconnect or restart. It records when it was typed,
+// in server time, so a message typed before the deadline while offline is
+// still accepted (marked late).
 func (s *Session) Chat(channel, body string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.msgSeq++
-	id := s.st.ParticipantID + "-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + strconv.Itoa(s.msgSeq)
-	cs := protocol.ChatSend{Channel: channel, Body: body, ClientMsgID: id}
-	s.st.Outbox = append(s.st.Outbox, cs)
-	s.saveLocked(true)
-	if s.online {
-		s.conn.Send(protocol.TypeChat, ChatRefPrefix+id, cs)
-	}
+	id := s.newIDLocked("")
+	s.st.Outbox = append(s.st.Outbox, protocol.ChatSend{Channel: channel, Body: body, ClientMsgID: id, TypedAtMS: s.serverNowMSLocked()})
+	s.dirty, s.durable = true, true
+	s.kick()
 	return id
 }
 
-// saveLocked writes the state file atomically. durable also syncs it to
-// disk: needed for the token and the outbox, not for last-seen seqs (losing
-// those only replays messages the engine already drops by id).
-func (s *Session) saveLocked(durable bool) {
-	if s.cfg.StateFile == "" {
-		return
-	}
-	b, _ := json.Marshal(s.st)
-	dir := filepath.Dir(s.cfg.StateFile)
-	os.MkdirAll(dir, 0o700)
-	f, err := os.CreateTemp(dir, ".parley-state-*")
-	if err != nil {
-		return
-	}
-	f.Write(b)
-	if durable {
-		f.Sync()
-	}
-	f.Close()
-	os.Chmod(f.Name(), 0o600)
-	if err := os.Rename(f.Name(), s.cfg.StateFile); err != nil {
-		os.Remove(f.Name())
+func (s *Session) kick() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
 }
 
-func (s *Session) sendJoinLocked(c *Conn) {
-	req := protocol.JoinRequest{Room: s.cfg.Room, Seat: s.cfg.Seat, Client: s.cfg.Client, Since: s.st.Since}
+// save writes the state file if it changed. Only the writer goroutine and
+// Close call it.
+func (s *Session) save() {
+	s.mu.Lock()
+	if !s.dirty || s.cfg.StateFile == "" {
+		s.mu.Unlock()
+		return
+	}
+	b, err := json.Marshal(s.st)
+	durable := s.durable
+	s.dirty, s.durable = false, false
+	s.mu.Unlock()
+	if err == nil {
+		err = writeFileAtomic(s.cfg.StateFile, b, durable)
+	}
+	if err != nil {
+		s.log.Error("kiosk state", "err", fmt.Errorf("%w: %v", ErrStateFile, err))
+		s.mu.Lock()
+		s.dirty, s.durable = true, s.durable || durable // try again with the next change
+		s.mu.Unlock()
+	}
+}
+
+// writeFileAtomic replaces path with b; durable also syncs it to disk.
+func writeFileAtomic(path string, b []byte, durable bool) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".parley-state-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // after a successful rename there is nothing left to remove
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if durable {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(f.Name(), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+func (s *Session) sendJoin(c *Conn) {
+	s.mu.Lock()
+	req := protocol.JoinRequest{Room: s.cfg.Room, Seat: s.cfg.Seat, Client: s.cfg.Client, Since: maps.Clone(s.st.Since)}
 	if s.st.Token != "" {
 		req.Token = s.st.Token
 	} else {
 		req.Pseudonym = s.pseudonym
 	}
+	s.mu.Unlock()
 	c.Send(protocol.TypeJoin, "join", req)
 }
 
 func (s *Session) run(ctx context.Context) {
 	defer close(s.done)
+	writerDone := make(chan struct{})
+	go func() { defer close(writerDone); s.writer(ctx) }()
+	defer func() { <-writerDone }()
 	backoff := s.cfg.BackoffMin
 	for ctx.Err() == nil {
 		c, err := Dial(ctx, s.cfg.URL)
-		if err == nil {
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("server not reachable", "url", s.cfg.URL, "err", err, "retry_in", backoff)
+			}
+		} else {
 			s.mu.Lock()
 			s.conn = c
-			s.sendJoinLocked(c)
 			s.mu.Unlock()
+			s.sendJoin(c)
 			welcomed := s.read(ctx, c)
 			s.mu.Lock()
 			s.conn = nil
 			wasOnline := s.online
 			s.online = false
+			s.inFlight.reset()
 			s.mu.Unlock()
 			c.Close()
 			if wasOnline {
@@ -287,6 +395,89 @@ func (s *Session) run(ctx context.Context) {
 	}
 }
 
+// writerTick is how often the writer looks for due resends and dead
+// connections when nothing wakes it.
+const writerTick = 250 * time.Millisecond
+
+// writer is the one goroutine that saves the state file and writes the
+// outbox to the connection.
+func (s *Session) writer(ctx context.Context) {
+	t := time.NewTicker(writerTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		case <-t.C:
+		}
+		// Saved before sending: a message the server may acknowledge is on
+		// disk first, so a crash cannot lose what the partner saw.
+		s.save()
+		c, frames, dead := s.due(time.Now())
+		if dead {
+			s.log.Warn("server connection silent: nothing acknowledged within the limit; reconnecting", "limit", AckTimeout)
+			c.Close()
+			continue
+		}
+		for _, f := range frames {
+			if err := c.SendRaw(f); err != nil {
+				c.Close() // the reader sees it and reconnects; everything is resent
+				break
+			}
+		}
+	}
+}
+
+// due picks what to send now on the current connection, marking it in
+// flight; dead reports that the connection left something unacknowledged
+// for longer than AckTimeout.
+func (s *Session) due(now time.Time) (c *Conn, frames [][]byte, dead bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c = s.conn
+	if c == nil || !s.online {
+		return nil, nil, false
+	}
+	if o := s.inFlight.oldest(); !o.IsZero() && now.Sub(o) > AckTimeout {
+		return c, nil, true
+	}
+	for _, sg := range s.signals {
+		if !s.inFlight.has(sg.ref) {
+			s.inFlight.add(sg.ref, now)
+			frames = append(frames, sg.frame)
+		}
+	}
+	if now.Before(s.retryAt) {
+		return c, frames, false
+	}
+	for _, cs := range s.st.Outbox {
+		ref := ChatRefPrefix + cs.ClientMsgID
+		if s.inFlight.count(ChatRefPrefix) >= ChatWindow {
+			break
+		}
+		if !s.inFlight.has(ref) {
+			if f, err := protocol.Encode(protocol.TypeChat, ref, cs); err == nil {
+				s.inFlight.add(ref, now)
+				frames = append(frames, f)
+			}
+		}
+	}
+	for _, r := range s.st.Reports {
+		ref := reportRefPrefix + r.ID
+		if s.inFlight.count(reportRefPrefix) >= ReportWindow {
+			break
+		}
+		if !s.inFlight.has(ref) {
+			if f, err := protocol.Encode(r.Type, ref, r.Data); err == nil {
+				s.inFlight.add(ref, now)
+				frames = append(frames, f)
+			}
+		}
+	}
+	return c, frames, false
+}
+
 // read handles one connection until it ends; it reports whether it was welcomed.
 func (s *Session) read(ctx context.Context, c *Conn) bool {
 	welcomed := false
@@ -299,6 +490,7 @@ func (s *Session) read(ctx context.Context, c *Conn) bool {
 		if err != nil {
 			continue // a newer server's message: ignore what we do not know
 		}
+		pass := true
 		switch b := body.(type) {
 		case *protocol.Welcome:
 			welcomed = true
@@ -307,64 +499,101 @@ func (s *Session) read(ctx context.Context, c *Conn) bool {
 				s.st.Token = b.Token
 			}
 			s.st.URL, s.st.ParticipantID, s.st.Session, s.st.Pseudonym = s.cfg.URL, b.ParticipantID, b.Session, b.Pseudonym
-			s.saveLocked(true)
+			s.offset = time.UnixMilli(b.ServerTimeMS).Sub(time.Now())
+			s.dirty, s.durable = true, true
 			s.online = true
-			// Unacknowledged chat first, then what queued while offline.
-			for _, cs := range s.st.Outbox {
-				c.Send(protocol.TypeChat, ChatRefPrefix+cs.ClientMsgID, cs)
+			s.inFlight.reset()
+			s.retryAt = time.Time{}
+			// Signals of a call attempt that has moved on are not resent.
+			kept := s.signals[:0]
+			for _, sg := range s.signals {
+				if time.Since(sg.at) < MaxSignalAge {
+					kept = append(kept, sg)
+				}
 			}
-			for _, f := range s.queue {
-				c.SendRaw(f)
-			}
-			s.queue = nil
+			s.signals = kept
 			s.mu.Unlock()
+			s.kick()
 			s.h.Online(true)
 		case *protocol.ChatMessage:
 			s.seen(b.Channel, b.Seq)
 		case *protocol.ChatAck:
 			s.mu.Lock()
-			for i, cs := range s.st.Outbox {
-				if cs.ClientMsgID == b.ClientMsgID {
-					s.st.Outbox = append(s.st.Outbox[:i], s.st.Outbox[i+1:]...)
-					break
-				}
-			}
+			s.inFlight.done(env.Ref)
+			s.st.Outbox = slices.DeleteFunc(s.st.Outbox, func(cs protocol.ChatSend) bool { return cs.ClientMsgID == b.ClientMsgID })
 			if b.Message.Seq > s.st.Since[b.Message.Channel] {
 				s.st.Since[b.Message.Channel] = b.Message.Seq
 			}
-			s.saveLocked(true)
+			s.dirty, s.durable = true, true
 			s.mu.Unlock()
+			s.kick()
+		case *protocol.Ack:
+			s.settle(env.Ref)
+			pass = false
 		case *protocol.Error:
-			if env.Ref == "join" && b.Code == protocol.CodeBadToken {
-				// The server no longer knows us (a new database): start over.
-				s.mu.Lock()
-				s.st = State{Since: map[string]int64{}}
-				s.saveLocked(true)
-				s.mu.Unlock()
-			}
-			if id, ok := strings.CutPrefix(env.Ref, ChatRefPrefix); ok && b.Code != protocol.CodeInternal {
-				s.dropOutbox(id) // refused for good; the handler shows why
-			}
+			pass = s.refused(env.Ref, b)
 		}
-		s.h.Message(env.Type, env.Ref, body)
+		if pass {
+			s.h.Message(env.Type, env.Ref, body)
+		}
 	}
 	return welcomed
 }
 
-// ChatRefPrefix starts the ref of a chat send; the client message id
-// follows, so an error names the message it refuses.
-const ChatRefPrefix = "chat:"
-
-func (s *Session) dropOutbox(id string) {
+// settle removes the report or signal ref names: the server has it.
+func (s *Session) settle(ref string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i, cs := range s.st.Outbox {
-		if cs.ClientMsgID == id {
-			s.st.Outbox = append(s.st.Outbox[:i], s.st.Outbox[i+1:]...)
-			s.saveLocked(true)
-			return
-		}
+	s.inFlight.done(ref)
+	if id, ok := strings.CutPrefix(ref, reportRefPrefix); ok {
+		s.st.Reports = slices.DeleteFunc(s.st.Reports, func(r Report) bool { return r.ID == id })
+		s.dirty = true
 	}
+	s.signals = slices.DeleteFunc(s.signals, func(sg pendingSignal) bool { return sg.ref == ref })
+	s.kick()
+}
+
+// refused handles an error from the server; it reports whether the handler
+// should hear of it (not for a refusal the session retries by itself).
+func (s *Session) refused(ref string, e *protocol.Error) bool {
+	if ref == "join" && e.Code == protocol.CodeBadToken {
+		// The server no longer knows us (a new database): start over.
+		s.mu.Lock()
+		s.st = State{Since: map[string]int64{}, Outbox: s.st.Outbox}
+		s.dirty, s.durable = true, true
+		s.mu.Unlock()
+		return true
+	}
+	isChat, isReport, isSignal := strings.HasPrefix(ref, ChatRefPrefix), strings.HasPrefix(ref, reportRefPrefix), strings.HasPrefix(ref, signalRefPrefix)
+	if !isChat && !isReport && !isSignal {
+		return true
+	}
+	if protocol.Retryable(e.Code) {
+		wait := DefaultRetryWait
+		if e.RetryAfterMS > 0 {
+			wait = time.Duration(e.RetryAfterMS) * time.Millisecond
+		}
+		s.mu.Lock()
+		s.inFlight.done(ref) // sent again once the wait is over
+		if !isSignal {
+			s.retryAt = time.Now().Add(wait)
+		}
+		s.mu.Unlock()
+		return false
+	}
+	// Refused for good: the handler shows why (a chat message as "not sent").
+	s.mu.Lock()
+	s.inFlight.done(ref)
+	if id, ok := strings.CutPrefix(ref, ChatRefPrefix); ok {
+		s.st.Outbox = slices.DeleteFunc(s.st.Outbox, func(cs protocol.ChatSend) bool { return cs.ClientMsgID == id })
+		s.dirty, s.durable = true, true
+	}
+	s.mu.Unlock()
+	s.settle(ref)
+	if isReport || isSignal {
+		s.log.Warn("server refused a report or signal", "code", e.Code, "message", e.Message, "ref", ref)
+	}
+	return true
 }
 
 func (s *Session) seen(channel string, seq int64) {
@@ -372,6 +601,7 @@ func (s *Session) seen(channel string, seq int64) {
 	defer s.mu.Unlock()
 	if seq > s.st.Since[channel] {
 		s.st.Since[channel] = seq
-		s.saveLocked(false)
+		s.dirty = true // losing these only replays messages the engine drops by id
+		s.kick()
 	}
 }

@@ -51,6 +51,9 @@ const (
 	TypeChatMsg   = "chat_msg"   // ChatMessage
 	TypeEnded     = "ended"      // Ended
 	TypeError     = "error"      // Error
+	// TypeAck confirms a kiosk's signal, call state or stats report (its
+	// ref echoed), after the server relayed it or committed its event.
+	TypeAck = "ack" // Ack
 	// The server relays TypeSignal with From set.
 )
 
@@ -186,6 +189,16 @@ type ChatSend struct {
 	Channel     string `json:"channel"`
 	Body        string `json:"body"`
 	ClientMsgID string `json:"client_msg_id"`
+	// TypedAtMS is when the participant sent it, in server time (the
+	// kiosk's clock corrected by the offset it learnt from the server). A
+	// message typed before its group's deadline but delivered after it (the
+	// kiosk was offline) is accepted and marked late.
+	TypedAtMS int64 `json:"typed_at_ms,omitempty"`
+}
+
+// Ack confirms a kiosk message that carries an id (Signal, CallState, Stats).
+type Ack struct {
+	ID string `json:"id"`
 }
 
 // ChatAck tells the sender its message was committed.
@@ -212,6 +225,10 @@ type ChatMessage struct {
 	Body      string `json:"body"`
 	TimeMS    int64  `json:"time_ms"`
 	Replay    bool   `json:"replay,omitempty"` // delivered from history on (re)join
+	// Late: typed before its group's end but committed after it; TypedAtMS
+	// is when it was typed (server time).
+	Late      bool  `json:"late,omitempty"`
+	TypedAtMS int64 `json:"typed_at_ms,omitempty"`
 }
 
 // Call states reported by a kiosk.
@@ -226,6 +243,10 @@ const (
 type CallState struct {
 	Peer  string `json:"peer"`
 	State string `json:"state"`
+	// ID makes a resend idempotent (the kiosk resends what was not
+	// acknowledged after a drop); AtMS is when it happened, in server time.
+	ID   string `json:"id,omitempty"`
+	AtMS int64  `json:"at_ms,omitempty"`
 }
 
 // PeerState tells the others that a member went offline or came back.
@@ -235,17 +256,23 @@ type PeerState struct {
 }
 
 // Stats is a kiosk's periodic report of its call quality; the server logs it
-// as an event so latency is recorded per call.
+// as an event so latency is recorded per call. Rates and the loss are over
+// the interval since the previous report (IntervalMS); FramesDecoded is the
+// call's total. PROTOCOL.md gives each field's unit.
 type Stats struct {
 	Peer          string  `json:"peer"`
 	RTTMS         float64 `json:"rtt_ms"`
 	FPSSent       float64 `json:"fps_sent"`
 	FPSRecv       float64 `json:"fps_recv"`
 	BitrateKbps   float64 `json:"bitrate_kbps"`
-	PacketLoss    float64 `json:"packet_loss"` // fraction 0..1
+	PacketLoss    float64 `json:"packet_loss"` // fraction 0..1 of the interval's packets
 	AudioDelayMS  float64 `json:"audio_delay_ms"`
-	VideoDelayMS  float64 `json:"video_delay_ms,omitempty"`
+	VideoDelayMS  float64 `json:"video_delay_ms"`
 	FramesDecoded int64   `json:"frames_decoded"`
+	IntervalMS    int64   `json:"interval_ms,omitempty"`
+	// ID and AtMS as in CallState.
+	ID   string `json:"id,omitempty"`
+	AtMS int64  `json:"at_ms,omitempty"`
 }
 
 // Ended tells a member that its discussion is over.
@@ -286,6 +313,8 @@ type Error struct {
 	Code    string `json:"code"`
 	Message string `json:"message"` // a plain sentence naming what was wrong
 	Field   string `json:"field,omitempty"`
+	// RetryAfterMS, with CodeRateLimited, says when a resend will be accepted.
+	RetryAfterMS int64 `json:"retry_after_ms,omitempty"`
 }
 
 // ErrMalformed is returned by Decode for input that is not a valid envelope.
@@ -314,7 +343,10 @@ func Encode(typ, ref string, v any) ([]byte, error) {
 func Decode(frame []byte) (Envelope, error) {
 	var env Envelope
 	if err := json.Unmarshal(frame, &env); err != nil {
-		return env, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return env, fmt.Errorf("%w: %s", ErrMalformed, describeJSONError(err, ""))
+	}
+	if err := CheckUTF8(frame); err != nil {
+		return env, err
 	}
 	if env.Type == "" {
 		return env, fmt.Errorf("%w: field \"type\" is missing", ErrMalformed)
@@ -342,10 +374,8 @@ var bodies = map[string]func() any{
 	TypeChatMsg:   func() any { return new(ChatMessage) },
 	TypeEnded:     func() any { return new(Ended) },
 	TypeError:     func() any { return new(Error) },
+	TypeAck:       func() any { return new(Ack) },
 }
-
-// KnownType reports whether typ is a message type of this protocol.
-func KnownType(typ string) bool { _, ok := bodies[typ]; return ok }
 
 // DecodeBody decodes env.Data into the body type for env.Type and returns a
 // pointer to it (for example *JoinRequest for TypeJoin).
@@ -359,7 +389,7 @@ func DecodeBody(env Envelope) (any, error) {
 		return v, nil
 	}
 	if err := json.Unmarshal(env.Data, v); err != nil {
-		return nil, fmt.Errorf("%w: data of %q: %v", ErrMalformed, env.Type, err)
+		return nil, fmt.Errorf("%w: %s", ErrMalformed, describeJSONError(err, "data."))
 	}
 	return v, nil
 }

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/parley-lab/parley/pairing"
 	"github.com/parley-lab/parley/signaling/export"
@@ -273,11 +272,11 @@ func (h *Hub) StartSession(code string) (SessionView, error) {
 		return SessionView{}, fmt.Errorf("%w: session %s is %s, only an open session can be started", ErrSessionState, code, s.rec.State)
 	}
 	now := h.clock.Now()
-	if err := h.st.SetSessionState(code, store.SessionStarted, ms(now)); err != nil {
+	if err := h.st.SetSessionState(code, store.SessionStarted, ms(now), ev(code, "", "", EvSessionStarted, nil, now)); err != nil {
 		return SessionView{}, err
 	}
 	s.rec.State, s.rec.StartedMS = store.SessionStarted, ms(now)
-	h.event(code, "", "", EvSessionStarted, nil, now)
+	h.log.Info("session started", "session", code)
 	h.pairLocked(s, now, pairing.Rule(s.settings.Matching) == pairing.Random)
 	return h.viewLocked(s), nil
 }
@@ -299,11 +298,11 @@ func (h *Hub) EndSession(code string) (SessionView, error) {
 			h.endGroupLocked(g, "experimenter", ms(now))
 		}
 	}
-	if err := h.st.SetSessionState(code, store.SessionEnded, ms(now)); err != nil {
+	if err := h.st.SetSessionState(code, store.SessionEnded, ms(now), ev(code, "", "", EvSessionEnded, nil, now)); err != nil {
 		return SessionView{}, err
 	}
 	s.rec.State, s.rec.EndedMS = store.SessionEnded, ms(now)
-	h.event(code, "", "", EvSessionEnded, nil, now)
+	h.log.Info("session ended", "session", code)
 	for _, p := range s.participants {
 		if p.group == nil {
 			h.sendLocked(p, protocol.TypeEnded, "", protocol.Ended{Reason: "session_ended", AtMS: ms(now)})
@@ -480,18 +479,15 @@ func (h *Hub) PostMessage(code, key, role, body string) (APIMessage, error) {
 	if role != protocol.RoleExperimenter && role != protocol.RoleSystem {
 		return APIMessage{}, fmt.Errorf("%w: role must be %q or %q", ErrBadRequest, protocol.RoleExperimenter, protocol.RoleSystem)
 	}
-	if !utf8.ValidString(body) || strings.TrimSpace(body) == "" {
-		return APIMessage{}, fmt.Errorf("%w: body is empty or not UTF-8 text", ErrBadRequest)
-	}
 	h.mu.Lock()
 	s, ok := h.sessions[code]
 	if !ok {
 		h.mu.Unlock()
 		return APIMessage{}, fmt.Errorf("%w %q", ErrUnknownSession, code)
 	}
-	if n := utf8.RuneCountInString(body); n > s.settings.MaxMessageRunes {
+	if _, err := protocol.CheckChatBody(body, s.settings.MaxMessageRunes); err != nil {
 		h.mu.Unlock()
-		return APIMessage{}, fmt.Errorf("%w: the message has %d characters; at most %d are allowed", ErrBadRequest, n, s.settings.MaxMessageRunes)
+		return APIMessage{}, fmt.Errorf("%w: body: %v", ErrBadRequest, err)
 	}
 	c, err := h.channelLocked(s, key)
 	if err != nil {
@@ -499,7 +495,7 @@ func (h *Hub) PostMessage(code, key, role, body string) (APIMessage, error) {
 		return APIMessage{}, err
 	}
 	done := make(chan commitResult, 1)
-	h.enqueueLocked(&commitReq{sess: s, done: done, msg: store.Message{ID: "m_" + randomCode(14), Session: code, Channel: c.Key,
+	h.enqueueLocked(&commitReq{sess: s, done: done, msg: &store.Message{ID: "m_" + randomCode(14), Session: code, Channel: c.Key,
 		SenderRole: role, Body: body, TimeMS: ms(h.clock.Now())}})
 	h.mu.Unlock()
 	r := <-done

@@ -26,6 +26,17 @@ const (
 	DefaultWriteWait       = 5 * time.Second
 	DefaultSendQueueBytes  = 4 << 20 // a long chat history replayed at once fits
 	DefaultMaxHeldSignals  = 256
+	// DefaultJoinTimeout: a websocket that has not joined by then is closed.
+	DefaultJoinTimeout = 10 * time.Second
+	// DefaultMaxConnsPerAddr: a lab of 100 seats behind one NAT, each kiosk
+	// with one connection and briefly a second while it reconnects.
+	DefaultMaxConnsPerAddr = 256
+	// DefaultMaxJoinsPerAddrPerMinute: all 100 seats rejoining at once after a
+	// server restart, twice over, still fit.
+	DefaultMaxJoinsPerAddrPerMinute = 600
+	// DefaultLateChatGrace: how long after a group's end a message typed
+	// before the end (the kiosk was offline) is still accepted, marked late.
+	DefaultLateChatGrace = 24 * time.Hour
 	DefaultWebhookTimeout  = 5 * time.Second
 	DefaultWebhookAttempts = 10
 	DefaultWebhookBackoff  = time.Second
@@ -214,6 +225,14 @@ type Config struct {
 	// AllowOrigins lists websocket Origin values accepted besides none (kiosks
 	// send none). Empty: only requests without an Origin header.
 	AllowOrigins []string `toml:"allow_origins"`
+	// JoinTimeout: a connection that has not joined by then is closed.
+	JoinTimeout time.Duration `toml:"join_timeout"`
+	// MaxConnsPerAddr caps open websockets per remote IP address, and
+	// MaxJoinsPerAddrPerMinute the joins (and resumes) from one address.
+	MaxConnsPerAddr          int `toml:"max_conns_per_addr"`
+	MaxJoinsPerAddrPerMinute int `toml:"max_joins_per_addr_per_minute"`
+	// LateChatGrace: see DefaultLateChatGrace.
+	LateChatGrace time.Duration `toml:"late_chat_grace"`
 }
 
 // WithDefaults fills unset fields. A config with no rooms gets one room,
@@ -251,6 +270,18 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.WebhookBackoff == 0 {
 		c.WebhookBackoff = DefaultWebhookBackoff
+	}
+	if c.JoinTimeout == 0 {
+		c.JoinTimeout = DefaultJoinTimeout
+	}
+	if c.MaxConnsPerAddr == 0 {
+		c.MaxConnsPerAddr = DefaultMaxConnsPerAddr
+	}
+	if c.MaxJoinsPerAddrPerMinute == 0 {
+		c.MaxJoinsPerAddrPerMinute = DefaultMaxJoinsPerAddrPerMinute
+	}
+	if c.LateChatGrace == 0 {
+		c.LateChatGrace = DefaultLateChatGrace
 	}
 	return c
 }
@@ -291,6 +322,9 @@ func (c Config) Validate() error {
 		if _, err := url.Parse(o); err != nil || o == "" {
 			return fmt.Errorf("%w: allow_origins[%d]: %q is not an origin URL", ErrConfig, i, o)
 		}
+	}
+	if c.JoinTimeout < 0 || c.LateChatGrace < 0 || c.MaxConnsPerAddr < 0 || c.MaxJoinsPerAddrPerMinute < 0 {
+		return fmt.Errorf("%w: join_timeout, late_chat_grace, max_conns_per_addr and max_joins_per_addr_per_minute must not be negative", ErrConfig)
 	}
 	if c.PingInterval <= 0 || c.PongWait <= 0 || c.WriteWait <= 0 {
 		return fmt.Errorf("%w: ping_interval, pong_wait and write_wait must be positive", ErrConfig)

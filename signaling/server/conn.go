@@ -1,9 +1,11 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -32,6 +34,10 @@ type conn struct {
 
 	// p is the joined participant; owned by the hub (read and written under hub.mu).
 	p *participant
+	// joined is set once a join or resume succeeded (read by the join timeout).
+	joined atomic.Bool
+	// addr is the remote IP address, for the per-address caps.
+	addr string
 }
 
 func newConn(ws *websocket.Conn, maxBytes int, log *slog.Logger) *conn {
@@ -141,7 +147,13 @@ func (c *conn) readLoop(h *Hub) {
 		}
 		c.ws.SetReadDeadline(time.Now().Add(h.cfg.PingInterval + h.cfg.PongWait))
 		if mt != websocket.TextMessage {
-			c.sendError("", protocol.CodeMalformed, "only text frames holding JSON are accepted", "")
+			// Answer the frame's ref if it holds one, so the sender knows
+			// which request was refused.
+			var env struct {
+				Ref string `json:"ref"`
+			}
+			json.Unmarshal(frame, &env)
+			c.sendError(env.Ref, protocol.CodeMalformed, "text frames only: this frame was binary; send JSON in a text frame", "")
 			continue
 		}
 		h.handle(c, frame)
@@ -149,6 +161,10 @@ func (c *conn) readLoop(h *Hub) {
 }
 
 func (c *conn) sendError(ref, code, msg, field string) {
-	frame, _ := protocol.Encode(protocol.TypeError, ref, protocol.Error{Code: code, Message: msg, Field: field})
+	c.sendErrorValue(ref, protocol.Error{Code: code, Message: msg, Field: field})
+}
+
+func (c *conn) sendErrorValue(ref string, e protocol.Error) {
+	frame, _ := protocol.Encode(protocol.TypeError, ref, e)
 	c.enqueue(frame)
 }

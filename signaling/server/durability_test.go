@@ -125,16 +125,7 @@ func TestClockStartsWhenAllConnectedAndEndsBothSides(t *testing.T) {
 		t.Fatalf("B's end = %+v", e)
 	}
 	// Both times are logged.
-	evs, _ := ts.Store().Events(a.welcome.Session)
-	kinds := map[string]int{}
-	for _, ev := range evs {
-		kinds[ev.Kind]++
-	}
-	for _, k := range []string{EvJoin, EvPaired, EvCallState, EvCallConnected, EvClockStart, EvClockEnd, EvDisconnect, EvReconnect} {
-		if kinds[k] == 0 {
-			t.Errorf("no %s event logged; have %v", k, kinds)
-		}
-	}
+	eventKinds(t, ts, a.welcome.Session, EvJoin, EvPaired, EvCallState, EvCallConnected, EvClockStart, EvClockEnd, EvDisconnect, EvReconnect)
 }
 
 func TestClockFallbackWhenCallNeverConnects(t *testing.T) {

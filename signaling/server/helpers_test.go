@@ -352,3 +352,47 @@ func (ts *testServer) api(t *testing.T, method, path, token string, body any, ou
 	}
 	return resp.StatusCode
 }
+
+// eventually waits until cond holds, failing the test with what after a
+// generous limit: tests wait for a condition, never for a fixed time.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(eventuallyLimit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(eventuallyPoll)
+	}
+}
+
+// Bounds of eventually: the limit is far above any real wait, even on a
+// loaded machine; the poll is short enough not to slow tests.
+const (
+	eventuallyLimit = 30 * time.Second
+	eventuallyPoll  = 5 * time.Millisecond
+)
+
+// eventKinds waits until the session's events include every kind in want,
+// and returns the counts of all kinds.
+func eventKinds(t *testing.T, ts *testServer, session string, want ...string) map[string]int {
+	t.Helper()
+	var kinds map[string]int
+	eventually(t, fmt.Sprintf("events %v", want), func() bool {
+		evs, err := ts.Store().Events(session)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds = map[string]int{}
+		for _, ev := range evs {
+			kinds[ev.Kind]++
+		}
+		for _, k := range want {
+			if kinds[k] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	return kinds
+}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
@@ -18,9 +17,14 @@ import (
 	"github.com/parley-lab/parley/signaling/store"
 )
 
-// minStatsInterval bounds how often one kiosk's stats reports are logged, so
-// a misbehaving kiosk cannot flood the events table.
-const minStatsInterval = time.Second
+// Reports (call states and stats) per kiosk: a token bucket, so a
+// misbehaving kiosk cannot flood the events table while the reports a kiosk
+// kept through an outage (one a second) still drain when it returns.
+const (
+	reportBurst   = 20
+	reportPerSec  = 2.0
+	reportRefused = "too many reports in a short time; send again after the wait"
+)
 
 // Event kinds in the events table and export.
 const (
@@ -40,9 +44,6 @@ const (
 	EvWebhookGaveUp  = "webhook_gave_up"
 )
 
-// ErrClosed is returned for work asked of a closed hub.
-var ErrClosed = errors.New("server is shutting down")
-
 // Hub owns all live state: sessions, participants, groups, connections.
 // One mutex guards it; every store write that changes what participants see
 // happens under it, so the order of commits is the order of delivery.
@@ -54,6 +55,8 @@ type Hub struct {
 	rng   *rand.Rand
 	// notifyWebhooks wakes the webhook dispatcher after a message commit.
 	notifyWebhooks func()
+	// admit caps connections and joins per remote address.
+	admit *admission
 
 	// commitMu is taken before mu by whatever must not interleave with a
 	// batch between its commit and its delivery: the committer, and joins
@@ -99,9 +102,11 @@ type participant struct {
 	held []heldSignal
 	// connectedTo: peers this participant reported the call connected with.
 	connectedTo map[string]bool
-	tokens      float64
-	tokensAt    time.Time
-	lastStats   time.Time
+	chat        bucket // chat messages
+	reports     bucket // call states and stats
+	// reported: ids of recent call-state and stats reports, so a resend
+	// after a drop changes nothing twice.
+	reported map[string]bool
 }
 
 // heldSignal is a relayed signal waiting for its recipient to come back.
@@ -121,6 +126,7 @@ func newHub(cfg Config, st *store.Store, clock Clock, log *slog.Logger) *Hub {
 		cfg: cfg, st: st, clock: clock, log: log,
 		rng:            rand.New(rand.NewPCG(uint64(clock.Now().UnixNano()), 0x9a7e1e)),
 		notifyWebhooks: func() {},
+		admit:          newAdmission(cfg, clock, log),
 		cqWake:         make(chan struct{}, 1),
 		cqDone:         make(chan struct{}),
 		sessions:       map[string]*session{},
@@ -245,14 +251,21 @@ func (h *Hub) close() {
 	}
 }
 
+// ev builds an event record.
+func ev(sess, pid, gid, kind string, data any, at time.Time) store.Event {
+	var raw json.RawMessage
+	if data != nil {
+		raw, _ = json.Marshal(data)
+	}
+	return store.Event{Session: sess, Participant: pid, Group: gid, Kind: kind, Data: raw, TimeMS: ms(at)}
+}
+
+// event queues an event that records no state change of its own for the
+// batched committer (one disk sync for many, never under the hub's lock).
+// Events that record a state change are written in that change's
+// transaction instead.
 func (h *Hub) event(sess, pid, gid, kind string, data any, at time.Time) {
-	raw, _ := json.Marshal(data)
-	if data == nil {
-		raw = nil
-	}
-	if err := h.st.AddEvent(store.Event{Session: sess, Participant: pid, Group: gid, Kind: kind, Data: raw, TimeMS: ms(at)}); err != nil {
-		h.log.Error("event not stored", "kind", kind, "err", err)
-	}
+	h.enqueueLocked(&commitReq{events: []store.Event{ev(sess, pid, gid, kind, data, at)}})
 }
 
 // sendLocked encodes and queues a message for an online participant.
@@ -273,10 +286,13 @@ func (h *Hub) handle(c *conn, frame []byte) {
 	env, err := protocol.Decode(frame)
 	if err != nil {
 		code := protocol.CodeMalformed
-		if errors.Is(err, protocol.ErrVersion) {
+		switch {
+		case errors.Is(err, protocol.ErrVersion):
 			code = protocol.CodeBadVersion
+		case errors.Is(err, protocol.ErrBadText):
+			code = protocol.CodeBadField
 		}
-		c.sendError(env.Ref, code, err.Error(), "")
+		c.sendError(env.Ref, code, err.Error(), protocol.ErrorField(err))
 		return
 	}
 	body, err := protocol.DecodeBody(env)
@@ -285,7 +301,7 @@ func (h *Hub) handle(c *conn, frame []byte) {
 		if errors.Is(err, protocol.ErrUnknownType) {
 			code = protocol.CodeUnknownType
 		}
-		c.sendError(env.Ref, code, err.Error(), "")
+		c.sendError(env.Ref, code, err.Error(), protocol.ErrorField(err))
 		return
 	}
 	if env.Type == protocol.TypeJoin {
@@ -314,10 +330,11 @@ func (h *Hub) handle(c *conn, frame []byte) {
 	case *protocol.CallState:
 		h.callStateLocked(p, env.Ref, b)
 	case *protocol.Stats:
-		h.statsLocked(p, b)
+		h.statsLocked(p, env.Ref, b)
 	default:
 		if env.Type == protocol.TypeLeave {
 			h.event(p.sess.rec.Code, p.rec.ID, p.groupID(), EvLeave, nil, h.clock.Now())
+			h.log.Info("leave", "session", p.sess.rec.Code, "group", p.groupID(), "seat", p.rec.Seat, "participant", p.rec.ID)
 			c.shut(websocket.CloseNormalClosure, "left")
 			return
 		}
@@ -355,13 +372,13 @@ func (h *Hub) createSessionLocked(room string, settings SessionSettings, now tim
 	}
 	raw, _ := json.Marshal(settings)
 	rec := store.Session{Code: randomCode(8), Room: room, Settings: raw, State: store.SessionOpen, CreatedMS: ms(now)}
-	if err := h.st.CreateSession(rec); err != nil {
+	if err := h.st.CreateSession(rec, ev(rec.Code, "", "", EvSessionCreated, map[string]any{"room": room, "settings": settings}, now)); err != nil {
 		return nil, err
 	}
 	s := &session{rec: rec, settings: settings}
 	h.sessions[rec.Code] = s
 	h.order = append(h.order, s)
-	h.event(rec.Code, "", "", EvSessionCreated, map[string]any{"room": room, "settings": settings}, now)
+	h.log.Info("session created", "session", rec.Code, "room", room)
 	return s, nil
 }
 
@@ -371,10 +388,18 @@ func (h *Hub) joinLocked(c *conn, ref string, req *protocol.JoinRequest) {
 		return
 	}
 	now := h.clock.Now()
+	if !h.admit.join(c.addr) {
+		c.sendError(ref, protocol.CodeRateLimited, fmt.Sprintf("too many joins from this address in a minute (max_joins_per_addr_per_minute = %d); try again shortly", h.cfg.MaxJoinsPerAddrPerMinute), "")
+		return
+	}
 	if req.Token != "" {
 		p := h.byToken[hashToken(req.Token)]
 		if p == nil {
 			c.sendError(ref, protocol.CodeBadToken, "the resume token is not known to this server; join with a pseudonym instead", "token")
+			return
+		}
+		if other := p.sess.seatHolder(p.rec.Seat, p); other != nil && other.conn != nil {
+			c.sendError(ref, protocol.CodeSeatTaken, fmt.Sprintf("seat %q is now used by another participant in this session", p.rec.Seat), "seat")
 			return
 		}
 		h.attachLocked(c, p, ref, req.Since, true, now)
@@ -410,17 +435,20 @@ func (h *Hub) joinLocked(c *conn, ref string, req *protocol.JoinRequest) {
 			return
 		}
 	}
-	for _, other := range s.participants {
-		if other.rec.Seat == seat && other.conn != nil {
-			c.sendError(ref, protocol.CodeSeatTaken, fmt.Sprintf("seat %q is already connected in this session", seat), "seat")
-			return
+	if other := s.seatHolder(seat, nil); other != nil {
+		msg := fmt.Sprintf("seat %q is already connected in this session", seat)
+		if other.conn == nil {
+			msg = fmt.Sprintf("seat %q belongs to a participant whose discussion is still running; that participant can rejoin from this seat, or the experimenter can end the discussion", seat)
 		}
+		c.sendError(ref, protocol.CodeSeatTaken, msg, "seat")
+		return
 	}
 	token, hash := newToken()
+	id := "p_" + randomCode(12)
 	rec, err := h.st.AddParticipant(store.Participant{
-		ID: "p_" + randomCode(12), Session: s.rec.Code, Code: randomCode(8), Seat: seat,
+		ID: id, Session: s.rec.Code, Code: randomCode(8), Seat: seat,
 		Pseudonym: pseudonym, TokenHash: hash, JoinedMS: ms(now),
-	})
+	}, ev(s.rec.Code, id, "", EvJoin, map[string]any{"seat": seat, "pseudonym": pseudonym, "client": req.Client}, now))
 	if err != nil {
 		h.log.Error("add participant", "err", err)
 		c.sendError(ref, protocol.CodeInternal, "the server could not store the participant; nothing was joined", "")
@@ -430,11 +458,30 @@ func (h *Hub) joinLocked(c *conn, ref string, req *protocol.JoinRequest) {
 	s.participants = append(s.participants, p)
 	h.byToken[hash] = p
 	h.byID[rec.ID] = p
-	h.event(s.rec.Code, p.rec.ID, "", EvJoin, map[string]any{"seat": seat, "pseudonym": pseudonym, "client": req.Client}, now)
+	h.log.Info("join", "session", s.rec.Code, "seat", seat, "participant", rec.ID, "client", req.Client)
 	c.p, p.conn = p, c
+	c.joined.Store(true)
 	h.welcomeLocked(p, ref, token, false, now)
 	h.replayLocked(p, req.Since)
 	h.pairLocked(s, now, false)
+}
+
+// seatHolder returns the participant other than except who holds seat in s:
+// one connected there, or one whose discussion is still running (it may
+// resume at any moment). A seat never has two connected participants.
+func (s *session) seatHolder(seat string, except *participant) *participant {
+	for _, p := range s.participants {
+		if p == except || p.rec.Seat != seat {
+			continue
+		}
+		if p.conn != nil {
+			return p
+		}
+		if g := p.group; g != nil && g.rec.EndedMS == 0 && s.rec.State != store.SessionEnded {
+			return p
+		}
+	}
+	return nil
 }
 
 func (s *session) pseudonymTaken(n string) bool {
@@ -452,9 +499,14 @@ func (h *Hub) attachLocked(c *conn, p *participant, ref string, since map[string
 		old.p = nil
 		old.sendError("", protocol.CodeReplaced, "this participant was resumed on another connection", "")
 		old.shut(websocket.ClosePolicyViolation, "replaced")
+		// The old connection's own end will find itself replaced and log
+		// nothing: its disconnect is logged here, before the reconnect.
+		h.event(p.sess.rec.Code, p.rec.ID, p.groupID(), EvDisconnect, map[string]any{"reason": "replaced"}, now)
 	}
 	c.p, p.conn = p, c
+	c.joined.Store(true)
 	h.event(p.sess.rec.Code, p.rec.ID, p.groupID(), EvReconnect, nil, now)
+	h.log.Info("resume", "session", p.sess.rec.Code, "group", p.groupID(), "seat", p.rec.Seat, "participant", p.rec.ID)
 	h.welcomeLocked(p, ref, "", resumed, now)
 	if g := p.group; g != nil {
 		h.sendLocked(p, protocol.TypePaired, "", h.pairedMsg(p))
@@ -646,7 +698,11 @@ func (h *Hub) pairLocked(s *session, now time.Time, starting bool) {
 func (h *Hub) formGroupLocked(s *session, ids []string, now time.Time) {
 	num := len(s.groups) + 1
 	rec := store.Group{ID: fmt.Sprintf("%s-g%d", s.rec.Code, num), Session: s.rec.Code, Num: num, Members: ids, PairedMS: ms(now)}
-	if err := h.st.CreateGroup(rec); err != nil {
+	codes := make([]string, len(ids))
+	for i, id := range ids {
+		codes[i] = h.byID[id].rec.Code
+	}
+	if err := h.st.CreateGroup(rec, ev(s.rec.Code, "", rec.ID, EvPaired, map[string]any{"members": ids, "member_codes": codes, "num": num}, now)); err != nil {
 		h.log.Error("create group", "err", err)
 		return
 	}
@@ -657,7 +713,7 @@ func (h *Hub) formGroupLocked(s *session, ids []string, now time.Time) {
 		g.members = append(g.members, p)
 	}
 	s.addGroupLocked(g)
-	h.event(s.rec.Code, "", rec.ID, EvPaired, map[string]any{"members": ids, "num": num}, now)
+	h.log.Info("paired", "session", s.rec.Code, "group", rec.ID, "num", num, "members", ids)
 	// The fallback timer is armed before anyone hears of the group, so no
 	// member can act on the pairing before its timer exists; a clock that
 	// starts at pairing is sent after the pairing itself.
@@ -695,11 +751,14 @@ func (h *Hub) clockMsg(g *group, now time.Time) protocol.Clock {
 	return protocol.Clock{StartedAtMS: g.rec.ClockStartedMS, DeadlineMS: g.rec.DeadlineMS, ServerTimeMS: ms(now), Reason: g.rec.ClockReason}
 }
 
-func (h *Hub) startClockLocked(g *group, now time.Time, reason string) {
+// startClockLocked starts a group's discussion clock; evs (such as the
+// call_connected that started it) commit with it.
+func (h *Hub) startClockLocked(g *group, now time.Time, reason string, evs ...store.Event) {
 	s := g.members[0].sess
 	start := ms(now)
 	deadline := start + int64(s.settings.DurationS)*1000
-	ok, err := h.st.StartClock(g.rec.ID, start, deadline, reason)
+	evs = append(evs, ev(s.rec.Code, "", g.rec.ID, EvClockStart, map[string]any{"reason": reason, "deadline_ms": deadline, "paired_ms": g.rec.PairedMS, "setup_ms": start - g.rec.PairedMS}, now))
+	ok, err := h.st.StartClock(g.rec.ID, start, deadline, reason, evs...)
 	if err != nil {
 		h.log.Error("start clock", "group", g.rec.ID, "err", err)
 		return
@@ -708,7 +767,7 @@ func (h *Hub) startClockLocked(g *group, now time.Time, reason string) {
 		return
 	}
 	g.rec.ClockStartedMS, g.rec.DeadlineMS, g.rec.ClockReason = start, deadline, reason
-	h.event(s.rec.Code, "", g.rec.ID, EvClockStart, map[string]any{"reason": reason, "deadline_ms": deadline, "paired_ms": g.rec.PairedMS, "setup_ms": start - g.rec.PairedMS}, now)
+	h.log.Info("clock start", "session", s.rec.Code, "group", g.rec.ID, "reason", reason, "deadline", time.UnixMilli(deadline).UTC().Format(time.RFC3339))
 	// Arm the deadline before the members hear of the clock (see formGroupLocked).
 	h.armLocked(g, now)
 	for _, m := range g.members {
@@ -720,7 +779,9 @@ func (h *Hub) startClockLocked(g *group, now time.Time, reason string) {
 // the offline ones learn it when they return.
 func (h *Hub) endGroupLocked(g *group, reason string, atMS int64) {
 	now := h.clock.Now()
-	ok, err := h.st.EndGroup(g.rec.ID, atMS, reason)
+	s := g.members[0].sess
+	ok, err := h.st.EndGroup(g.rec.ID, atMS, reason,
+		ev(s.rec.Code, "", g.rec.ID, EvClockEnd, map[string]any{"reason": reason, "deadline_ms": g.rec.DeadlineMS, "processed_late_ms": ms(now) - atMS}, now))
 	if err != nil {
 		h.log.Error("end group", "group", g.rec.ID, "err", err)
 		// Try again shortly: the end must be recorded.
@@ -735,8 +796,7 @@ func (h *Hub) endGroupLocked(g *group, reason string, atMS int64) {
 		g.timer = nil
 	}
 	g.rec.EndedMS, g.rec.EndReason = atMS, reason
-	s := g.members[0].sess
-	h.event(s.rec.Code, "", g.rec.ID, EvClockEnd, map[string]any{"reason": reason, "deadline_ms": g.rec.DeadlineMS, "processed_late_ms": ms(now) - atMS}, now)
+	h.log.Info("clock end", "session", s.rec.Code, "group", g.rec.ID, "reason", reason)
 	for _, m := range g.members {
 		h.sendLocked(m, protocol.TypeEnded, "", protocol.Ended{Reason: reason, AtMS: atMS})
 	}
@@ -772,6 +832,11 @@ func (h *Hub) signalLocked(p *participant, ref string, sig *protocol.Signal) {
 	out := *sig
 	out.From, out.To = p.rec.ID, ""
 	frame, _ := protocol.Encode(protocol.TypeSignal, "", out)
+	// The ack tells the sender the signal reached the server (relayed or
+	// held): one written into a connection that died unnoticed is resent.
+	if ref != "" {
+		h.sendLocked(p, protocol.TypeAck, ref, protocol.Ack{ID: ref})
+	}
 	if to.conn != nil && to.conn.enqueue(frame) {
 		return
 	}
@@ -803,47 +868,72 @@ func (h *Hub) chatLocked(p *participant, ref string, cs *protocol.ChatSend) {
 		fail(protocol.CodeNoChannel, fmt.Sprintf("you cannot read or write channel %q", cs.Channel), "channel")
 		return
 	}
+	late := false
 	if !writable {
-		if strings.HasPrefix(key, keyGroupPrefix) {
-			fail(protocol.CodeChatClosed, "the discussion has ended; the chat is closed", "channel")
-		} else {
+		closedAt := h.closedAtLocked(p, key)
+		switch {
+		case closedAt == 0:
 			fail(protocol.CodeReadOnly, fmt.Sprintf("channel %q is read-only for participants", cs.Channel), "channel")
+			return
+		case !h.lateAllowedLocked(p, cs.TypedAtMS, closedAt, now):
+			fail(protocol.CodeChatClosed, "the discussion has ended; the chat is closed", "channel")
+			return
 		}
-		return
+		late = true // typed before the end, delivered after it: kept, marked late
 	}
 	if len(cs.ClientMsgID) > protocol.MaxClientMsgIDBytes {
-		fail(protocol.CodeBadField, fmt.Sprintf("client_msg_id is longer than %d bytes", protocol.MaxClientMsgIDBytes), "client_msg_id")
+		fail(protocol.CodeBadField, fmt.Sprintf("field \"client_msg_id\" is longer than %d bytes", protocol.MaxClientMsgIDBytes), "client_msg_id")
 		return
 	}
-	if !utf8.ValidString(cs.Body) {
-		fail(protocol.CodeBadField, "the message is not valid UTF-8 text", "body")
+	if code, err := protocol.CheckChatBody(cs.Body, p.sess.settings.MaxMessageRunes); err != nil {
+		fail(code, err.Error(), "body")
 		return
 	}
-	if strings.TrimSpace(cs.Body) == "" {
-		fail(protocol.CodeEmpty, "the message is empty", "body")
+	if wait, ok := p.allow(now, p.sess.settings); !ok {
+		p.conn.sendErrorValue(ref, protocol.Error{Code: protocol.CodeRateLimited, RetryAfterMS: max(wait.Milliseconds(), 1),
+			Message: "too many messages in a short time; wait a moment and send again"})
 		return
 	}
-	if n, limit := utf8.RuneCountInString(cs.Body), p.sess.settings.MaxMessageRunes; n > limit {
-		fail(protocol.CodeTooLong, fmt.Sprintf("the message has %d characters; at most %d are allowed", n, limit), "body")
-		return
-	}
-	if !p.allow(now, p.sess.settings) {
-		fail(protocol.CodeRateLimited, "too many messages in a short time; wait a moment and send again", "")
-		return
-	}
-	h.enqueueLocked(&commitReq{sess: p.sess, from: p, msgRef: ref, msg: store.Message{
+	h.enqueueLocked(&commitReq{sess: p.sess, from: p, msgRef: ref, msg: &store.Message{
 		ID: "m_" + randomCode(14), Session: p.sess.rec.Code, Channel: key, SenderID: p.rec.ID,
 		SenderRole: protocol.RoleParticipant, Nickname: p.rec.Pseudonym, Body: cs.Body, TimeMS: ms(now),
-		ClientMsgID: cs.ClientMsgID,
+		ClientMsgID: cs.ClientMsgID, TypedMS: cs.TypedAtMS, Late: late,
 	}})
 }
 
-// commitReq is one message waiting for the committer.
+// closedAtLocked is when a channel p may no longer write to was closed to
+// participants (its group's or the session's end), or 0 if it is read-only.
+func (h *Hub) closedAtLocked(p *participant, key string) int64 {
+	if key == protocol.ChannelExperimenter {
+		return 0
+	}
+	end := p.sess.rec.EndedMS
+	if strings.HasPrefix(key, keyGroupPrefix) && p.group != nil && p.group.rec.EndedMS != 0 {
+		if end == 0 || p.group.rec.EndedMS < end {
+			end = p.group.rec.EndedMS
+		}
+	}
+	return end
+}
+
+// lateAllowedLocked: a message typed (by the kiosk's account, in server
+// time) after p joined and no later than closedAt is accepted late, as
+// long as it arrives within the configured grace after the close.
+func (h *Hub) lateAllowedLocked(p *participant, typedMS, closedAt int64, now time.Time) bool {
+	return typedMS != 0 && typedMS <= closedAt && typedMS >= p.rec.JoinedMS &&
+		ms(now)-closedAt <= h.cfg.LateChatGrace.Milliseconds()
+}
+
+// commitReq is one message, or events, waiting for the committer.
 type commitReq struct {
 	sess   *session
-	msg    store.Message
+	msg    *store.Message // nil: events only
+	events []store.Event
 	from   *participant // nil for the experimenter
 	msgRef string       // the envelope's ref, echoed in the ack
+	// ackRef: the kiosk's ref of a reported event, acknowledged to from
+	// once committed.
+	ackRef string
 	done   chan commitResult
 }
 
@@ -899,25 +989,48 @@ func (h *Hub) committer(stop <-chan struct{}) {
 func (h *Hub) commitBatch(batch []*commitReq) {
 	h.commitMu.Lock()
 	defer h.commitMu.Unlock()
-	items := make([]store.Append, len(batch))
+	var items []store.Append
+	var events []store.Event
+	index := make([]int, len(batch)) // batch entry -> its message in items, or -1
 	hooked := false
 	h.mu.Lock()
 	for i, r := range batch {
-		items[i].Msg = r.msg
+		events = append(events, r.events...)
+		index[i] = -1
+		if r.msg == nil {
+			continue
+		}
+		index[i] = len(items)
+		it := store.Append{Msg: *r.msg}
 		for _, w := range r.sess.webhooks {
 			if w.Channel == "" || w.Channel == r.msg.Channel {
-				items[i].Webhooks = append(items[i].Webhooks, w.ID)
+				it.Webhooks = append(it.Webhooks, w.ID)
 				hooked = true
 			}
 		}
+		items = append(items, it)
 	}
 	h.mu.Unlock()
-	res, err := h.st.AppendBatch(items)
+	res, err := h.st.CommitBatch(items, events)
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if err != nil {
+		h.log.Error("store messages and events", "messages", len(items), "events", len(events), "err", err)
+	}
 	for i, r := range batch {
+		if r.msg == nil {
+			// Events: acknowledged once stored; on failure the kiosk
+			// resends them (its outbox keeps what is not acknowledged).
+			if r.ackRef != "" && r.from != nil && r.from.conn != nil {
+				if err != nil {
+					r.from.conn.sendError(r.ackRef, protocol.CodeInternal, "the report could not be saved; send it again", "")
+				} else {
+					h.sendLocked(r.from, protocol.TypeAck, r.ackRef, protocol.Ack{ID: r.ackRef})
+				}
+			}
+			continue
+		}
 		if err != nil {
-			h.log.Error("store messages", "n", len(batch), "err", err)
 			if r.done != nil {
 				r.done <- commitResult{err: err}
 			} else if r.from != nil && r.from.conn != nil {
@@ -925,7 +1038,7 @@ func (h *Hub) commitBatch(batch []*commitReq) {
 			}
 			continue
 		}
-		stored, dup := res[i].Stored, res[i].Dup
+		stored, dup := res[index[i]].Stored, res[index[i]].Dup
 		if r.from != nil {
 			h.sendLocked(r.from, protocol.TypeChatAck, r.msgRef, protocol.ChatAck{ClientMsgID: r.msg.ClientMsgID, Message: wireMessage(stored)})
 		}
@@ -951,18 +1064,30 @@ func (h *Hub) deliverLocked(s *session, m store.Message, skip *participant) {
 	}
 }
 
-// allow is a token bucket: RateBurst messages at once, refilled at RatePerSecond.
-func (p *participant) allow(now time.Time, st SessionSettings) bool {
-	if p.tokensAt.IsZero() {
-		p.tokens, p.tokensAt = float64(st.RateBurst), now
+// allow applies the session's chat rate limit to p.
+func (p *participant) allow(now time.Time, st SessionSettings) (wait time.Duration, ok bool) {
+	return p.chat.take(now, st.RateBurst, st.RatePerSecond)
+}
+
+// bucket is a token bucket.
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+// take takes a token: burst at once, refilled at perSec. When it refuses,
+// wait says when the next token is there.
+func (b *bucket) take(now time.Time, burst int, perSec float64) (wait time.Duration, ok bool) {
+	if b.at.IsZero() {
+		b.tokens, b.at = float64(burst), now
 	}
-	p.tokens = min(float64(st.RateBurst), p.tokens+now.Sub(p.tokensAt).Seconds()*st.RatePerSecond)
-	p.tokensAt = now
-	if p.tokens < 1 {
-		return false
+	b.tokens = min(float64(burst), b.tokens+now.Sub(b.at).Seconds()*perSec)
+	b.at = now
+	if b.tokens < 1 {
+		return time.Duration((1 - b.tokens) / perSec * float64(time.Second)), false
 	}
-	p.tokens--
-	return true
+	b.tokens--
+	return 0, true
 }
 
 func (h *Hub) callStateLocked(p *participant, ref string, cs *protocol.CallState) {
@@ -982,7 +1107,19 @@ func (h *Hub) callStateLocked(p *participant, ref string, cs *protocol.CallState
 		return
 	}
 	now := h.clock.Now()
-	h.event(p.sess.rec.Code, p.rec.ID, g.rec.ID, EvCallState, map[string]any{"peer": cs.Peer, "state": cs.State, "since_paired_ms": ms(now) - g.rec.PairedMS}, now)
+	if !h.allowReport(p, ref, now) {
+		return
+	}
+	at := h.reportedAt(p, cs.AtMS, now)
+	e := ev(p.sess.rec.Code, p.rec.ID, g.rec.ID, EvCallState, map[string]any{"peer": cs.Peer, "peer_code": h.codeOf(cs.Peer),
+		"state": cs.State, "since_paired_ms": ms(at) - g.rec.PairedMS, "received_ms": ms(now)}, at)
+	e.ClientID = cs.ID
+	report := &commitReq{events: []store.Event{e}, from: p, ackRef: ref}
+	defer h.enqueueLocked(report)
+	if cs.ID != "" && p.reported[cs.ID] {
+		return // a resend: stored (or queued) already; acknowledged again
+	}
+	p.rememberReport(cs.ID)
 	p.connectedTo[cs.Peer] = cs.State == protocol.CallConnected
 	if g.rec.ClockStartedMS != 0 || g.rec.EndedMS != 0 || cs.State != protocol.CallConnected {
 		return
@@ -994,8 +1131,46 @@ func (h *Hub) callStateLocked(p *participant, ref string, cs *protocol.CallState
 			}
 		}
 	}
-	h.event(p.sess.rec.Code, "", g.rec.ID, EvCallConnected, map[string]any{"setup_ms": ms(now) - g.rec.PairedMS}, now)
-	h.startClockLocked(g, now, ClockAllConnected)
+	h.startClockLocked(g, now, ClockAllConnected, ev(p.sess.rec.Code, "", g.rec.ID, EvCallConnected, map[string]any{"setup_ms": ms(now) - g.rec.PairedMS}, now))
+}
+
+// maxClockSkew is how far into the future a kiosk's reported time may lie
+// (its estimate of the server's clock is off by a round trip at most).
+const maxClockSkew = 5 * time.Second
+
+// reportedAt is when a kiosk says something happened, if that is plausible
+// (after it joined, not in the future), else now.
+func (h *Hub) reportedAt(p *participant, atMS int64, now time.Time) time.Time {
+	if atMS == 0 || atMS < p.rec.JoinedMS || atMS > ms(now.Add(maxClockSkew)) {
+		return now
+	}
+	return time.UnixMilli(atMS)
+}
+
+// codeOf is a participant's code (as exports name participants), or "".
+func (h *Hub) codeOf(id string) string {
+	if p := h.byID[id]; p != nil {
+		return p.rec.Code
+	}
+	return ""
+}
+
+// maxRememberedReports bounds the report ids a participant's state keeps to
+// recognise resends without asking the store; the store's unique index
+// catches older ones.
+const maxRememberedReports = 256
+
+func (p *participant) rememberReport(id string) {
+	if id == "" {
+		return
+	}
+	if p.reported == nil {
+		p.reported = map[string]bool{}
+	}
+	if len(p.reported) >= maxRememberedReports {
+		clear(p.reported)
+	}
+	p.reported[id] = true
 }
 
 func (g *group) has(id string) bool {
@@ -1007,13 +1182,37 @@ func (g *group) has(id string) bool {
 	return false
 }
 
-func (h *Hub) statsLocked(p *participant, st *protocol.Stats) {
+// allowReport applies the report bucket; false means p was told to wait.
+func (h *Hub) allowReport(p *participant, ref string, now time.Time) bool {
+	wait, ok := p.reports.take(now, reportBurst, reportPerSec)
+	if !ok {
+		p.conn.sendErrorValue(ref, protocol.Error{Code: protocol.CodeRateLimited, RetryAfterMS: max(wait.Milliseconds(), 1), Message: reportRefused})
+	}
+	return ok
+}
+
+func (h *Hub) statsLocked(p *participant, ref string, st *protocol.Stats) {
 	now := h.clock.Now()
-	if now.Sub(p.lastStats) < minStatsInterval {
+	if !h.allowReport(p, ref, now) {
 		return
 	}
-	p.lastStats = now
-	h.event(p.sess.rec.Code, p.rec.ID, p.groupID(), EvStats, st, now)
+	at := h.reportedAt(p, st.AtMS, now)
+	ack := &commitReq{from: p, ackRef: ref}
+	defer h.enqueueLocked(ack)
+	if st.ID != "" && p.reported[st.ID] {
+		return
+	}
+	p.rememberReport(st.ID)
+	data := map[string]any{}
+	raw, _ := json.Marshal(st)
+	json.Unmarshal(raw, &data)
+	delete(data, "id")
+	delete(data, "at_ms")
+	data["peer_code"] = h.codeOf(st.Peer)
+	data["received_ms"] = ms(now)
+	e := ev(p.sess.rec.Code, p.rec.ID, p.groupID(), EvStats, data, at)
+	e.ClientID = st.ID
+	ack.events = []store.Event{e}
 }
 
 // disconnected is called by a connection's reader when it ends.
@@ -1029,7 +1228,8 @@ func (h *Hub) disconnected(c *conn) {
 		return
 	}
 	now := h.clock.Now()
-	h.event(p.sess.rec.Code, p.rec.ID, p.groupID(), EvDisconnect, nil, now)
+	h.event(p.sess.rec.Code, p.rec.ID, p.groupID(), EvDisconnect, map[string]any{"reason": "connection_lost"}, now)
+	h.log.Info("disconnect", "session", p.sess.rec.Code, "group", p.groupID(), "seat", p.rec.Seat, "participant", p.rec.ID)
 	if g := p.group; g != nil {
 		for _, m := range g.members {
 			if m != p {

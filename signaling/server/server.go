@@ -58,6 +58,7 @@ type Server struct {
 	st         *store.Store
 	hub        *Hub
 	hooks      *dispatcher
+	admit      *admission
 	adminToken string
 	// NewAdminToken is true when this start created the admin token.
 	NewAdminToken bool
@@ -100,6 +101,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	s.hooks = newDispatcher(st, s.httpc, s.clock, s.log, cfg)
+	s.admit = newAdmission(cfg, s.clock, s.log)
 	s.hub.notifyWebhooks = s.hooks.wake
 	s.upgrader = websocket.Upgrader{
 		// Small read buffers and pooled write buffers: most kiosks are idle
@@ -170,11 +172,25 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	addr := remoteHost(r)
+	if !s.admit.openConn(addr) {
+		http.Error(w, fmt.Sprintf("too many connections from %s (max_conns_per_addr = %d)", addr, s.cfg.MaxConnsPerAddr), http.StatusServiceUnavailable)
+		return
+	}
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		s.admit.closeConn(addr)
 		return // the upgrader wrote the error
 	}
 	c := newConn(ws, s.cfg.SendQueueBytes, s.log)
+	c.addr = addr
+	// A connection that never joins is closed, so idle sockets cannot pile up.
+	joinTimer := s.clock.AfterFunc(s.cfg.JoinTimeout, func() {
+		if !c.joined.Load() {
+			c.shut(websocket.ClosePolicyViolation, fmt.Sprintf("no join within %s", s.cfg.JoinTimeout))
+		}
+	})
+	go func() { <-c.done; joinTimer.Stop(); s.admit.closeConn(addr) }()
 	// Both loops run in their own goroutines and the handler returns: net/http
 	// keeps its per-request state (two 4 KiB buffers, the request, a deep
 	// stack) for as long as a hijacked handler runs, which for a kiosk is the

@@ -25,7 +25,7 @@ const FileName = "parley.db"
 
 // SchemaVersion is the schema this code writes. Open migrates older files
 // forward and refuses newer ones.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // busyTimeoutMS is how long a writer waits for another connection's lock
 // before SQLITE_BUSY; the hub, the webhook dispatcher and an export may
@@ -92,7 +92,7 @@ type Group struct {
 type Message struct {
 	ID          string
 	Session     string
-	Channel     string // channel key: "group:<gid>", "session", "experimenter", "named:<name>"
+	Channel     string // channel key: "group:<gid>", "session", "experimenter" or a named channel's name
 	Seq         int64
 	SenderID    string // participant id; empty for experimenter/system
 	SenderRole  string
@@ -100,6 +100,11 @@ type Message struct {
 	Body        string
 	TimeMS      int64
 	ClientMsgID string
+	// TypedMS is when the participant typed it (server time, from the
+	// kiosk), 0 if not reported; Late marks a message typed before its
+	// group's end and committed after it.
+	TypedMS int64
+	Late    bool
 }
 
 // Event is one logged happening: a join, a pairing, a call state, stats...
@@ -111,6 +116,9 @@ type Event struct {
 	Kind        string
 	Data        json.RawMessage
 	TimeMS      int64
+	// ClientID is the kiosk's id for an event it reported (call state,
+	// stats): a resend after a drop is stored once.
+	ClientID string
 }
 
 // Webhook receives every new message of a session (or of one channel).
@@ -138,7 +146,7 @@ type Store struct {
 	path string
 	// The statements of AppendBatch, compiled once (SQLite compiles a
 	// statement on every query otherwise).
-	dupStmt, seqStmt, insertStmt, deliveryStmt *sql.Stmt
+	dupStmt, seqStmt, insertStmt, deliveryStmt, eventStmt *sql.Stmt
 
 	// appendMu serialises AppendBatch; nextSeq is each channel's next
 	// message number, as committed, read from the database the first time
@@ -159,8 +167,9 @@ func (s *Store) prepareAppend() error {
 	}{
 		{&s.dupStmt, `SELECT ` + messageCols + ` FROM messages WHERE sender_id=? AND client_msg_id=? AND sender_id!='' AND client_msg_id!=''`},
 		{&s.seqStmt, `SELECT COALESCE(MAX(seq),0)+1 FROM messages WHERE session_code=? AND channel=?`},
-		{&s.insertStmt, `INSERT INTO messages(id,session_code,channel,seq,sender_id,sender_role,nickname,body,ts_ms,client_msg_id) VALUES(?,?,?,?,?,?,?,?,?,?)`},
+		{&s.insertStmt, `INSERT INTO messages(` + messageCols + `) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)`},
 		{&s.deliveryStmt, `INSERT INTO deliveries(webhook_id,message_id,next_ms) VALUES(?,?,?)`},
+		{&s.eventStmt, insertEvent},
 	} {
 		st, err := s.db.Prepare(p.sql)
 		if err != nil {
@@ -222,7 +231,7 @@ func OpenReadOnly(dir string) (*Store, error) {
 
 // Close closes the database.
 func (s *Store) Close() error {
-	for _, st := range []*sql.Stmt{s.dupStmt, s.seqStmt, s.insertStmt, s.deliveryStmt} {
+	for _, st := range []*sql.Stmt{s.dupStmt, s.seqStmt, s.insertStmt, s.deliveryStmt, s.eventStmt} {
 		if st != nil {
 			st.Close()
 		}
@@ -308,6 +317,12 @@ CREATE TABLE deliveries(
   last_error TEXT NOT NULL DEFAULT '',
   UNIQUE(webhook_id, message_id));
 CREATE INDEX deliveries_due ON deliveries(delivered_ms, gave_up_ms, next_ms);`,
+	// version 2: late chat (typed before the deadline, delivered after) and
+	// kiosk events that a kiosk resends after a drop.
+	`ALTER TABLE messages ADD COLUMN typed_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN late INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN client_id TEXT NOT NULL DEFAULT '';
+CREATE UNIQUE INDEX events_idem ON events(participant_id, client_id) WHERE client_id != '';`,
 }
 
 func (s *Store) migrate() error {
@@ -354,37 +369,82 @@ func (s *Store) tx(fn func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
+// insertEvent stores an event; a kiosk event already stored (same
+// participant and client id) is skipped.
+const insertEvent = `INSERT INTO events(session_code,participant_id,group_id,kind,data,ts_ms,client_id) VALUES(?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`
+
+// addEvents writes events inside tx, so a state change and the events that
+// record it commit together or not at all.
+func addEvents(tx *sql.Tx, evs []Event) error {
+	for _, e := range evs {
+		if len(e.Data) == 0 {
+			e.Data = json.RawMessage(`{}`)
+		}
+		if _, err := tx.Exec(insertEvent, e.Session, e.Participant, e.Group, e.Kind, string(e.Data), e.TimeMS, e.ClientID); err != nil {
+			return fmt.Errorf("event %s: %w", e.Kind, err)
+		}
+	}
+	return nil
+}
+
+// queryAll runs q and scans every row with scan.
+func queryAll[T any](db *sql.DB, scan func(interface{ Scan(...any) error }) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := db.Query(q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 func isUnique(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
 
-// CreateSession stores a new session.
-func (s *Store) CreateSession(ss Session) error {
-	_, err := s.db.Exec(`INSERT INTO sessions(code,room,settings,state,created_ms,started_ms,ended_ms) VALUES(?,?,?,?,?,?,?)`,
-		ss.Code, ss.Room, string(ss.Settings), ss.State, ss.CreatedMS, ss.StartedMS, ss.EndedMS)
-	if isUnique(err) {
-		return fmt.Errorf("session %s: %w", ss.Code, ErrExists)
-	}
-	return err
+// CreateSession stores a new session, with the events that record it.
+func (s *Store) CreateSession(ss Session, evs ...Event) error {
+	return s.tx(func(tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT INTO sessions(`+sessionCols+`) VALUES(?,?,?,?,?,?,?)`,
+			ss.Code, ss.Room, string(ss.Settings), ss.State, ss.CreatedMS, ss.StartedMS, ss.EndedMS)
+		if isUnique(err) {
+			return fmt.Errorf("session %s: %w", ss.Code, ErrExists)
+		}
+		if err != nil {
+			return err
+		}
+		return addEvents(tx, evs)
+	})
 }
 
-// SetSessionState records a session's state change at ms.
-func (s *Store) SetSessionState(code, state string, ms int64) error {
-	q := `UPDATE sessions SET state=? WHERE code=?`
+// SetSessionState records a session's state change at ms (the start or end
+// time for those states), with the events that record it.
+func (s *Store) SetSessionState(code, state string, ms int64, evs ...Event) error {
+	var startedMS, endedMS any // nil keeps the stored value
 	switch state {
 	case SessionStarted:
-		q = `UPDATE sessions SET state=?, started_ms=` + fmt.Sprint(ms) + ` WHERE code=?`
+		startedMS = ms
 	case SessionEnded:
-		q = `UPDATE sessions SET state=?, ended_ms=` + fmt.Sprint(ms) + ` WHERE code=?`
+		endedMS = ms
 	}
-	res, err := s.db.Exec(q, state, code)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("session %s: %w", code, ErrNotFound)
-	}
-	return nil
+	return s.tx(func(tx *sql.Tx) error {
+		res, err := tx.Exec(`UPDATE sessions SET state=?, started_ms=COALESCE(?,started_ms), ended_ms=COALESCE(?,ended_ms) WHERE code=?`,
+			state, startedMS, endedMS, code)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("session %s: %w", code, ErrNotFound)
+		}
+		return addEvents(tx, evs)
+	})
 }
 
 const sessionCols = `code,room,settings,state,created_ms,started_ms,ended_ms`
@@ -399,20 +459,7 @@ func scanSession(sc interface{ Scan(...any) error }) (Session, error) {
 
 // Sessions lists all sessions, oldest first.
 func (s *Store) Sessions() ([]Session, error) {
-	rows, err := s.db.Query(`SELECT ` + sessionCols + ` FROM sessions ORDER BY created_ms, code`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Session
-	for rows.Next() {
-		ss, err := scanSession(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, ss)
-	}
-	return out, rows.Err()
+	return queryAll(s.db, scanSession, `SELECT `+sessionCols+` FROM sessions ORDER BY created_ms, code`)
 }
 
 // Session returns one session.
@@ -424,8 +471,9 @@ func (s *Store) Session(code string) (Session, error) {
 	return ss, err
 }
 
-// AddParticipant stores p, assigning IDInSession and Arrival, and returns it.
-func (s *Store) AddParticipant(p Participant) (Participant, error) {
+// AddParticipant stores p, assigning IDInSession and Arrival, with the
+// events that record it, and returns it.
+func (s *Store) AddParticipant(p Participant, evs ...Event) (Participant, error) {
 	err := s.tx(func(tx *sql.Tx) error {
 		if err := tx.QueryRow(`SELECT COALESCE(MAX(id_in_session),0)+1, COALESCE(MAX(arrival),0)+1 FROM participants WHERE session_code=?`, p.Session).
 			Scan(&p.IDInSession, &p.Arrival); err != nil {
@@ -436,7 +484,10 @@ func (s *Store) AddParticipant(p Participant) (Participant, error) {
 		if isUnique(err) {
 			return fmt.Errorf("participant %s: %w", p.ID, ErrExists)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return addEvents(tx, evs)
 	})
 	return p, err
 }
@@ -451,25 +502,13 @@ func scanParticipant(sc interface{ Scan(...any) error }) (Participant, error) {
 
 // Participants lists a session's participants in arrival order.
 func (s *Store) Participants(session string) ([]Participant, error) {
-	rows, err := s.db.Query(`SELECT `+participantCols+` FROM participants WHERE session_code=? ORDER BY id_in_session`, session)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Participant
-	for rows.Next() {
-		p, err := scanParticipant(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return queryAll(s.db, scanParticipant, `SELECT `+participantCols+` FROM participants WHERE session_code=? ORDER BY id_in_session`, session)
 }
 
-// CreateGroup stores a group (its ID and Num chosen by the caller) and sets
-// its members' group in one transaction.
-func (s *Store) CreateGroup(g Group) error {
+// CreateGroup stores a group (its ID and Num chosen by the caller), sets
+// its members' group and writes the events that record it, in one
+// transaction.
+func (s *Store) CreateGroup(g Group, evs ...Event) error {
 	members, _ := json.Marshal(g.Members)
 	err := s.tx(func(tx *sql.Tx) error {
 		if _, err := tx.Exec(`INSERT INTO groups(id,session_code,num,members,paired_ms) VALUES(?,?,?,?,?)`,
@@ -485,53 +524,58 @@ func (s *Store) CreateGroup(g Group) error {
 				return fmt.Errorf("participant %s is not free to join group %s", m, g.ID)
 			}
 		}
-		return nil
+		return addEvents(tx, evs)
 	})
 	return err
 }
 
-// StartClock records when a group's discussion started and when it ends.
-// It does nothing if the clock already started (the first start wins).
-func (s *Store) StartClock(groupID string, startMS, deadlineMS int64, reason string) (bool, error) {
-	res, err := s.db.Exec(`UPDATE groups SET clock_started_ms=?, deadline_ms=?, clock_reason=? WHERE id=? AND clock_started_ms=0`,
-		startMS, deadlineMS, reason, groupID)
-	if err != nil {
-		return false, err
-	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
+// StartClock records when a group's discussion started and when it ends,
+// with the events that record it. It does nothing (and writes no event) if
+// the clock already started: the first start wins.
+func (s *Store) StartClock(groupID string, startMS, deadlineMS int64, reason string, evs ...Event) (bool, error) {
+	return s.updateOnce(`UPDATE groups SET clock_started_ms=?, deadline_ms=?, clock_reason=? WHERE id=? AND clock_started_ms=0`,
+		[]any{startMS, deadlineMS, reason, groupID}, evs)
 }
 
-// EndGroup records that a group's discussion ended. The first end wins.
-func (s *Store) EndGroup(groupID string, ms int64, reason string) (bool, error) {
-	res, err := s.db.Exec(`UPDATE groups SET ended_ms=?, end_reason=? WHERE id=? AND ended_ms=0`, ms, reason, groupID)
-	if err != nil {
-		return false, err
-	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
+// EndGroup records that a group's discussion ended, with the events that
+// record it. The first end wins.
+func (s *Store) EndGroup(groupID string, ms int64, reason string, evs ...Event) (bool, error) {
+	return s.updateOnce(`UPDATE groups SET ended_ms=?, end_reason=? WHERE id=? AND ended_ms=0`, []any{ms, reason, groupID}, evs)
+}
+
+// updateOnce runs an update that applies at most once and, if it applied,
+// writes evs in the same transaction.
+func (s *Store) updateOnce(q string, args []any, evs []Event) (bool, error) {
+	applied := false
+	err := s.tx(func(tx *sql.Tx) error {
+		res, err := tx.Exec(q, args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return nil
+		}
+		applied = true
+		return addEvents(tx, evs)
+	})
+	return applied && err == nil, err
 }
 
 // Groups lists a session's groups.
 func (s *Store) Groups(session string) ([]Group, error) {
-	rows, err := s.db.Query(`SELECT id,session_code,num,members,paired_ms,clock_started_ms,deadline_ms,clock_reason,ended_ms,end_reason FROM groups WHERE session_code=? ORDER BY num`, session)
-	if err != nil {
-		return nil, err
+	return queryAll(s.db, scanGroup, `SELECT id,session_code,num,members,paired_ms,clock_started_ms,deadline_ms,clock_reason,ended_ms,end_reason FROM groups WHERE session_code=? ORDER BY num`, session)
+}
+
+func scanGroup(sc interface{ Scan(...any) error }) (Group, error) {
+	var g Group
+	var members string
+	if err := sc.Scan(&g.ID, &g.Session, &g.Num, &members, &g.PairedMS, &g.ClockStartedMS, &g.DeadlineMS, &g.ClockReason, &g.EndedMS, &g.EndReason); err != nil {
+		return g, err
 	}
-	defer rows.Close()
-	var out []Group
-	for rows.Next() {
-		var g Group
-		var members string
-		if err := rows.Scan(&g.ID, &g.Session, &g.Num, &members, &g.PairedMS, &g.ClockStartedMS, &g.DeadlineMS, &g.ClockReason, &g.EndedMS, &g.EndReason); err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal([]byte(members), &g.Members); err != nil {
-			return nil, fmt.Errorf("group %s members: %w", g.ID, err)
-		}
-		out = append(out, g)
+	if err := json.Unmarshal([]byte(members), &g.Members); err != nil {
+		return g, fmt.Errorf("group %s members: %w", g.ID, err)
 	}
-	return out, rows.Err()
+	return g, nil
 }
 
 // AppendMessage commits m with the next sequence number of its channel and
@@ -562,12 +606,19 @@ type Appended struct {
 // disk sync for all), in order, each as AppendMessage would. Either all are
 // committed or none.
 func (s *Store) AppendBatch(items []Append) ([]Appended, error) {
+	return s.CommitBatch(items, nil)
+}
+
+// CommitBatch commits messages (as AppendBatch) and events in one
+// transaction. An event a kiosk already reported (same participant and
+// ClientID) is skipped.
+func (s *Store) CommitBatch(items []Append, evs []Event) ([]Appended, error) {
 	s.appendMu.Lock()
 	defer s.appendMu.Unlock()
 	out := make([]Appended, len(items))
 	next := map[channelKey]int64{} // numbers taken in this transaction
 	err := s.tx(func(tx *sql.Tx) error {
-		dupStmt, seqStmt, insertStmt, deliveryStmt := tx.Stmt(s.dupStmt), tx.Stmt(s.seqStmt), tx.Stmt(s.insertStmt), tx.Stmt(s.deliveryStmt)
+		dupStmt, seqStmt, insertStmt, deliveryStmt, eventStmt := tx.Stmt(s.dupStmt), tx.Stmt(s.seqStmt), tx.Stmt(s.insertStmt), tx.Stmt(s.deliveryStmt), tx.Stmt(s.eventStmt)
 		for i, it := range items {
 			m := it.Msg
 			if m.SenderID != "" && m.ClientMsgID != "" {
@@ -591,7 +642,7 @@ func (s *Store) AppendBatch(items []Append) ([]Appended, error) {
 				}
 			}
 			m.Seq = seq
-			if _, err := insertStmt.Exec(m.ID, m.Session, m.Channel, m.Seq, m.SenderID, m.SenderRole, m.Nickname, m.Body, m.TimeMS, m.ClientMsgID); err != nil {
+			if _, err := insertStmt.Exec(m.ID, m.Session, m.Channel, m.Seq, m.SenderID, m.SenderRole, m.Nickname, m.Body, m.TimeMS, m.ClientMsgID, m.TypedMS, m.Late); err != nil {
 				return err
 			}
 			next[k] = seq + 1
@@ -601,6 +652,14 @@ func (s *Store) AppendBatch(items []Append) ([]Appended, error) {
 				}
 			}
 			out[i] = Appended{Stored: m}
+		}
+		for _, e := range evs {
+			if len(e.Data) == 0 {
+				e.Data = json.RawMessage(`{}`)
+			}
+			if _, err := eventStmt.Exec(e.Session, e.Participant, e.Group, e.Kind, string(e.Data), e.TimeMS, e.ClientID); err != nil {
+				return fmt.Errorf("event %s: %w", e.Kind, err)
+			}
 		}
 		return nil
 	})
@@ -613,11 +672,11 @@ func (s *Store) AppendBatch(items []Append) ([]Appended, error) {
 	return out, nil
 }
 
-const messageCols = `id,session_code,channel,seq,sender_id,sender_role,nickname,body,ts_ms,client_msg_id`
+const messageCols = `id,session_code,channel,seq,sender_id,sender_role,nickname,body,ts_ms,client_msg_id,typed_ms,late`
 
 func scanMessage(sc interface{ Scan(...any) error }) (Message, error) {
 	var m Message
-	err := sc.Scan(&m.ID, &m.Session, &m.Channel, &m.Seq, &m.SenderID, &m.SenderRole, &m.Nickname, &m.Body, &m.TimeMS, &m.ClientMsgID)
+	err := sc.Scan(&m.ID, &m.Session, &m.Channel, &m.Seq, &m.SenderID, &m.SenderRole, &m.Nickname, &m.Body, &m.TimeMS, &m.ClientMsgID, &m.TypedMS, &m.Late)
 	return m, err
 }
 
@@ -625,63 +684,36 @@ func scanMessage(sc interface{ Scan(...any) error }) (Message, error) {
 // empty channel means every channel of the session (ordered by time, then
 // channel and seq).
 func (s *Store) Messages(session, channel string, afterSeq int64) ([]Message, error) {
-	var rows *sql.Rows
-	var err error
 	if channel == "" {
-		rows, err = s.db.Query(`SELECT `+messageCols+` FROM messages WHERE session_code=? ORDER BY ts_ms, channel, seq`, session)
-	} else {
-		rows, err = s.db.Query(`SELECT `+messageCols+` FROM messages WHERE session_code=? AND channel=? AND seq>? ORDER BY seq`, session, channel, afterSeq)
+		return queryAll(s.db, scanMessage, `SELECT `+messageCols+` FROM messages WHERE session_code=? ORDER BY ts_ms, channel, seq`, session)
 	}
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Message
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return queryAll(s.db, scanMessage, `SELECT `+messageCols+` FROM messages WHERE session_code=? AND channel=? AND seq>? ORDER BY seq`, session, channel, afterSeq)
 }
 
-// AddEvent logs an event.
+// AddEvent logs one event in a transaction of its own (for writers outside
+// the server's batched committer, such as the webhook dispatcher).
 func (s *Store) AddEvent(e Event) error {
-	if len(e.Data) == 0 {
-		e.Data = json.RawMessage(`{}`)
-	}
-	_, err := s.db.Exec(`INSERT INTO events(session_code,participant_id,group_id,kind,data,ts_ms) VALUES(?,?,?,?,?,?)`,
-		e.Session, e.Participant, e.Group, e.Kind, string(e.Data), e.TimeMS)
-	return err
+	return s.tx(func(tx *sql.Tx) error { return addEvents(tx, []Event{e}) })
 }
 
 // Events lists a session's events in the order they were logged; an empty
 // session means all sessions.
 func (s *Store) Events(session string) ([]Event, error) {
-	q := `SELECT id,session_code,participant_id,group_id,kind,data,ts_ms FROM events`
+	q := `SELECT id,session_code,participant_id,group_id,kind,data,ts_ms,client_id FROM events`
 	var args []any
 	if session != "" {
 		q += ` WHERE session_code=?`
 		args = append(args, session)
 	}
-	rows, err := s.db.Query(q+` ORDER BY id`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Event
-	for rows.Next() {
-		var e Event
-		var data string
-		if err := rows.Scan(&e.ID, &e.Session, &e.Participant, &e.Group, &e.Kind, &data, &e.TimeMS); err != nil {
-			return nil, err
-		}
-		e.Data = json.RawMessage(data)
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return queryAll(s.db, scanEvent, q+` ORDER BY id`, args...)
+}
+
+func scanEvent(sc interface{ Scan(...any) error }) (Event, error) {
+	var e Event
+	var data string
+	err := sc.Scan(&e.ID, &e.Session, &e.Participant, &e.Group, &e.Kind, &data, &e.TimeMS, &e.ClientID)
+	e.Data = json.RawMessage(data)
+	return e, err
 }
 
 // AddWebhook stores a webhook.
@@ -710,47 +742,22 @@ func (s *Store) Webhooks(session string) ([]Webhook, error) {
 		q += ` AND session_code=?`
 		args = append(args, session)
 	}
-	rows, err := s.db.Query(q+` ORDER BY created_ms, id`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Webhook
-	for rows.Next() {
+	return queryAll(s.db, func(sc interface{ Scan(...any) error }) (Webhook, error) {
 		var w Webhook
-		if err := rows.Scan(&w.ID, &w.Session, &w.Channel, &w.URL, &w.CreatedMS); err != nil {
-			return nil, err
-		}
-		out = append(out, w)
-	}
-	return out, rows.Err()
+		err := sc.Scan(&w.ID, &w.Session, &w.Channel, &w.URL, &w.CreatedMS)
+		return w, err
+	}, q+` ORDER BY created_ms, id`, args...)
 }
 
 // DueDeliveries returns up to limit deliveries owed at nowMS.
 func (s *Store) DueDeliveries(nowMS int64, limit int) ([]Delivery, error) {
-	rows, err := s.db.Query(`SELECT d.id, d.webhook_id, w.url, d.message_id, d.attempts, d.next_ms
+	return queryAll(s.db, func(sc interface{ Scan(...any) error }) (Delivery, error) {
+		var d Delivery
+		err := sc.Scan(&d.ID, &d.WebhookID, &d.URL, &d.MessageID, &d.Attempts, &d.NextMS)
+		return d, err
+	}, `SELECT d.id, d.webhook_id, w.url, d.message_id, d.attempts, d.next_ms
 FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
 WHERE d.delivered_ms=0 AND d.gave_up_ms=0 AND w.deleted_ms=0 AND d.next_ms<=? ORDER BY d.next_ms, d.id LIMIT ?`, nowMS, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Delivery
-	for rows.Next() {
-		var d Delivery
-		if err := rows.Scan(&d.ID, &d.WebhookID, &d.URL, &d.MessageID, &d.Attempts, &d.NextMS); err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
-}
-
-// NextDeliveryMS is when the next owed delivery is due, or 0 if none is owed.
-func (s *Store) NextDeliveryMS() (int64, error) {
-	var ms sql.NullInt64
-	err := s.db.QueryRow(`SELECT MIN(d.next_ms) FROM deliveries d JOIN webhooks w ON w.id=d.webhook_id WHERE d.delivered_ms=0 AND d.gave_up_ms=0 AND w.deleted_ms=0`).Scan(&ms)
-	return ms.Int64, err
 }
 
 // MarkDelivered records a successful delivery.
