@@ -14,18 +14,18 @@ import (
 // Defaults. Every limit and timeout of the server is a field of Config or
 // SessionSettings; these are their documented defaults.
 const (
-	DefaultListen          = ":8480"
-	DefaultRoom            = "lab"
-	DefaultDurationS       = 300
-	DefaultGroupSize       = 2
-	DefaultClockFallbackS  = 30
-	DefaultRateBurst       = 10
-	DefaultRatePerSecond   = 2.0
-	DefaultPingInterval    = 5 * time.Second
-	DefaultPongWait        = 10 * time.Second // ping interval + pong wait: a dead kiosk is noticed within 15 s
-	DefaultWriteWait       = 5 * time.Second
-	DefaultSendQueueBytes  = 4 << 20 // a long chat history replayed at once fits
-	DefaultMaxHeldSignals  = 256
+	DefaultListen         = ":8480"
+	DefaultRoom           = "lab"
+	DefaultDurationS      = 300
+	DefaultGroupSize      = 2
+	DefaultClockFallbackS = 30
+	DefaultRateBurst      = 10
+	DefaultRatePerSecond  = 2.0
+	DefaultPingInterval   = 5 * time.Second
+	DefaultPongWait       = 10 * time.Second // ping interval + pong wait: a dead kiosk is noticed within 15 s
+	DefaultWriteWait      = 5 * time.Second
+	DefaultSendQueueBytes = 4 << 20 // a long chat history replayed at once fits
+	DefaultMaxHeldSignals = 256
 	// DefaultJoinTimeout: a websocket that has not joined by then is closed.
 	DefaultJoinTimeout = 10 * time.Second
 	// DefaultMaxConnsPerAddr: a lab of 100 seats behind one NAT, each kiosk
@@ -36,7 +36,7 @@ const (
 	DefaultMaxJoinsPerAddrPerMinute = 600
 	// DefaultLateChatGrace: how long after a group's end a message typed
 	// before the end (the kiosk was offline) is still accepted, marked late.
-	DefaultLateChatGrace = 24 * time.Hour
+	DefaultLateChatGrace   = 24 * time.Hour
 	DefaultWebhookTimeout  = 5 * time.Second
 	DefaultWebhookAttempts = 10
 	DefaultWebhookBackoff  = time.Second
