@@ -59,6 +59,9 @@ type Server struct {
 	hub        *Hub
 	hooks      *dispatcher
 	admit      *admission
+	// live holds every open websocket, joined or not, so Close reaches all.
+	liveMu sync.Mutex
+	live   map[*conn]struct{}
 	adminToken string
 	// NewAdminToken is true when this start created the admin token.
 	NewAdminToken bool
@@ -159,6 +162,11 @@ func (s *Server) Serve() error {
 // reconnect to the next instance, and the store is closed.
 func (s *Server) Close() error {
 	s.hub.close()
+	s.liveMu.Lock()
+	for c := range s.live {
+		c.shut(websocket.CloseGoingAway, "server restarting")
+	}
+	s.liveMu.Unlock()
 	if s.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
 		s.http.Shutdown(ctx)
@@ -190,7 +198,20 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			c.shut(websocket.ClosePolicyViolation, fmt.Sprintf("no join within %s", s.cfg.JoinTimeout))
 		}
 	})
-	go func() { <-c.done; joinTimer.Stop(); s.admit.closeConn(addr) }()
+	s.liveMu.Lock()
+	if s.live == nil {
+		s.live = map[*conn]struct{}{}
+	}
+	s.live[c] = struct{}{}
+	s.liveMu.Unlock()
+	go func() {
+		<-c.done
+		joinTimer.Stop()
+		s.admit.closeConn(addr)
+		s.liveMu.Lock()
+		delete(s.live, c)
+		s.liveMu.Unlock()
+	}()
 	// Both loops run in their own goroutines and the handler returns: net/http
 	// keeps its per-request state (two 4 KiB buffers, the request, a deep
 	// stack) for as long as a hijacked handler runs, which for a kiosk is the
