@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 BUILD_PKGS="gcc pkg-config libgl1-mesa-dev xorg-dev libvpx-dev libopus-dev libopusfile-dev libyuv-dev"
 TEST_PKGS="xvfb xauth libgl1-mesa-dri imagemagick xdotool x11-utils"
 PACKAGE_PKGS="dpkg-dev fakeroot"
-# Build tags: see README "Build tags".
+# Extra Go build tags for every build and test.
 TAGS="${PARLEY_TAGS:-}"
 # How long CI fuzzes each decoder.
 FUZZTIME="${PARLEY_FUZZTIME:-10s}"
@@ -85,7 +85,17 @@ fuzz_all() {
 	for pkg in $(go list -tags "$TAGS" ./...); do
 		for target in $(go test -tags "$TAGS" -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
 			echo "dev.sh: fuzz $pkg $target"
-			go test -tags "$TAGS" -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg" >/dev/null
+			local log
+			log=$(mktemp)
+			if ! go test -tags "$TAGS" -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg" >"$log" 2>&1; then
+				# Say why: the fuzzer's own report names the failing input,
+				# which it saved under the package's testdata/fuzz/$target.
+				echo "dev.sh: FAILED: fuzz $pkg $target"
+				cat "$log"
+				rm -f "$log"
+				return 1
+			fi
+			rm -f "$log"
 		done
 	done
 }

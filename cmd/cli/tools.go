@@ -249,6 +249,7 @@ func runExport(env Env, args []string) error {
 	format := fs.String("format", export.CSV, "csv or jsonl")
 	kind := fs.String("kind", export.Messages, "messages or events")
 	out := fs.String("out", "", "output file (default: standard output)")
+	excel := fs.Bool("excel", false, "CSV for a spreadsheet: UTF-8 with a byte order mark, formula-like cells made inert with a leading '")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -275,7 +276,10 @@ func runExport(env Env, args []string) error {
 		defer os.Remove(f.Name())
 		w = f
 	}
-	if err := export.Write(w, st, export.Options{Session: *session, Format: *format, Kind: *kind}); err != nil {
+	if *excel && *format != export.CSV {
+		return fmt.Errorf("%w: --excel needs --format csv", ErrUsage)
+	}
+	if err := export.Write(w, st, export.Options{Session: *session, Format: *format, Kind: *kind, Excel: *excel}); err != nil {
 		if f != nil {
 			f.Close()
 		}

@@ -35,12 +35,18 @@ var ErrFormat = errors.New("unknown export format")
 // ErrKind is returned for a kind other than messages or events.
 var ErrKind = errors.New("unknown export kind")
 
+// ErrExcel is returned for the spreadsheet mode with a format other than CSV.
+var ErrExcel = errors.New("the spreadsheet mode applies to CSV only")
+
 // MessageColumns are the CSV header of a messages export.
 var MessageColumns = []string{
 	// oTree chat's columns, same names and meanings.
 	"session_code", "id_in_session", "participant_code", "channel", "nickname", "body", "timestamp",
 	// Parley's additions.
 	"message_id", "seq", "group", "seat", "sender_role", "timestamp_iso", "elapsed_s",
+	// late: typed before its group's end (typed_timestamp_iso) while the
+	// kiosk was offline, and stored after it (timestamp).
+	"late", "typed_timestamp_iso",
 }
 
 // EventColumns are the CSV header of an events export.
@@ -62,6 +68,8 @@ type Row struct {
 	SenderRole      string   `json:"sender_role"`
 	TimestampISO    string   `json:"timestamp_iso"`
 	ElapsedS        *float64 `json:"elapsed_s"`
+	Late            bool     `json:"late"`
+	TypedISO        string   `json:"typed_timestamp_iso"` // empty when the kiosk did not say
 }
 
 // Options choose what to export.
@@ -69,6 +77,11 @@ type Options struct {
 	Session string // empty: every session
 	Format  string // CSV or JSONL
 	Kind    string // Messages or Events
+	// Excel makes a CSV for opening in a spreadsheet: UTF-8 with a byte
+	// order mark, and every cell that a spreadsheet would run as a formula
+	// (starting with =, +, -, @, a tab or a carriage return) prefixed with
+	// an apostrophe. Without it the export is byte-exact.
+	Excel bool
 }
 
 // Write writes the export to w.
@@ -79,15 +92,31 @@ func Write(w io.Writer, st *store.Store, o Options) error {
 	if o.Kind == "" {
 		o.Kind = Messages
 	}
+	if o.Excel && o.Format != CSV {
+		return fmt.Errorf("%w (format %q)", ErrExcel, o.Format)
+	}
 	sessions, err := sessionsOf(st, o.Session)
 	if err != nil {
 		return err
 	}
+	if o.Kind != Messages && o.Kind != Events {
+		return fmt.Errorf("%w %q: use messages or events", ErrKind, o.Kind)
+	}
+	out := &sink{format: o.Format, enc: json.NewEncoder(w), excel: o.Excel}
+	out.enc.SetEscapeHTML(false)
+	if o.Format == CSV {
+		if o.Excel {
+			if _, err := io.WriteString(w, utf8BOM); err != nil {
+				return err
+			}
+		}
+		out.cw = csv.NewWriter(w)
+	}
 	switch o.Kind {
 	case Messages:
-		return writeMessages(w, st, sessions, o.Format)
+		return writeMessages(out, st, sessions)
 	case Events:
-		return writeEvents(w, st, sessions, o.Format)
+		return writeEvents(out, st, sessions)
 	}
 	return fmt.Errorf("%w %q: use messages or events", ErrKind, o.Kind)
 }
@@ -144,7 +173,10 @@ func row(m store.Message, l lookup) Row {
 	r := Row{
 		SessionCode: m.Session, Channel: m.Channel, Nickname: m.Nickname, Body: m.Body,
 		Timestamp: unixS(m.TimeMS), MessageID: m.ID, Seq: m.Seq, SenderRole: m.SenderRole,
-		TimestampISO: isoMS(m.TimeMS),
+		TimestampISO: isoMS(m.TimeMS), Late: m.Late,
+	}
+	if m.TypedMS != 0 {
+		r.TypedISO = isoMS(m.TypedMS)
 	}
 	// The group: the channel's for a group channel, else the sender's.
 	gid := strings.TrimPrefix(m.Channel, "group:")
@@ -169,15 +201,58 @@ func row(m store.Message, l lookup) Row {
 	return r
 }
 
-func writeMessages(w io.Writer, st *store.Store, sessions []string, format string) error {
-	var cw *csv.Writer
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	if format == CSV {
-		cw = csv.NewWriter(w)
-		if err := cw.Write(MessageColumns); err != nil {
-			return err
+// utf8BOM tells a spreadsheet the file is UTF-8.
+const utf8BOM = "\uFEFF"
+
+// sink writes rows as CSV or JSON Lines.
+type sink struct {
+	format string
+	cw     *csv.Writer
+	enc    *json.Encoder
+	excel  bool
+}
+
+// header writes the CSV header.
+func (s *sink) header(cols []string) error {
+	if s.cw == nil {
+		return nil
+	}
+	return s.cw.Write(cols)
+}
+
+// row writes v as JSON, or cells as a CSV record.
+func (s *sink) row(v any, cells []string) error {
+	if s.cw == nil {
+		return s.enc.Encode(v)
+	}
+	if s.excel {
+		for i, c := range cells {
+			cells[i] = inert(c)
 		}
+	}
+	return s.cw.Write(cells)
+}
+
+func (s *sink) flush() error {
+	if s.cw == nil {
+		return nil
+	}
+	s.cw.Flush()
+	return s.cw.Error()
+}
+
+// inert keeps a spreadsheet from running a cell as a formula (CSV
+// injection): a leading apostrophe shows the text as typed.
+func inert(cell string) string {
+	if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+		return "'" + cell
+	}
+	return cell
+}
+
+func writeMessages(out *sink, st *store.Store, sessions []string) error {
+	if err := out.header(MessageColumns); err != nil {
+		return err
 	}
 	for _, code := range sessions {
 		l, err := load(st, code)
@@ -190,26 +265,17 @@ func writeMessages(w io.Writer, st *store.Store, sessions []string, format strin
 		}
 		for _, m := range msgs {
 			r := row(m, l)
-			if cw == nil {
-				if err := enc.Encode(r); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := cw.Write([]string{
+			if err := out.row(r, []string{
 				r.SessionCode, optInt(r.IDInSession), r.ParticipantCode, r.Channel, r.Nickname, r.Body,
 				strconv.FormatFloat(r.Timestamp, 'f', 3, 64), r.MessageID, strconv.FormatInt(r.Seq, 10),
 				optInt(r.Group), r.Seat, r.SenderRole, r.TimestampISO, optFloat(r.ElapsedS),
+				strconv.FormatBool(r.Late), r.TypedISO,
 			}); err != nil {
 				return err
 			}
 		}
 	}
-	if cw != nil {
-		cw.Flush()
-		return cw.Error()
-	}
-	return nil
+	return out.flush()
 }
 
 func optInt(p *int) string {
@@ -240,15 +306,9 @@ type EventRow struct {
 	Data            json.RawMessage `json:"data"`
 }
 
-func writeEvents(w io.Writer, st *store.Store, sessions []string, format string) error {
-	var cw *csv.Writer
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	if format == CSV {
-		cw = csv.NewWriter(w)
-		if err := cw.Write(EventColumns); err != nil {
-			return err
-		}
+func writeEvents(out *sink, st *store.Store, sessions []string) error {
+	if err := out.header(EventColumns); err != nil {
+		return err
 	}
 	for _, code := range sessions {
 		l, err := load(st, code)
@@ -269,21 +329,11 @@ func writeEvents(w io.Writer, st *store.Store, sessions []string, format string)
 				num := g.Num
 				r.Group = &num
 			}
-			if cw == nil {
-				if err := enc.Encode(r); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := cw.Write([]string{r.SessionCode, strconv.FormatInt(r.EventID, 10), r.Kind, r.ParticipantCode, optInt(r.IDInSession), r.Seat, optInt(r.Group),
+			if err := out.row(r, []string{r.SessionCode, strconv.FormatInt(r.EventID, 10), r.Kind, r.ParticipantCode, optInt(r.IDInSession), r.Seat, optInt(r.Group),
 				strconv.FormatFloat(r.Timestamp, 'f', 3, 64), r.TimestampISO, string(r.Data)}); err != nil {
 				return err
 			}
 		}
 	}
-	if cw != nil {
-		cw.Flush()
-		return cw.Error()
-	}
-	return nil
+	return out.flush()
 }

@@ -3,7 +3,9 @@ package protocol
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestEncodeDecodeRoundTrip(t *testing.T) {
@@ -89,6 +91,38 @@ func FuzzDecode(f *testing.F) {
 		b, _ := json.Marshal(body2)
 		if string(a) != string(b) {
 			t.Fatalf("round trip changed the body: %s -> %s", a, b)
+		}
+	})
+}
+
+// FuzzCheckUTF8: a chat body holding any bytes is accepted exactly when
+// they are valid UTF-8, and refused naming data.body otherwise; CheckUTF8
+// never panics on any frame.
+func FuzzCheckUTF8(f *testing.F) {
+	f.Add([]byte("plain"), []byte(`{"a":[1,"x"]}`))
+	f.Add([]byte("caf\xe9"), []byte(`{"\u00e9":"\ud800"}`))
+	f.Add([]byte("👩‍🔬"), []byte(`[`))
+	f.Fuzz(func(t *testing.T, body, frame []byte) {
+		CheckUTF8(frame) // any input: no panic
+		var b strings.Builder
+		for _, c := range body {
+			switch {
+			case c == '"' || c == '\\':
+				b.WriteByte('\\')
+				b.WriteByte(c)
+			case c < 0x20:
+				b.WriteByte(' ') // JSON forbids raw control characters
+			default:
+				b.WriteByte(c)
+			}
+		}
+		msg := `{"v":1,"type":"chat","data":{"channel":"group","body":"` + b.String() + `"}}`
+		err := CheckUTF8([]byte(msg))
+		if utf8.Valid(body) != (err == nil) {
+			t.Fatalf("body %q (valid UTF-8: %v): CheckUTF8 = %v", body, utf8.Valid(body), err)
+		}
+		if err != nil && ErrorField(err) != "data.body" {
+			t.Fatalf("error names %q, want data.body", ErrorField(err))
 		}
 	})
 }

@@ -122,7 +122,7 @@ func (s *Server) apiCreateSession(w http.ResponseWriter, r *http.Request) (any, 
 
 func (s *Server) apiExport(w http.ResponseWriter, r *http.Request) (any, error) {
 	q := r.URL.Query()
-	o := export.Options{Session: r.PathValue("code"), Format: q.Get("format"), Kind: q.Get("kind")}
+	o := export.Options{Session: r.PathValue("code"), Format: q.Get("format"), Kind: q.Get("kind"), Excel: q.Get("excel") == "1"}
 	if o.Format == "" {
 		o.Format = export.CSV
 	}
@@ -131,6 +131,9 @@ func (s *Server) apiExport(w http.ResponseWriter, r *http.Request) (any, error) 
 	}
 	if o.Kind != "" && o.Kind != export.Messages && o.Kind != export.Events {
 		return nil, fmt.Errorf("%w %q: use messages or events", export.ErrKind, o.Kind)
+	}
+	if o.Excel && o.Format != export.CSV {
+		return nil, fmt.Errorf("%w (format %q)", export.ErrExcel, o.Format)
 	}
 	if o.Session != "" {
 		if _, err := s.hub.SessionView(o.Session); err != nil {
@@ -166,7 +169,7 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, ErrSessionState):
 		return http.StatusConflict
-	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrConfig), errors.Is(err, export.ErrFormat), errors.Is(err, export.ErrKind):
+	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrConfig), errors.Is(err, export.ErrFormat), errors.Is(err, export.ErrKind), errors.Is(err, export.ErrExcel):
 		return http.StatusBadRequest
 	}
 	return http.StatusInternalServerError

@@ -485,8 +485,9 @@ func (s *session) seatHolder(seat string, except *participant) *participant {
 }
 
 func (s *session) pseudonymTaken(n string) bool {
+	key := PseudonymKey(n)
 	for _, p := range s.participants {
-		if strings.EqualFold(p.rec.Pseudonym, n) {
+		if PseudonymKey(p.rec.Pseudonym) == key {
 			return true
 		}
 	}

@@ -290,9 +290,33 @@ func TestCSVExportRoundTrip(t *testing.T) {
 		}
 		if r[col["nickname"]] != wantNick || r[col["session_code"]] != wa.Session || r[col["group"]] != "1" ||
 			r[col["sender_role"]] != "participant" || r[col["seq"]] != itoa(i+1) || r[col["elapsed_s"]] == "" ||
-			!strings.HasSuffix(r[col["timestamp_iso"]], "Z") || !strings.Contains(r[col["timestamp"]], ".") {
+			!strings.HasSuffix(r[col["timestamp_iso"]], "Z") || !strings.Contains(r[col["timestamp"]], ".") ||
+			r[col["late"]] != "false" {
 			t.Errorf("row %d: %q", i, r)
 		}
+	}
+
+	// For a spreadsheet: a byte order mark, and the formula shown as text.
+	var xl []byte
+	if code := ts.api(t, "GET", "/api/sessions/"+wa.Session+"/export?format=csv&excel=1", ts.AdminToken(), nil, &xl); code != http.StatusOK {
+		t.Fatalf("excel export: %d %s", code, xl)
+	}
+	if !strings.HasPrefix(string(xl), "\uFEFF") {
+		t.Fatal("excel export has no byte order mark")
+	}
+	xrecs, err := parseRFC4180(strings.TrimPrefix(string(xl), "\uFEFF"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := xrecs[len(xrecs)-1][col["body"]]; got != "'=SUM(A1:A2)" {
+		t.Fatalf("formula cell in the excel export: %q", got)
+	}
+	if got := xrecs[1][col["body"]]; got != "plain" {
+		t.Fatalf("plain cell changed: %q", got)
+	}
+	var bad []byte
+	if code := ts.api(t, "GET", "/api/sessions/"+wa.Session+"/export?format=jsonl&excel=1", ts.AdminToken(), nil, &bad); code != http.StatusBadRequest {
+		t.Fatalf("excel with jsonl: %d %s, want 400", code, bad)
 	}
 }
 

@@ -2,14 +2,17 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/parley-lab/parley/signaling/client"
 	"github.com/parley-lab/parley/signaling/protocol"
 	"github.com/parley-lab/parley/signaling/store"
 )
@@ -105,5 +108,109 @@ func TestAcknowledgedMessagesSurviveKill9(t *testing.T) {
 	}
 	if got != n {
 		t.Fatalf("replayed %d of %d messages after kill -9", got, n)
+	}
+}
+
+// TestStateChangesAndTheirEventsSurviveKill9Together: a real server process
+// is killed with SIGKILL while pairs join, pair and start their clocks.
+// Afterwards every state change in the database has the event that records
+// it, and no event records a change that is not there: each pair commits
+// together or not at all.
+func TestStateChangesAndTheirEventsSurviveKill9Together(t *testing.T) {
+	dir := t.TempDir()
+	cmd, url := startChild(t, dir)
+	const pairs = 12
+	clockSeen := make(chan struct{}, 2*pairs)
+	var wg sync.WaitGroup
+	for i := range 2 * pairs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runKioskUntilClock(url, fmt.Sprintf("seat-%02d", i), clockSeen)
+		}()
+	}
+	<-clockSeen // the first clock has started; the others are on their way
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	wg.Wait()
+
+	st, err := store.OpenReadOnly(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	sessions, _ := st.Sessions()
+	if len(sessions) != 1 {
+		t.Fatalf("%d sessions", len(sessions))
+	}
+	code := sessions[0].Code
+	evs, _ := st.Events(code)
+	byKind := map[string]map[string]bool{} // kind -> participant or group ids
+	for _, e := range evs {
+		if byKind[e.Kind] == nil {
+			byKind[e.Kind] = map[string]bool{}
+		}
+		byKind[e.Kind][e.Participant+e.Group] = true
+	}
+	if !byKind[EvSessionCreated][""] {
+		t.Error("the session has no session_created event")
+	}
+	ps, _ := st.Participants(code)
+	for _, p := range ps {
+		if !byKind[EvJoin][p.ID] {
+			t.Errorf("participant %s stored without its join event", p.ID)
+		}
+	}
+	gs, _ := st.Groups(code)
+	started := 0
+	for _, g := range gs {
+		if !byKind[EvPaired][g.ID] {
+			t.Errorf("group %s stored without its paired event", g.ID)
+		}
+		if (g.ClockStartedMS != 0) != byKind[EvClockStart][g.ID] {
+			t.Errorf("group %s: clock started at %d, clock_start event %v", g.ID, g.ClockStartedMS, byKind[EvClockStart][g.ID])
+		}
+		if g.ClockStartedMS != 0 {
+			started++
+		}
+	}
+	if len(byKind[EvJoin]) != len(ps) || len(byKind[EvPaired]) != len(gs) {
+		t.Errorf("%d join events for %d participants, %d paired events for %d groups", len(byKind[EvJoin]), len(ps), len(byKind[EvPaired]), len(gs))
+	}
+	if started == 0 {
+		t.Error("no clock had started when the server was killed")
+	}
+}
+
+// runKioskUntilClock joins, reports the call connected once paired and
+// signals clockSeen when its clock starts; it returns when the server dies.
+func runKioskUntilClock(url, seat string, clockSeen chan<- struct{}) {
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	c, err := client.Dial(ctx, url)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	c.Send(protocol.TypeJoin, "join", protocol.JoinRequest{Room: DefaultRoom, Seat: seat, Pseudonym: seat})
+	self := ""
+	for {
+		env, err := c.Recv()
+		if err != nil {
+			return
+		}
+		body, _ := protocol.DecodeBody(env)
+		switch b := body.(type) {
+		case *protocol.Welcome:
+			self = b.ParticipantID
+		case *protocol.Paired:
+			for _, m := range b.Members {
+				if m.ID != self {
+					c.Send(protocol.TypeCallState, "", protocol.CallState{Peer: m.ID, State: protocol.CallConnected})
+				}
+			}
+		case *protocol.Clock:
+			clockSeen <- struct{}{}
+		}
 	}
 }

@@ -51,17 +51,17 @@ func WithHTTPClient(c *http.Client) Option { return func(s *Server) { s.httpc = 
 
 // Server is a running rendezvous server.
 type Server struct {
-	cfg        Config
-	clock      Clock
-	log        *slog.Logger
-	httpc      *http.Client
-	st         *store.Store
-	hub        *Hub
-	hooks      *dispatcher
-	admit      *admission
+	cfg   Config
+	clock Clock
+	log   *slog.Logger
+	httpc *http.Client
+	st    *store.Store
+	hub   *Hub
+	hooks *dispatcher
+	admit *admission
 	// live holds every open websocket, joined or not, so Close reaches all.
-	liveMu sync.Mutex
-	live   map[*conn]struct{}
+	liveMu     sync.Mutex
+	live       map[*conn]struct{}
 	adminToken string
 	// NewAdminToken is true when this start created the admin token.
 	NewAdminToken bool
