@@ -211,10 +211,8 @@ func (v *chatView) submit() {
 		return
 	}
 	body := v.entry.Text
-	if strings.TrimSpace(body) == "" {
-		return
-	}
-	if v.max > 0 && utf8.RuneCountInString(body) > v.max {
+	// The server's check, applied early: what it would refuse is not sent.
+	if _, err := protocol.CheckChatBody(body, v.max); err != nil {
 		v.updateCounter()
 		return
 	}

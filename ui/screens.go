@@ -14,6 +14,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/signaling/protocol"
 )
 
 // Sizes of screen elements.
@@ -543,9 +544,9 @@ func (k *Kiosk) newEndScreen() *endScreen {
 
 // endReasons maps the protocol's end reasons to catalogue texts; others are not shown.
 var endReasons = map[string]msgKey{
-	"deadline":      kEndDeadline,
-	"experimenter":  kEndExperimenter,
-	"session_ended": kEndSession,
+	protocol.EndDeadline:     kEndDeadline,
+	protocol.EndExperimenter: kEndExperimenter,
+	protocol.EndSession:      kEndSession,
 }
 
 func (e *endScreen) update(s participant.State) {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parley-lab/parley/signaling/protocol"
 	"github.com/parley-lab/parley/signaling/store"
 )
 
@@ -179,10 +180,7 @@ func row(m store.Message, l lookup) Row {
 		r.TypedISO = isoMS(m.TypedMS)
 	}
 	// The group: the channel's for a group channel, else the sender's.
-	gid := strings.TrimPrefix(m.Channel, "group:")
-	if gid == m.Channel {
-		gid = ""
-	}
+	gid, _ := protocol.GroupOfKey(m.Channel)
 	if p, ok := l.parts[m.SenderID]; ok {
 		id := p.IDInSession
 		r.IDInSession, r.ParticipantCode, r.Seat = &id, p.Code, p.Seat

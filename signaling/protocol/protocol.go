@@ -161,7 +161,7 @@ type Clock struct {
 	StartedAtMS  int64 `json:"started_at_ms"`
 	DeadlineMS   int64 `json:"deadline_ms"`
 	ServerTimeMS int64 `json:"server_time_ms"`
-	// Reason says why the clock started: "all_connected" or "fallback".
+	// Reason says why the clock started: ClockAllConnected, ClockFallback or ClockPaired.
 	Reason string `json:"reason"`
 }
 
@@ -277,7 +277,7 @@ type Stats struct {
 
 // Ended tells a member that its discussion is over.
 type Ended struct {
-	Reason string `json:"reason"` // "deadline", "experimenter", "session_ended"
+	Reason string `json:"reason"` // EndDeadline, EndExperimenter or EndSession
 	AtMS   int64  `json:"at_ms"`
 }
 

@@ -10,16 +10,11 @@ import (
 	"github.com/parley-lab/parley/signaling/store"
 )
 
-// Channel keys: how a channel is named in the store, the API and exports.
-const (
-	keyGroupPrefix = "group:"
-)
-
-func groupKey(g *group) string { return keyGroupPrefix + g.rec.ID }
+func groupKey(g *group) string { return protocol.GroupKey(g.rec.ID) }
 
 // wireName is the channel's name as kiosks see it.
 func wireName(key string) string {
-	if strings.HasPrefix(key, keyGroupPrefix) {
+	if _, ok := protocol.GroupOfKey(key); ok {
 		return protocol.ChannelGroup
 	}
 	return key
@@ -72,8 +67,9 @@ func (h *Hub) resolveLocked(p *participant, name string) (key string, writable, 
 // readersLocked lists the participants of s who may read the channel key.
 func (h *Hub) readersLocked(s *session, key string) []*participant {
 	switch {
-	case strings.HasPrefix(key, keyGroupPrefix):
-		if g := s.groupByID[key[len(keyGroupPrefix):]]; g != nil {
+	case strings.HasPrefix(key, protocol.GroupKeyPrefix):
+		gid, _ := protocol.GroupOfKey(key)
+		if g := s.groupByID[gid]; g != nil {
 			return g.members
 		}
 		return nil

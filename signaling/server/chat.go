@@ -57,7 +57,7 @@ func (h *Hub) closedAtLocked(p *participant, key string) int64 {
 		return 0
 	}
 	end := p.sess.rec.EndedMS
-	if strings.HasPrefix(key, keyGroupPrefix) && p.group != nil && p.group.rec.EndedMS != 0 {
+	if strings.HasPrefix(key, protocol.GroupKeyPrefix) && p.group != nil && p.group.rec.EndedMS != 0 {
 		if end == 0 || p.group.rec.EndedMS < end {
 			end = p.group.rec.EndedMS
 		}

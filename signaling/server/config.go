@@ -49,8 +49,8 @@ const (
 
 // Clock start rules.
 const (
-	ClockAllConnected = "all_connected" // when every member reports the call connected (fallback after ClockFallbackS)
-	ClockPaired       = "paired"        // as soon as the group is formed
+	ClockAllConnected = protocol.ClockAllConnected // when every member reports the call connected (fallback after ClockFallbackS)
+	ClockPaired       = protocol.ClockPaired       // as soon as the group is formed
 )
 
 // ErrConfig wraps every configuration error; the message names the field.

@@ -40,7 +40,7 @@ func (h *Hub) fallback(g *group) {
 	if h.closed || g.rec.ClockStartedMS != 0 || g.rec.EndedMS != 0 {
 		return
 	}
-	h.startClockLocked(g, h.clock.Now(), "fallback")
+	h.startClockLocked(g, h.clock.Now(), protocol.ClockFallback)
 }
 
 func (h *Hub) deadline(g *group) {
@@ -49,7 +49,7 @@ func (h *Hub) deadline(g *group) {
 	if h.closed || g.rec.EndedMS != 0 {
 		return
 	}
-	h.endGroupLocked(g, "deadline", g.rec.DeadlineMS)
+	h.endGroupLocked(g, protocol.EndDeadline, g.rec.DeadlineMS)
 }
 
 func (h *Hub) clockMsg(g *group, now time.Time) protocol.Clock {

@@ -150,7 +150,7 @@ func (h *Hub) EndSession(code string) (SessionView, error) {
 	now := h.clock.Now()
 	for _, g := range s.groups {
 		if g.rec.EndedMS == 0 {
-			h.endGroupLocked(g, "experimenter", ms(now))
+			h.endGroupLocked(g, protocol.EndExperimenter, ms(now))
 		}
 	}
 	if err := h.st.SetSessionState(code, store.SessionEnded, ms(now), ev(code, "", "", EvSessionEnded, nil, now)); err != nil {
@@ -160,7 +160,7 @@ func (h *Hub) EndSession(code string) (SessionView, error) {
 	h.log.Info("session ended", "session", code)
 	for _, p := range s.participants {
 		if p.group == nil {
-			h.sendLocked(p, protocol.TypeEnded, "", protocol.Ended{Reason: "session_ended", AtMS: ms(now)})
+			h.sendLocked(p, protocol.TypeEnded, "", protocol.Ended{Reason: protocol.EndSession, AtMS: ms(now)})
 		}
 	}
 	return h.viewLocked(s), nil
@@ -374,7 +374,7 @@ func (h *Hub) AddWebhook(code, channel, rawURL string) (store.Webhook, error) {
 		return store.Webhook{}, err
 	}
 	if channel != "" {
-		if _, err := h.channelLocked(s, channel); err != nil && !strings.HasPrefix(channel, keyGroupPrefix) {
+		if _, err := h.channelLocked(s, channel); err != nil && !strings.HasPrefix(channel, protocol.GroupKeyPrefix) {
 			return store.Webhook{}, err
 		}
 	}

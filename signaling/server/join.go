@@ -161,7 +161,7 @@ func (h *Hub) attachLocked(c *conn, p *participant, ref string, since map[string
 		return
 	}
 	if p.sess.rec.State == store.SessionEnded {
-		h.sendLocked(p, protocol.TypeEnded, "", protocol.Ended{Reason: "session_ended", AtMS: p.sess.rec.EndedMS})
+		h.sendLocked(p, protocol.TypeEnded, "", protocol.Ended{Reason: protocol.EndSession, AtMS: p.sess.rec.EndedMS})
 		return
 	}
 	h.pairLocked(p.sess, now, false)

@@ -92,7 +92,7 @@ type Group struct {
 type Message struct {
 	ID          string
 	Session     string
-	Channel     string // channel key: "group:<gid>", "session", "experimenter" or a named channel's name
+	Channel     string // channel key: protocol.GroupKey(group id), "session", "experimenter" or a named channel's name
 	Seq         int64
 	SenderID    string // participant id; empty for experimenter/system
 	SenderRole  string
