@@ -221,6 +221,8 @@ func TestOutageLongerThanTheBurstLosesNothing(t *testing.T) {
 	defer b.Close(false)
 	a.Start("Ann")
 	b.Start("Ben")
+	a.Ready()
+	b.Ready()
 	paired := func(msgs []any, _ bool) bool { return count(msgs, func(*protocol.Paired) bool { return true }) > 0 }
 	ra.waitFor(t, "A paired", paired)
 	rb.waitFor(t, "B paired", paired)
@@ -307,6 +309,8 @@ func TestMessagesTypedBeforeTheDeadlineDuringADropAreKeptLate(t *testing.T) {
 	defer b.Close(false)
 	a.Start("Ann")
 	b.Start("Ben")
+	a.Ready()
+	b.Ready()
 	clocked := func(msgs []any, _ bool) bool { return count(msgs, func(*protocol.Clock) bool { return true }) > 0 }
 	ra.waitFor(t, "A's clock", clocked)
 	rb.waitFor(t, "B's clock", clocked)

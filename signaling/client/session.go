@@ -77,6 +77,9 @@ type State struct {
 	Outbox []protocol.ChatSend `json:"outbox,omitempty"`
 	// Reports are call states and stats not yet acknowledged.
 	Reports []Report `json:"reports,omitempty"`
+	// Ready: the participant finished the device check; told to the server
+	// after every (re)join until it says so in its welcome.
+	Ready bool `json:"ready,omitempty"`
 }
 
 // Session keeps one participant joined: it connects, joins or resumes,
@@ -257,6 +260,30 @@ func (s *Session) addReportLocked(typ, id string, v any) error {
 	s.dirty = true
 	s.kick()
 	return nil
+}
+
+// readyRef is the ref of the ready message.
+const readyRef = signalRefPrefix + "ready"
+
+// Ready tells the server the participant finished the device check, so it
+// may be paired. It is sent again after a reconnect until the server has it.
+func (s *Session) Ready() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.Ready = true
+	s.dirty = true
+	s.queueReadyLocked()
+}
+
+func (s *Session) queueReadyLocked() {
+	for _, sg := range s.signals {
+		if sg.ref == readyRef {
+			return
+		}
+	}
+	frame, _ := protocol.Encode(protocol.TypeReady, readyRef, nil)
+	s.signals = append(s.signals, pendingSignal{ref: readyRef, frame: frame, at: time.Now()})
+	s.kick()
 }
 
 // newIDLocked makes an id unique for this participant across restarts.
@@ -507,11 +534,14 @@ func (s *Session) read(ctx context.Context, c *Conn) bool {
 			// Signals of a call attempt that has moved on are not resent.
 			kept := s.signals[:0]
 			for _, sg := range s.signals {
-				if time.Since(sg.at) < MaxSignalAge {
+				if time.Since(sg.at) < MaxSignalAge && sg.ref != readyRef {
 					kept = append(kept, sg)
 				}
 			}
 			s.signals = kept
+			if s.st.Ready && !b.Ready {
+				s.queueReadyLocked()
+			}
 			s.mu.Unlock()
 			s.kick()
 			s.h.Online(true)

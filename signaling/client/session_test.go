@@ -106,6 +106,8 @@ func TestSessionSurvivesServerAndKioskRestart(t *testing.T) {
 	b, _ := NewSession(cfg("b"), rb)
 	a.Start("Ann")
 	b.Start("Ben")
+	a.Ready()
+	b.Ready()
 	paired := func(msgs []any, _ bool) bool {
 		return count(msgs, func(*protocol.Paired) bool { return true }) > 0
 	}

@@ -122,10 +122,16 @@ func Write(w io.Writer, st *store.Store, o Options) error {
 	return fmt.Errorf("%w %q: use messages or events", ErrKind, o.Kind)
 }
 
+// sessionsOf lists the sessions to export: the one named, or every
+// experiment session. Workstation checks are never research data.
 func sessionsOf(st *store.Store, code string) ([]string, error) {
 	if code != "" {
-		if _, err := st.Session(code); err != nil {
+		s, err := st.Session(code)
+		if err != nil {
 			return nil, err
+		}
+		if s.Room == protocol.CheckRoom {
+			return nil, fmt.Errorf("session %s: %w (it is a workstation check)", code, store.ErrNotFound)
 		}
 		return []string{code}, nil
 	}
@@ -133,9 +139,11 @@ func sessionsOf(st *store.Store, code string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]string, len(all))
-	for i, s := range all {
-		out[i] = s.Code
+	var out []string
+	for _, s := range all {
+		if s.Room != protocol.CheckRoom {
+			out = append(out, s.Code)
+		}
 	}
 	return out, nil
 }

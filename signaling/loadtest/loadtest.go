@@ -110,6 +110,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			if err == nil {
 				err = c.Send(protocol.TypeJoin, "join", protocol.JoinRequest{Room: o.Room, Seat: fmt.Sprintf("load-%05d", i), Pseudonym: fmt.Sprintf("P%d", i)})
 			}
+			if err == nil {
+				err = c.Send(protocol.TypeReady, "", nil) // as after a device check
+			}
 			if err != nil {
 				joinMu.Lock()
 				joinErr = err

@@ -38,6 +38,9 @@ const (
 	TypeCallState = "call_state" // CallState
 	TypeStats     = "stats"      // Stats
 	TypeLeave     = "leave"      // no data
+	// TypeReady: the participant finished the device check; only ready
+	// participants are paired (unless the session's device_check is off).
+	TypeReady = "ready" // no data
 )
 
 // Message types sent by the server.
@@ -80,6 +83,10 @@ type JoinRequest struct {
 	Since map[string]int64 `json:"since,omitempty"`
 	// Client names the software, e.g. "parley/0.1.0".
 	Client string `json:"client,omitempty"`
+	// Check, when set, joins the server's workstation-check room instead of
+	// Room: a test call through the server that never touches research
+	// data. Participants with the same Check id share one check session.
+	Check string `json:"check,omitempty"`
 }
 
 // Settings are the parts of a session's settings a kiosk needs.
@@ -91,7 +98,19 @@ type Settings struct {
 	AllowMuteVideo  bool `json:"allow_mute_video"`
 	SelfView        bool `json:"self_view"`
 	ChatEnabled     bool `json:"chat_enabled"`
+	// DeviceCheck is DeviceCheckRequired, DeviceCheckOptional or DeviceCheckOff.
+	DeviceCheck string `json:"device_check"`
+	// NoPartnerAfterS: how long a participant waits before being told that
+	// no partner has come (Waiting.NoPartner).
+	NoPartnerAfterS int `json:"no_partner_after_s"`
 }
+
+// Device check settings (Settings.DeviceCheck).
+const (
+	DeviceCheckRequired = "required" // the kiosk shows the check; the participant continues when camera and microphone work
+	DeviceCheckOptional = "optional" // the kiosk shows the check; the participant may continue anyway
+	DeviceCheckOff      = "off"      // no check; ready at once
+)
 
 // Welcome answers a join.
 type Welcome struct {
@@ -106,6 +125,9 @@ type Welcome struct {
 	Settings      Settings `json:"settings"`
 	// Channels the participant may read, with whether it may write.
 	Channels []Channel `json:"channels"`
+	// Ready: the server has this participant as ready (a resume after the
+	// device check skips it).
+	Ready bool `json:"ready,omitempty"`
 }
 
 // Channel is a chat channel as one participant sees it.
@@ -127,6 +149,9 @@ const (
 type Waiting struct {
 	Present int `json:"present"` // participants connected and unpaired in the session, including this one
 	Needed  int `json:"needed"`  // group size
+	// NoPartner: this participant has waited longer than the session's
+	// no_partner_after_s and nobody could be paired with them.
+	NoPartner bool `json:"no_partner,omitempty"`
 }
 
 // Member is one member of a group as the others see it: pseudonym only.
@@ -283,29 +308,30 @@ type Ended struct {
 
 // Error codes. Each names one thing that was wrong.
 const (
-	CodeMalformed     = "malformed"      // not JSON, or a field of the wrong type
-	CodeBadVersion    = "bad_version"    // envelope v is not Version
-	CodeUnknownType   = "unknown_type"   // type not in this protocol
-	CodeNotJoined     = "not_joined"     // a message before a successful join
-	CodeAlreadyJoined = "already_joined" // a second join on one connection
-	CodeBadPseudonym  = "bad_pseudonym"  // empty, too long, or forbidden characters
-	CodeBadSeat       = "bad_seat"       // seat label invalid
-	CodeUnknownRoom   = "unknown_room"   // room not configured
-	CodeNoSession     = "no_session"     // no open session in the room
-	CodeBadToken      = "bad_token"      // resume token unknown
-	CodeSeatTaken     = "seat_taken"     // another participant holds this seat in the session
-	CodeNotInGroup    = "not_in_group"   // signal to someone outside the sender's group
-	CodeNotPaired     = "not_paired"     // signal before pairing
-	CodeNoChannel     = "no_channel"     // channel unknown or not readable by the sender
-	CodeReadOnly      = "read_only"      // channel not writable by the sender
-	CodeChatClosed    = "chat_closed"    // discussion ended; the group's chat is closed
-	CodeTooLong       = "too_long"       // body over the session's limit
-	CodeEmpty         = "empty"          // body empty after trimming
-	CodeRateLimited   = "rate_limited"   // too many messages too fast
-	CodeBadField      = "bad_field"      // a field missing or out of range
-	CodeSessionEnded  = "session_ended"  // the session is over
-	CodeReplaced      = "replaced"       // another connection resumed this participant
-	CodeInternal      = "internal"       // the server failed; the request was not applied
+	CodeMalformed      = "malformed"       // not JSON, or a field of the wrong type
+	CodeBadVersion     = "bad_version"     // envelope v is not Version
+	CodeUnknownType    = "unknown_type"    // type not in this protocol
+	CodeNotJoined      = "not_joined"      // a message before a successful join
+	CodeAlreadyJoined  = "already_joined"  // a second join on one connection
+	CodeBadPseudonym   = "bad_pseudonym"   // empty, too long, or forbidden characters
+	CodePseudonymTaken = "pseudonym_taken" // another participant of the session uses it
+	CodeBadSeat        = "bad_seat"        // seat label invalid
+	CodeUnknownRoom    = "unknown_room"    // room not configured
+	CodeNoSession      = "no_session"      // no open session in the room
+	CodeBadToken       = "bad_token"       // resume token unknown
+	CodeSeatTaken      = "seat_taken"      // another participant holds this seat in the session
+	CodeNotInGroup     = "not_in_group"    // signal to someone outside the sender's group
+	CodeNotPaired      = "not_paired"      // signal before pairing
+	CodeNoChannel      = "no_channel"      // channel unknown or not readable by the sender
+	CodeReadOnly       = "read_only"       // channel not writable by the sender
+	CodeChatClosed     = "chat_closed"     // discussion ended; the group's chat is closed
+	CodeTooLong        = "too_long"        // body over the session's limit
+	CodeEmpty          = "empty"           // body empty after trimming
+	CodeRateLimited    = "rate_limited"    // too many messages too fast
+	CodeBadField       = "bad_field"       // a field missing or out of range
+	CodeSessionEnded   = "session_ended"   // the session is over
+	CodeReplaced       = "replaced"        // another connection resumed this participant
+	CodeInternal       = "internal"        // the server failed; the request was not applied
 )
 
 // Error is sent for a refused request. The connection stays up unless said.
@@ -365,6 +391,7 @@ var bodies = map[string]func() any{
 	TypeCallState: func() any { return new(CallState) },
 	TypeStats:     func() any { return new(Stats) },
 	TypeLeave:     func() any { return new(struct{}) },
+	TypeReady:     func() any { return new(struct{}) },
 	TypeWelcome:   func() any { return new(Welcome) },
 	TypeWaiting:   func() any { return new(Waiting) },
 	TypePaired:    func() any { return new(Paired) },

@@ -20,6 +20,11 @@ const (
 	ClockPaired       = "paired"        // as soon as the group formed
 )
 
+// CheckRoom is the room of workstation checks (JoinRequest.Check): every
+// server has it, its sessions open by themselves and are never exported or
+// listed with the experiment's.
+const CheckRoom = "parley-check"
+
 // GroupKeyPrefix starts the channel key of a group's chat: "group:<group id>".
 // Kiosks call it just ChannelGroup; the store, the API and exports use the key.
 const GroupKeyPrefix = "group:"

@@ -41,6 +41,8 @@ const (
 	DefaultWebhookAttempts = 10
 	DefaultWebhookBackoff  = time.Second
 	DefaultWebhookMaxDelay = 5 * time.Minute
+	// DefaultNoPartnerAfterS: see SessionSettings.NoPartnerAfterS.
+	DefaultNoPartnerAfterS = 60
 	// MaxDurationS bounds a discussion's length (a day).
 	MaxDurationS = 24 * 3600
 	// MaxGroupSize bounds a group (a mesh of peer connections).
@@ -82,6 +84,12 @@ type SessionSettings struct {
 	AllowMuteAudio   bool           `json:"allow_mute_audio" toml:"allow_mute_audio"`
 	AllowMuteVideo   bool           `json:"allow_mute_video" toml:"allow_mute_video"`
 	SelfView         *bool          `json:"self_view,omitempty" toml:"self_view"`
+	// DeviceCheck: protocol.DeviceCheckRequired (default), Optional or Off.
+	DeviceCheck string `json:"device_check" toml:"device_check"`
+	// NoPartnerAfterS: a participant left without a partner this long after
+	// the session started (or they became ready, if later) is told so, and
+	// the experimenter sees it.
+	NoPartnerAfterS int `json:"no_partner_after_s" toml:"no_partner_after_s"`
 }
 
 func boolPtr(b bool) *bool { return &b }
@@ -117,6 +125,12 @@ func (s SessionSettings) WithDefaults() SessionSettings {
 	}
 	if s.RatePerSecond == 0 {
 		s.RatePerSecond = DefaultRatePerSecond
+	}
+	if s.DeviceCheck == "" {
+		s.DeviceCheck = protocol.DeviceCheckRequired
+	}
+	if s.NoPartnerAfterS == 0 {
+		s.NoPartnerAfterS = DefaultNoPartnerAfterS
 	}
 	return s
 }
@@ -158,6 +172,14 @@ func (s SessionSettings) Validate() error {
 	}
 	if s.RatePerSecond <= 0 {
 		return bad("rate_per_second", "must be above 0, got %v", s.RatePerSecond)
+	}
+	switch s.DeviceCheck {
+	case protocol.DeviceCheckRequired, protocol.DeviceCheckOptional, protocol.DeviceCheckOff:
+	default:
+		return bad("device_check", "must be %q, %q or %q, got %q", protocol.DeviceCheckRequired, protocol.DeviceCheckOptional, protocol.DeviceCheckOff, s.DeviceCheck)
+	}
+	if s.NoPartnerAfterS < 1 || s.NoPartnerAfterS > MaxDurationS {
+		return bad("no_partner_after_s", "must be 1 to %d seconds, got %d", MaxDurationS, s.NoPartnerAfterS)
 	}
 	seen := map[string]bool{}
 	for i, c := range s.Channels {
@@ -347,7 +369,19 @@ func validRoomName(n string) error {
 	return nil
 }
 
+// checkRoom is the workstation-check room every server has: sessions open by
+// themselves, no device check, the clock starts at pairing.
+var checkRoom = Room{Name: protocol.CheckRoom, AutoSession: true, Defaults: SessionSettings{
+	DurationS: checkDurationS, ClockStart: ClockPaired, DeviceCheck: protocol.DeviceCheckOff, AssignPseudonyms: true,
+}.WithDefaults()}
+
+// checkDurationS bounds a workstation check's discussion.
+const checkDurationS = 120
+
 func (c Config) room(name string) (Room, bool) {
+	if name == protocol.CheckRoom {
+		return checkRoom, true
+	}
 	for _, r := range c.Rooms {
 		if r.Name == name {
 			return r, true

@@ -75,7 +75,9 @@ func (h *Hub) SessionViews() []SessionView {
 	defer h.mu.Unlock()
 	out := []SessionView{}
 	for _, s := range h.order {
-		out = append(out, h.viewLocked(s))
+		if s.checkID == "" && s.rec.Room != protocol.CheckRoom {
+			out = append(out, h.viewLocked(s))
+		}
 	}
 	return out
 }
@@ -175,7 +177,7 @@ type ParticipantView struct {
 	Seat        string   `json:"seat"`
 	Pseudonym   string   `json:"pseudonym"`
 	Connected   bool     `json:"connected"`
-	State       string   `json:"state"` // waiting, paired, in_call, ended
+	State       string   `json:"state"` // device_check, waiting, no_partner, paired, in_call, ended
 	Group       int      `json:"group,omitempty"`
 	TimeLeftS   *float64 `json:"time_left_s,omitempty"`
 }
@@ -193,6 +195,12 @@ func (h *Hub) Participants(code string) ([]ParticipantView, error) {
 	for _, p := range s.participants {
 		v := ParticipantView{ID: p.rec.ID, Code: p.rec.Code, IDInSession: p.rec.IDInSession, Seat: p.rec.Seat,
 			Pseudonym: p.rec.Pseudonym, Connected: p.conn != nil, State: "waiting"}
+		switch {
+		case !p.ready():
+			v.State = "device_check"
+		case p.noPartner:
+			v.State = "no_partner"
+		}
 		if g := p.group; g != nil {
 			v.Group = g.rec.Num
 			v.State = "paired"

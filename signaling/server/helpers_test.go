@@ -305,6 +305,14 @@ func (k *kiosk) join(req protocol.JoinRequest) protocol.Welcome {
 	}
 	k.send(protocol.TypeJoin, "join", req)
 	k.nextBody(protocol.TypeWelcome, &k.welcome)
+	// As a kiosk does after its device check (the default session has one);
+	// waiting for the ack keeps the order of arrival the order of joins.
+	k.send(protocol.TypeReady, "ready", nil)
+	for {
+		if env := k.next(protocol.TypeAck); env.Ref == "ready" {
+			break
+		}
+	}
 	return k.welcome
 }
 

@@ -35,6 +35,8 @@ const (
 	EvClockEnd       = "clock_end"
 	EvStats          = "stats"
 	EvWebhookGaveUp  = "webhook_gave_up"
+	EvReady          = "ready"      // the participant finished the device check
+	EvNoPartner      = "no_partner" // a participant waited past no_partner_after_s unpaired
 )
 
 // Hub owns all live state: sessions, participants, groups, connections.
@@ -66,6 +68,17 @@ type Hub struct {
 	order    []*session // creation order
 	byToken  map[string]*participant
 	byID     map[string]*participant
+	// pending are joins refused with no_session, kept until a session opens
+	// in their room (then they are joined) or their connection ends.
+	pending map[*conn]pendingJoin
+	// checks maps a workstation check's id to its session.
+	checks map[string]*session
+}
+
+// pendingJoin is a join waiting for a session to open.
+type pendingJoin struct {
+	ref string
+	req protocol.JoinRequest
 }
 
 func newHub(cfg Config, st *store.Store, clock Clock, log *slog.Logger) *Hub {
@@ -79,6 +92,8 @@ func newHub(cfg Config, st *store.Store, clock Clock, log *slog.Logger) *Hub {
 		sessions:       map[string]*session{},
 		byToken:        map[string]*participant{},
 		byID:           map[string]*participant{},
+		pending:        map[*conn]pendingJoin{},
+		checks:         map[string]*session{},
 	}
 }
 
@@ -89,6 +104,11 @@ func (h *Hub) close() {
 	defer h.mu.Unlock()
 	h.closed = true
 	for _, s := range h.order {
+		for _, p := range s.participants {
+			if p.noPartnerTimer != nil {
+				p.noPartnerTimer.Stop()
+			}
+		}
 		for _, g := range s.groups {
 			if g.timer != nil {
 				g.timer.Stop()
@@ -188,6 +208,9 @@ func (h *Hub) dispatchLocked(c *conn, env protocol.Envelope, body any) *protocol
 		return h.callStateLocked(p, env.Ref, b)
 	case *protocol.Stats:
 		return h.statsLocked(p, env.Ref, b)
+	}
+	if env.Type == protocol.TypeReady {
+		return h.readyLocked(p, env.Ref)
 	}
 	if env.Type == protocol.TypeLeave {
 		h.event(p.sess.rec.Code, p.rec.ID, p.groupID(), EvLeave, nil, h.clock.Now())

@@ -128,6 +128,7 @@ func TestDeadKioskNoticed(t *testing.T) {
 	}
 	defer dead.Close()
 	dead.Send(protocol.TypeJoin, "", protocol.JoinRequest{Room: DefaultRoom, Seat: "dead", Pseudonym: "Dead"})
+	dead.Send(protocol.TypeReady, "", nil)
 	a.waitPaired()
 	var ps protocol.PeerState
 	a.nextBody(protocol.TypePeerState, &ps)

@@ -16,8 +16,20 @@ import (
 )
 
 // openSessionLocked returns the room's newest session that has not ended,
-// opening one with the room's defaults if the room allows it.
-func (h *Hub) openSessionLocked(room Room, now time.Time) (*session, error) {
+// opening one with the room's defaults if the room allows it. A workstation
+// check (checkID set) gets its own session in the check room.
+func (h *Hub) openSessionLocked(room Room, checkID string, now time.Time) (*session, error) {
+	if checkID != "" {
+		if s := h.checks[checkID]; s != nil && s.rec.State != store.SessionEnded {
+			return s, nil
+		}
+		s, err := h.createSessionLocked(room.Name, room.Defaults, now)
+		if err == nil {
+			s.checkID = checkID
+			h.checks[checkID] = s
+		}
+		return s, err
+	}
 	for i := len(h.order) - 1; i >= 0; i-- {
 		if s := h.order[i]; s.rec.Room == room.Name && s.rec.State != store.SessionEnded {
 			return s, nil
@@ -44,8 +56,25 @@ func (h *Hub) createSessionLocked(room string, settings SessionSettings, now tim
 	s := &session{rec: rec, settings: settings}
 	h.sessions[rec.Code] = s
 	h.order = append(h.order, s)
-	h.log.Info("session created", "session", rec.Code, "room", room)
+	if room != protocol.CheckRoom {
+		h.log.Info("session created", "session", rec.Code, "room", room)
+		h.joinPendingLocked(room, now)
+	}
 	return s, nil
+}
+
+// joinPendingLocked joins whoever was waiting for a session in room.
+func (h *Hub) joinPendingLocked(room string, now time.Time) {
+	for c, pj := range h.pending {
+		if pj.req.Room != room {
+			continue
+		}
+		delete(h.pending, c)
+		req := pj.req
+		if refusal := h.joinLocked(c, pj.ref, &req); refusal != nil {
+			c.sendErrorValue(pj.ref, *refusal)
+		}
+	}
 }
 
 func (h *Hub) joinLocked(c *conn, ref string, req *protocol.JoinRequest) *protocol.Error {
@@ -67,7 +96,11 @@ func (h *Hub) joinLocked(c *conn, ref string, req *protocol.JoinRequest) *protoc
 		h.attachLocked(c, p, ref, req.Since, true, now)
 		return nil
 	}
-	room, ok := h.cfg.room(req.Room)
+	roomName := req.Room
+	if req.Check != "" {
+		roomName = protocol.CheckRoom
+	}
+	room, ok := h.cfg.room(roomName)
 	if !ok {
 		return &protocol.Error{Code: protocol.CodeUnknownRoom, Message: fmt.Sprintf("room %q is not configured on this server", req.Room), Field: "room"}
 	}
@@ -75,22 +108,32 @@ func (h *Hub) joinLocked(c *conn, ref string, req *protocol.JoinRequest) *protoc
 	if err != nil {
 		return &protocol.Error{Code: protocol.CodeBadSeat, Message: err.Error(), Field: "seat"}
 	}
-	s, err := h.openSessionLocked(room, now)
+	// The pseudonym is checked before the session is looked for, so a
+	// participant who waits for the session has a name that will do.
+	var pseudonym string
+	if req.Pseudonym != "" || !room.Defaults.AssignPseudonyms {
+		if pseudonym, err = CheckPseudonym(req.Pseudonym); err != nil {
+			return &protocol.Error{Code: protocol.CodeBadPseudonym, Message: err.Error(), Field: "pseudonym"}
+		}
+	}
+	s, err := h.openSessionLocked(room, req.Check, now)
 	if err != nil {
 		if errors.Is(err, errNoSession) {
+			// Kept: the participant joins the moment a session opens.
+			h.pending[c] = pendingJoin{ref: ref, req: *req}
 			return &protocol.Error{Code: protocol.CodeNoSession, Message: err.Error(), Field: "room"}
 		}
 		h.log.Error("open session", "err", err)
 		return &protocol.Error{Code: protocol.CodeInternal, Message: "the server could not open a session"}
 	}
-	var pseudonym string
-	if req.Pseudonym == "" && s.settings.AssignPseudonyms {
-		pseudonym = assignedPseudonym(func(n string) bool { return s.pseudonymTaken(n) })
-	} else {
-		pseudonym, err = CheckPseudonym(req.Pseudonym)
-		if err != nil {
-			return &protocol.Error{Code: protocol.CodeBadPseudonym, Message: err.Error(), Field: "pseudonym"}
+	if pseudonym == "" {
+		if !s.settings.AssignPseudonyms {
+			return &protocol.Error{Code: protocol.CodeBadPseudonym, Message: "the pseudonym is empty", Field: "pseudonym"}
 		}
+		pseudonym = assignedPseudonym(func(n string) bool { return s.pseudonymTaken(n) })
+	} else if s.pseudonymTaken(pseudonym) {
+		return &protocol.Error{Code: protocol.CodePseudonymTaken, Field: "pseudonym",
+			Message: fmt.Sprintf("another participant in this session is already called %q; please choose another pseudonym", pseudonym)}
 	}
 	if other := s.seatHolder(seat, nil); other != nil {
 		msg := fmt.Sprintf("seat %q is already connected in this session", seat)
@@ -113,7 +156,9 @@ func (h *Hub) joinLocked(c *conn, ref string, req *protocol.JoinRequest) *protoc
 	s.participants = append(s.participants, p)
 	h.byToken[hash] = p
 	h.byID[rec.ID] = p
-	h.log.Info("join", "session", s.rec.Code, "seat", seat, "participant", rec.ID, "client", req.Client)
+	if s.checkID == "" {
+		h.log.Info("join", "session", s.rec.Code, "seat", seat, "participant", rec.ID, "client", req.Client)
+	}
 	c.p, p.conn = p, c
 	c.joined.Store(true)
 	h.welcomeLocked(p, ref, token, false, now)
@@ -176,8 +221,10 @@ func (h *Hub) welcomeLocked(p *participant, ref, token string, resumed bool, now
 			DurationS: st.DurationS, GroupSize: st.GroupSize, MaxMessageRunes: st.MaxMessageRunes,
 			AllowMuteAudio: st.AllowMuteAudio, AllowMuteVideo: st.AllowMuteVideo,
 			SelfView: *st.SelfView, ChatEnabled: *st.ChatEnabled,
+			DeviceCheck: st.DeviceCheck, NoPartnerAfterS: st.NoPartnerAfterS,
 		},
 		Channels: h.channelsLocked(p),
+		Ready:    p.rec.ReadyMS != 0,
 	})
 }
 
@@ -185,6 +232,7 @@ func (h *Hub) welcomeLocked(p *participant, ref, token string, resumed bool, now
 func (h *Hub) disconnected(c *conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	delete(h.pending, c)
 	p := c.p
 	if p == nil || p.conn != c {
 		return
@@ -205,4 +253,26 @@ func (h *Hub) disconnected(c *conn) {
 		return
 	}
 	h.pairLocked(p.sess, now, false) // update the others' waiting counts
+}
+
+// readyLocked records that p finished the device check, and pairs.
+func (h *Hub) readyLocked(p *participant, ref string) *protocol.Error {
+	now := h.clock.Now()
+	if p.rec.ReadyMS == 0 {
+		ok, err := h.st.SetReady(p.rec.ID, ms(now), ev(p.sess.rec.Code, p.rec.ID, p.groupID(), EvReady, nil, now))
+		if err != nil {
+			h.log.Error("store ready", "err", err)
+			return &protocol.Error{Code: protocol.CodeInternal, Message: "the server could not record that you are ready; it will be sent again"}
+		}
+		if ok {
+			p.rec.ReadyMS = ms(now)
+		}
+	}
+	if ref != "" {
+		h.sendLocked(p, protocol.TypeAck, ref, protocol.Ack{ID: ref})
+	}
+	if p.group == nil {
+		h.pairLocked(p.sess, now, false)
+	}
+	return nil
 }

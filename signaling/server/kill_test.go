@@ -193,6 +193,7 @@ func runKioskUntilClock(url, seat string, clockSeen chan<- struct{}) {
 	}
 	defer c.Close()
 	c.Send(protocol.TypeJoin, "join", protocol.JoinRequest{Room: DefaultRoom, Seat: seat, Pseudonym: seat})
+	c.Send(protocol.TypeReady, "", nil)
 	self := ""
 	for {
 		env, err := c.Recv()

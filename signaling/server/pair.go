@@ -22,7 +22,9 @@ func (h *Hub) pairLocked(s *session, now time.Time, starting bool) {
 	for _, p := range s.participants {
 		if p.group == nil && p.conn != nil {
 			waiting = append(waiting, p)
-			cands = append(cands, pairing.Candidate{ID: p.rec.ID, Seat: p.rec.Seat, Order: p.rec.Arrival})
+			if p.ready() {
+				cands = append(cands, pairing.Candidate{ID: p.rec.ID, Seat: p.rec.Seat, Order: p.rec.Arrival})
+			}
 		}
 	}
 	var formed [][]string
@@ -40,9 +42,38 @@ func (h *Hub) pairLocked(s *session, now time.Time, starting bool) {
 	}
 	for _, p := range waiting {
 		if p.group == nil {
-			h.sendLocked(p, protocol.TypeWaiting, "", protocol.Waiting{Present: present, Needed: s.settings.GroupSize})
+			h.armNoPartnerLocked(p, now)
+			h.sendLocked(p, protocol.TypeWaiting, "", protocol.Waiting{Present: present, Needed: s.settings.GroupSize, NoPartner: p.noPartner})
 		}
 	}
+}
+
+// armNoPartnerLocked schedules telling p that no partner came: the
+// session's no_partner_after_s after the session started (or was created)
+// or p became ready, whichever is later.
+func (h *Hub) armNoPartnerLocked(p *participant, now time.Time) {
+	if p.noPartner || p.noPartnerTimer != nil || !p.ready() {
+		return
+	}
+	from := max(p.sess.rec.StartedMS, p.sess.rec.CreatedMS, p.rec.ReadyMS, p.rec.JoinedMS)
+	at := time.UnixMilli(from).Add(time.Duration(p.sess.settings.NoPartnerAfterS) * time.Second)
+	p.noPartnerTimer = h.clock.AfterFunc(max(at.Sub(now), 0), func() { h.noPartnerDue(p) })
+}
+
+func (h *Hub) noPartnerDue(p *participant) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p.noPartnerTimer = nil
+	if h.closed || p.group != nil || p.noPartner || p.sess.rec.State == store.SessionEnded {
+		return
+	}
+	now := h.clock.Now()
+	p.noPartner = true
+	h.event(p.sess.rec.Code, p.rec.ID, "", EvNoPartner, map[string]any{"waited_s": p.sess.settings.NoPartnerAfterS}, now)
+	if p.sess.checkID == "" {
+		h.log.Info("no partner", "session", p.sess.rec.Code, "seat", p.rec.Seat, "participant", p.rec.ID)
+	}
+	h.pairLocked(p.sess, now, false) // tells p (and refreshes the others' counts)
 }
 
 func (h *Hub) formGroupLocked(s *session, ids []string, now time.Time) {
@@ -61,6 +92,11 @@ func (h *Hub) formGroupLocked(s *session, ids []string, now time.Time) {
 		p := h.byID[id]
 		p.group = g
 		g.members = append(g.members, p)
+		if p.noPartnerTimer != nil {
+			p.noPartnerTimer.Stop()
+			p.noPartnerTimer = nil
+		}
+		p.noPartner = false
 	}
 	s.addGroupLocked(g)
 	h.log.Info("paired", "session", s.rec.Code, "group", rec.ID, "num", num, "members", ids)

@@ -188,6 +188,7 @@ func TestASeatNeverHasTwoConnectedParticipants(t *testing.T) {
 			env := n.nextAny()
 			if env.Type == protocol.TypeWelcome {
 				json.Unmarshal(env.Data, &n.welcome)
+				n.send(protocol.TypeReady, "", nil)
 				return true
 			}
 			if env.Type == protocol.TypeError && env.Ref == "jn" {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/parley-lab/parley/signaling/protocol"
 	"github.com/parley-lab/parley/signaling/store"
 )
 
@@ -18,6 +19,8 @@ type session struct {
 	groups       []*group
 	groupByID    map[string]*group // the same groups: a chat message finds its readers without a scan
 	webhooks     []store.Webhook
+	// checkID is set for a workstation check's session (room protocol.CheckRoom).
+	checkID string
 }
 
 // addGroupLocked adds g to s.
@@ -43,6 +46,16 @@ type participant struct {
 	// reported: ids of recent call-state and stats reports, so a resend
 	// after a drop changes nothing twice.
 	reported map[string]bool
+	// noPartner is set once the participant waited past the session's
+	// no_partner_after_s; noPartnerTimer fires then.
+	noPartner      bool
+	noPartnerTimer Timer
+}
+
+// ready reports whether p may be paired: it finished the device check, or
+// the session has none.
+func (p *participant) ready() bool {
+	return p.rec.ReadyMS != 0 || p.sess.settings.DeviceCheck == protocol.DeviceCheckOff
 }
 
 // heldSignal is a relayed signal waiting for its recipient to come back.

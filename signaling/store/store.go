@@ -72,6 +72,7 @@ type Participant struct {
 	GroupID     string
 	JoinedMS    int64
 	Arrival     int64 // arrival order within the session
+	ReadyMS     int64 // when the participant finished the device check; 0 = not yet
 }
 
 // Group is a set of participants who discuss together.
@@ -322,6 +323,7 @@ CREATE INDEX deliveries_due ON deliveries(delivered_ms, gave_up_ms, next_ms);`,
 	`ALTER TABLE messages ADD COLUMN typed_ms INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE messages ADD COLUMN late INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE events ADD COLUMN client_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE participants ADD COLUMN ready_ms INTEGER NOT NULL DEFAULT 0;
 CREATE UNIQUE INDEX events_idem ON events(participant_id, client_id) WHERE client_id != '';`,
 }
 
@@ -479,8 +481,8 @@ func (s *Store) AddParticipant(p Participant, evs ...Event) (Participant, error)
 			Scan(&p.IDInSession, &p.Arrival); err != nil {
 			return err
 		}
-		_, err := tx.Exec(`INSERT INTO participants(id,session_code,code,id_in_session,seat,pseudonym,token_hash,group_id,joined_ms,arrival) VALUES(?,?,?,?,?,?,?,?,?,?)`,
-			p.ID, p.Session, p.Code, p.IDInSession, p.Seat, p.Pseudonym, p.TokenHash, p.GroupID, p.JoinedMS, p.Arrival)
+		_, err := tx.Exec(`INSERT INTO participants(`+participantCols+`) VALUES(?,?,?,?,?,?,?,?,?,?,?)`,
+			p.ID, p.Session, p.Code, p.IDInSession, p.Seat, p.Pseudonym, p.TokenHash, p.GroupID, p.JoinedMS, p.Arrival, p.ReadyMS)
 		if isUnique(err) {
 			return fmt.Errorf("participant %s: %w", p.ID, ErrExists)
 		}
@@ -492,12 +494,18 @@ func (s *Store) AddParticipant(p Participant, evs ...Event) (Participant, error)
 	return p, err
 }
 
-const participantCols = `id,session_code,code,id_in_session,seat,pseudonym,token_hash,group_id,joined_ms,arrival`
+const participantCols = `id,session_code,code,id_in_session,seat,pseudonym,token_hash,group_id,joined_ms,arrival,ready_ms`
 
 func scanParticipant(sc interface{ Scan(...any) error }) (Participant, error) {
 	var p Participant
-	err := sc.Scan(&p.ID, &p.Session, &p.Code, &p.IDInSession, &p.Seat, &p.Pseudonym, &p.TokenHash, &p.GroupID, &p.JoinedMS, &p.Arrival)
+	err := sc.Scan(&p.ID, &p.Session, &p.Code, &p.IDInSession, &p.Seat, &p.Pseudonym, &p.TokenHash, &p.GroupID, &p.JoinedMS, &p.Arrival, &p.ReadyMS)
 	return p, err
+}
+
+// SetReady records that a participant finished the device check, with the
+// events that record it. The first time wins.
+func (s *Store) SetReady(participantID string, ms int64, evs ...Event) (bool, error) {
+	return s.updateOnce(`UPDATE participants SET ready_ms=? WHERE id=? AND ready_ms=0`, []any{ms, participantID}, evs)
 }
 
 // Participants lists a session's participants in arrival order.
