@@ -129,7 +129,7 @@ func runBenchParticipant(env Env, args []string) error {
 		return err
 	}
 	eng, err := engine.New(engine.Config{Session: client.SessionConfig{URL: *url, Room: "bench", Seat: *seat, StateFile: *state},
-		Media: k.Media(), Dial: k.Dialer(), Log: log})
+		Media: k.Media(), Dial: k.Dialer(), Log: log, AutoReady: true})
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -52,7 +54,8 @@ type KioskConfig struct {
 	FPS          int     `toml:"fps"`
 	VideoBitrate int     `toml:"video_bitrate"`
 	ToneHz       float64 `toml:"tone_hz"`
-	// StateFile keeps the resume token; default in the user's state directory.
+	// StateFile keeps the resume token; empty: StatePath's default, one file
+	// per server, room and seat in the user's state directory.
 	StateFile string `toml:"state_file"`
 	// UI is the [ui] table: texts, colours, language, end action, exit PIN.
 	UI ui.Config `toml:"ui"`
@@ -63,10 +66,16 @@ func DefaultKioskConfigValues() KioskConfig {
 	host, _ := os.Hostname()
 	return KioskConfig{Server: DefaultServerURL, Room: "lab", Seat: host, VideoSource: SourceCamera,
 		AudioSource: SourceMicrophone, Width: kit.DefaultWidth, Height: kit.DefaultHeight, FPS: kit.DefaultFPS,
-		VideoBitrate: kit.DefaultVideoBitrate, ToneHz: kit.DefaultToneHz, StateFile: defaultStateFile(), UI: ui.DefaultConfig()}
+		VideoBitrate: kit.DefaultVideoBitrate, ToneHz: kit.DefaultToneHz, UI: ui.DefaultConfig()}
 }
 
-func defaultStateFile() string {
+// StatePath is the kiosk's state file: StateFile if set, else one named
+// after the server, room and seat, so two kiosks under one account (or a
+// network home directory) never take each other's place.
+func (c KioskConfig) StatePath() string {
+	if c.StateFile != "" {
+		return c.StateFile
+	}
 	dir := os.Getenv("XDG_STATE_HOME")
 	if dir == "" {
 		home, err := os.UserHomeDir()
@@ -75,7 +84,8 @@ func defaultStateFile() string {
 		}
 		dir = filepath.Join(home, ".local", "state")
 	}
-	return filepath.Join(dir, "parley", "kiosk-state.json")
+	sum := sha256.Sum256([]byte(c.Server + "\x00" + c.Room + "\x00" + c.Seat))
+	return filepath.Join(dir, "parley", "kiosk-"+hex.EncodeToString(sum[:6])+".json")
 }
 
 // ErrKioskConfig wraps kiosk configuration errors; the message names the key.

@@ -163,7 +163,7 @@ func runKiosk(env Env, args []string) error {
 		return err
 	}
 	eng, err := engine.New(engine.Config{
-		Session: client.SessionConfig{URL: cfg.Server, Room: cfg.Room, Seat: cfg.Seat, Client: "parley/" + Version, StateFile: cfg.StateFile},
+		Session: client.SessionConfig{URL: cfg.Server, Room: cfg.Room, Seat: cfg.Seat, Client: "parley/" + Version, StateFile: cfg.StatePath()},
 		Media:   k.Media(), Dial: k.Dialer(), Log: log,
 	})
 	if err != nil {

@@ -102,7 +102,7 @@ func (e *Env) NewSide(toneHz float64) (*Side, error) {
 	eng, err := engine.New(engine.Config{
 		Session: client.SessionConfig{URL: e.URL, Room: "bench", Seat: fmt.Sprintf("bench-%d", seatN),
 			StateFile: filepath.Join(e.dir, fmt.Sprintf("side-%d.json", seatN))},
-		Media: k.Media(), Dial: k.Dialer(), Log: e.log,
+		Media: k.Media(), Dial: k.Dialer(), Log: e.log, AutoReady: true,
 	})
 	if err != nil {
 		k.Close()

@@ -23,6 +23,10 @@ import (
 // DefaultStatsInterval is how often call statistics go to the server.
 const DefaultStatsInterval = 5 * time.Second
 
+// ServerUnreachableAfter: a kiosk that has had no answer from the server for
+// this long says so on screen (it keeps trying all the same).
+const ServerUnreachableAfter = 8 * time.Second
+
 // DefaultCallSetupTimeout bounds how long a call may stay "connecting"
 // before it counts as failed and is made afresh (a lost offer or answer
 // would otherwise leave it waiting for ever).
@@ -74,6 +78,10 @@ type Config struct {
 	StatsInterval time.Duration
 	// CallSetupTimeout: see DefaultCallSetupTimeout.
 	CallSetupTimeout time.Duration
+	// AutoReady: the participant is ready as soon as it joins (test
+	// participants: the selftest and the benchmarks have no person to
+	// finish a device check).
+	AutoReady bool
 	Log              *slog.Logger
 	// Now is the clock; tests inject one.
 	Now func() time.Time
@@ -107,6 +115,9 @@ type Engine struct {
 	offset  time.Duration   // server clock minus local clock
 	// partnerAtServer: the server last said the partner is connected to it.
 	partnerAtServer bool
+	// unreachable is armed while the server connection is down.
+	unreachable *time.Timer
+	dismissed   map[string]bool // announcements the participant closed
 	ended           bool
 	closed          bool
 	stopStats       chan struct{}
@@ -134,18 +145,26 @@ func New(cfg Config) (*Engine, error) {
 		cfg.Now = time.Now
 	}
 	e := &Engine{cfg: cfg, log: cfg.Log, changed: make(chan struct{}, 1), calls: map[string]*callEntry{},
-		seen: map[string]bool{}, members: map[string]string{}, stopStats: make(chan struct{})}
+		seen: map[string]bool{}, members: map[string]string{}, stopStats: make(chan struct{}), dismissed: map[string]bool{}}
 	e.st.Seat = cfg.Session.Seat
 	e.st.NoCamera, e.st.NoMicrophone, e.st.NoAudioOutput = cfg.Media.NoCamera(), cfg.Media.NoMicrophone(), cfg.Media.NoAudioOutput()
 	e.st.Pending = map[string]string{}
+	if cfg.Session.Log == nil {
+		cfg.Session.Log = cfg.Log
+	}
 	sess, err := client.NewSession(cfg.Session, (*handler)(e))
 	if err != nil {
 		return nil, err
 	}
 	e.sess = sess
+	// What was typed but not acknowledged before a restart is still pending.
+	for _, cs := range sess.Stored().Outbox {
+		e.st.Pending[cs.ClientMsgID] = cs.Body
+	}
 	if sess.Resumable() {
 		e.st.Phase = participant.PhaseConnecting
 		e.st.Pseudonym = sess.Stored().Pseudonym
+		e.armUnreachableLocked()
 		sess.Start("")
 	}
 	e.wg.Add(1)
@@ -161,6 +180,10 @@ func (e *Engine) State() participant.State {
 	s.Partners = append([]string(nil), e.st.Partners...)
 	s.Channels = append([]participant.Channel(nil), e.st.Channels...)
 	s.Messages = append([]participant.Message(nil), e.st.Messages...)
+	if e.st.Announcement != nil {
+		a := *e.st.Announcement
+		s.Announcement = &a
+	}
 	s.Pending = make(map[string]string, len(e.st.Pending))
 	for k, v := range e.st.Pending {
 		s.Pending[k] = v
@@ -214,9 +237,52 @@ func (e *Engine) Join(pseudonym string) {
 	}
 	e.st.Phase = participant.PhaseConnecting
 	e.st.LastError = nil
+	e.armUnreachableLocked()
 	e.mu.Unlock()
 	e.notify()
 	e.sess.Start(pseudonym)
+}
+
+// armUnreachableLocked starts the wait after which a kiosk without a
+// server connection says that the server cannot be reached.
+func (e *Engine) armUnreachableLocked() {
+	if e.unreachable != nil || e.st.ServerOnline {
+		return
+	}
+	e.unreachable = time.AfterFunc(ServerUnreachableAfter, func() {
+		e.mu.Lock()
+		e.unreachable = nil
+		changed := !e.st.ServerOnline && !e.closed && !e.ended
+		if changed {
+			e.st.ServerUnreachable = true
+			e.log.Warn("the lab server has not answered", "for", ServerUnreachableAfter, "url", e.cfg.Session.URL)
+		}
+		e.mu.Unlock()
+		if changed {
+			e.notify()
+		}
+	})
+}
+
+// Ready says the participant finished the device check: the server may
+// pair them now.
+func (e *Engine) Ready() {
+	e.mu.Lock()
+	e.st.Ready = true
+	e.mu.Unlock()
+	e.sess.Ready()
+	e.notify()
+}
+
+// Dismiss hides the announcement with this message id.
+func (e *Engine) Dismiss(messageID string) {
+	e.mu.Lock()
+	e.dismissed[messageID] = true
+	if a := e.st.Announcement; a != nil && a.ID == messageID {
+		e.st.Announcement = nil
+	}
+	e.mu.Unlock()
+	e.notify()
 }
 
 // SendChat posts a message; it shows as pending until the server commits it.
@@ -262,6 +328,10 @@ func (e *Engine) shutdown(forget bool) {
 	e.closed = true
 	calls := e.takeCallsLocked()
 	close(e.stopStats)
+	if e.unreachable != nil {
+		e.unreachable.Stop()
+		e.unreachable = nil
+	}
 	e.mu.Unlock()
 	// The server connection goes first: a partner that reacts to our calls
 	// closing by offering a fresh call then finds us offline, and the server

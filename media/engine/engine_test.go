@@ -69,7 +69,7 @@ func newSide(t *testing.T, name, url, dir string, tone float64, net transport.Ne
 	eng, err := engine.New(engine.Config{
 		Session: client.SessionConfig{URL: url, Room: "lab", Seat: name, StateFile: filepath.Join(dir, name+".json"),
 			BackoffMin: 50 * time.Millisecond, BackoffMax: 500 * time.Millisecond},
-		Media: k.Media(), Dial: k.Dialer(), Log: quiet, StatsInterval: 500 * time.Millisecond,
+		Media: k.Media(), Dial: k.Dialer(), Log: quiet, StatsInterval: 500 * time.Millisecond, AutoReady: true,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -279,9 +279,10 @@ func TestKioskRestartMidCall(t *testing.T) {
 			b := newSide(t, "b-"+restart, url, dir, 660, nil)
 			defer a.eng.Leave() // a no-op for the side that was closed
 			defer b.eng.Leave()
-			a.eng.Join("Ann")
+			// Both runs share one session, where pseudonyms are unique.
+			a.eng.Join("Ann " + restart)
 			waitFor(t, a, "waiting", func(st participant.State) bool { return st.Phase == participant.PhaseWaiting })
-			b.eng.Join("Ben") // a arrived first: a offers
+			b.eng.Join("Ben " + restart) // a arrived first: a offers
 			for _, s := range []*side{a, b} {
 				waitFor(t, s, "the call", func(st participant.State) bool { return st.MediaConnected && !st.Deadline.IsZero() })
 			}
@@ -306,7 +307,7 @@ func TestKioskRestartMidCall(t *testing.T) {
 			}
 			t.Logf("restarted %s: call back after %v", restart, time.Since(start))
 			st := again.eng.State()
-			if len(st.Partners) != 1 || st.Pseudonym != map[bool]string{true: "Ben", false: "Ann"}[gone == b] {
+			if len(st.Partners) != 1 || st.Pseudonym != map[bool]string{true: "Ben ", false: "Ann "}[gone == b]+restart {
 				t.Errorf("restarted kiosk: pseudonym %q partners %v", st.Pseudonym, st.Partners)
 			}
 			// The same server deadline, seen through a fresh clock offset: equal

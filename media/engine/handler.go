@@ -21,6 +21,15 @@ func (h *handler) Online(up bool) {
 		return // the session was let go at the end; not a lost connection
 	}
 	e.st.ServerOnline = up
+	if up {
+		e.st.ServerUnreachable = false
+		if e.unreachable != nil {
+			e.unreachable.Stop()
+			e.unreachable = nil
+		}
+	} else {
+		e.armUnreachableLocked()
+	}
 	e.mu.Unlock()
 	e.notify()
 }
@@ -33,7 +42,8 @@ var noticeText = map[string]string{
 	protocol.CodeRateLimited:  "You are sending messages too quickly. Please wait a moment.",
 	protocol.CodeChatClosed:   "The discussion has ended; the chat is closed.",
 	protocol.CodeSeatTaken:    "This workstation is already taking part. Please ask the experimenter.",
-	protocol.CodeNoSession:    "No session is open yet. Please ask the experimenter.",
+	protocol.CodeNoSession:    "The session has not started yet. Please wait; you will join as soon as it starts.",
+	protocol.CodePseudonymTaken: "Another participant already uses this name. Please choose another one.",
 }
 
 func notice(e *protocol.Error, clientMsgID string) *participant.Notice {
@@ -67,12 +77,21 @@ func (h *handler) Message(typ, ref string, body any) {
 		e.st.Duration = time.Duration(b.Settings.DurationS) * time.Second
 		e.st.Channels = channels(b.Channels)
 		e.st.ServerOnline = true
+		e.st.WaitingForSession = false
 		if e.st.Phase < participant.PhaseWaiting {
 			e.st.Phase = participant.PhaseWaiting
 		}
 		e.st.LastError = nil
+		e.st.DeviceCheck = b.Settings.DeviceCheck
+		if b.Ready || b.Settings.DeviceCheck == protocol.DeviceCheckOff || e.cfg.AutoReady {
+			if !b.Ready {
+				after = e.sess.Ready
+			}
+			e.st.Ready = true
+		}
 	case *protocol.Waiting:
 		e.st.Present, e.st.Needed = b.Present, b.Needed
+		e.st.NoPartner = b.NoPartner
 	case *protocol.Paired:
 		after = e.pairedLocked(b)
 	case *protocol.Clock:
@@ -98,6 +117,10 @@ func (h *handler) Message(typ, ref string, body any) {
 		after = e.endLocked(b.Reason)
 	case *protocol.Error:
 		switch {
+		case ref == "join" && b.Code == protocol.CodeNoSession:
+			// The server keeps the join: it goes through when a session opens.
+			e.st.WaitingForSession = true
+			e.st.LastError = nil
 		case ref == "join":
 			e.st.LastError = notice(b, "")
 			if b.Code != protocol.CodeBadToken {
@@ -131,10 +154,16 @@ func (e *Engine) addMessageLocked(m protocol.ChatMessage) {
 		return
 	}
 	e.seen[m.ID] = true
-	e.st.Messages = append(e.st.Messages, participant.Message{
+	pm := participant.Message{
 		ID: m.ID, Channel: m.Channel, Seq: m.Seq, Pseudonym: m.Pseudonym, Role: m.Role, Body: m.Body,
 		Time: time.UnixMilli(m.TimeMS).Add(-e.offset), Own: m.SenderID != "" && m.SenderID == e.selfID,
-	})
+	}
+	e.st.Messages = append(e.st.Messages, pm)
+	// An experimenter's announcement shows over the screen until dismissed;
+	// history replayed after a restart is not announced again.
+	if m.Channel == protocol.ChannelExperimenter && !m.Replay && !e.dismissed[m.ID] {
+		e.st.Announcement = &pm
+	}
 }
 
 // pairedLocked records the group and starts a call with each partner that

@@ -90,6 +90,22 @@ type State struct {
 
 	// Server connection: false while reconnecting to the server.
 	ServerOnline bool
+	// ServerUnreachable: the server has not answered for a while (see
+	// engine.ServerUnreachableAfter); the kiosk keeps trying by itself.
+	ServerUnreachable bool
+	// WaitingForSession: joined the room before the experimenter opened a
+	// session; the kiosk joins by itself the moment one opens.
+	WaitingForSession bool
+	// DeviceCheck is the session's protocol.DeviceCheck* setting; Ready
+	// says the participant finished it (or the session has none) and may
+	// be paired.
+	DeviceCheck string
+	Ready       bool
+	// NoPartner: waited longer than the session allows and nobody came.
+	NoPartner bool
+	// Announcement is the newest experimenter message not yet dismissed,
+	// shown over whatever screen is up; nil when there is none.
+	Announcement *Message
 	// Waiting: how many are present and how many a group needs.
 	Present, Needed int
 
@@ -174,6 +190,10 @@ type Engine interface {
 	SendChat(channel, body string) string
 	// SetMute mutes or unmutes microphone and camera where allowed.
 	SetMute(audio, video bool)
+	// Ready says the participant finished the device check.
+	Ready()
+	// Dismiss hides the announcement with this message id.
+	Dismiss(messageID string)
 	// Leave ends participation and releases devices.
 	Leave()
 }

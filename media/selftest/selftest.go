@@ -107,6 +107,13 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	}
 	defer os.RemoveAll(dir)
 	url, room := o.ServerURL, o.Room
+	// Through the lab's server, the two test participants hold a workstation
+	// check of their own: never in an experiment session, never exported.
+	check := ""
+	if url != "" && room == "" {
+		host, _ := os.Hostname()
+		check = fmt.Sprintf("selftest-%s-%d", host, time.Now().UnixNano())
+	}
 	if url == "" {
 		room = "selftest"
 		srv, err := server.New(server.Config{DataDir: filepath.Join(dir, "server"), Listen: "127.0.0.1:0",
@@ -143,8 +150,8 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		}
 		s.eng, err = engine.New(engine.Config{
 			Session: client.SessionConfig{URL: url, Room: room, Seat: "selftest-" + s.name + "-" + fmt.Sprint(time.Now().UnixNano()%1e6),
-				Client: "parley-selftest", StateFile: filepath.Join(dir, s.name+".json")},
-			Media: s.kit.Media(), Dial: s.kit.Dialer(), Log: o.Log,
+				Client: "parley-selftest", StateFile: filepath.Join(dir, s.name+".json"), Check: check},
+			Media: s.kit.Media(), Dial: s.kit.Dialer(), Log: o.Log, AutoReady: true,
 		})
 		if err != nil {
 			s.kit.Media().Close()

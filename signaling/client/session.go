@@ -44,6 +44,9 @@ type SessionConfig struct {
 	Seat      string
 	Client    string // software name and version
 	StateFile string // where the resume token and last-seen seqs are kept; empty: memory only
+	// Check, when set, joins the server's workstation-check room (see
+	// protocol.JoinRequest.Check) instead of Room.
+	Check string
 	// BackoffMin and BackoffMax bound the wait between reconnect attempts.
 	BackoffMin, BackoffMax time.Duration
 	MaxQueued              int
@@ -67,11 +70,16 @@ type Handler interface {
 // after a crash or restart.
 type State struct {
 	URL           string           `json:"url"`
+	Room          string           `json:"room"`
+	Seat          string           `json:"seat"`
 	Token         string           `json:"token"`
 	ParticipantID string           `json:"participant_id"`
 	Session       string           `json:"session"`
 	Pseudonym     string           `json:"pseudonym"`
-	Since         map[string]int64 `json:"since"`
+	// Since is the last seq seen per channel, for a reconnect within this
+	// process; a restarted kiosk asks for the whole history (it shows it
+	// again, as otreechat does on reload), so it is not kept on disk.
+	Since map[string]int64 `json:"-"`
 	// Outbox holds chat messages sent but not acknowledged, so a restarted
 	// kiosk resends them (the server drops duplicates by client_msg_id).
 	Outbox []protocol.ChatSend `json:"outbox,omitempty"`
@@ -132,8 +140,9 @@ func NewSession(cfg SessionConfig, h Handler) (*Session, error) {
 			if err := json.Unmarshal(b, &s.st); err != nil {
 				return nil, fmt.Errorf("kiosk state file %s is damaged (%v); delete it to start fresh", cfg.StateFile, err)
 			}
-			if s.st.URL != cfg.URL {
-				s.st = State{} // another server: the token means nothing there
+			if s.st.URL != cfg.URL || s.st.Room != cfg.Room || s.st.Seat != cfg.Seat {
+				// Another server, room or seat: the token is not this kiosk's.
+				s.st = State{}
 			}
 			if s.st.Since == nil {
 				s.st.Since = map[string]int64{}
@@ -369,7 +378,7 @@ func writeFileAtomic(path string, b []byte, durable bool) error {
 
 func (s *Session) sendJoin(c *Conn) {
 	s.mu.Lock()
-	req := protocol.JoinRequest{Room: s.cfg.Room, Seat: s.cfg.Seat, Client: s.cfg.Client, Since: maps.Clone(s.st.Since)}
+	req := protocol.JoinRequest{Room: s.cfg.Room, Seat: s.cfg.Seat, Client: s.cfg.Client, Since: maps.Clone(s.st.Since), Check: s.cfg.Check}
 	if s.st.Token != "" {
 		req.Token = s.st.Token
 	} else {
@@ -525,7 +534,8 @@ func (s *Session) read(ctx context.Context, c *Conn) bool {
 			if b.Token != "" {
 				s.st.Token = b.Token
 			}
-			s.st.URL, s.st.ParticipantID, s.st.Session, s.st.Pseudonym = s.cfg.URL, b.ParticipantID, b.Session, b.Pseudonym
+			s.st.URL, s.st.Room, s.st.Seat = s.cfg.URL, s.cfg.Room, s.cfg.Seat
+			s.st.ParticipantID, s.st.Session, s.st.Pseudonym = b.ParticipantID, b.Session, b.Pseudonym
 			s.offset = time.UnixMilli(b.ServerTimeMS).Sub(time.Now())
 			s.dirty, s.durable = true, true
 			s.online = true
@@ -551,8 +561,8 @@ func (s *Session) read(ctx context.Context, c *Conn) bool {
 			s.mu.Lock()
 			s.inFlight.done(env.Ref)
 			s.st.Outbox = slices.DeleteFunc(s.st.Outbox, func(cs protocol.ChatSend) bool { return cs.ClientMsgID == b.ClientMsgID })
-			if b.Message.Seq > s.st.Since[b.Message.Channel] {
-				s.st.Since[b.Message.Channel] = b.Message.Seq
+			if ch := b.Message.Channel; b.Message.Seq > s.st.Since[ch] {
+				s.st.Since[ch] = b.Message.Seq
 			}
 			s.dirty, s.durable = true, true
 			s.mu.Unlock()
@@ -631,7 +641,5 @@ func (s *Session) seen(channel string, seq int64) {
 	defer s.mu.Unlock()
 	if seq > s.st.Since[channel] {
 		s.st.Since[channel] = seq
-		s.dirty = true // losing these only replays messages the engine drops by id
-		s.kick()
 	}
 }

@@ -375,8 +375,9 @@ var checkRoom = Room{Name: protocol.CheckRoom, AutoSession: true, Defaults: Sess
 	DurationS: checkDurationS, ClockStart: ClockPaired, DeviceCheck: protocol.DeviceCheckOff, AssignPseudonyms: true,
 }.WithDefaults()}
 
-// checkDurationS bounds a workstation check's discussion.
-const checkDurationS = 120
+// checkDurationS is a workstation check's discussion: as long as the
+// selftest's own (media/selftest.DefaultDuration).
+const checkDurationS = 6
 
 func (c Config) room(name string) (Room, bool) {
 	if name == protocol.CheckRoom {

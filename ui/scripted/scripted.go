@@ -126,6 +126,10 @@ func (e *Engine) State() participant.State {
 		n := *s.LastError
 		s.LastError = &n
 	}
+	if s.Announcement != nil {
+		m := *s.Announcement
+		s.Announcement = &m
+	}
 	return s
 }
 
@@ -156,6 +160,22 @@ func (e *Engine) SendChat(channel, body string) string {
 		e.OnSend(channel, body, id)
 	}
 	return id
+}
+
+// Ready records the call and sets State.Ready.
+func (e *Engine) Ready() {
+	e.record("Ready")
+	e.Update(func(s *participant.State) { s.Ready = true })
+}
+
+// Dismiss records the call and clears the announcement.
+func (e *Engine) Dismiss(id string) {
+	e.record("Dismiss", id)
+	e.Update(func(s *participant.State) {
+		if s.Announcement != nil && s.Announcement.ID == id {
+			s.Announcement = nil
+		}
+	})
 }
 
 func (e *Engine) SetMute(audio, video bool) {
