@@ -71,6 +71,14 @@ const (
 	kErrReadOnly         msgKey = "err_read_only"
 	kErrChatClosed       msgKey = "err_chat_closed"
 	kErrCallFailed       msgKey = "err_call_failed"
+	kErrPseudonymTaken   msgKey = "err_pseudonym_taken"
+	kWaitingForSession   msgKey = "waiting_for_session"
+	kServerUnreachable   msgKey = "server_unreachable"
+	kNoPartner           msgKey = "no_partner"
+	kEndNoPartner        msgKey = "end_no_partner"
+	kDeviceRequired      msgKey = "device_required"
+	kAnnouncement        msgKey = "announcement"
+	kDismiss             msgKey = "dismiss"
 )
 
 // catalogue holds every text per language. Values may hold fmt verbs; both
@@ -120,6 +128,14 @@ var catalogue = map[string]map[msgKey]string{
 		kEndedTitle:          "The discussion has ended",
 		kEndedThanks:         "Thank you for taking part.",
 		kEndDeadline:         "The time is up.",
+		kErrPseudonymTaken:   "Another participant already uses this name. Please choose another one.",
+		kWaitingForSession:   "The session has not started yet. Please wait: you will join as soon as it starts.",
+		kServerUnreachable:   "The lab server cannot be reached. Please tell the experimenter. Parley keeps trying.",
+		kNoPartner:           "No partner has arrived. Please tell the experimenter.",
+		kEndNoPartner:        "No partner came, so there was no discussion.",
+		kDeviceRequired:      "The camera and the microphone must work before you can continue. Please tell the experimenter.",
+		kAnnouncement:        "Message from the experimenter",
+		kDismiss:             "OK",
 		kEndExperimenter:     "The experimenter ended the discussion.",
 		kEndSession:          "The session is over.",
 		kExitTitle:           "Experimenter: leave the kiosk",
@@ -183,6 +199,14 @@ var catalogue = map[string]map[msgKey]string{
 		kEndedTitle:          "Das Gespräch ist beendet",
 		kEndedThanks:         "Vielen Dank für Ihre Teilnahme.",
 		kEndDeadline:         "Die Zeit ist abgelaufen.",
+		kErrPseudonymTaken:   "Diesen Namen verwendet schon jemand anderes. Bitte wählen Sie einen anderen.",
+		kWaitingForSession:   "Die Sitzung hat noch nicht begonnen. Bitte warten Sie: Sie nehmen teil, sobald sie beginnt.",
+		kServerUnreachable:   "Der Laborserver ist nicht erreichbar. Bitte sagen Sie der Versuchsleitung Bescheid. Parley versucht es weiter.",
+		kNoPartner:           "Es ist kein Partner gekommen. Bitte sagen Sie der Versuchsleitung Bescheid.",
+		kEndNoPartner:        "Es kam kein Partner, daher fand keine Diskussion statt.",
+		kDeviceRequired:      "Kamera und Mikrofon müssen funktionieren, bevor es weitergeht. Bitte sagen Sie der Versuchsleitung Bescheid.",
+		kAnnouncement:        "Nachricht der Versuchsleitung",
+		kDismiss:             "OK",
 		kEndExperimenter:     "Die Versuchsleitung hat das Gespräch beendet.",
 		kEndSession:          "Die Sitzung ist vorbei.",
 		kExitTitle:           "Versuchsleitung: Kiosk verlassen",

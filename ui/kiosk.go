@@ -26,6 +26,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/signaling/protocol"
 	"github.com/parley-lab/parley/ui/xvideo"
 )
 
@@ -85,7 +86,7 @@ type Kiosk struct {
 	// UI-goroutine state.
 	state        participant.State
 	screen       screenID
-	deviceDone   bool
+	readySent    bool // Ready was told to the engine
 	endHandled   bool
 	endTimer     *time.Timer
 	sentChannel  map[string]string // client message id -> channel
@@ -107,6 +108,9 @@ type Kiosk struct {
 	root   *fyne.Container
 	body   *fyne.Container
 	banner *fyne.Container
+	// announce shows an experimenter's message over every screen.
+	announce *announcement
+	top      *fyne.Container // banner and announce
 
 	welcome *welcomeScreen
 	device  *deviceScreen
@@ -193,11 +197,15 @@ func (k *Kiosk) build() {
 	msg.Alignment = fyne.TextAlignCenter
 	k.banner = container.NewStack(canvas.NewRectangle(colDanger), container.NewPadded(msg))
 	k.banner.Hide()
+	k.announce = k.newAnnouncement()
 	k.body = container.NewStack()
 	// No background rectangle: the theme's background is the window's clear
 	// colour, and a full-window rectangle costs a shaded pass on every
 	// repaint (without a GPU, a large share of the kiosk's CPU).
-	k.root = container.NewBorder(k.banner, nil, nil, nil, k.body)
+	// The top holds the banners; hidden while both are, so it takes no room.
+	k.top = container.NewVBox(k.banner, k.announce.obj)
+	k.top.Hide()
+	k.root = container.NewBorder(k.top, nil, nil, nil, k.body)
 }
 
 // Start configures the window (kiosk mode, exit keys), shows the current
@@ -405,6 +413,11 @@ func (k *Kiosk) apply() {
 		}
 	}
 
+	k.announce.update(s.Announcement)
+	if showTop := k.banner.Visible() || k.announce.obj.Visible(); showTop != k.top.Visible() {
+		setVisible(k.top, showTop)
+		k.root.Refresh()
+	}
 	target := k.screenFor(s)
 	switch target {
 	case scrWelcome:
@@ -437,8 +450,13 @@ func (k *Kiosk) screenFor(s participant.State) screenID {
 	case participant.PhaseEnded:
 		return scrEnded
 	}
-	if k.cfg.DeviceCheck && !k.deviceDone && s.Deadline.IsZero() {
-		return scrDevice
+	if !s.Ready {
+		// The server pairs only ready participants: the check comes first,
+		// unless the session or this workstation has none.
+		if s.DeviceCheck != protocol.DeviceCheckOff && k.cfg.DeviceCheck {
+			return scrDevice
+		}
+		k.deviceContinue()
 	}
 	if s.Phase == participant.PhaseWaiting {
 		return scrWaiting
@@ -483,10 +501,13 @@ func (k *Kiosk) switchTo(id screenID) {
 	}
 }
 
-// deviceContinue leaves the device check.
+// deviceContinue leaves the device check: the participant is ready.
 func (k *Kiosk) deviceContinue() {
-	k.deviceDone = true
-	k.apply()
+	if k.readySent {
+		return
+	}
+	k.readySent = true
+	k.eng.Ready()
 }
 
 func (k *Kiosk) scheduleEndAction() {

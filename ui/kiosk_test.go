@@ -34,6 +34,7 @@ func findButton(t *testing.T, o fyne.CanvasObject, text string) *widget.Button {
 func inCallState() participant.State {
 	s := baseState()
 	s.Phase = participant.PhaseInCall
+	s.Ready = true
 	s.Pseudonym = "Alice"
 	s.Partners = []string{"Bob"}
 	s.PartnerOnline, s.MediaConnected = true, true
@@ -365,15 +366,35 @@ func TestServerOfflineBanner(t *testing.T) {
 	}
 }
 
-func TestDeviceCheckSkippedOnceClockRuns(t *testing.T) {
+func TestDeviceCheckComesBeforePairing(t *testing.T) {
 	h := newHarness(t, baseState(), nil)
-	h.set(func(s *participant.State) { s.Phase = participant.PhasePaired })
+	h.set(func(s *participant.State) {
+		s.Phase = participant.PhaseWaiting
+		s.DeviceCheck = protocol.DeviceCheckRequired
+		s.NoCamera = true
+	})
 	if h.k.screen != scrDevice {
 		t.Fatal("device check not shown after joining")
 	}
-	h.set(func(s *participant.State) { s.Phase = participant.PhaseInCall; s.Deadline = t0.Add(time.Minute) })
-	if h.k.screen != scrCall {
-		t.Fatal("device check must give way once the discussion clock runs")
+	// Required, and the camera is missing: no way on, and it says why.
+	if !h.k.device.cont.Disabled() || !h.k.device.required.Visible() {
+		t.Fatal("a required check let the participant on without a camera")
+	}
+	h.set(func(s *participant.State) { s.NoCamera = false })
+	test.Tap(h.k.device.cont)
+	h.sync()
+	if n := len(h.eng.CallsOf("Ready")); n != 1 {
+		t.Fatalf("Ready called %d times, want once", n)
+	}
+	if h.k.screen != scrWaiting {
+		t.Fatalf("screen %v after the check, want waiting", h.k.screen)
+	}
+	// A session without a check: ready at once, no check shown.
+	h2 := newHarness(t, baseState(), nil)
+	h2.set(func(s *participant.State) { s.Phase = participant.PhaseWaiting; s.DeviceCheck = protocol.DeviceCheckOff })
+	h2.sync()
+	if len(h2.eng.CallsOf("Ready")) != 1 || h2.k.screen != scrWaiting {
+		t.Fatalf("no-check session: Ready calls %d, screen %v", len(h2.eng.CallsOf("Ready")), h2.k.screen)
 	}
 }
 

@@ -91,15 +91,16 @@ func (k *Kiosk) noticeText(n *participant.Notice) string {
 
 // codeTexts are the catalogue's fallbacks for protocol error codes.
 var codeTexts = map[string]msgKey{
-	"bad_pseudonym": kErrBadPseudonym,
-	"seat_taken":    kErrSeatTaken,
-	"no_session":    kErrNoSession,
-	"too_long":      kErrTooLong,
-	"empty":         kErrEmpty,
-	"rate_limited":  kErrRateLimited,
-	"read_only":     kErrReadOnly,
-	"chat_closed":   kErrChatClosed,
-	"call_failed":   kErrCallFailed,
+	"bad_pseudonym":             kErrBadPseudonym,
+	"seat_taken":                kErrSeatTaken,
+	"no_session":                kErrNoSession,
+	"too_long":                  kErrTooLong,
+	"empty":                     kErrEmpty,
+	"rate_limited":              kErrRateLimited,
+	"read_only":                 kErrReadOnly,
+	"chat_closed":               kErrChatClosed,
+	"call_failed":               kErrCallFailed,
+	protocol.CodePseudonymTaken: kErrPseudonymTaken,
 }
 
 // ---- 1. Welcome ---------------------------------------------------------
@@ -171,6 +172,14 @@ func (w *welcomeScreen) submit() {
 func (w *welcomeScreen) update(s participant.State) {
 	joining := s.Phase == participant.PhaseConnecting
 	setVisible(w.status, joining)
+	switch {
+	case s.ServerUnreachable:
+		w.status.SetText(w.k.t(kServerUnreachable))
+	case s.WaitingForSession:
+		w.status.SetText(w.k.t(kWaitingForSession))
+	default:
+		w.status.SetText(w.k.t(kConnecting))
+	}
 	if joining {
 		w.entry.Disable()
 		w.join.Disable()
@@ -199,6 +208,8 @@ type deviceScreen struct {
 	noMic     *widget.Label
 	noOut     *widget.Label
 	noCamText *widget.Label
+	required  *widget.Label
+	cont      *widget.Button
 	col       *fyne.Container
 }
 
@@ -228,11 +239,13 @@ func (k *Kiosk) newDeviceScreen() *deviceScreen {
 	d.noCamText = problem(kNoCamera)
 	d.noMic = problem(kNoMicrophone)
 	d.noOut = problem(kNoAudioOutput)
+	d.required = problem(kDeviceRequired)
 	cont := widget.NewButton(k.t(kContinue), k.deviceContinue)
 	cont.Importance = widget.HighImportance
+	d.cont = cont
 	hint := widget.NewLabel(k.t(kDeviceHint))
 	hint.Wrapping = fyne.TextWrapWord
-	right := container.NewVBox(hint, micLabel, d.meter, d.noCamText, d.noMic, d.noOut, cont)
+	right := container.NewVBox(hint, micLabel, d.meter, d.noCamText, d.noMic, d.noOut, d.required, cont)
 	title := heading(k.t(kDeviceTitle))
 	row := container.NewBorder(nil, nil, view, nil, container.NewPadded(right))
 	col := container.New(&columnLayout{width: deviceColumnWidth}, title, row)
@@ -252,6 +265,14 @@ func (d *deviceScreen) update(s participant.State) {
 	}
 	setVisible(d.noMic, s.NoMicrophone)
 	setVisible(d.noOut, s.NoAudioOutput)
+	// A required check lets the participant on only with both devices.
+	blocked := s.DeviceCheck == protocol.DeviceCheckRequired && (s.NoCamera || s.NoMicrophone)
+	setVisible(d.required, blocked)
+	if blocked {
+		d.cont.Disable()
+	} else {
+		d.cont.Enable()
+	}
 	d.col.Refresh()
 }
 
@@ -269,11 +290,12 @@ func (d *deviceScreen) updateMeter() {
 // ---- 3. Waiting ---------------------------------------------------------
 
 type waitingScreen struct {
-	k     *Kiosk
-	obj   fyne.CanvasObject
-	count *widget.Label
-	you   *widget.Label
-	col   *fyne.Container
+	k         *Kiosk
+	obj       fyne.CanvasObject
+	count     *widget.Label
+	you       *widget.Label
+	noPartner *widget.Label
+	col       *fyne.Container
 }
 
 func (k *Kiosk) newWaitingScreen() *waitingScreen {
@@ -281,10 +303,15 @@ func (k *Kiosk) newWaitingScreen() *waitingScreen {
 	w.count = paragraph("")
 	w.count.SizeName = theme.SizeNameSubHeadingText
 	w.you = paragraph("")
+	w.noPartner = paragraph(k.t(kNoPartner))
+	w.noPartner.Importance = widget.WarningImportance
+	w.noPartner.TextStyle.Bold = true
+	w.noPartner.Hide()
 	col := container.New(&columnLayout{width: columnWidth},
 		heading(k.t(kWaitingTitle)),
 		w.count,
 		w.you,
+		w.noPartner,
 	)
 	w.col = col
 	w.obj = container.NewBorder(k.header(nil), nil, nil, nil, col)
@@ -300,6 +327,7 @@ func (w *waitingScreen) update(s participant.State) {
 	if s.Pseudonym != "" {
 		w.you.SetText(w.k.t(kYouAre, s.Pseudonym))
 	}
+	setVisible(w.noPartner, s.NoPartner)
 	w.col.Refresh()
 }
 
@@ -551,6 +579,9 @@ var endReasons = map[string]msgKey{
 
 func (e *endScreen) update(s participant.State) {
 	key, ok := endReasons[s.EndReason]
+	if s.EndReason == protocol.EndSession && s.NoPartner {
+		key = kEndNoPartner // say what happened: there was no discussion
+	}
 	if ok {
 		e.reason.SetText(e.k.t(key))
 	}

@@ -1,0 +1,59 @@
+package ui
+
+import (
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2/test"
+
+	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/signaling/protocol"
+)
+
+// TestLabDayGolden renders every screen of a lab day off the happy path:
+// a server that cannot be reached, a session not yet open, a name already
+// taken, a device check that cannot be passed, a participant without a
+// partner, and an experimenter's announcement over the discussion.
+func TestLabDayGolden(t *testing.T) {
+	h := newHarness(t, baseState(), nil)
+	h.set(func(s *participant.State) { s.Phase = participant.PhaseConnecting; s.ServerOnline = false; s.ServerUnreachable = true })
+	assertGolden(t, h, "20_server_unreachable.png")
+	h.set(func(s *participant.State) { s.ServerOnline, s.ServerUnreachable, s.WaitingForSession = true, false, true })
+	assertGolden(t, h, "21_waiting_for_session.png")
+	h.set(func(s *participant.State) {
+		s.Phase, s.WaitingForSession = participant.PhaseIdle, false
+		s.LastError = &participant.Notice{Code: protocol.CodePseudonymTaken}
+	})
+	assertGolden(t, h, "22_pseudonym_taken.png")
+	h.set(func(s *participant.State) {
+		s.Phase, s.LastError, s.Pseudonym = participant.PhaseWaiting, nil, "Alice"
+		s.DeviceCheck, s.NoMicrophone = protocol.DeviceCheckRequired, true
+	})
+	assertGolden(t, h, "23_device_check_required_no_mic.png")
+	h.set(func(s *participant.State) { s.NoMicrophone = false })
+	test.Tap(h.k.device.cont)
+	h.set(func(s *participant.State) { s.Present, s.Needed, s.NoPartner = 1, 2, true })
+	assertGolden(t, h, "24_no_partner.png")
+	h.set(func(s *participant.State) { s.Phase, s.EndReason = participant.PhaseEnded, protocol.EndSession })
+	assertGolden(t, h, "25_ended_no_partner.png")
+}
+
+func TestAnnouncementOverTheCallUntilDismissed(t *testing.T) {
+	s := inCallState()
+	s.Announcement = &participant.Message{ID: "x1", Channel: protocol.ChannelExperimenter, Role: protocol.RoleExperimenter,
+		Body: "Please move on to the second question now.", Time: t0.Add(-time.Second)}
+	h := newHarness(t, s, nil)
+	h.sync()
+	if !h.k.announce.obj.Visible() {
+		t.Fatal("announcement not shown")
+	}
+	assertGolden(t, h, "26_announcement_in_call.png")
+	test.Tap(findButton(t, h.k.announce.obj, "OK"))
+	h.sync()
+	if calls := h.eng.CallsOf("Dismiss"); len(calls) != 1 || calls[0].Args[0] != "x1" {
+		t.Fatalf("Dismiss calls %v", calls)
+	}
+	if h.k.announce.obj.Visible() || h.k.top.Visible() {
+		t.Fatal("announcement still shown after OK")
+	}
+}
