@@ -5,6 +5,9 @@ package main
 import (
 	"os"
 
+	// First: it fixes a locale Fyne cannot parse before Fyne reads it.
+	_ "github.com/parley-lab/parley/cmd/parley/internal/locale"
+
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/app"
 
