@@ -36,15 +36,23 @@ getent passwd parley >/dev/null || fail "no user parley"
 getent group parley-kiosk >/dev/null || fail "no group parley-kiosk"
 [ "$(stat -c %U /var/lib/parley)" = parley ] || fail "/var/lib/parley not owned by parley"
 
-/usr/bin/parley config check --server /etc/parley/server.toml --kiosk /etc/parley/kiosk.toml
+/usr/bin/parley config check --server /etc/parley/server.toml
+# The package ships no exit PIN: the kiosk check fails until IT sets one.
+if out=$(/usr/bin/parley config check --kiosk /etc/parley/kiosk.toml 2>&1); then fail "the shipped kiosk.toml passed without an exit PIN"; fi
+grep -q 'set-pin' <<<"$out" || fail "the missing PIN is not explained: $out"
+grep -q '^exit_pin =' /etc/parley/kiosk.toml && fail "the package ships a clear-text exit PIN"
 tmp=$(mktemp -d)
+cp /etc/parley/kiosk.toml "$tmp/k.toml"
+echo 246813 | /usr/bin/parley kiosk set-pin --config "$tmp/k.toml" >/dev/null || fail "parley kiosk set-pin failed"
+grep -q 246813 "$tmp/k.toml" && fail "set-pin wrote the PIN itself"
+/usr/bin/parley config check --kiosk "$tmp/k.toml" >/dev/null || fail "the kiosk.toml with a PIN set does not pass"
 cp /etc/parley/server.toml "$tmp/s.toml"; echo 'lisen = ":1"' >>"$tmp/s.toml"
 if out=$(/usr/bin/parley config check --server "$tmp/s.toml" 2>&1); then fail "a broken server.toml was accepted"; fi
 grep -q '"lisen"' <<<"$out" || fail "the error does not name the key: $out"
-sed 's/^exit_pin = .*/exit_pin = "12"/' /etc/parley/kiosk.toml >"$tmp/k.toml"
+sed -i 's|^exit_pin_hash = .*|exit_pin_hash = "nonsense"|' "$tmp/k.toml"
 if out=$(/usr/bin/parley config check --kiosk "$tmp/k.toml" 2>&1); then fail "a broken kiosk.toml was accepted"; fi
-grep -q 'exit_pin' <<<"$out" || fail "the error does not name the key: $out"
-echo "deb-test: config check accepts the shipped files and names the key in broken ones"
+grep -q 'exit_pin_hash' <<<"$out" || fail "the error does not name the key: $out"
+echo "deb-test: config check accepts the shipped server file, wants a PIN set in the kiosk file, and names the key in broken ones"
 
 if command -v systemd-analyze >/dev/null 2>&1; then
 	systemd-analyze verify /lib/systemd/system/parley-server.service

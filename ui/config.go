@@ -88,8 +88,12 @@ type Config struct {
 	// joined by "+": Ctrl, Alt, Shift, Super and a letter, digit, F1..F12,
 	// Escape, Delete, Insert, Home, End. Default DefaultExitKeys.
 	ExitKeys string `toml:"exit_keys"`
-	// ExitPIN is the experimenter's PIN (MinPINDigits..MaxPINDigits digits),
-	// required when Kiosk is true. Default "" (must be set in kiosk mode).
+	// ExitPINHash is the experimenter's PIN (MinPINDigits..MaxPINDigits
+	// digits) as HashPIN makes it; `parley kiosk set-pin` writes it. Without
+	// one, a kiosk says on screen that IT must set one.
+	ExitPINHash string `toml:"exit_pin_hash"`
+	// ExitPIN is the legacy clear-text PIN: still honoured so an upgraded
+	// kiosk keeps working, but `parley config check --kiosk` refuses it.
 	ExitPIN string `toml:"exit_pin"`
 
 	// OnQuit is called (on the UI goroutine) when the kiosk wants the program
@@ -174,9 +178,12 @@ func (c Config) Validate() error {
 	if _, err := ParseShortcut(c.ExitKeys); err != nil {
 		return fieldErr("exit_keys", "%v", err)
 	}
-	if c.Kiosk || c.ExitPIN != "" {
-		if len(c.ExitPIN) < MinPINDigits || len(c.ExitPIN) > MaxPINDigits || !pinPattern.MatchString(c.ExitPIN) {
-			return fieldErr("exit_pin", "must be %d to %d digits (required in kiosk mode)", MinPINDigits, MaxPINDigits)
+	if c.ExitPIN != "" && CheckPINFormat(c.ExitPIN) != nil {
+		return fieldErr("exit_pin", "must be %d to %d digits", MinPINDigits, MaxPINDigits)
+	}
+	if c.ExitPINHash != "" {
+		if _, err := parsePINHash(c.ExitPINHash); err != nil {
+			return fieldErr("exit_pin_hash", "%v", err)
 		}
 	}
 	return nil

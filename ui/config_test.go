@@ -45,8 +45,9 @@ func TestValidate(t *testing.T) {
 		{"delay", func(c *Config) { c.EndActionDelay = -1 }, "end_action_delay"},
 		{"exit keys", func(c *Config) { c.ExitKeys = "Q" }, "exit_keys"},
 		{"exit keys shift only", func(c *Config) { c.ExitKeys = "Shift+Q" }, "exit_keys"},
-		{"pin missing", func(c *Config) { c.ExitPIN = "" }, "exit_pin"},
+		{"pin missing: the kiosk still starts", func(c *Config) { c.ExitPIN = "" }, ""},
 		{"pin short", func(c *Config) { c.ExitPIN = "123" }, "exit_pin"},
+		{"pin hash damaged", func(c *Config) { c.ExitPINHash = "pbkdf2-sha256$1$x$y" }, "exit_pin_hash"},
 		{"pin letters", func(c *Config) { c.ExitPIN = "12ab" }, "exit_pin"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,13 +73,36 @@ func TestValidate(t *testing.T) {
 
 func TestDefaultConfigNeedsOnlyPIN(t *testing.T) {
 	c := DefaultConfig()
-	err := c.Validate()
-	if err == nil || !strings.Contains(err.Error(), "exit_pin") {
-		t.Fatalf("defaults without a PIN: %v", err)
+	if err := c.Validate(); err != nil {
+		t.Fatalf("defaults: %v", err) // a kiosk without a PIN starts and says so
+	}
+	if err := c.CheckForInstall(); err == nil || !strings.Contains(err.Error(), "exit_pin_hash") {
+		t.Fatalf("install check without a PIN: %v", err)
 	}
 	c.ExitPIN = "0000"
+	if err := c.CheckForInstall(); err == nil || !strings.Contains(err.Error(), "clear text") {
+		t.Fatalf("install check with a clear-text PIN: %v", err)
+	}
+	c.ExitPIN = ""
+	h, err := HashPIN("0000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ExitPINHash = h
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
+	}
+	if err := c.CheckForInstall(); err != nil {
+		t.Fatal(err)
+	}
+	if !VerifyPIN(h, "0000") || VerifyPIN(h, "0001") || VerifyPIN(h, "") {
+		t.Fatal("VerifyPIN does not tell the PIN from others")
+	}
+	if h2, _ := HashPIN("0000"); h2 == h {
+		t.Fatal("two hashes of one PIN are equal: no salt")
+	}
+	if _, err := HashPIN("12a4"); err == nil {
+		t.Fatal("a PIN with a letter was hashed")
 	}
 	if !c.Kiosk || !c.DeviceCheck || c.EndAction != EndStay || c.ExitKeys != "Ctrl+Alt+Q" {
 		t.Errorf("defaults changed: %+v", c)

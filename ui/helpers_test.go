@@ -70,7 +70,7 @@ type harness struct {
 func testConfig() Config {
 	c := DefaultConfig()
 	c.LabName = "Decision Lab"
-	c.ExitPIN = "2468"
+	c.ExitPINHash = testPINHash
 	c.Language = "en"
 	c.EndActionDelay = 0
 	return c
@@ -171,3 +171,12 @@ var (
 func msg(id, ch, who, role, body string, at time.Duration, own bool) participant.Message {
 	return participant.Message{ID: id, Channel: ch, Pseudonym: who, Role: role, Body: body, Time: t0.Add(at), Own: own}
 }
+
+// testPINHash is HashPIN("2468"), made once for all tests (hashing is slow on purpose).
+var testPINHash = func() string {
+	h, err := HashPIN("2468")
+	if err != nil {
+		panic(err)
+	}
+	return h
+}()

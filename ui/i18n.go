@@ -79,6 +79,7 @@ const (
 	kDeviceRequired      msgKey = "device_required"
 	kAnnouncement        msgKey = "announcement"
 	kDismiss             msgKey = "dismiss"
+	kNoPINSet            msgKey = "no_pin_set"
 )
 
 // catalogue holds every text per language. Values may hold fmt verbs; both
@@ -136,6 +137,7 @@ var catalogue = map[string]map[msgKey]string{
 		kDeviceRequired:      "The camera and the microphone must work before you can continue. Please tell the experimenter.",
 		kAnnouncement:        "Message from the experimenter",
 		kDismiss:             "OK",
+		kNoPINSet:            "No exit PIN is set on this workstation. IT must set one with: sudo parley kiosk set-pin",
 		kEndExperimenter:     "The experimenter ended the discussion.",
 		kEndSession:          "The session is over.",
 		kExitTitle:           "Experimenter: leave the kiosk",
@@ -207,6 +209,7 @@ var catalogue = map[string]map[msgKey]string{
 		kDeviceRequired:      "Kamera und Mikrofon müssen funktionieren, bevor es weitergeht. Bitte sagen Sie der Versuchsleitung Bescheid.",
 		kAnnouncement:        "Nachricht der Versuchsleitung",
 		kDismiss:             "OK",
+		kNoPINSet:            "Auf diesem Arbeitsplatz ist keine Exit-PIN gesetzt. Die IT muss eine setzen mit: sudo parley kiosk set-pin",
 		kEndExperimenter:     "Die Versuchsleitung hat das Gespräch beendet.",
 		kEndSession:          "Die Sitzung ist vorbei.",
 		kExitTitle:           "Versuchsleitung: Kiosk verlassen",

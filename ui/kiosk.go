@@ -10,7 +10,6 @@
 package ui
 
 import (
-	"crypto/subtle"
 	"image"
 	"os"
 	"sync"
@@ -560,9 +559,14 @@ func (k *Kiosk) quit(code int) {
 // RequestExit opens the experimenter's PIN dialog (bound to the exit keys).
 // With no PIN configured (only allowed outside kiosk mode) it leaves at once.
 func (k *Kiosk) RequestExit() {
-	if k.cfg.ExitPIN == "" {
-		k.eng.Leave()
-		k.quit(ExitCodeExperimenter)
+	if !k.cfg.HasPIN() {
+		if !k.cfg.Kiosk {
+			k.eng.Leave()
+			k.quit(ExitCodeExperimenter)
+			return
+		}
+		// A kiosk without a PIN cannot be left from its keyboard: say why.
+		dialog.ShowInformation(k.t(kExitTitle), k.t(kNoPINSet), k.win)
 		return
 	}
 	if k.exitDialog != nil || k.closeHandled {
@@ -605,7 +609,7 @@ func (k *Kiosk) submitPIN(pin string) {
 		k.pinEntry.SetText("")
 		return
 	}
-	if subtle.ConstantTimeCompare([]byte(pin), []byte(k.cfg.ExitPIN)) != 1 {
+	if !k.cfg.pinMatches(pin) {
 		k.pinFailures++
 		msg := k.t(kExitWrong)
 		if k.pinFailures >= pinMaxAttempts {

@@ -113,6 +113,7 @@ type welcomeScreen struct {
 	status *widget.Label
 	errMsg *widget.Label
 	hint   *widget.Label
+	noPIN  *widget.Label // a kiosk without an exit PIN says IT must set one
 	col    *fyne.Container
 }
 
@@ -136,6 +137,9 @@ func (k *Kiosk) newWelcomeScreen() *welcomeScreen {
 	w.hint = paragraph(k.t(kPseudonymEmpty))
 	w.hint.Importance = widget.WarningImportance
 	w.hint.Hide()
+	w.noPIN = paragraph(k.t(kNoPINSet))
+	w.noPIN.Importance = widget.DangerImportance
+	setVisible(w.noPIN, k.cfg.Kiosk && !k.cfg.HasPIN())
 	label := widget.NewLabel(k.t(kPseudonymLabel))
 	label.TextStyle.Bold = true
 	col := container.New(&columnLayout{width: columnWidth},
@@ -148,6 +152,7 @@ func (k *Kiosk) newWelcomeScreen() *welcomeScreen {
 		w.status,
 		w.errMsg,
 		w.hint,
+		w.noPIN,
 	)
 	w.col = col
 	w.obj = container.NewBorder(k.header(nil), nil, nil, nil, col)
@@ -178,7 +183,7 @@ func (w *welcomeScreen) update(s participant.State) {
 	case s.WaitingForSession:
 		w.status.SetText(w.k.t(kWaitingForSession))
 	default:
-		w.status.SetText(w.k.t(kConnecting))
+		w.status.SetText(w.k.t(kJoining))
 	}
 	if joining {
 		w.entry.Disable()

@@ -22,7 +22,7 @@ func TestTOMLExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.LabName != "Decision Lab" || cfg.Language != "de" || cfg.EndAction != EndURL ||
-		cfg.EndActionDelay != 8*time.Second || !cfg.Kiosk || cfg.ExitPIN != "2468" || !cfg.DeviceCheck {
+		cfg.EndActionDelay != 8*time.Second || !cfg.Kiosk || !VerifyPIN(cfg.ExitPINHash, "2468") || !cfg.DeviceCheck {
 		t.Errorf("decoded %+v", cfg)
 	}
 	// Keys left out keep their defaults.

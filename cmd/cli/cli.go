@@ -27,6 +27,9 @@ var ErrUsage = errors.New("usage")
 type Env struct {
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
+	// Stdin is where commands that ask (parley kiosk set-pin) read; nil:
+	// os.Stdin.
+	Stdin io.Reader
 }
 
 type command struct {

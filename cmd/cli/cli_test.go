@@ -60,7 +60,7 @@ credential = "c"
 server = "ws://lab:8480/ws"
 room = "econlab"
 [ui]
-exit_pin = "4711"
+exit_pin_hash = "pbkdf2-sha256$100000$5ScQV51ycYsfUX79nubdZg$4nCIrXshdfkPQ7IiIBzjyCEFTi1Ct7/y0e55h3bN+fU"
 language = "de"
 `)
 	out, errs, code := run(t, nil, "config", "check", "--server", good, "--kiosk", kiosk)
@@ -86,9 +86,13 @@ language = "de"
 		"k2.toml": "server = \"http://lab\"\n[ui]\nexit_pin = \"4711\"\n",
 		"k3.toml": "colour = 1\n",
 		"k4.toml": "fps = 0\n[ui]\nexit_pin = \"4711\"\n",
+		"k5.toml": "[ui]\nexit_pin = \"4711\"\n",
+		"k6.toml": "server = \"ws://lab:8480/ws\"\n",
+		"k7.toml": "lab_name = \"Decision Lab\"\n",
 	} {
 		p := write(t, dir, name, body)
-		want := map[string]string{"k1.toml": "ui.exit_pin", "k2.toml": "server:", "k3.toml": `unknown key "colour"`, "k4.toml": "fps:"}[name]
+		want := map[string]string{"k1.toml": "ui.exit_pin", "k2.toml": "server:", "k3.toml": `unknown key "colour"`, "k4.toml": "fps:",
+			"k5.toml": "clear text", "k6.toml": "ui.exit_pin_hash: no exit PIN is set", "k7.toml": "belongs in the [ui] table"}[name]
 		if _, errs, code := run(t, nil, "config", "check", "--kiosk", p); code == 0 || !strings.Contains(errs, want) {
 			t.Errorf("%s: code %d, error %q does not name %q", name, code, errs, want)
 		}

@@ -8,7 +8,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
+
+	"github.com/BurntSushi/toml"
 
 	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/ui"
@@ -143,9 +146,40 @@ func loadKioskConfig(path string, optional bool) (KioskConfig, error) {
 		return cfg, fmt.Errorf("%w: %v", ErrConfigFile, err)
 	}
 	if err := decodeTOMLStrict(path, b, &cfg); err != nil {
-		return cfg, err
+		return cfg, withUIHint(err, b)
 	}
 	return cfg, nil
+}
+
+// withUIHint adds to an unknown top-level key error the hint that the key
+// belongs in the [ui] table, when it does.
+func withUIHint(err error, b []byte) error {
+	var top map[string]any
+	if toml.Unmarshal(b, &top) != nil {
+		return err
+	}
+	uiKeys := map[string]bool{}
+	for _, k := range uiConfigKeys() {
+		uiKeys[k] = true
+	}
+	for k := range top {
+		if k != "ui" && uiKeys[k] && strings.Contains(err.Error(), fmt.Sprintf("%q", k)) {
+			return fmt.Errorf("%w (%q belongs in the [ui] table: put it under a line [ui])", err, k)
+		}
+	}
+	return err
+}
+
+// uiConfigKeys are the keys of the [ui] table, from ui.Config's tags.
+func uiConfigKeys() []string {
+	var keys []string
+	t := reflect.TypeOf(ui.Config{})
+	for i := range t.NumField() {
+		if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ","); tag != "" && tag != "-" {
+			keys = append(keys, tag)
+		}
+	}
+	return keys
 }
 
 func init() {
@@ -156,6 +190,9 @@ func init() {
 		}
 		if err := cfg.Validate(); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
+		}
+		if err := cfg.UI.CheckForInstall(); err != nil {
+			return fmt.Errorf("%s: ui.%w", path, err)
 		}
 		return nil
 	}
