@@ -391,7 +391,10 @@ func TestDeviceCheckComesBeforePairing(t *testing.T) {
 	}
 	// A session without a check: ready at once, no check shown.
 	h2 := newHarness(t, baseState(), nil)
-	h2.set(func(s *participant.State) { s.Phase = participant.PhaseWaiting; s.DeviceCheck = protocol.DeviceCheckOff })
+	h2.set(func(s *participant.State) {
+		s.Phase = participant.PhaseWaiting
+		s.DeviceCheck = protocol.DeviceCheckOff
+	})
 	h2.sync()
 	if len(h2.eng.CallsOf("Ready")) != 1 || h2.k.screen != scrWaiting {
 		t.Fatalf("no-check session: Ready calls %d, screen %v", len(h2.eng.CallsOf("Ready")), h2.k.screen)

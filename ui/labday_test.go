@@ -16,9 +16,15 @@ import (
 // partner, and an experimenter's announcement over the discussion.
 func TestLabDayGolden(t *testing.T) {
 	h := newHarness(t, baseState(), nil)
-	h.set(func(s *participant.State) { s.Phase = participant.PhaseConnecting; s.ServerOnline = false; s.ServerUnreachable = true })
+	h.set(func(s *participant.State) {
+		s.Phase = participant.PhaseConnecting
+		s.ServerOnline = false
+		s.ServerUnreachable = true
+	})
 	assertGolden(t, h, "20_server_unreachable.png")
-	h.set(func(s *participant.State) { s.ServerOnline, s.ServerUnreachable, s.WaitingForSession = true, false, true })
+	h.set(func(s *participant.State) {
+		s.ServerOnline, s.ServerUnreachable, s.WaitingForSession = true, false, true
+	})
 	assertGolden(t, h, "21_waiting_for_session.png")
 	h.set(func(s *participant.State) {
 		s.Phase, s.WaitingForSession = participant.PhaseIdle, false
