@@ -3,7 +3,6 @@ package ui
 import (
 	"fmt"
 	"image/color"
-	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -216,9 +215,7 @@ func (v *chatView) submit() {
 		v.updateCounter()
 		return
 	}
-	id := v.k.eng.SendChat(v.ch.Name, body)
-	v.k.sentChannel[id] = v.ch.Name
-	v.k.sentBody[id] = body
+	v.k.eng.SendChat(v.ch.Name, body)
 	v.entry.SetText("")
 	v.updateCounter()
 }
@@ -272,36 +269,34 @@ func (v *chatView) update(s participant.State) (added int) {
 		v.list.Refresh()
 	}
 
-	// Pending messages of this channel (or of an unknown channel, shown in the
-	// first writable view) and a refused message.
-	first := v.k.call.chat.firstWritable() == v
-	var pend []string
-	for id := range s.Pending {
-		ch, known := v.k.sentChannel[id]
-		if ch == v.ch.Name || (!known && first) {
-			pend = append(pend, id)
+	// Pending messages of this channel and a refused one, as the engine
+	// reports them.
+	var pend []participant.PendingMessage
+	for _, p := range s.Pending {
+		if p.Channel == v.ch.Name {
+			pend = append(pend, p)
 		}
 	}
-	sort.Strings(pend)
 	var refused *participant.Notice
-	if n := s.LastError; n != nil && n.ClientMsgID != "" {
-		ch, known := v.k.sentChannel[n.ClientMsgID]
-		if ch == v.ch.Name || (!known && first) {
-			refused = n
-		}
+	if n := s.LastError; n != nil && n.ClientMsgID != "" && n.Channel == v.ch.Name {
+		refused = n
 	}
-	key := strings.Join(pend, "\x00")
+	ids := make([]string, len(pend))
+	for i, p := range pend {
+		ids[i] = p.ID
+	}
+	key := strings.Join(ids, "\x00")
 	if refused != nil {
 		key += "\x01" + refused.ClientMsgID + refused.Code + refused.Text
 	}
 	if key != v.tailKey {
 		v.tailKey = key
 		var objs []fyne.CanvasObject
-		for _, id := range pend {
-			objs = append(objs, v.k.pendingBubble(s.Pending[id]))
+		for _, p := range pend {
+			objs = append(objs, v.k.pendingBubble(p.Body))
 		}
 		if refused != nil {
-			objs = append(objs, v.k.refusedBubble(v.k.sentBody[refused.ClientMsgID], v.k.noticeText(refused)))
+			objs = append(objs, v.k.refusedBubble(refused.Body, v.k.noticeText(refused)))
 		}
 		v.tail.Objects = objs
 		v.tail.Refresh()

@@ -88,8 +88,6 @@ type Kiosk struct {
 	readySent    bool // Ready was told to the engine
 	endHandled   bool
 	endTimer     *time.Timer
-	sentChannel  map[string]string // client message id -> channel
-	sentBody     map[string]string // client message id -> body
 	exitDialog   dialog.Dialog
 	pinEntry     *kioskEntry
 	pinError     *widget.Label
@@ -159,8 +157,6 @@ func newKiosk(app fyne.App, win fyne.Window, eng participant.Engine, cfg Config,
 		manual:          manual,
 		frameInterval:   VideoFrameInterval,
 		partnerInterval: PartnerPollInterval,
-		sentChannel:     map[string]string{},
-		sentBody:        map[string]string{},
 		stopCh:          make(chan struct{}),
 		do:              fyne.Do,
 	}

@@ -127,13 +127,13 @@ func TestPendingAndRefusedMessages(t *testing.T) {
 	test.Type(v.entry, "hi all")
 	v.entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
 	id := h.eng.CallsOf("SendChat")[0].Args[2].(string)
-	h.set(func(s *participant.State) { s.Pending = map[string]string{id: "hi all"} })
+	h.set(func(s *participant.State) { s.Pending = []participant.PendingMessage{{ID: id, Channel: "session", Body: "hi all"}} })
 	if len(v.tail.Objects) != 1 || len(h.k.call.chat.view("g-1").tail.Objects) != 0 {
 		t.Fatal("pending message not shown in its own channel")
 	}
 	h.set(func(s *participant.State) {
 		s.Pending = nil
-		s.LastError = &participant.Notice{Code: protocol.CodeReadOnly, Text: "You cannot write here.", ClientMsgID: id}
+		s.LastError = &participant.Notice{Code: protocol.CodeReadOnly, Text: "You cannot write here.", ClientMsgID: id, Channel: "session", Body: "hi all"}
 	})
 	if len(v.tail.Objects) != 1 || h.k.call.notice.Visible() {
 		t.Fatal("refused message not shown in its channel (or shown as a general notice)")

@@ -77,7 +77,7 @@ func TestFlowGolden(t *testing.T) {
 			msg("m2", "g-1", "Alice", protocol.RoleParticipant, "Hi Bob, yes. I would pick option B, it seems fairer to me.", -60*time.Second, true),
 			msg("m3", "g-1", "Bob", protocol.RoleParticipant, "Interesting, why B?", -30*time.Second, false),
 		}
-		s.Pending = map[string]string{"c-pending": "Because nobody gets less than half."}
+		s.Pending = []participant.PendingMessage{{ID: "c-pending", Channel: groupChannel.Name, Body: "Because nobody gets less than half."}}
 	})
 	assertGolden(t, h, "07_in_call_chat.png")
 
@@ -102,7 +102,7 @@ func TestFlowGolden(t *testing.T) {
 	}
 	id := sent[0].Args[2].(string)
 	h.set(func(s *participant.State) {
-		s.LastError = &participant.Notice{Code: protocol.CodeRateLimited, ClientMsgID: id}
+		s.LastError = &participant.Notice{Code: protocol.CodeChatClosed, ClientMsgID: id, Channel: h.k.call.chat.views[0].ch.Name, Body: "ok ok ok"}
 	})
 	assertGolden(t, h, "10_chat_refused.png")
 

@@ -78,6 +78,8 @@ type Config struct {
 	StatsInterval time.Duration
 	// CallSetupTimeout: see DefaultCallSetupTimeout.
 	CallSetupTimeout time.Duration
+	// UnreachableAfter: see ServerUnreachableAfter (the default).
+	UnreachableAfter time.Duration
 	// AutoReady: the participant is ready as soon as it joins (test
 	// participants: the selftest and the benchmarks have no person to
 	// finish a device check).
@@ -138,6 +140,9 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.CallSetupTimeout == 0 {
 		cfg.CallSetupTimeout = DefaultCallSetupTimeout
 	}
+	if cfg.UnreachableAfter == 0 {
+		cfg.UnreachableAfter = ServerUnreachableAfter
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
@@ -148,7 +153,6 @@ func New(cfg Config) (*Engine, error) {
 		seen: map[string]bool{}, members: map[string]string{}, stopStats: make(chan struct{}), dismissed: map[string]bool{}}
 	e.st.Seat = cfg.Session.Seat
 	e.st.NoCamera, e.st.NoMicrophone, e.st.NoAudioOutput = cfg.Media.NoCamera(), cfg.Media.NoMicrophone(), cfg.Media.NoAudioOutput()
-	e.st.Pending = map[string]string{}
 	if cfg.Session.Log == nil {
 		cfg.Session.Log = cfg.Log
 	}
@@ -157,10 +161,6 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e.sess = sess
-	// What was typed but not acknowledged before a restart is still pending.
-	for _, cs := range sess.Stored().Outbox {
-		e.st.Pending[cs.ClientMsgID] = cs.Body
-	}
 	if sess.Resumable() {
 		e.st.Phase = participant.PhaseConnecting
 		e.st.Pseudonym = sess.Stored().Pseudonym
@@ -184,9 +184,11 @@ func (e *Engine) State() participant.State {
 		a := *e.st.Announcement
 		s.Announcement = &a
 	}
-	s.Pending = make(map[string]string, len(e.st.Pending))
-	for k, v := range e.st.Pending {
-		s.Pending[k] = v
+	// Pending messages are the session's outbox (kept across restarts),
+	// never a copy of it.
+	s.Pending = nil
+	for _, cs := range e.sess.Pending() {
+		s.Pending = append(s.Pending, participant.PendingMessage{ID: cs.ClientMsgID, Channel: cs.Channel, Body: cs.Body})
 	}
 	return s
 }
@@ -249,13 +251,13 @@ func (e *Engine) armUnreachableLocked() {
 	if e.unreachable != nil || e.st.ServerOnline {
 		return
 	}
-	e.unreachable = time.AfterFunc(ServerUnreachableAfter, func() {
+	e.unreachable = time.AfterFunc(e.cfg.UnreachableAfter, func() {
 		e.mu.Lock()
 		e.unreachable = nil
 		changed := !e.st.ServerOnline && !e.closed && !e.ended
 		if changed {
 			e.st.ServerUnreachable = true
-			e.log.Warn("the lab server has not answered", "for", ServerUnreachableAfter, "url", e.cfg.Session.URL)
+			e.log.Warn("the lab server has not answered", "for", e.cfg.UnreachableAfter, "url", e.cfg.Session.URL)
 		}
 		e.mu.Unlock()
 		if changed {
@@ -288,9 +290,6 @@ func (e *Engine) Dismiss(messageID string) {
 // SendChat posts a message; it shows as pending until the server commits it.
 func (e *Engine) SendChat(channel, body string) string {
 	id := e.sess.Chat(channel, body)
-	e.mu.Lock()
-	e.st.Pending[id] = body
-	e.mu.Unlock()
 	e.notify()
 	return id
 }

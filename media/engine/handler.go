@@ -109,8 +109,7 @@ func (h *handler) Message(typ, ref string, body any) {
 			}
 		}
 	case *protocol.ChatAck:
-		delete(e.st.Pending, b.ClientMsgID)
-		e.addMessageLocked(b.Message)
+		e.addMessageLocked(b.Message) // the session has taken it out of its outbox
 	case *protocol.ChatMessage:
 		e.addMessageLocked(*b)
 	case *protocol.Ended:
@@ -128,8 +127,11 @@ func (h *handler) Message(typ, ref string, body any) {
 			}
 		case strings.HasPrefix(ref, client.ChatRefPrefix):
 			id := strings.TrimPrefix(ref, client.ChatRefPrefix)
-			delete(e.st.Pending, id)
-			e.st.LastError = notice(b, id)
+			n := notice(b, id)
+			if cs, ok := e.sess.RefusedChat(id); ok {
+				n.Channel, n.Body = cs.Channel, cs.Body
+			}
+			e.st.LastError = n
 		default:
 			e.log.Warn("server refused a request", "code", b.Code, "message", b.Message, "ref", ref)
 		}

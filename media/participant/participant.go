@@ -65,8 +65,17 @@ type Channel struct {
 type Notice struct {
 	Code string // protocol error code or an engine code
 	Text string // plain sentence in the participant's language
-	// ClientMsgID is set when a chat message was refused.
-	ClientMsgID string
+	// ClientMsgID, Channel and Body are set when a chat message was refused.
+	ClientMsgID   string
+	Channel, Body string
+}
+
+// PendingMessage is a chat message sent and not yet acknowledged by the
+// server (the signaling client's outbox is its one copy).
+type PendingMessage struct {
+	ID      string // the client message id
+	Channel string
+	Body    string
 }
 
 // Stats is the engine's view of call quality.
@@ -121,8 +130,8 @@ type State struct {
 
 	Channels []Channel
 	Messages []Message // in order per channel; history first
-	// Pending chat messages sent but not yet acknowledged, by ClientMsgID.
-	Pending map[string]string
+	// Pending chat messages sent but not yet acknowledged, in the order typed.
+	Pending []PendingMessage
 
 	AllowMuteAudio, AllowMuteVideo bool
 	AudioMuted, VideoMuted         bool

@@ -105,6 +105,7 @@ type Session struct {
 	conn      *Conn
 	online    bool
 	signals   []pendingSignal
+	refusedCS []protocol.ChatSend // the latest chat messages refused for good, for the handler to show
 	inFlight  flight
 	retryAt   time.Time     // nothing from the outbox is sent before this
 	offset    time.Duration // server clock minus local clock, from the welcome
@@ -273,6 +274,29 @@ func (s *Session) addReportLocked(typ, id string, v any) error {
 
 // readyRef is the ref of the ready message.
 const readyRef = signalRefPrefix + "ready"
+
+// maxRefusedKept bounds the refused chat messages kept for RefusedChat.
+const maxRefusedKept = 16
+
+// Pending returns the chat messages not yet acknowledged, in the order typed.
+func (s *Session) Pending() []protocol.ChatSend {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]protocol.ChatSend(nil), s.st.Outbox...)
+}
+
+// RefusedChat returns a chat message the server refused for good (so a
+// UI can show what was not sent, and where).
+func (s *Session) RefusedChat(id string) (protocol.ChatSend, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, cs := range s.refusedCS {
+		if cs.ClientMsgID == id {
+			return cs, true
+		}
+	}
+	return protocol.ChatSend{}, false
+}
 
 // Ready tells the server the participant finished the device check, so it
 // may be paired. It is sent again after a reconnect until the server has it.
@@ -625,7 +649,13 @@ func (s *Session) refused(ref string, e *protocol.Error) bool {
 	s.mu.Lock()
 	s.inFlight.done(ref)
 	if id, ok := strings.CutPrefix(ref, ChatRefPrefix); ok {
-		s.st.Outbox = slices.DeleteFunc(s.st.Outbox, func(cs protocol.ChatSend) bool { return cs.ClientMsgID == id })
+		if i := slices.IndexFunc(s.st.Outbox, func(cs protocol.ChatSend) bool { return cs.ClientMsgID == id }); i >= 0 {
+			s.refusedCS = append(s.refusedCS, s.st.Outbox[i])
+			if len(s.refusedCS) > maxRefusedKept {
+				s.refusedCS = s.refusedCS[1:]
+			}
+			s.st.Outbox = slices.Delete(s.st.Outbox, i, i+1)
+		}
 		s.dirty, s.durable = true, true
 	}
 	s.mu.Unlock()

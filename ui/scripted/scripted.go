@@ -115,13 +115,7 @@ func (e *Engine) State() participant.State {
 	s.Partners = append([]string(nil), s.Partners...)
 	s.Channels = append([]participant.Channel(nil), s.Channels...)
 	s.Messages = append([]participant.Message(nil), s.Messages...)
-	if s.Pending != nil {
-		p := make(map[string]string, len(s.Pending))
-		for k, v := range s.Pending {
-			p[k] = v
-		}
-		s.Pending = p
-	}
+	s.Pending = append([]participant.PendingMessage(nil), s.Pending...)
 	if s.LastError != nil {
 		n := *s.LastError
 		s.LastError = &n

@@ -1,0 +1,188 @@
+package engine_test
+
+// A lab day off the happy path, headless: a server that is not up yet, a
+// session not yet open, participants who are paired only once ready, and a
+// kiosk restarted with a message it could not send.
+
+import (
+	"bytes"
+	"encoding/json"
+	"image"
+	"net"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/parley-lab/parley/media/engine"
+	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/signaling/client"
+	"github.com/parley-lab/parley/signaling/protocol"
+	"github.com/parley-lab/parley/signaling/server"
+)
+
+// stillMedia is a workstation without devices: enough for every phase
+// before a call.
+type stillMedia struct{}
+
+func (stillMedia) Local() participant.Frames { return noFrames{} }
+func (stillMedia) MicLevel() float64         { return 0 }
+func (stillMedia) SetMute(bool, bool)        {}
+func (stillMedia) NoCamera() bool            { return false }
+func (stillMedia) NoMicrophone() bool        { return false }
+func (stillMedia) NoAudioOutput() bool       { return false }
+func (stillMedia) Close() error              { return nil }
+
+type noFrames struct{}
+
+func (noFrames) Render(*image.RGBA, uint64, participant.View) (*image.RGBA, uint64) { return nil, 0 }
+
+// noCall is a dialer whose calls never connect.
+func noCall(engine.CallParams) (engine.Call, error) { return idleCall{}, nil }
+
+type idleCall struct{}
+
+func (idleCall) HandleSignal(protocol.Signal) error { return nil }
+func (idleCall) Remote() participant.Frames         { return noFrames{} }
+func (idleCall) Stats() protocol.Stats              { return protocol.Stats{} }
+func (idleCall) Close() error                       { return nil }
+
+func stillSide(t *testing.T, name, url, room, dir string, mod func(*engine.Config)) *side {
+	t.Helper()
+	cfg := engine.Config{
+		Session: client.SessionConfig{URL: url, Room: room, Seat: name, StateFile: filepath.Join(dir, name+".json"),
+			BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond},
+		Media: stillMedia{}, Dial: noCall, Log: quiet, UnreachableAfter: 200 * time.Millisecond,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	eng, err := engine.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(eng.Close)
+	return &side{name: name, eng: eng}
+}
+
+func TestServerNotUpYetIsSaidAndJoinedWhenItIs(t *testing.T) {
+	leakCheck(t)
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there yet
+	a := stillSide(t, "a", "ws://"+addr+"/ws", "lab", dir, nil)
+	a.eng.Join("Ann")
+	waitFor(t, a, "the unreachable notice", func(s participant.State) bool {
+		return s.ServerUnreachable && s.Phase == participant.PhaseConnecting
+	})
+	srv := startServer(t, filepath.Join(dir, "srv"), addr, 60)
+	defer srv.Close()
+	waitFor(t, a, "joining by itself", func(s participant.State) bool {
+		return s.Phase == participant.PhaseWaiting && !s.ServerUnreachable && s.Pseudonym == "Ann"
+	})
+}
+
+func TestJoinBeforeTheSessionGoesThroughWhenItOpens(t *testing.T) {
+	leakCheck(t)
+	dir := t.TempDir()
+	srv, err := server.New(server.Config{DataDir: filepath.Join(dir, "srv"), Listen: "127.0.0.1:0", Rooms: []server.Room{{Name: "econlab"}}},
+		server.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve()
+	defer srv.Close()
+	a := stillSide(t, "a", "ws://"+srv.Addr()+"/ws", "econlab", dir, nil)
+	a.eng.Join("Ann")
+	waitFor(t, a, "waiting for the session", func(s participant.State) bool {
+		return s.WaitingForSession && s.Phase == participant.PhaseConnecting && s.LastError == nil
+	})
+	body, _ := json.Marshal(map[string]any{"room": "econlab"})
+	req, _ := http.NewRequest("POST", "http://"+srv.Addr()+"/api/sessions", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+srv.AdminToken())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("create session: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	waitFor(t, a, "in the session", func(s participant.State) bool {
+		return s.Phase == participant.PhaseWaiting && !s.WaitingForSession && s.Session != ""
+	})
+}
+
+func TestPairedOnlyOnceBothFinishedTheDeviceCheck(t *testing.T) {
+	leakCheck(t)
+	dir := t.TempDir()
+	srv := startServer(t, filepath.Join(dir, "srv"), "127.0.0.1:0", 60)
+	defer srv.Close()
+	url := "ws://" + srv.Addr() + "/ws"
+	a := stillSide(t, "a", url, "lab", dir, nil)
+	b := stillSide(t, "b", url, "lab", dir, nil)
+	a.eng.Join("Ann")
+	b.eng.Join("Ben")
+	for _, s := range []*side{a, b} {
+		waitFor(t, s, "joined, not ready", func(st participant.State) bool {
+			return st.Phase == participant.PhaseWaiting && !st.Ready && st.DeviceCheck == protocol.DeviceCheckRequired
+		})
+	}
+	a.eng.Ready()
+	waitFor(t, a, "ready", func(st participant.State) bool { return st.Ready })
+	if b.eng.State().Phase != participant.PhaseWaiting || a.eng.State().Phase != participant.PhaseWaiting {
+		t.Fatal("paired before both were ready")
+	}
+	b.eng.Ready()
+	for _, s := range []*side{a, b} {
+		waitFor(t, s, "paired", func(st participant.State) bool { return st.Phase >= participant.PhasePaired })
+	}
+}
+
+func TestRestartedKioskShowsHistoryAndWhatItCouldNotSend(t *testing.T) {
+	leakCheck(t)
+	dir := t.TempDir()
+	srv := startServer(t, filepath.Join(dir, "srv"), "127.0.0.1:0", 60)
+	addr := srv.Addr()
+	url := "ws://" + addr + "/ws"
+	auto := func(c *engine.Config) { c.AutoReady = true }
+	a := stillSide(t, "a", url, "lab", dir, auto)
+	b := stillSide(t, "b", url, "lab", dir, auto)
+	a.eng.Join("Ann")
+	b.eng.Join("Ben")
+	for _, s := range []*side{a, b} {
+		waitFor(t, s, "paired", func(st participant.State) bool { return st.Phase >= participant.PhasePaired })
+	}
+	a.eng.SendChat(protocol.ChannelGroup, "one")
+	b.eng.SendChat(protocol.ChannelGroup, "two")
+	waitFor(t, b, "both messages", func(st participant.State) bool { return len(st.Messages) == 2 })
+	// The server goes away; B types a message it cannot send, and stops.
+	srv.Close()
+	waitFor(t, b, "offline", func(st participant.State) bool { return !st.ServerOnline })
+	b.eng.SendChat(protocol.ChannelGroup, "three, while the server is away")
+	b.eng.Close()
+	// B starts again: what it could not send is pending at once.
+	b2 := stillSide(t, "b", url, "lab", dir, auto)
+	if p := b2.eng.State().Pending; len(p) != 1 || p[0].Body != "three, while the server is away" || p[0].Channel != protocol.ChannelGroup {
+		t.Fatalf("pending after the restart: %+v", p)
+	}
+	srv = startServer(t, filepath.Join(dir, "srv"), addr, 60)
+	defer srv.Close()
+	// The whole history, each message once, and the pending one delivered.
+	waitFor(t, b2, "the history and the sent message", func(st participant.State) bool {
+		return len(st.Messages) == 3 && len(st.Pending) == 0
+	})
+	seen := map[string]int{}
+	for _, m := range b2.eng.State().Messages {
+		seen[m.Body]++
+	}
+	for _, body := range []string{"one", "two", "three, while the server is away"} {
+		if seen[body] != 1 {
+			t.Errorf("%q shown %d times after the restart", body, seen[body])
+		}
+	}
+}
