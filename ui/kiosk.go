@@ -174,9 +174,6 @@ func newKiosk(app fyne.App, win fyne.Window, eng participant.Engine, cfg Config,
 // t is the kiosk's translation function.
 func (k *Kiosk) t(key msgKey, args ...any) string { return k.tr.T(key, args...) }
 
-// Language returns the language the kiosk speaks ("en" or "de").
-func (k *Kiosk) Language() string { return k.tr.lang }
-
 func (k *Kiosk) build() {
 	k.welcome = k.newWelcomeScreen()
 	k.device = k.newDeviceScreen()

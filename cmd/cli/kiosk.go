@@ -28,12 +28,12 @@ const (
 	KioskGroup = "parley-kiosk"
 )
 
-// Media source names.
+// Media source names: the kit's (one home for them).
 const (
-	SourceCamera     = "camera"
-	SourceMicrophone = "microphone"
-	SourceTest       = "test"
-	SourceNone       = "none"
+	SourceCamera     = kit.SourceCamera
+	SourceMicrophone = kit.SourceMicrophone
+	SourceTest       = kit.SourceTest
+	SourceNone       = kit.SourceNone
 )
 
 // KioskConfig is kiosk.toml's shape.

@@ -32,7 +32,7 @@ const ServerUnreachableAfter = 8 * time.Second
 // would otherwise leave it waiting for ever).
 const DefaultCallSetupTimeout = 10 * time.Second
 
-// Call is one WebRTC call with one partner (media/peer implements it).
+// Call is one WebRTC call with one partner (media/rtc implements it).
 type Call interface {
 	// HandleSignal applies an offer, answer or candidate from the partner.
 	HandleSignal(protocol.Signal) error
