@@ -144,6 +144,23 @@ func TestSessionAndExportCommands(t *testing.T) {
 	if _, errs, code = run(t, env, "session", "start", "--token", "wrong-token-xxxxxxxx", code0); code != 1 || !strings.Contains(errs, "401") {
 		t.Fatalf("wrong token: %d %q", code, errs)
 	}
+	// Flags may follow the arguments; help needs no token and shows only
+	// the command's own flags.
+	if out, errs, code = run(t, env, "session", "participants", code0, "--data", dir, "--json"); code != 0 || !strings.HasPrefix(strings.TrimSpace(out), "[") {
+		t.Fatalf("participants CODE --json: %d %q %q", code, out, errs)
+	}
+	if out, errs, code = run(t, nil, "session", "--help"); code != 0 || !strings.Contains(out, "post CODE CHANNEL TEXT") {
+		t.Fatalf("session --help: %d %q %q", code, out, errs)
+	}
+	if _, errs, code = run(t, nil, "session", "list", "--help"); code != 0 || strings.Contains(errs, "-matching") || !strings.Contains(errs, "-token") {
+		t.Fatalf("session list --help: %d %q", code, errs)
+	}
+	if out, errs, code = run(t, env, "session", "start", code0, "--data", dir); code != 0 || !strings.Contains(out, "0 groups formed now, 0 left without a group") {
+		t.Fatalf("start: %d %q %q", code, out, errs)
+	}
+	if _, errs, code = run(t, env, "session", "post", code0, "group:1", "hello", "--data", dir); code != 1 || !strings.Contains(errs, "has no group 1") {
+		t.Fatalf("post to a group that is not there: %d %q", code, errs)
+	}
 	if _, errs, code = run(t, env, "session", "end", "--data", dir, "nosuch"); code != 1 || !strings.Contains(errs, "unknown session") {
 		t.Fatalf("unknown session: %d %q", code, errs)
 	}

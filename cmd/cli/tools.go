@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,20 +96,65 @@ func (c *apiClient) do(method, path string, body any, out io.Writer) error {
 	return err
 }
 
+// sessionUsage is `parley session`'s help.
+const sessionUsage = `usage: parley session COMMAND [ARGS] [FLAGS]   (flags may come before or after the arguments)
+  create [--room R] [--duration S] [--matching arrival|random|fixed] [--settings FILE]
+  list
+  show CODE
+  start CODE          random matching pairs those present now; prints who was paired and who was left
+  end CODE
+  participants CODE
+  post CODE CHANNEL TEXT   CHANNEL: experimenter, session, group:N (N as participants shows) or a named channel
+every command takes --url, --token, --data and --json; see parley session COMMAND --help`
+
+// parseInterspersed parses flags wherever they stand among the positional
+// arguments, and returns the positionals.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
 func runSession(env Env, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: parley session create|list|show|start|end|participants|post ...", ErrUsage)
+		return fmt.Errorf("%w: %s", ErrUsage, sessionUsage)
 	}
 	sub := args[0]
+	switch sub {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(env.Stdout, sessionUsage)
+		return nil
+	case "list", "create", "show", "start", "end", "participants", "post":
+	default:
+		return fmt.Errorf("%w: unknown session command %q\n%s", ErrUsage, sub, sessionUsage)
+	}
 	fs := flag.NewFlagSet("parley session "+sub, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	url, token, data := apiFlags(fs)
-	room := fs.String("room", server.DefaultRoom, "room (create)")
-	settingsFile := fs.String("settings", "", "session settings as a JSON or TOML file (create)")
-	duration := fs.Int("duration", 0, "discussion duration in seconds (create; default from the room)")
-	matching := fs.String("matching", "", "arrival, random or fixed (create)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args[1:]); err != nil {
+	// Flags of create only: the others do not show them in their help.
+	var room, settingsFile, matching *string
+	var duration *int
+	if sub == "create" {
+		room = fs.String("room", server.DefaultRoom, "room")
+		settingsFile = fs.String("settings", "", "session settings as a JSON or TOML file")
+		duration = fs.Int("duration", 0, "discussion duration in seconds (default from the room)")
+		matching = fs.String("matching", "", "arrival, random or fixed")
+	}
+	pos, err := parseInterspersed(fs, args[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // the flag set printed the help, no token needed
+		}
 		return err
 	}
 	c, err := newAPIClient(env, fs, *url, *token, *data)
@@ -117,10 +163,10 @@ func runSession(env Env, args []string) error {
 	}
 	var buf bytes.Buffer
 	arg := func(i int, name string) (string, error) {
-		if fs.NArg() <= i {
+		if len(pos) <= i {
 			return "", fmt.Errorf("%w: parley session %s needs %s", ErrUsage, sub, name)
 		}
-		return fs.Arg(i), nil
+		return pos[i], nil
 	}
 	switch sub {
 	case "list":
@@ -160,7 +206,7 @@ func runSession(env Env, args []string) error {
 		if aerr != nil {
 			return aerr
 		}
-		ch, aerr := arg(1, "a channel (experimenter, session, group:<id> or a named channel)")
+		ch, aerr := arg(1, "a channel (experimenter, session, group:N or a named channel)")
 		if aerr != nil {
 			return aerr
 		}
@@ -168,9 +214,7 @@ func runSession(env Env, args []string) error {
 		if aerr != nil {
 			return aerr
 		}
-		err = c.do("POST", "/api/sessions/"+code+"/channels/"+ch+"/messages", map[string]string{"body": body}, &buf)
-	default:
-		return fmt.Errorf("%w: unknown session command %q", ErrUsage, sub)
+		err = c.do("POST", "/api/sessions/"+code+"/channels/"+neturl.PathEscape(ch)+"/messages", map[string]string{"body": body}, &buf)
 	}
 	if err != nil {
 		return err
@@ -209,7 +253,11 @@ func printSessionResult(w io.Writer, sub string, data []byte) error {
 		}
 		fmt.Fprintln(tw, "CODE\tROOM\tSTATE\tDURATION\tMATCHING\tPARTICIPANTS\tCONNECTED\tGROUPS\tCREATED")
 		for _, s := range ss {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%ds\t%s\t%d\t%d\t%d\t%s\n", s.Code, s.Room, s.State, s.Settings.DurationS, s.Settings.Matching,
+			state := s.State
+			if s.AllGroupsEnded && s.State != "ended" {
+				state += " (all groups ended)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%ds\t%s\t%d\t%d\t%d\t%s\n", s.Code, s.Room, state, s.Settings.DurationS, s.Settings.Matching,
 				s.Participants, s.Connected, s.Groups, s.CreatedAt.Local().Format("2006-01-02 15:04"))
 		}
 	case "participants":
@@ -231,6 +279,18 @@ func printSessionResult(w io.Writer, sub string, data []byte) error {
 			return err
 		}
 		fmt.Fprintf(tw, "posted %s to %s (seq %d)\n", m.ID, m.Channel, m.Seq)
+	case "start":
+		var sv server.StartView
+		if err := json.Unmarshal(data, &sv); err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "session %s started: %d groups formed now, %d left without a group\n", sv.Code, len(sv.Paired), len(sv.LeftOver))
+		for i, seats := range sv.Paired {
+			fmt.Fprintf(tw, "  paired %d: %s\n", i+1, strings.Join(seats, ", "))
+		}
+		if len(sv.LeftOver) > 0 {
+			fmt.Fprintf(tw, "  left over: %s\n", strings.Join(sv.LeftOver, ", "))
+		}
 	default:
 		var s server.SessionView
 		if err := json.Unmarshal(data, &s); err != nil {

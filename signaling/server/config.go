@@ -219,11 +219,11 @@ func validChannelName(n string) error {
 
 // Room is a lab, named in the server's config.
 type Room struct {
-	Name string `toml:"name"`
+	Name string `toml:"name" json:"name"`
 	// AutoSession opens a session with Defaults when a participant arrives and
 	// none is open.
-	AutoSession bool            `toml:"auto_session"`
-	Defaults    SessionSettings `toml:"defaults"`
+	AutoSession bool            `toml:"auto_session" json:"auto_session"`
+	Defaults    SessionSettings `toml:"defaults" json:"defaults"`
 }
 
 // Config is the server's configuration.

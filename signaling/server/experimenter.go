@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,6 +48,9 @@ type SessionView struct {
 	Participants int             `json:"participants"`
 	Connected    int             `json:"connected"`
 	Groups       int             `json:"groups"`
+	// AllGroupsEnded: every group's discussion is over (the session itself
+	// stays open for latecomers until the experimenter ends it).
+	AllGroupsEnded bool `json:"all_groups_ended"`
 }
 
 func optTime(msec int64) *time.Time {
@@ -66,7 +70,22 @@ func (h *Hub) viewLocked(s *session) SessionView {
 			v.Connected++
 		}
 	}
+	v.AllGroupsEnded = len(s.groups) > 0
+	for _, g := range s.groups {
+		if g.rec.EndedMS == 0 {
+			v.AllGroupsEnded = false
+		}
+	}
 	return v
+}
+
+// StartView is a started session with who was paired and who was left.
+type StartView struct {
+	SessionView
+	// Paired lists each group formed at the start by its members' seats;
+	// LeftOver the seats of connected participants without a group.
+	Paired   [][]string `json:"paired"`
+	LeftOver []string   `json:"left_over"`
 }
 
 // SessionViews lists every session, oldest first.
@@ -118,24 +137,39 @@ func (h *Hub) CreateSession(room string, settings json.RawMessage) (SessionView,
 }
 
 // StartSession starts a session; random matching pairs those present now.
-func (h *Hub) StartSession(code string) (SessionView, error) {
+// It says who was paired and who was left over.
+func (h *Hub) StartSession(code string) (StartView, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	s, err := h.sessionLocked(code)
 	if err != nil {
-		return SessionView{}, err
+		return StartView{}, err
 	}
 	if s.rec.State != store.SessionOpen {
-		return SessionView{}, fmt.Errorf("%w: session %s is %s, only an open session can be started", ErrSessionState, code, s.rec.State)
+		return StartView{}, fmt.Errorf("%w: session %s is %s, only an open session can be started", ErrSessionState, code, s.rec.State)
 	}
 	now := h.clock.Now()
 	if err := h.st.SetSessionState(code, store.SessionStarted, ms(now), ev(code, "", "", EvSessionStarted, nil, now)); err != nil {
-		return SessionView{}, err
+		return StartView{}, err
 	}
 	s.rec.State, s.rec.StartedMS = store.SessionStarted, ms(now)
 	h.log.Info("session started", "session", code)
+	before := len(s.groups)
 	h.pairLocked(s, now, pairing.Rule(s.settings.Matching) == pairing.Random)
-	return h.viewLocked(s), nil
+	out := StartView{SessionView: h.viewLocked(s), Paired: [][]string{}, LeftOver: []string{}}
+	for _, g := range s.groups[before:] {
+		var seats []string
+		for _, m := range g.members {
+			seats = append(seats, m.rec.Seat)
+		}
+		out.Paired = append(out.Paired, seats)
+	}
+	for _, p := range s.participants {
+		if p.group == nil && p.conn != nil {
+			out.LeftOver = append(out.LeftOver, p.rec.Seat)
+		}
+	}
+	return out, nil
 }
 
 // EndSession ends a session and every discussion still running in it.
@@ -251,7 +285,12 @@ func (h *Hub) channelKeysLocked(s *session) []ChannelView {
 	for _, nc := range s.settings.Channels {
 		out = append(out, ChannelView{Key: nc.Name, Kind: protocol.ChannelNamed})
 	}
+	counts, err := h.st.ChannelCounts(s.rec.Code)
+	if err != nil {
+		h.log.Error("channel counts", "session", s.rec.Code, "err", err)
+	}
 	for i := range out {
+		out[i].Messages = counts[out[i].Key]
 		out[i].Members = []string{}
 		for _, p := range h.readersLocked(s, out[i].Key) {
 			out[i].Members = append(out[i].Members, p.rec.ID)
@@ -287,11 +326,16 @@ func (h *Hub) Channel(code, key string) (ChannelView, error) {
 
 func (h *Hub) channelLocked(s *session, key string) (ChannelView, error) {
 	key, _ = url.PathUnescape(key)
+	// A group may be named by the number `participants` shows: group:1.
+	if n, err := strconv.Atoi(strings.TrimPrefix(key, protocol.GroupKeyPrefix)); err == nil && strings.HasPrefix(key, protocol.GroupKeyPrefix) {
+		if n < 1 || n > len(s.groups) {
+			return ChannelView{}, fmt.Errorf("%w: session %s has no group %d", ErrUnknownChannel, s.rec.Code, n)
+		}
+		key = groupKey(s.groups[n-1])
+	}
 	for _, c := range h.channelKeysLocked(s) {
 		if c.Key == key {
-			msgs, err := h.st.Messages(s.rec.Code, key, 0)
-			c.Messages = int64(len(msgs))
-			return c, err
+			return c, nil
 		}
 	}
 	return ChannelView{}, fmt.Errorf("%w %q in session %s", ErrUnknownChannel, key, s.rec.Code)

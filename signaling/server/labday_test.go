@@ -184,3 +184,34 @@ func TestWorkstationCheckNeverTouchesResearchData(t *testing.T) {
 		t.Fatal("the messages export holds the workstation check's chat")
 	}
 }
+
+func TestExperimenterAddressesGroupsByNumberAndSeesCounts(t *testing.T) {
+	checkGoroutines(t)
+	ts := startServer(t, t.TempDir(), Config{}, newFakeClock())
+	defer ts.Close()
+	a, b := dialKiosk(t, ts.url, "A"), dialKiosk(t, ts.url, "B")
+	w := a.join(protocol.JoinRequest{})
+	b.join(protocol.JoinRequest{})
+	a.waitPaired()
+	a.chat("group", "hello", "h1")
+	var m APIMessage
+	if code := ts.api(t, "POST", "/api/sessions/"+w.Session+"/channels/group:1/messages", ts.AdminToken(), map[string]string{"body": "two minutes left"}, &m); code != http.StatusOK {
+		t.Fatalf("post to group:1: %d", code)
+	}
+	var got protocol.ChatMessage
+	b.nextBody(protocol.TypeChatMsg, &got) // A's hello
+	b.nextBody(protocol.TypeChatMsg, &got)
+	if got.Body != "two minutes left" || got.Role != protocol.RoleExperimenter {
+		t.Fatalf("B got %+v", got)
+	}
+	var chans []ChannelView
+	ts.api(t, "GET", "/api/sessions/"+w.Session+"/channels", ts.AdminToken(), nil, &chans)
+	if len(chans) == 0 || chans[0].Messages != 2 {
+		t.Fatalf("channels %+v, want the group's with 2 messages", chans)
+	}
+	var raw []byte
+	ts.api(t, "GET", "/api/rooms", ts.AdminToken(), nil, &raw)
+	if !strings.Contains(string(raw), `"auto_session"`) || strings.Contains(string(raw), `"AutoSession"`) {
+		t.Fatalf("/api/rooms: %s", raw)
+	}
+}

@@ -153,6 +153,24 @@ func scanMessage(sc interface{ Scan(...any) error }) (Message, error) {
 	return m, err
 }
 
+// ChannelCounts returns how many messages each channel of a session holds.
+func (s *Store) ChannelCounts(session string) (map[string]int64, error) {
+	type count struct {
+		channel string
+		n       int64
+	}
+	rows, err := queryAll(s.db, func(sc interface{ Scan(...any) error }) (count, error) {
+		var c count
+		err := sc.Scan(&c.channel, &c.n)
+		return c, err
+	}, `SELECT channel, COUNT(*) FROM messages WHERE session_code=? GROUP BY channel`, session)
+	out := map[string]int64{}
+	for _, c := range rows {
+		out[c.channel] = c.n
+	}
+	return out, err
+}
+
 // Messages returns a channel's messages with seq > afterSeq, in order. An
 // empty channel means every channel of the session (ordered by time, then
 // channel and seq).
