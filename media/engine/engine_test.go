@@ -22,6 +22,7 @@ import (
 	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/signaling/client"
 	"github.com/parley-lab/parley/signaling/server"
+	"github.com/parley-lab/parley/signaling/testkit"
 )
 
 var quiet = testLogger()
@@ -84,17 +85,10 @@ func waitFor(t *testing.T, s *side, what string, cond func(participant.State) bo
 	}
 }
 
-// eventually waits until cond holds (within waitLimit): tests wait for a
-// condition, never for a fixed time, so a busy machine only makes them slower.
+// eventually is testkit.Eventually.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(t, what, cond)
 }
 
 func leakCheck(t *testing.T) {

@@ -6,6 +6,7 @@ package client
 // up stored exactly once, and the kiosk's reports too.
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -14,9 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-lab/parley/signaling/clock"
 	"github.com/parley-lab/parley/signaling/protocol"
 	"github.com/parley-lab/parley/signaling/server"
 	"github.com/parley-lab/parley/signaling/store"
+	"github.com/parley-lab/parley/signaling/testkit"
 )
 
 // cable is a TCP proxy on loopback whose link can be pulled: while it is
@@ -111,58 +114,6 @@ func (c *cable) plug() {
 	}
 }
 
-// fakeClock is a server clock the test moves by hand.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-}
-
-type fakeTimer struct {
-	c       *fakeClock
-	at      time.Time
-	f       func()
-	stopped bool
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) server.Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{c: c, at: c.now.Add(d), f: f}
-	c.timers = append(c.timers, t)
-	return t
-}
-
-func (t *fakeTimer) Stop() bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	was := !t.stopped
-	t.stopped = true
-	return was
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	var due []*fakeTimer
-	for _, t := range c.timers {
-		if !t.stopped && !t.at.After(c.now) {
-			t.stopped = true
-			due = append(due, t)
-		}
-	}
-	c.mu.Unlock()
-	for _, t := range due {
-		t.f()
-	}
-}
-
 // faultServer starts a server on loopback with the clock injected; its
 // room starts the clock at pairing, so a test controls the deadline.
 func faultServer(t *testing.T, dir string, clock server.Clock) *server.Server {
@@ -186,8 +137,7 @@ func faultServer(t *testing.T, dir string, clock server.Clock) *server.Server {
 func storedBodies(t *testing.T, st *store.Store, session, sender string, want int) []store.Message {
 	t.Helper()
 	var got []store.Message
-	deadline := time.Now().Add(waitTimeout)
-	for {
+	testkit.Eventually(t, fmt.Sprintf("%d messages of %s stored", want, sender), func() bool {
 		msgs, err := st.Messages(session, "", 0)
 		if err != nil {
 			t.Fatal(err)
@@ -198,12 +148,10 @@ func storedBodies(t *testing.T, st *store.Store, session, sender string, want in
 				got = append(got, m)
 			}
 		}
-		if len(got) >= want || time.Now().After(deadline) {
-			sort.Slice(got, func(i, j int) bool { return got[i].Seq < got[j].Seq })
-			return got
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(got) >= want
+	})
+	sort.Slice(got, func(i, j int) bool { return got[i].Seq < got[j].Seq })
+	return got
 }
 
 func TestOutageLongerThanTheBurstLosesNothing(t *testing.T) {
@@ -258,8 +206,7 @@ func TestOutageLongerThanTheBurstLosesNothing(t *testing.T) {
 		return count(msgs, func(m *protocol.ChatMessage) bool { return m.SenderID == idA }) == typed
 	})
 	// The report made during the outage is stored once.
-	deadline := time.Now().Add(waitTimeout)
-	for {
+	callStates := func() int {
 		evs, _ := srv.Store().Events(a.Stored().Session)
 		n := 0
 		for _, e := range evs {
@@ -267,13 +214,11 @@ func TestOutageLongerThanTheBurstLosesNothing(t *testing.T) {
 				n++
 			}
 		}
-		if n == 1 {
-			break
-		}
-		if n > 1 || time.Now().After(deadline) {
-			t.Fatalf("call_state events from A: %d, want 1", n)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return n
+	}
+	testkit.Eventually(t, "A's call_state stored", func() bool { return callStates() >= 1 })
+	if n := callStates(); n != 1 {
+		t.Fatalf("call_state events from A: %d, want 1", n)
 	}
 	eventuallyEmpty(t, a)
 }
@@ -281,21 +226,14 @@ func TestOutageLongerThanTheBurstLosesNothing(t *testing.T) {
 // eventuallyEmpty waits until s has nothing left to send.
 func eventuallyEmpty(t *testing.T, s *Session) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
+	testkit.Eventually(t, "the outbox emptied", func() bool {
 		st := s.Stored()
-		if len(st.Outbox) == 0 && len(st.Reports) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("outbox not emptied: %d chat, %d reports", len(st.Outbox), len(st.Reports))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(st.Outbox) == 0 && len(st.Reports) == 0
+	})
 }
 
 func TestMessagesTypedBeforeTheDeadlineDuringADropAreKeptLate(t *testing.T) {
-	clock := &fakeClock{now: time.Now()}
+	clock := clock.NewFakeAt(time.Now())
 	srv := faultServer(t, t.TempDir(), clock)
 	link := newCable(t, srv.Addr())
 	dir := t.TempDir()

@@ -69,13 +69,13 @@ type Handler interface {
 // State is what a kiosk keeps on disk to rejoin as the same participant
 // after a crash or restart.
 type State struct {
-	URL           string           `json:"url"`
-	Room          string           `json:"room"`
-	Seat          string           `json:"seat"`
-	Token         string           `json:"token"`
-	ParticipantID string           `json:"participant_id"`
-	Session       string           `json:"session"`
-	Pseudonym     string           `json:"pseudonym"`
+	URL           string `json:"url"`
+	Room          string `json:"room"`
+	Seat          string `json:"seat"`
+	Token         string `json:"token"`
+	ParticipantID string `json:"participant_id"`
+	Session       string `json:"session"`
+	Pseudonym     string `json:"pseudonym"`
 	// Since is the last seq seen per channel, for a reconnect within this
 	// process; a restarted kiosk asks for the whole history (it shows it
 	// again, as otreechat does on reload), so it is not kept on disk.

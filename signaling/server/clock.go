@@ -1,28 +1,22 @@
 package server
 
-import "time"
+// clock.go: the server's time source (see signaling/clock).
 
-// Clock is the server's time source. Tests inject a fake one so the
-// discussion clock and rate limits can be tested without sleeping.
-type Clock interface {
-	Now() time.Time
-	// AfterFunc calls f in its own goroutine after d.
-	AfterFunc(d time.Duration, f func()) Timer
-}
+import (
+	"time"
+
+	"github.com/parley-lab/parley/signaling/clock"
+)
+
+// Clock is the server's time source. Tests inject a fake one
+// (clock.NewFake) so the discussion clock and rate limits can be tested
+// without sleeping.
+type Clock = clock.Clock
 
 // Timer is a pending AfterFunc.
-type Timer interface {
-	Stop() bool
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-func (realClock) AfterFunc(d time.Duration, f func()) Timer {
-	return time.AfterFunc(d, f)
-}
+type Timer = clock.Timer
 
 // RealClock is the wall clock.
-var RealClock Clock = realClock{}
+var RealClock Clock = clock.Real
 
 func ms(t time.Time) int64 { return t.UnixMilli() }

@@ -8,83 +8,22 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/parley-lab/parley/signaling/client"
+	"github.com/parley-lab/parley/signaling/clock"
 	"github.com/parley-lab/parley/signaling/protocol"
+	"github.com/parley-lab/parley/signaling/testkit"
 )
 
 // waitTimeout bounds every wait in these tests: they fail, never hang.
 const waitTimeout = 10 * time.Second
 
 // fakeClock is a manual clock: timers fire only when the test advances it.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-}
-
-type fakeTimer struct {
-	c       *fakeClock
-	at      time.Time
-	f       func()
-	stopped bool
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{c: c, at: c.now.Add(d), f: f}
-	c.timers = append(c.timers, t)
-	return t
-}
-
-func (t *fakeTimer) Stop() bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	was := !t.stopped
-	t.stopped = true
-	return was
-}
-
-// Advance moves time forward and runs, in order, the timers that fall due.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	var due []*fakeTimer
-	keep := c.timers[:0]
-	for _, t := range c.timers {
-		if t.stopped {
-			continue
-		}
-		if !t.at.After(c.now) {
-			t.stopped = true
-			due = append(due, t)
-		} else {
-			keep = append(keep, t)
-		}
-	}
-	c.timers = keep
-	c.mu.Unlock()
-	sort.Slice(due, func(i, j int) bool { return due[i].at.Before(due[j].at) })
-	for _, t := range due {
-		t.f()
-	}
-}
+// newFakeClock is the fake clock the tests move by hand.
+func newFakeClock() *clock.Fake { return clock.NewFake() }
 
 type testServer struct {
 	*Server
@@ -361,25 +300,11 @@ func (ts *testServer) api(t *testing.T, method, path, token string, body any, ou
 	return resp.StatusCode
 }
 
-// eventually waits until cond holds, failing the test with what after a
-// generous limit: tests wait for a condition, never for a fixed time.
+// eventually is testkit.Eventually.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(eventuallyLimit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(eventuallyPoll)
-	}
+	testkit.Eventually(t, what, cond)
 }
-
-// Bounds of eventually: the limit is far above any real wait, even on a
-// loaded machine; the poll is short enough not to slow tests.
-const (
-	eventuallyLimit = 30 * time.Second
-	eventuallyPoll  = 5 * time.Millisecond
-)
 
 // eventKinds waits until the session's events include every kind in want,
 // and returns the counts of all kinds.
