@@ -154,23 +154,32 @@ func storedBodies(t *testing.T, st *store.Store, session, sender string, want in
 	return got
 }
 
-func TestOutageLongerThanTheBurstLosesNothing(t *testing.T) {
-	// The real clock: the rate limit refills as time passes.
-	srv := faultServer(t, t.TempDir(), server.RealClock)
-	link := newCable(t, srv.Addr())
+// twoKiosks joins A through a cable that can be pulled and B directly,
+// both ready after their device check.
+func twoKiosks(t *testing.T, srv *server.Server) (link *cable, a, b *Session, ra, rb *recorder) {
+	t.Helper()
+	link = newCable(t, srv.Addr())
 	dir := t.TempDir()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ra, rb := newRecorder(), newRecorder()
-	a, _ := NewSession(SessionConfig{URL: link.url(), Room: "lab", Seat: "a", StateFile: dir + "/a.json",
-		BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond, Log: quiet}, ra)
-	b, _ := NewSession(SessionConfig{URL: "ws://" + srv.Addr() + "/ws", Room: "lab", Seat: "b", StateFile: dir + "/b.json",
-		BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond, Log: quiet}, rb)
-	defer a.Close(false)
-	defer b.Close(false)
+	ra, rb = newRecorder(), newRecorder()
+	cfg := func(url, seat string) SessionConfig {
+		return SessionConfig{URL: url, Room: "lab", Seat: seat, StateFile: dir + "/" + seat + ".json",
+			BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond, Log: quiet}
+	}
+	a, _ = NewSession(cfg(link.url(), "a"), ra)
+	b, _ = NewSession(cfg("ws://"+srv.Addr()+"/ws", "b"), rb)
+	t.Cleanup(func() { a.Close(false); b.Close(false) })
 	a.Start("Ann")
 	b.Start("Ben")
 	a.Ready()
 	b.Ready()
+	return link, a, b, ra, rb
+}
+
+func TestOutageLongerThanTheBurstLosesNothing(t *testing.T) {
+	// The real clock: the rate limit refills as time passes.
+	srv := faultServer(t, t.TempDir(), server.RealClock)
+	link, a, b, ra, rb := twoKiosks(t, srv)
 	paired := func(msgs []any, _ bool) bool { return count(msgs, func(*protocol.Paired) bool { return true }) > 0 }
 	ra.waitFor(t, "A paired", paired)
 	rb.waitFor(t, "B paired", paired)
@@ -235,20 +244,7 @@ func eventuallyEmpty(t *testing.T, s *Session) {
 func TestMessagesTypedBeforeTheDeadlineDuringADropAreKeptLate(t *testing.T) {
 	clock := clock.NewFakeAt(time.Now())
 	srv := faultServer(t, t.TempDir(), clock)
-	link := newCable(t, srv.Addr())
-	dir := t.TempDir()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ra, rb := newRecorder(), newRecorder()
-	a, _ := NewSession(SessionConfig{URL: link.url(), Room: "lab", Seat: "a", StateFile: dir + "/a.json",
-		BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond, Log: quiet}, ra)
-	b, _ := NewSession(SessionConfig{URL: "ws://" + srv.Addr() + "/ws", Room: "lab", Seat: "b", StateFile: dir + "/b.json",
-		BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond, Log: quiet}, rb)
-	defer a.Close(false)
-	defer b.Close(false)
-	a.Start("Ann")
-	b.Start("Ben")
-	a.Ready()
-	b.Ready()
+	link, a, _, ra, rb := twoKiosks(t, srv)
 	clocked := func(msgs []any, _ bool) bool { return count(msgs, func(*protocol.Clock) bool { return true }) > 0 }
 	ra.waitFor(t, "A's clock", clocked)
 	rb.waitFor(t, "B's clock", clocked)
