@@ -80,6 +80,8 @@ const (
 	kAnnouncement        msgKey = "announcement"
 	kDismiss             msgKey = "dismiss"
 	kNoPINSet            msgKey = "no_pin_set"
+	kPaused              msgKey = "paused"
+	kEndRemoved          msgKey = "end_removed"
 )
 
 // catalogue holds every text per language. Values may hold fmt verbs; both
@@ -138,6 +140,8 @@ var catalogue = map[string]map[msgKey]string{
 		kAnnouncement:        "Message from the experimenter",
 		kDismiss:             "OK",
 		kNoPINSet:            "No exit PIN is set on this workstation. IT must set one with: sudo parley kiosk set-pin",
+		kPaused:              "Paused by the experimenter",
+		kEndRemoved:          "The experimenter has ended your participation.",
 		kEndExperimenter:     "The experimenter ended the discussion.",
 		kEndSession:          "The session is over.",
 		kExitTitle:           "Experimenter: leave the kiosk",
@@ -210,6 +214,8 @@ var catalogue = map[string]map[msgKey]string{
 		kAnnouncement:        "Nachricht der Versuchsleitung",
 		kDismiss:             "OK",
 		kNoPINSet:            "Auf diesem Arbeitsplatz ist keine Exit-PIN gesetzt. Die IT muss eine setzen mit: sudo parley kiosk set-pin",
+		kPaused:              "Von der Versuchsleitung angehalten",
+		kEndRemoved:          "Die Versuchsleitung hat Ihre Teilnahme beendet.",
 		kEndExperimenter:     "Die Versuchsleitung hat das Gespräch beendet.",
 		kEndSession:          "Die Sitzung ist vorbei.",
 		kExitTitle:           "Versuchsleitung: Kiosk verlassen",

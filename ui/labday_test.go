@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -61,5 +62,25 @@ func TestAnnouncementOverTheCallUntilDismissed(t *testing.T) {
 	}
 	if h.k.announce.obj.Visible() || h.k.top.Visible() {
 		t.Fatal("announcement still shown after OK")
+	}
+}
+
+func TestPausedClockAndRemovedParticipant(t *testing.T) {
+	s := inCallState()
+	s.Paused, s.PausedLeft = true, 2*time.Minute+7*time.Second
+	h := newHarness(t, s, nil)
+	h.sync()
+	if h.k.call.clock.Text != "02:07" || h.k.call.clockCap.Text != "Paused by the experimenter" {
+		t.Fatalf("paused clock shows %q, %q", h.k.call.clock.Text, h.k.call.clockCap.Text)
+	}
+	h.clock.Add(time.Minute) // time passes; a paused clock does not move
+	h.k.call.updateClock()
+	if h.k.call.clock.Text != "02:07" {
+		t.Fatalf("paused clock moved to %q", h.k.call.clock.Text)
+	}
+	assertGolden(t, h, "27_paused.png")
+	h.set(func(s *participant.State) { s.Phase, s.EndReason = participant.PhaseEnded, protocol.EndRemoved })
+	if !strings.Contains(h.k.ended.reason.Text, "ended your participation") {
+		t.Fatalf("end screen says %q", h.k.ended.reason.Text)
 	}
 }

@@ -533,7 +533,11 @@ func formatClock(d time.Duration) string {
 func (c *callScreen) updateClock() {
 	s := c.k.state
 	text, size, col := "", float32(countdownSize), color.Color(colForeground)
+	caption := c.k.t(kTimeLeft)
 	switch {
+	case s.Paused:
+		text, col = formatClock(s.PausedLeft), colMuted
+		caption = c.k.t(kPaused)
 	case !s.Deadline.IsZero():
 		rem := s.Remaining(c.k.now())
 		text = formatClock(rem)
@@ -548,6 +552,10 @@ func (c *callScreen) updateClock() {
 	if c.clock.Text != text || c.clock.TextSize != size || c.clock.Color != col {
 		c.clock.Text, c.clock.TextSize, c.clock.Color = text, size, col
 		c.clock.Refresh()
+	}
+	if c.clockCap.Text != caption {
+		c.clockCap.Text = caption
+		c.clockCap.Refresh()
 	}
 }
 
@@ -580,6 +588,7 @@ var endReasons = map[string]msgKey{
 	protocol.EndDeadline:     kEndDeadline,
 	protocol.EndExperimenter: kEndExperimenter,
 	protocol.EndSession:      kEndSession,
+	protocol.EndRemoved:      kEndRemoved,
 }
 
 func (e *endScreen) update(s participant.State) {

@@ -161,6 +161,19 @@ func TestSessionAndExportCommands(t *testing.T) {
 	if _, errs, code = run(t, env, "session", "post", code0, "group:1", "hello", "--data", dir); code != 1 || !strings.Contains(errs, "has no group 1") {
 		t.Fatalf("post to a group that is not there: %d %q", code, errs)
 	}
+	if out, errs, code = run(t, env, "session", "time", code0, "all", "60", "--data", dir); code != 0 || !strings.Contains(out, "nothing was changed") {
+		t.Errorf("time for all without a running discussion: %d %q %q", code, out, errs)
+	}
+	for _, args := range [][]string{{"end-group", code0, "1"}, {"pause", code0, "1"}, {"remove", code0, "seat-x"}, {"pair", code0, "a", "b"}} {
+		// No group or participant yet: each control says what is missing.
+		_, errs, code := run(t, env, append(append([]string{"session"}, args...), "--data", dir)...)
+		if code != 1 || !strings.Contains(errs, "404") && !strings.Contains(errs, "409") && !strings.Contains(errs, "400") {
+			t.Errorf("%v: %d %q", args, code, errs)
+		}
+	}
+	if _, errs, code = run(t, env, "session", "time", code0, "1", "soon", "--data", dir); code != 2 || !strings.Contains(errs, "not a number") {
+		t.Errorf("time with a bad number: %d %q", code, errs)
+	}
 	if _, errs, code = run(t, env, "session", "end", "--data", dir, "nosuch"); code != 1 || !strings.Contains(errs, "unknown session") {
 		t.Fatalf("unknown session: %d %q", code, errs)
 	}

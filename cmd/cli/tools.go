@@ -11,6 +11,7 @@ import (
 	neturl "net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -105,6 +106,11 @@ const sessionUsage = `usage: parley session COMMAND [ARGS] [FLAGS]   (flags may 
   end CODE
   participants CODE
   post CODE CHANNEL TEXT   CHANNEL: experimenter, session, group:N (N as participants shows) or a named channel
+  end-group CODE N         end one group's discussion now
+  time CODE N|all SECONDS  more time (negative: less) for group N or every running group
+  pause CODE N, resume CODE N
+  remove CODE SEAT         the participant's kiosk goes to the end screen; their group's discussion ends
+  pair CODE SEAT SEAT...   pair waiting participants by hand
 every command takes --url, --token, --data and --json; see parley session COMMAND --help`
 
 // parseInterspersed parses flags wherever they stand among the positional
@@ -133,7 +139,7 @@ func runSession(env Env, args []string) error {
 	case "-h", "-help", "--help", "help":
 		fmt.Fprintln(env.Stdout, sessionUsage)
 		return nil
-	case "list", "create", "show", "start", "end", "participants", "post":
+	case "list", "create", "show", "start", "end", "participants", "post", "end-group", "time", "pause", "resume", "remove", "pair":
 	default:
 		return fmt.Errorf("%w: unknown session command %q\n%s", ErrUsage, sub, sessionUsage)
 	}
@@ -215,6 +221,51 @@ func runSession(env Env, args []string) error {
 			return aerr
 		}
 		err = c.do("POST", "/api/sessions/"+code+"/channels/"+neturl.PathEscape(ch)+"/messages", map[string]string{"body": body}, &buf)
+	case "end-group", "pause", "resume", "time":
+		code, aerr := arg(0, "a session code and a group number")
+		if aerr != nil {
+			return aerr
+		}
+		group, aerr := arg(1, "a group number (as participants shows)")
+		if aerr != nil {
+			return aerr
+		}
+		path := "/api/sessions/" + code + "/groups/" + neturl.PathEscape(group) + "/"
+		switch sub {
+		case "end-group":
+			err = c.do("POST", path+"end", nil, &buf)
+		case "time":
+			secs, aerr := arg(2, "the seconds to add (negative: to take away)")
+			if aerr != nil {
+				return aerr
+			}
+			delta, perr := strconv.ParseFloat(secs, 64)
+			if perr != nil || delta == 0 {
+				return fmt.Errorf("%w: %q is not a number of seconds", ErrUsage, secs)
+			}
+			err = c.do("POST", path+"time", map[string]float64{"delta_s": delta}, &buf)
+		default:
+			err = c.do("POST", path+sub, nil, &buf)
+		}
+	case "remove":
+		code, aerr := arg(0, "a session code and a seat")
+		if aerr != nil {
+			return aerr
+		}
+		who, aerr := arg(1, "a seat (or participant code)")
+		if aerr != nil {
+			return aerr
+		}
+		err = c.do("POST", "/api/sessions/"+code+"/participants/"+neturl.PathEscape(who)+"/remove", nil, &buf)
+	case "pair":
+		code, aerr := arg(0, "a session code and the seats")
+		if aerr != nil {
+			return aerr
+		}
+		if len(pos) < 3 {
+			return fmt.Errorf("%w: parley session pair needs a session code and at least two seats", ErrUsage)
+		}
+		err = c.do("POST", "/api/sessions/"+code+"/pair", map[string][]string{"seats": pos[1:]}, &buf)
 	}
 	if err != nil {
 		return err
@@ -279,6 +330,35 @@ func printSessionResult(w io.Writer, sub string, data []byte) error {
 			return err
 		}
 		fmt.Fprintf(tw, "posted %s to %s (seq %d)\n", m.ID, m.Channel, m.Seq)
+	case "end-group", "pause", "resume", "pair", "time":
+		var gs []server.GroupView
+		if sub == "time" {
+			if err := json.Unmarshal(data, &gs); err != nil {
+				return err
+			}
+		} else {
+			var g server.GroupView
+			if err := json.Unmarshal(data, &g); err != nil {
+				return err
+			}
+			gs = []server.GroupView{g}
+		}
+		if len(gs) == 0 {
+			fmt.Fprintln(tw, "no discussion is running: nothing was changed")
+		}
+		for _, g := range gs {
+			left := ""
+			if g.TimeLeftS != nil {
+				left = fmt.Sprintf(", %.0fs left", *g.TimeLeftS)
+			}
+			fmt.Fprintf(tw, "group %d (%s): %s%s\n", g.Num, strings.Join(g.Seats, ", "), g.State, left)
+		}
+	case "remove":
+		var p server.ParticipantView
+		if err := json.Unmarshal(data, &p); err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "%s (%s) removed\n", p.Seat, p.Code)
 	case "start":
 		var sv server.StartView
 		if err := json.Unmarshal(data, &sv); err != nil {

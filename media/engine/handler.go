@@ -96,7 +96,13 @@ func (h *handler) Message(typ, ref string, body any) {
 		after = e.pairedLocked(b)
 	case *protocol.Clock:
 		e.offset = time.UnixMilli(b.ServerTimeMS).Sub(now)
-		e.st.Deadline = time.UnixMilli(b.DeadlineMS).Add(-e.offset)
+		e.st.Paused, e.st.PausedLeft = b.Paused, time.Duration(b.RemainingMS)*time.Millisecond
+		if b.Paused {
+			// The deadline as if the clock ran on: the UI shows PausedLeft.
+			e.st.Deadline = now.Add(e.st.PausedLeft)
+		} else {
+			e.st.Deadline = time.UnixMilli(b.DeadlineMS).Add(-e.offset)
+		}
 		e.st.Duration = time.Duration(b.DeadlineMS-b.StartedAtMS) * time.Millisecond
 	case *protocol.Signal:
 		after = e.signalLocked(b)

@@ -127,6 +127,10 @@ type State struct {
 	// until the discussion clock starts.
 	Deadline time.Time
 	Duration time.Duration
+	// Paused: the experimenter paused the clock with PausedLeft to go;
+	// Deadline means nothing until it runs again.
+	Paused     bool
+	PausedLeft time.Duration
 
 	Channels []Channel
 	Messages []Message // in order per channel; history first

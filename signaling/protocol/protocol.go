@@ -188,6 +188,10 @@ type Clock struct {
 	ServerTimeMS int64 `json:"server_time_ms"`
 	// Reason says why the clock started: ClockAllConnected, ClockFallback or ClockPaired.
 	Reason string `json:"reason"`
+	// Paused: the experimenter paused the clock, with RemainingMS left;
+	// DeadlineMS then holds no meaning until a Clock without Paused comes.
+	Paused      bool  `json:"paused,omitempty"`
+	RemainingMS int64 `json:"remaining_ms,omitempty"`
 }
 
 // Signal kinds.

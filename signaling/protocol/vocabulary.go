@@ -11,6 +11,7 @@ const (
 	EndDeadline     = "deadline"      // the discussion clock ran out
 	EndExperimenter = "experimenter"  // the experimenter ended it
 	EndSession      = "session_ended" // the session ended (the participant had no group, or the group's end came with it)
+	EndRemoved      = "removed"       // the experimenter removed this participant
 )
 
 // Clock start reasons (Clock.Reason).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/parley-lab/parley/signaling/export"
 	"github.com/parley-lab/parley/signaling/store"
@@ -90,6 +91,41 @@ func (s *Server) routes() {
 	api("DELETE /api/webhooks/{id}", func(w http.ResponseWriter, r *http.Request) (any, error) {
 		return map[string]string{"deleted": r.PathValue("id")}, s.hub.DeleteWebhook(r.PathValue("id"))
 	})
+	// The experimenter's controls (controls.go). {group} is a number as
+	// `participants` shows, or "all" where that makes sense.
+	api("POST /api/sessions/{code}/groups/{group}/end", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return s.hub.EndGroup(r.PathValue("code"), r.PathValue("group"))
+	})
+	api("POST /api/sessions/{code}/groups/{group}/time", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		var req struct {
+			DeltaS float64 `json:"delta_s"`
+		}
+		if err := decodeBody(r, &req); err != nil {
+			return nil, err
+		}
+		if req.DeltaS == 0 {
+			return nil, fmt.Errorf("%w: delta_s: give the seconds to add (or, negative, to take away)", ErrBadRequest)
+		}
+		return s.hub.AdjustTime(r.PathValue("code"), r.PathValue("group"), time.Duration(req.DeltaS*float64(time.Second)))
+	})
+	api("POST /api/sessions/{code}/groups/{group}/pause", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return s.hub.PauseGroup(r.PathValue("code"), r.PathValue("group"))
+	})
+	api("POST /api/sessions/{code}/groups/{group}/resume", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return s.hub.ResumeGroup(r.PathValue("code"), r.PathValue("group"))
+	})
+	api("POST /api/sessions/{code}/participants/{who}/remove", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return s.hub.RemoveParticipant(r.PathValue("code"), r.PathValue("who"))
+	})
+	api("POST /api/sessions/{code}/pair", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		var req struct {
+			Seats []string `json:"seats"`
+		}
+		if err := decodeBody(r, &req); err != nil {
+			return nil, err
+		}
+		return s.hub.PairByHand(r.PathValue("code"), req.Seats)
+	})
 	api("GET /api/export", s.apiExport)
 	api("GET /api/sessions/{code}/export", s.apiExport)
 }
@@ -150,9 +186,10 @@ var ErrBadRequest = errors.New("bad request")
 
 func statusOf(err error) int {
 	switch {
-	case errors.Is(err, ErrUnknownSession), errors.Is(err, ErrUnknownChannel), errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, ErrUnknownSession), errors.Is(err, ErrUnknownChannel), errors.Is(err, store.ErrNotFound),
+		errors.Is(err, ErrUnknownGroup), errors.Is(err, ErrUnknownParticipant):
 		return http.StatusNotFound
-	case errors.Is(err, ErrSessionState):
+	case errors.Is(err, ErrSessionState), errors.Is(err, ErrGroupState):
 		return http.StatusConflict
 	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrConfig), errors.Is(err, export.ErrFormat), errors.Is(err, export.ErrKind), errors.Is(err, export.ErrExcel):
 		return http.StatusBadRequest

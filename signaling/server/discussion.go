@@ -20,6 +20,9 @@ func (h *Hub) armLocked(g *group, now time.Time) {
 	if g.rec.EndedMS != 0 {
 		return
 	}
+	if g.rec.PausedMS != 0 {
+		return // paused: nothing is due until the experimenter resumes
+	}
 	if g.rec.ClockStartedMS != 0 {
 		d := time.UnixMilli(g.rec.DeadlineMS).Sub(now)
 		g.timer = h.clock.AfterFunc(max(d, 0), func() { h.deadline(g) })
@@ -53,7 +56,11 @@ func (h *Hub) deadline(g *group) {
 }
 
 func (h *Hub) clockMsg(g *group, now time.Time) protocol.Clock {
-	return protocol.Clock{StartedAtMS: g.rec.ClockStartedMS, DeadlineMS: g.rec.DeadlineMS, ServerTimeMS: ms(now), Reason: g.rec.ClockReason}
+	c := protocol.Clock{StartedAtMS: g.rec.ClockStartedMS, DeadlineMS: g.rec.DeadlineMS, ServerTimeMS: ms(now), Reason: g.rec.ClockReason}
+	if g.rec.PausedMS != 0 {
+		c.Paused, c.RemainingMS = true, g.rec.DeadlineMS-g.rec.PausedMS
+	}
+	return c
 }
 
 // startClockLocked starts a group's discussion clock; evs (such as the

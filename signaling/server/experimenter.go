@@ -211,7 +211,7 @@ type ParticipantView struct {
 	Seat        string   `json:"seat"`
 	Pseudonym   string   `json:"pseudonym"`
 	Connected   bool     `json:"connected"`
-	State       string   `json:"state"` // device_check, waiting, no_partner, paired, in_call, ended
+	State       string   `json:"state"` // device_check, waiting, no_partner, paired, in_call, paused, ended, removed
 	Group       int      `json:"group,omitempty"`
 	TimeLeftS   *float64 `json:"time_left_s,omitempty"`
 }
@@ -227,41 +227,51 @@ func (h *Hub) Participants(code string) ([]ParticipantView, error) {
 	now := h.clock.Now()
 	out := []ParticipantView{}
 	for _, p := range s.participants {
-		v := ParticipantView{ID: p.rec.ID, Code: p.rec.Code, IDInSession: p.rec.IDInSession, Seat: p.rec.Seat,
-			Pseudonym: p.rec.Pseudonym, Connected: p.conn != nil, State: "waiting"}
-		switch {
-		case !p.ready():
-			v.State = "device_check"
-		case p.noPartner:
-			v.State = "no_partner"
-		}
-		if g := p.group; g != nil {
-			v.Group = g.rec.Num
-			v.State = "paired"
-			allConnected := true
-			for _, o := range g.members {
-				if o != p && !p.connectedTo[o.rec.ID] {
-					allConnected = false
-				}
-			}
-			if allConnected {
-				v.State = "in_call"
-			}
-			if g.rec.ClockStartedMS != 0 {
-				left := max(0, float64(g.rec.DeadlineMS-ms(now))/1000)
-				v.TimeLeftS = &left
-			}
-			if g.rec.EndedMS != 0 {
-				v.State = "ended"
-				zero := 0.0
-				v.TimeLeftS = &zero
-			}
-		} else if s.rec.State == store.SessionEnded {
-			v.State = "ended"
-		}
-		out = append(out, v)
+		out = append(out, h.participantViewLocked(p, now))
 	}
 	return out, nil
+}
+
+// participantViewLocked is one participant as the experimenter sees it.
+func (h *Hub) participantViewLocked(p *participant, now time.Time) ParticipantView {
+	v := ParticipantView{ID: p.rec.ID, Code: p.rec.Code, IDInSession: p.rec.IDInSession, Seat: p.rec.Seat,
+		Pseudonym: p.rec.Pseudonym, Connected: p.conn != nil, State: "waiting"}
+	switch {
+	case !p.ready():
+		v.State = "device_check"
+	case p.noPartner:
+		v.State = "no_partner"
+	}
+	if g := p.group; g != nil {
+		v.Group = g.rec.Num
+		v.State = "paired"
+		allConnected := true
+		for _, o := range g.members {
+			if o != p && !p.connectedTo[o.rec.ID] {
+				allConnected = false
+			}
+		}
+		if allConnected {
+			v.State = "in_call"
+		}
+		if gv := h.groupViewLocked(g, now); gv.TimeLeftS != nil {
+			v.TimeLeftS = gv.TimeLeftS
+			if gv.State == "paused" {
+				v.State = "paused"
+			}
+		}
+		if g.rec.EndedMS != 0 {
+			v.State = "ended"
+			zero := 0.0
+			v.TimeLeftS = &zero
+		}
+	} else if p.sess.rec.State == store.SessionEnded {
+		v.State = "ended"
+	}
+	if p.rec.RemovedMS != 0 {
+		v.State = "removed"
+	}
+	return v
 }
 
 // ChannelView is a channel as the experimenter sees it.

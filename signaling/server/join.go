@@ -182,6 +182,10 @@ func (h *Hub) attachLocked(c *conn, p *participant, ref string, since map[string
 	h.event(p.sess.rec.Code, p.rec.ID, p.groupID(), EvReconnect, nil, now)
 	h.log.Info("resume", "session", p.sess.rec.Code, "group", p.groupID(), "seat", p.rec.Seat, "participant", p.rec.ID)
 	h.welcomeLocked(p, ref, "", resumed, now)
+	if p.rec.RemovedMS != 0 {
+		h.sendLocked(p, protocol.TypeEnded, "", protocol.Ended{Reason: protocol.EndRemoved, AtMS: p.rec.RemovedMS})
+		return
+	}
 	if g := p.group; g != nil {
 		h.sendLocked(p, protocol.TypePaired, "", h.pairedMsg(p))
 		if g.rec.ClockStartedMS != 0 {

@@ -20,7 +20,7 @@ func (h *Hub) pairLocked(s *session, now time.Time, starting bool) {
 	var waiting []*participant
 	var cands []pairing.Candidate
 	for _, p := range s.participants {
-		if p.group == nil && p.conn != nil {
+		if p.group == nil && p.conn != nil && p.rec.RemovedMS == 0 {
 			waiting = append(waiting, p)
 			if p.ready() {
 				cands = append(cands, pairing.Candidate{ID: p.rec.ID, Seat: p.rec.Seat, Order: p.rec.Arrival})
@@ -76,7 +76,7 @@ func (h *Hub) noPartnerDue(p *participant) {
 	h.pairLocked(p.sess, now, false) // tells p (and refreshes the others' counts)
 }
 
-func (h *Hub) formGroupLocked(s *session, ids []string, now time.Time) {
+func (h *Hub) formGroupLocked(s *session, ids []string, now time.Time) error {
 	num := len(s.groups) + 1
 	rec := store.Group{ID: fmt.Sprintf("%s-g%d", s.rec.Code, num), Session: s.rec.Code, Num: num, Members: ids, PairedMS: ms(now)}
 	codes := make([]string, len(ids))
@@ -85,7 +85,7 @@ func (h *Hub) formGroupLocked(s *session, ids []string, now time.Time) {
 	}
 	if err := h.st.CreateGroup(rec, ev(s.rec.Code, "", rec.ID, EvPaired, map[string]any{"members": ids, "member_codes": codes, "num": num}, now)); err != nil {
 		h.log.Error("create group", "err", err)
-		return
+		return err
 	}
 	g := &group{rec: rec}
 	for _, id := range ids {
@@ -113,6 +113,7 @@ func (h *Hub) formGroupLocked(s *session, ids []string, now time.Time) {
 	if startsNow {
 		h.armLocked(g, now)
 	}
+	return nil
 }
 
 func (h *Hub) pairedMsg(p *participant) protocol.Paired {

@@ -22,6 +22,9 @@ type Group struct {
 	ClockReason    string
 	EndedMS        int64
 	EndReason      string
+	// PausedMS is when the experimenter paused the clock; 0 = running.
+	// While paused, DeadlineMS-PausedMS is the time left.
+	PausedMS int64
 }
 
 // CreateGroup stores a group (its ID and Num chosen by the caller), sets
@@ -62,6 +65,13 @@ func (s *Store) EndGroup(groupID string, ms int64, reason string, evs ...Event) 
 	return s.updateOnce(`UPDATE groups SET ended_ms=?, end_reason=? WHERE id=? AND ended_ms=0`, []any{ms, reason, groupID}, evs)
 }
 
+// SetClock changes a running group's deadline and pause (pausedMS 0:
+// running), with the events that record it.
+func (s *Store) SetClock(groupID string, deadlineMS, pausedMS int64, evs ...Event) (bool, error) {
+	return s.updateOnce(`UPDATE groups SET deadline_ms=?, paused_ms=? WHERE id=? AND ended_ms=0 AND clock_started_ms!=0`,
+		[]any{deadlineMS, pausedMS, groupID}, evs)
+}
+
 // updateOnce runs an update that applies at most once and, if it applied,
 // writes evs in the same transaction.
 func (s *Store) updateOnce(q string, args []any, evs []Event) (bool, error) {
@@ -82,13 +92,13 @@ func (s *Store) updateOnce(q string, args []any, evs []Event) (bool, error) {
 
 // Groups lists a session's groups.
 func (s *Store) Groups(session string) ([]Group, error) {
-	return queryAll(s.db, scanGroup, `SELECT id,session_code,num,members,paired_ms,clock_started_ms,deadline_ms,clock_reason,ended_ms,end_reason FROM groups WHERE session_code=? ORDER BY num`, session)
+	return queryAll(s.db, scanGroup, `SELECT id,session_code,num,members,paired_ms,clock_started_ms,deadline_ms,clock_reason,ended_ms,end_reason,paused_ms FROM groups WHERE session_code=? ORDER BY num`, session)
 }
 
 func scanGroup(sc interface{ Scan(...any) error }) (Group, error) {
 	var g Group
 	var members string
-	if err := sc.Scan(&g.ID, &g.Session, &g.Num, &members, &g.PairedMS, &g.ClockStartedMS, &g.DeadlineMS, &g.ClockReason, &g.EndedMS, &g.EndReason); err != nil {
+	if err := sc.Scan(&g.ID, &g.Session, &g.Num, &members, &g.PairedMS, &g.ClockStartedMS, &g.DeadlineMS, &g.ClockReason, &g.EndedMS, &g.EndReason, &g.PausedMS); err != nil {
 		return g, err
 	}
 	if err := json.Unmarshal([]byte(members), &g.Members); err != nil {

@@ -22,6 +22,7 @@ type Participant struct {
 	JoinedMS    int64
 	Arrival     int64 // arrival order within the session
 	ReadyMS     int64 // when the participant finished the device check; 0 = not yet
+	RemovedMS   int64 // when the experimenter removed the participant; 0 = not removed
 }
 
 // AddParticipant stores p, assigning IDInSession and Arrival, with the
@@ -32,8 +33,8 @@ func (s *Store) AddParticipant(p Participant, evs ...Event) (Participant, error)
 			Scan(&p.IDInSession, &p.Arrival); err != nil {
 			return err
 		}
-		_, err := tx.Exec(`INSERT INTO participants(`+participantCols+`) VALUES(?,?,?,?,?,?,?,?,?,?,?)`,
-			p.ID, p.Session, p.Code, p.IDInSession, p.Seat, p.Pseudonym, p.TokenHash, p.GroupID, p.JoinedMS, p.Arrival, p.ReadyMS)
+		_, err := tx.Exec(`INSERT INTO participants(`+participantCols+`) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)`,
+			p.ID, p.Session, p.Code, p.IDInSession, p.Seat, p.Pseudonym, p.TokenHash, p.GroupID, p.JoinedMS, p.Arrival, p.ReadyMS, p.RemovedMS)
 		if isUnique(err) {
 			return fmt.Errorf("participant %s: %w", p.ID, ErrExists)
 		}
@@ -45,12 +46,18 @@ func (s *Store) AddParticipant(p Participant, evs ...Event) (Participant, error)
 	return p, err
 }
 
-const participantCols = `id,session_code,code,id_in_session,seat,pseudonym,token_hash,group_id,joined_ms,arrival,ready_ms`
+const participantCols = `id,session_code,code,id_in_session,seat,pseudonym,token_hash,group_id,joined_ms,arrival,ready_ms,removed_ms`
 
 func scanParticipant(sc interface{ Scan(...any) error }) (Participant, error) {
 	var p Participant
-	err := sc.Scan(&p.ID, &p.Session, &p.Code, &p.IDInSession, &p.Seat, &p.Pseudonym, &p.TokenHash, &p.GroupID, &p.JoinedMS, &p.Arrival, &p.ReadyMS)
+	err := sc.Scan(&p.ID, &p.Session, &p.Code, &p.IDInSession, &p.Seat, &p.Pseudonym, &p.TokenHash, &p.GroupID, &p.JoinedMS, &p.Arrival, &p.ReadyMS, &p.RemovedMS)
 	return p, err
+}
+
+// SetRemoved records that the experimenter removed a participant, with the
+// events that record it. The first time wins.
+func (s *Store) SetRemoved(participantID string, ms int64, evs ...Event) (bool, error) {
+	return s.updateOnce(`UPDATE participants SET removed_ms=? WHERE id=? AND removed_ms=0`, []any{ms, participantID}, evs)
 }
 
 // SetReady records that a participant finished the device check, with the

@@ -203,6 +203,8 @@ CREATE INDEX deliveries_due ON deliveries(delivered_ms, gave_up_ms, next_ms);`,
 ALTER TABLE messages ADD COLUMN late INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE events ADD COLUMN client_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE participants ADD COLUMN ready_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE participants ADD COLUMN removed_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE groups ADD COLUMN paused_ms INTEGER NOT NULL DEFAULT 0;
 CREATE UNIQUE INDEX events_idem ON events(participant_id, client_id) WHERE client_id != '';`,
 }
 

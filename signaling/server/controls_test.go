@@ -1,0 +1,175 @@
+package server
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parley-lab/parley/signaling/protocol"
+)
+
+// inCall pairs two kiosks and starts their clock.
+func inCall(t *testing.T, ts *testServer) (a, b *kiosk, w protocol.Welcome, clk protocol.Clock) {
+	t.Helper()
+	a, b = dialKiosk(t, ts.url, "A"), dialKiosk(t, ts.url, "B")
+	w = a.join(protocol.JoinRequest{})
+	b.join(protocol.JoinRequest{})
+	a.waitPaired()
+	b.waitPaired()
+	startCall(t, a, b)
+	a.nextBody(protocol.TypeClock, &clk)
+	var cb protocol.Clock
+	b.nextBody(protocol.TypeClock, &cb)
+	return a, b, w, clk
+}
+
+func TestMoreTimePauseAndResumeReachTheKiosks(t *testing.T) {
+	checkGoroutines(t)
+	clock := newFakeClock()
+	ts := startServer(t, t.TempDir(), Config{}, clock)
+	defer ts.Close()
+	a, b, w, clk := inCall(t, ts)
+	tok := ts.AdminToken()
+	base := "/api/sessions/" + w.Session + "/groups/"
+
+	// A minute more: both kiosks get the new deadline.
+	var gvs []GroupView
+	if code := ts.api(t, "POST", base+"1/time", tok, map[string]any{"delta_s": 60}, &gvs); code != http.StatusOK || len(gvs) != 1 {
+		t.Fatalf("more time: %d %+v", code, gvs)
+	}
+	for _, k := range []*kiosk{a, b} {
+		var c protocol.Clock
+		k.nextBody(protocol.TypeClock, &c)
+		if c.DeadlineMS != clk.DeadlineMS+60_000 || c.Paused {
+			t.Fatalf("%s: clock %+v, want the deadline a minute later", k.name, c)
+		}
+	}
+	// Pause: the kiosks are told how much is left; the deadline passes and nothing ends.
+	clock.Advance(10 * time.Second)
+	var gv GroupView
+	if code := ts.api(t, "POST", base+"1/pause", tok, nil, &gv); code != http.StatusOK || gv.State != "paused" {
+		t.Fatalf("pause: %d %+v", code, gv)
+	}
+	left := clk.DeadlineMS + 60_000 - ms(clock.Now())
+	for _, k := range []*kiosk{a, b} {
+		var c protocol.Clock
+		k.nextBody(protocol.TypeClock, &c)
+		if !c.Paused || c.RemainingMS != left {
+			t.Fatalf("%s: paused clock %+v, want %d ms left", k.name, c, left)
+		}
+	}
+	if code := ts.api(t, "POST", base+"1/pause", tok, nil, nil); code != http.StatusConflict {
+		t.Fatalf("pausing a paused clock: %d, want 409", code)
+	}
+	clock.Advance(time.Hour)
+	for _, env := range a.drain() {
+		if env.Type == protocol.TypeEnded {
+			t.Fatal("a paused discussion ended at its old deadline")
+		}
+	}
+	// Resume: the same time left, counted from now.
+	if code := ts.api(t, "POST", base+"1/resume", tok, nil, &gv); code != http.StatusOK || gv.State != "running" {
+		t.Fatalf("resume: %d %+v", code, gv)
+	}
+	var c protocol.Clock
+	a.nextBody(protocol.TypeClock, &c)
+	if c.Paused || c.DeadlineMS != ms(clock.Now())+left {
+		t.Fatalf("resumed clock %+v, want %d ms from now", c, left)
+	}
+	clock.Advance(time.Duration(left) * time.Millisecond)
+	var e protocol.Ended
+	a.nextBody(protocol.TypeEnded, &e)
+	if e.Reason != protocol.EndDeadline {
+		t.Fatalf("ended %+v", e)
+	}
+	kinds := eventKinds(t, ts, w.Session, EvTimeAdjusted, EvClockPaused, EvClockResumed)
+	if kinds[EvClockPaused] != 1 || kinds[EvClockResumed] != 1 {
+		t.Fatalf("events %v", kinds)
+	}
+}
+
+func TestEndOneGroupAndRemoveAParticipant(t *testing.T) {
+	checkGoroutines(t)
+	ts := startServer(t, t.TempDir(), Config{}, newFakeClock())
+	defer ts.Close()
+	a, b, w, _ := inCall(t, ts)
+	tok := ts.AdminToken()
+	c, d := dialKiosk(t, ts.url, "C"), dialKiosk(t, ts.url, "D")
+	c.join(protocol.JoinRequest{})
+	d.join(protocol.JoinRequest{})
+	c.waitPaired()
+	// End group 1 only.
+	var gv GroupView
+	if code := ts.api(t, "POST", "/api/sessions/"+w.Session+"/groups/1/end", tok, nil, &gv); code != http.StatusOK || gv.State != "ended" {
+		t.Fatalf("end group 1: %d %+v", code, gv)
+	}
+	var e protocol.Ended
+	a.nextBody(protocol.TypeEnded, &e)
+	b.nextBody(protocol.TypeEnded, &e)
+	if e.Reason != protocol.EndExperimenter {
+		t.Fatalf("ended %+v", e)
+	}
+	for _, env := range c.drain() {
+		if env.Type == protocol.TypeEnded {
+			t.Fatal("group 2 ended with group 1")
+		}
+	}
+	// Remove C: C goes to the end screen, D's discussion ends.
+	var pv ParticipantView
+	if code := ts.api(t, "POST", "/api/sessions/"+w.Session+"/participants/seat-C/remove", tok, nil, &pv); code != http.StatusOK || pv.State != "removed" {
+		t.Fatalf("remove: %d %+v", code, pv)
+	}
+	c.nextBody(protocol.TypeEnded, &e)
+	if e.Reason != protocol.EndRemoved {
+		t.Fatalf("C ended %+v, want removed", e)
+	}
+	d.nextBody(protocol.TypeEnded, &e)
+	// C coming back is told again.
+	c2 := dialKiosk(t, ts.url, "C2")
+	c2.join(protocol.JoinRequest{Token: c.welcome.Token})
+	c2.nextBody(protocol.TypeEnded, &e)
+	if e.Reason != protocol.EndRemoved {
+		t.Fatalf("C on return: %+v", e)
+	}
+	// Refusals: another session's participant, a group that is not there.
+	other, _ := ts.hub.CreateSession(DefaultRoom, nil)
+	for path, want := range map[string]int{
+		"/api/sessions/" + other.Code + "/participants/seat-A/remove": http.StatusNotFound,
+		"/api/sessions/" + w.Session + "/groups/9/end":                 http.StatusNotFound,
+		"/api/sessions/" + w.Session + "/groups/1/end":                 http.StatusConflict,
+	} {
+		var raw []byte
+		if code := ts.api(t, "POST", path, tok, nil, &raw); code != want {
+			t.Errorf("%s: %d %s, want %d", path, code, raw, want)
+		}
+	}
+	if code := ts.api(t, "POST", "/api/sessions/"+w.Session+"/groups/1/pause", "", nil, nil); code != http.StatusUnauthorized {
+		t.Errorf("control without the token: %d", code)
+	}
+}
+
+func TestPairByHand(t *testing.T) {
+	checkGoroutines(t)
+	cfg := Config{Rooms: []Room{{Name: "lab", AutoSession: true, Defaults: SessionSettings{Matching: "random"}}}}
+	ts := startServer(t, t.TempDir(), cfg, newFakeClock())
+	defer ts.Close()
+	ks := []*kiosk{dialKiosk(t, ts.url, "A"), dialKiosk(t, ts.url, "B"), dialKiosk(t, ts.url, "C")}
+	var w protocol.Welcome
+	for _, k := range ks {
+		w = k.join(protocol.JoinRequest{Room: "lab"})
+	}
+	var gv GroupView
+	if code := ts.api(t, "POST", "/api/sessions/"+w.Session+"/pair", ts.AdminToken(), map[string]any{"seats": []string{"seat-C", "seat-A"}}, &gv); code != http.StatusOK {
+		t.Fatalf("pair: %d", code)
+	}
+	if strings.Join(gv.Seats, ",") != "seat-C,seat-A" {
+		t.Fatalf("group %+v", gv)
+	}
+	ks[0].waitPaired()
+	ks[2].waitPaired()
+	var raw []byte
+	if code := ts.api(t, "POST", "/api/sessions/"+w.Session+"/pair", ts.AdminToken(), map[string]any{"seats": []string{"seat-A", "seat-B"}}, &raw); code != http.StatusConflict {
+		t.Fatalf("pairing someone already paired: %d %s", code, raw)
+	}
+}
