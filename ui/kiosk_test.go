@@ -127,7 +127,9 @@ func TestPendingAndRefusedMessages(t *testing.T) {
 	test.Type(v.entry, "hi all")
 	v.entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
 	id := h.eng.CallsOf("SendChat")[0].Args[2].(string)
-	h.set(func(s *participant.State) { s.Pending = []participant.PendingMessage{{ID: id, Channel: "session", Body: "hi all"}} })
+	h.set(func(s *participant.State) {
+		s.Pending = []participant.PendingMessage{{ID: id, Channel: "session", Body: "hi all"}}
+	})
 	if len(v.tail.Objects) != 1 || len(h.k.call.chat.view("g-1").tail.Objects) != 0 {
 		t.Fatal("pending message not shown in its own channel")
 	}

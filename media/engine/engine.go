@@ -84,7 +84,7 @@ type Config struct {
 	// participants: the selftest and the benchmarks have no person to
 	// finish a device check).
 	AutoReady bool
-	Log              *slog.Logger
+	Log       *slog.Logger
 	// Now is the clock; tests inject one.
 	Now func() time.Time
 }
@@ -120,10 +120,10 @@ type Engine struct {
 	// unreachable is armed while the server connection is down.
 	unreachable *time.Timer
 	dismissed   map[string]bool // announcements the participant closed
-	ended           bool
-	closed          bool
-	stopStats       chan struct{}
-	wg              sync.WaitGroup
+	ended       bool
+	closed      bool
+	stopStats   chan struct{}
+	wg          sync.WaitGroup
 }
 
 var _ participant.Engine = (*Engine)(nil)

@@ -37,12 +37,12 @@ func (h *handler) Online(up bool) {
 // Plain-language texts for refusals the participant can act on. The UI
 // translates by Code; these are the English fallbacks.
 var noticeText = map[string]string{
-	protocol.CodeBadPseudonym: "Please choose another name: ",
-	protocol.CodeTooLong:      "Your message is too long: ",
-	protocol.CodeRateLimited:  "You are sending messages too quickly. Please wait a moment.",
-	protocol.CodeChatClosed:   "The discussion has ended; the chat is closed.",
-	protocol.CodeSeatTaken:    "This workstation is already taking part. Please ask the experimenter.",
-	protocol.CodeNoSession:    "The session has not started yet. Please wait; you will join as soon as it starts.",
+	protocol.CodeBadPseudonym:   "Please choose another name: ",
+	protocol.CodeTooLong:        "Your message is too long: ",
+	protocol.CodeRateLimited:    "You are sending messages too quickly. Please wait a moment.",
+	protocol.CodeChatClosed:     "The discussion has ended; the chat is closed.",
+	protocol.CodeSeatTaken:      "This workstation is already taking part. Please ask the experimenter.",
+	protocol.CodeNoSession:      "The session has not started yet. Please wait; you will join as soon as it starts.",
 	protocol.CodePseudonymTaken: "Another participant already uses this name. Please choose another one.",
 }
 

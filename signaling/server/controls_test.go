@@ -136,8 +136,8 @@ func TestEndOneGroupAndRemoveAParticipant(t *testing.T) {
 	other, _ := ts.hub.CreateSession(DefaultRoom, nil)
 	for path, want := range map[string]int{
 		"/api/sessions/" + other.Code + "/participants/seat-A/remove": http.StatusNotFound,
-		"/api/sessions/" + w.Session + "/groups/9/end":                 http.StatusNotFound,
-		"/api/sessions/" + w.Session + "/groups/1/end":                 http.StatusConflict,
+		"/api/sessions/" + w.Session + "/groups/9/end":                http.StatusNotFound,
+		"/api/sessions/" + w.Session + "/groups/1/end":                http.StatusConflict,
 	} {
 		var raw []byte
 		if code := ts.api(t, "POST", path, tok, nil, &raw); code != want {
