@@ -1,0 +1,152 @@
+// Package pulsetest starts a private PulseAudio server in user space, with
+// no sound card, for tests that go through a real sound server: virtual
+// microphones fed from a FIFO (module-pipe-source) and virtual speakers
+// (module-null-sink, whose monitor records what they play). The test's
+// process is pointed at it with PULSE_SERVER; nothing else on the machine
+// sees it.
+package pulsetest
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Limits.
+const (
+	// StartLimit bounds the server's start (it is ready when its socket
+	// accepts clients).
+	StartLimit = 15 * time.Second
+	// StopLimit bounds its exit after SIGTERM before it is killed.
+	StopLimit = 5 * time.Second
+	// Rate is the sample rate of the virtual devices.
+	Rate = 48000
+)
+
+// EnvRequire, when set (CI sets it), turns a missing PulseAudio into a
+// test failure instead of a skip.
+const EnvRequire = "PARLEY_REQUIRE_PULSEAUDIO"
+
+// Server is a running private PulseAudio.
+type Server struct {
+	Dir    string // runtime directory: socket, FIFOs
+	Socket string
+	log    *syncBuffer
+}
+
+// Mic is a virtual microphone: what is written to FIFO (s16le mono at
+// Rate) is what the source records.
+type Mic struct{ Name, FIFO string }
+
+// Start runs PulseAudio with a pipe source per name in mics, a null sink per
+// name in speakers, and defaultSource (if not empty) as the default
+// source; it sets PULSE_SERVER for the test and stops the server at the
+// test's end. It skips the test when PulseAudio is not installed (fails
+// when EnvRequire is set).
+func Start(t testing.TB, mics, speakers []string, defaultSource string) (*Server, map[string]Mic) {
+	t.Helper()
+	bin, err := exec.LookPath("pulseaudio")
+	if err != nil {
+		if os.Getenv(EnvRequire) != "" {
+			t.Fatalf("PulseAudio is not installed (Debian package pulseaudio) and %s is set", EnvRequire)
+		}
+		t.Skip("PulseAudio is not installed (Debian package pulseaudio): this test needs a real sound server")
+	}
+	dir, err := os.MkdirTemp("", "pa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	s := &Server{Dir: dir, Socket: filepath.Join(dir, "native"), log: &syncBuffer{}}
+	var script strings.Builder
+	fmt.Fprintf(&script, "load-module module-native-protocol-unix socket=%s auth-anonymous=1\n", s.Socket)
+	out := map[string]Mic{}
+	for _, name := range speakers {
+		fmt.Fprintf(&script, "load-module module-null-sink sink_name=%s rate=%d channels=1 sink_properties=device.description=%s\n", name, Rate, name)
+	}
+	for _, name := range mics {
+		m := Mic{Name: name, FIFO: filepath.Join(dir, name+".fifo")}
+		fmt.Fprintf(&script, "load-module module-pipe-source source_name=%s file=%s format=s16le rate=%d channels=1 source_properties=device.description=%s\n", name, m.FIFO, Rate, name)
+		out[name] = m
+	}
+	if defaultSource != "" {
+		fmt.Fprintf(&script, "set-default-source %s\n", defaultSource)
+	}
+	cfg := filepath.Join(dir, "default.pa")
+	if err := os.WriteFile(cfg, []byte(script.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, sub := range []string{"home", "run", "config"} {
+		os.MkdirAll(filepath.Join(dir, sub), 0o700)
+	}
+	cmd := exec.Command(bin, "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no", "--disable-shm=yes",
+		"-n", "-F", cfg, "--log-target=stderr", "--log-level=warning")
+	cmd.Env = append(os.Environ(), "HOME="+filepath.Join(dir, "home"), "XDG_RUNTIME_DIR="+filepath.Join(dir, "run"),
+		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
+	cmd.Stdout, cmd.Stderr = s.log, s.log
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting PulseAudio: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(StopLimit):
+			cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("PulseAudio's log:\n%s", s.log.String())
+		}
+	})
+	t.Setenv("PULSE_SERVER", "unix:"+s.Socket)
+	deadline := time.Now().Add(StartLimit)
+	for {
+		ready := true
+		if _, err := os.Stat(s.Socket); err != nil {
+			ready = false
+		}
+		for _, m := range out {
+			if _, err := os.Stat(m.FIFO); err != nil {
+				ready = false
+			}
+		}
+		if ready {
+			break
+		}
+		select {
+		case <-exited:
+			t.Fatalf("PulseAudio exited at start:\n%s", s.log.String())
+		case <-time.After(10 * time.Millisecond): // polling a file: the server has no ready signal
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("PulseAudio not ready within %v:\n%s", StartLimit, s.log.String())
+		}
+	}
+	return s, out
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
