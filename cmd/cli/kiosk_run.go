@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/user"
 
 	"fyne.io/fyne/v2"
@@ -178,8 +179,12 @@ func runKiosk(env Env, args []string) error {
 	if !cfg.UI.Kiosk {
 		w.Resize(fyne.NewSize(1280, 720))
 	}
+	// SIGTERM and SIGINT leave as the exit keys do, but keep the token: a
+	// kiosk stopped mid-session by the lab's IT rejoins when started again.
+	stopSignals := onStopSignal(log, func(os.Signal) { fyne.Do(a.Quit) })
 	ui.New(a, w, eng, cfg.UI).ShowAndRun()
-	eng.Close() // keeps the token if the discussion has not ended (Leave already ran otherwise)
+	eng.Close() // keeps the token if the discussion has not ended (Leave already ran otherwise); media close within their bounds
+	stopSignals()
 	return nil
 }
 

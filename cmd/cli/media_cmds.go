@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -42,6 +44,9 @@ func runSelftest(env Env, args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), selftestLimit)
 	defer cancel()
+	var stoppedBy atomic.Value
+	stopSignals := onStopSignal(log, func(sig os.Signal) { stoppedBy.Store(sig.String()); cancel() })
+	defer stopSignals()
 	rep, err := selftest.Run(ctx, selftest.Options{ServerURL: *serverURL, Room: *room, Duration: *dur,
 		VideoSourceA: *video, AudioSourceA: *audio, Log: log})
 	if *asJSON {
@@ -70,6 +75,9 @@ func runSelftest(env Env, args []string) error {
 		}
 		tw.Flush()
 	}
+	if sig, ok := stoppedBy.Load().(string); ok {
+		return fmt.Errorf("self-test %w (%s)", ErrInterrupted, sig)
+	}
 	if errors.Is(err, selftest.ErrFailed) {
 		return errors.New("self-test failed (see above)")
 	}
@@ -82,15 +90,44 @@ func runDevices(env Env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	ds := kit.Devices()
-	if len(ds) == 0 {
-		fmt.Fprintln(env.Stdout, "no cameras or microphones found (the kiosk can still run with --video-source test --audio-source test)")
-		return nil
-	}
-	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KIND\tLABEL")
+	ds, err := kit.Devices()
+	return printDevices(env.Stdout, ds, err)
+}
+
+// printDevices writes the table of `parley devices`: every camera,
+// microphone and speaker, the ones the kiosk takes when none is named
+// marked "default", a line saying so where a kind has none.
+func printDevices(w io.Writer, ds []kit.Device, soundErr error) error {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tLABEL\tNAME\t")
+	have := map[string]bool{}
 	for _, d := range ds {
-		fmt.Fprintf(tw, "%s\t%s\n", d.Kind, d.Label)
+		have[d.Kind] = true
+		key := d.Key
+		if key == d.Label {
+			key = ""
+		}
+		note := ""
+		switch {
+		case d.Default:
+			note = "default"
+		case d.Monitor:
+			note = "monitor of an output: used only when named"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.Kind, d.Label, key, note)
+	}
+	for _, k := range []string{kit.KindCamera, kit.KindMicrophone, kit.KindSpeaker} {
+		if have[k] {
+			continue
+		}
+		why := ""
+		if soundErr != nil && k != kit.KindCamera {
+			why = " (" + soundErr.Error() + ")"
+		}
+		fmt.Fprintf(tw, "%s\tno %s found%s\t\t\n", k, k, why)
+	}
+	if !have[kit.KindCamera] || !have[kit.KindMicrophone] {
+		fmt.Fprintln(tw, "\t(the kiosk can still run with --video-source test --audio-source test)\t\t")
 	}
 	return tw.Flush()
 }

@@ -236,7 +236,8 @@ func (m *Mic) Close() error {
 		go func() {
 			defer close(done)
 			if m.md != nil {
-				m.md.Uninit() // stops the device thread first
+				m.md.Stop() // stops the device thread (see kit's player: Stop, then Uninit)
+				m.md.Uninit()
 			}
 			m.freeContext()
 		}()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gen2brain/malgo"
 
+	"github.com/parley-lab/parley/media/capture"
 	"github.com/parley-lab/parley/media/rtc"
 )
 
@@ -107,9 +108,10 @@ func (j *jitter) delay() time.Duration {
 
 // player plays a jitter buffer through miniaudio.
 type player struct {
-	ctx *malgo.AllocatedContext
-	dev *malgo.Device
-	jb  *jitter
+	ctx    *malgo.AllocatedContext
+	dev    *malgo.Device
+	jb     *jitter
+	device string // label of the device chosen ("" for miniaudio's default)
 	// played counts the samples handed to the device (for tests).
 	played struct {
 		sync.Mutex
@@ -117,12 +119,15 @@ type player struct {
 	}
 }
 
-// openPlayer opens the default output device (or the given backends'),
-// 48 kHz mono 16-bit, with a short period for low latency.
+// openPlayer opens the output device, 48 kHz mono 16-bit, with a short
+// period for low latency: the one whose label contains speaker (any case),
+// else the system's default (capture.Select), else miniaudio's default
+// when the backend lists none. Its thread asks for real-time priority
+// (miniaudio falls back to a normal thread where that is not permitted).
 // onPlayed sees every buffer handed to the device, with the time of the
 // callback (the self-test and benchmark time tone onsets with it).
-func openPlayer(jb *jitter, backends []malgo.Backend, onPlayed func([]int16, time.Time)) (*player, error) {
-	ctx, err := malgo.InitContext(backends, malgo.ContextConfig{}, nil)
+func openPlayer(jb *jitter, backends []malgo.Backend, speaker string, onPlayed func([]int16, time.Time)) (*player, error) {
+	ctx, err := malgo.InitContext(backends, malgo.ContextConfig{ThreadPriority: malgo.ThreadPriorityRealtime}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoAudioOutput, err)
 	}
@@ -133,6 +138,22 @@ func openPlayer(jb *jitter, backends []malgo.Backend, onPlayed func([]int16, tim
 	cfg.SampleRate = rtc.SampleRate
 	cfg.PeriodSizeInMilliseconds = 10
 	cfg.Periods = 2
+	devs, err := capture.List(backends)
+	if err == nil {
+		var d capture.Device
+		d, err = capture.Select(devs, capture.Speaker, speaker)
+		if err == nil {
+			p.device = d.Label()
+			var free func()
+			cfg.Playback.DeviceID, free = d.ConfigID()
+			defer free()
+		}
+	}
+	if err != nil && speaker != "" {
+		ctx.Uninit()
+		ctx.Free()
+		return nil, fmt.Errorf("%w: %v", ErrNoAudioOutput, err)
+	}
 	var scratch []int16
 	dev, err := malgo.InitDevice(ctx.Context, cfg, malgo.DeviceCallbacks{
 		Data: func(out, _ []byte, frames uint32) {
@@ -171,8 +192,23 @@ func (p *player) playedSamples() int64 {
 	return p.played.n
 }
 
-func (p *player) close() {
-	p.dev.Uninit()
-	p.ctx.Uninit()
-	p.ctx.Free()
+// close releases the device within DeviceCloseLimit (ErrCloseTimeout
+// beyond: the sound system is stuck, and the device is abandoned).
+func (p *player) close() error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.dev.Stop() // first: Uninit of a running PulseAudio stream took 1.8 s here, Stop then Uninit under 1 ms
+		p.dev.Uninit()
+		p.ctx.Uninit()
+		p.ctx.Free()
+	}()
+	t := time.NewTimer(DeviceCloseLimit)
+	defer t.Stop()
+	select {
+	case <-done:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("%w: the speaker %q was not released within %v", ErrCloseTimeout, p.device, DeviceCloseLimit)
+	}
 }

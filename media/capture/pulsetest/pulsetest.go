@@ -9,6 +9,7 @@ package pulsetest
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -149,4 +150,49 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// FeedTick is how often Feed tops up a microphone's FIFO.
+const FeedTick = 10 * time.Millisecond
+
+// Feed writes next's samples into the microphone's FIFO in real time (Rate
+// a second) until the test ends. next(i) is sample i.
+func (m Mic) Feed(t testing.TB, next func(i int) int16) {
+	t.Helper()
+	f, err := os.OpenFile(m.FIFO, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	t.Cleanup(func() { close(stop); f.Close(); <-done })
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(FeedTick)
+		defer tick.Stop()
+		start, written := time.Now(), 0
+		var buf []byte
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			due := int(time.Since(start)*Rate/time.Second) - written
+			buf = buf[:0]
+			for i := 0; i < due; i++ {
+				v := next(written + i)
+				buf = append(buf, byte(v), byte(uint16(v)>>8))
+			}
+			if _, err := f.Write(buf); err != nil {
+				return
+			}
+			written += due
+		}
+	}()
+}
+
+// Tone is a sine of hz at a third of full scale, for Feed.
+func Tone(hz float64) func(int) int16 {
+	return func(i int) int16 { return int16(10000 * math.Sin(2*math.Pi*hz*float64(i)/Rate)) }
 }
