@@ -27,6 +27,7 @@ type kioskFlags struct {
 	server, room, seat       string
 	video, audio             string
 	camera, microphone       string
+	speaker                  string
 	size                     string
 	fps                      int
 	tone                     float64
@@ -43,7 +44,8 @@ func (f *kioskFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.video, "video-source", "", "camera, test or none")
 	fs.StringVar(&f.audio, "audio-source", "", "microphone, test or none")
 	fs.StringVar(&f.camera, "camera", "", "camera label (substring) to use")
-	fs.StringVar(&f.microphone, "microphone", "", "microphone label (substring) to use")
+	fs.StringVar(&f.microphone, "microphone", "", "microphone to use: part of its label or name, any case (default: the system's)")
+	fs.StringVar(&f.speaker, "speaker", "", "speaker to use: part of its label or name, any case (default: the system's)")
 	fs.StringVar(&f.size, "video-size", "", "video size WxH, e.g. 640x480")
 	fs.IntVar(&f.fps, "fps", 0, "video frames per second")
 	fs.Float64Var(&f.tone, "tone-hz", 0, "frequency of the test audio source's tone")
@@ -74,6 +76,7 @@ func (f *kioskFlags) apply(c *KioskConfig) error {
 	set(&c.AudioSource, f.audio)
 	set(&c.Camera, f.camera)
 	set(&c.Microphone, f.microphone)
+	set(&c.Speaker, f.speaker)
 	if f.kiosk {
 		c.UI.Kiosk = true
 	}
@@ -123,7 +126,7 @@ func inGroup(name string) bool {
 }
 
 func kitOptions(c KioskConfig, log *slog.Logger) kit.Options {
-	return kit.Options{VideoSource: c.VideoSource, AudioSource: c.AudioSource, Camera: c.Camera, Microphone: c.Microphone,
+	return kit.Options{VideoSource: c.VideoSource, AudioSource: c.AudioSource, Camera: c.Camera, Microphone: c.Microphone, Speaker: c.Speaker,
 		Width: c.Width, Height: c.Height, FPS: c.FPS, VideoBitrate: c.VideoBitrate, ToneHz: c.ToneHz, PlayAudio: true, Log: log}
 }
 

@@ -22,7 +22,7 @@ const selftestLimit = 2 * time.Minute
 
 func init() {
 	Register("selftest", "check this workstation: a short discussion between two test participants", runSelftest)
-	Register("devices", "list this machine's cameras and microphones", runDevices)
+	Register("devices", "list this machine's cameras, microphones and speakers (the defaults marked)", runDevices)
 }
 
 func runSelftest(env Env, args []string) error {
@@ -126,8 +126,11 @@ func printDevices(w io.Writer, ds []kit.Device, soundErr error) error {
 		}
 		fmt.Fprintf(tw, "%s\tno %s found%s\t\t\n", k, k, why)
 	}
-	if !have[kit.KindCamera] || !have[kit.KindMicrophone] {
-		fmt.Fprintln(tw, "\t(the kiosk can still run with --video-source test --audio-source test)\t\t")
+	if err := tw.Flush(); err != nil {
+		return err
 	}
-	return tw.Flush()
+	if !have[kit.KindCamera] || !have[kit.KindMicrophone] {
+		fmt.Fprintln(w, "(the kiosk can still run with --video-source test --audio-source test)")
+	}
+	return nil
 }

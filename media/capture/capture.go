@@ -44,8 +44,13 @@ const (
 	// thread and the reader: a reader stalled this long loses samples
 	// (counted in Stats.Dropped).
 	RingDuration = 2 * time.Second
-	// DefaultSilenceLimit is how long a started microphone may deliver
-	// nothing before Open or Read report ErrNoSignal.
+	// DefaultStartLimit is how long Open waits for a started microphone's
+	// first samples before it reports ErrNoSignal: a sound server resuming
+	// a suspended device, or a virtual source waking its master, takes some
+	// hundreds of milliseconds (a PulseAudio virtual source: 0.45 s here).
+	DefaultStartLimit = 5 * time.Second
+	// DefaultSilenceLimit is how long a running microphone may deliver
+	// nothing before Read reports ErrNoSignal.
 	DefaultSilenceLimit = time.Second
 	// DefaultCloseLimit bounds the release of the device in Close.
 	DefaultCloseLimit = 2 * time.Second
@@ -74,8 +79,9 @@ type Config struct {
 	// Name picks a device by part of its label or key (see Select); empty:
 	// the system's default microphone.
 	Name string
-	// SilenceLimit overrides DefaultSilenceLimit.
-	SilenceLimit time.Duration
+	// StartLimit overrides DefaultStartLimit, SilenceLimit
+	// DefaultSilenceLimit.
+	StartLimit, SilenceLimit time.Duration
 	// CloseLimit overrides DefaultCloseLimit.
 	CloseLimit time.Duration
 	// ThreadPriority is miniaudio's device thread priority (default
@@ -112,8 +118,11 @@ type Stats struct {
 }
 
 // Open opens and starts the chosen microphone and waits for its first
-// samples (ErrNoSignal when none come within the silence limit).
+// samples (ErrNoSignal when none come within the start limit).
 func Open(cfg Config) (*Mic, error) {
+	if cfg.StartLimit <= 0 {
+		cfg.StartLimit = DefaultStartLimit
+	}
 	if cfg.SilenceLimit <= 0 {
 		cfg.SilenceLimit = DefaultSilenceLimit
 	}
@@ -160,7 +169,7 @@ func Open(cfg Config) (*Mic, error) {
 		m.Close()
 		return nil, fmt.Errorf("%w %q: %v", ErrOpen, m.dev.Label(), err)
 	}
-	if err := m.waitFor(1, cfg.SilenceLimit); err != nil {
+	if err := m.waitFor(1, cfg.StartLimit); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("%q: %w", m.dev.Label(), err)
 	}

@@ -70,11 +70,23 @@ func (d Device) placeholder() bool {
 // name) exists.
 var ErrNoDevice = errors.New("audio device not found")
 
+// routable reports, for a list where the backend marks no device as the
+// default (ALSA), whether d leads to a sound card: ALSA's "default" PCM,
+// or a card's own device ("hw:", "plughw:", "...:CARD=..."). ALSA's plugin
+// PCMs (rate converters, jack, oss, the pulse plugin without a server) are
+// not microphones a participant talks into.
+func (d Device) routable() bool {
+	k := strings.ToLower(d.Key)
+	return k == "default" || strings.Contains(k, "card=") || strings.HasPrefix(k, "hw:") || strings.HasPrefix(k, "plughw:")
+}
+
 // Select chooses a device of kind from devs. With want empty it takes the
 // sound system's default device, never a monitor of an output nor ALSA's
 // "null" device; when the default is one of those (PulseAudio makes a sink's
 // monitor the default source when there is no microphone) it takes the
-// first other device, and with none it returns ErrNoDevice. With want set
+// first other device. Where the backend marks no default (ALSA) it takes
+// ALSA's "default" device, else a card's first device, never a plugin. With
+// none it returns ErrNoDevice. With want set
 // it takes a device whose label or key contains want, ignoring case
 // (monitors included: a named monitor is a deliberate choice), preferring an
 // exact match, then a device that is not a monitor, then the default.
@@ -82,6 +94,10 @@ func Select(devs []Device, kind Kind, want string) (Device, error) {
 	var all []string
 	best, bestScore := -1, -1
 	w := strings.ToLower(strings.TrimSpace(want))
+	marked := false
+	for _, d := range devs {
+		marked = marked || (d.Kind == kind && d.Default)
+	}
 	for i, d := range devs {
 		if d.Kind != kind {
 			continue
@@ -89,10 +105,10 @@ func Select(devs []Device, kind Kind, want string) (Device, error) {
 		all = append(all, d.Label())
 		score := 0
 		if w == "" {
-			if d.Monitor() || d.placeholder() {
+			if d.Monitor() || d.placeholder() || (!marked && !d.routable()) {
 				continue
 			}
-			if d.Default {
+			if d.Default || strings.EqualFold(d.Key, "default") {
 				score += 1
 			}
 		} else {
@@ -121,7 +137,7 @@ func Select(devs []Device, kind Kind, want string) (Device, error) {
 		return Device{}, fmt.Errorf("%w: this machine has no %s", ErrNoDevice, kind)
 	}
 	if w == "" {
-		return Device{}, fmt.Errorf("%w: this machine has no %s (only monitors of outputs or placeholders: %s)", ErrNoDevice, kind, strings.Join(all, ", "))
+		return Device{}, fmt.Errorf("%w: this machine has no %s (only monitors of outputs, placeholders or plugins: %s)", ErrNoDevice, kind, strings.Join(all, ", "))
 	}
 	return Device{}, fmt.Errorf("%w: no %s name contains %q (found: %s)", ErrNoDevice, kind, want, strings.Join(all, ", "))
 }

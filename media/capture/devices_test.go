@@ -31,6 +31,15 @@ func TestSelect(t *testing.T) {
 		{Kind: Microphone, Name: "Discard all samples (playback) or generate zero samples (capture)", Key: "null"},
 		{Kind: Speaker, Name: "Discard all samples (playback) or generate zero samples (capture)", Key: "null"},
 	}
+	alsaNoCardPlugins := append(append([]Device(nil), alsaNoCard...),
+		Device{Kind: Microphone, Name: "Rate Converter Plugin Using Libav/FFmpeg Library", Key: "lavrate"},
+		Device{Kind: Microphone, Name: "PulseAudio Sound Server", Key: "pulse"},
+		Device{Kind: Microphone, Name: "JACK Audio Connection Kit", Key: "jack"})
+	alsaCard := append(append([]Device(nil), alsaNoCardPlugins...),
+		Device{Kind: Microphone, Name: "HDA Intel PCH, ALC3246 Analog Front", Key: "front:CARD=PCH,DEV=0"},
+		Device{Kind: Microphone, Name: "HDA Intel PCH, ALC3246 Analog Default Audio Device", Key: "sysdefault:CARD=PCH"})
+	alsaDefault := append(append([]Device(nil), alsaCard...),
+		Device{Kind: Microphone, Name: "Default ALSA Output (currently PipeWire Media Server)", Key: "default"})
 	onlyMonitor := []Device{{Kind: Microphone, Name: "Monitor of Null Output", Key: "auto_null.monitor", Default: true}}
 	for _, tc := range []struct {
 		name    string
@@ -53,6 +62,10 @@ func TestSelect(t *testing.T) {
 		{"ALSA null is not a microphone", alsaNoCard, Microphone, "", "", true},
 		{"ALSA null when named", alsaNoCard, Microphone, "null", "null", false},
 		{"no devices", nil, Microphone, "", "", true},
+		{"ALSA without a card: plugins are not microphones", alsaNoCardPlugins, Microphone, "", "", true},
+		{"ALSA plugin when named", alsaNoCardPlugins, Microphone, "lavrate", "lavrate", false},
+		{"ALSA with a card: its first device", alsaCard, Microphone, "", "front:CARD=PCH,DEV=0", false},
+		{"ALSA's default device", alsaDefault, Microphone, "", "default", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, err := Select(tc.devs, tc.kind, tc.want)

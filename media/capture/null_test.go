@@ -20,7 +20,7 @@ func TestNullBackendMicrophone(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("null backend devices: %+v", devs)
-	m, err := Open(Config{Backends: []malgo.Backend{NullBackend}, SilenceLimit: openLimit})
+	m, err := Open(Config{Backends: []malgo.Backend{NullBackend}, StartLimit: openLimit, SilenceLimit: openLimit})
 	if err != nil {
 		t.Fatal(err)
 	}

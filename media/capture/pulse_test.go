@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"os"
 	"runtime"
 	"sync"
@@ -229,5 +230,25 @@ func TestPulseCaptureBitExact(t *testing.T) {
 	t.Logf("%d signal samples bit-exact (%v), %d frames read, stats %+v", len(sig), dur, len(got)/FrameSamples, st)
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A real microphone that delivers nothing (a PulseAudio pipe source nobody
+// writes to) is reported as ErrNoSignal when it is opened, within the
+// start limit.
+func TestPulseSilentMicrophoneReported(t *testing.T) {
+	pulsetest.Start(t, []string{"micA"}, nil, "micA")
+	const limit = 300 * time.Millisecond
+	start := time.Now()
+	m, err := Open(Config{Backends: pulse, StartLimit: limit})
+	if err == nil {
+		m.Close()
+		t.Fatal("opened a microphone that delivers nothing")
+	}
+	if !errors.Is(err, ErrNoSignal) {
+		t.Fatalf("got %v, want ErrNoSignal", err)
+	}
+	if d := time.Since(start); d > limit+DefaultCloseLimit {
+		t.Fatalf("took %v", d)
 	}
 }
