@@ -38,6 +38,7 @@ func runSelftest(env Env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	audioProcs()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if *verbose {
 		log = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))

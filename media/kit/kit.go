@@ -31,6 +31,7 @@ import (
 	"github.com/parley-lab/parley/media/frames"
 	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/media/rtc"
+	"github.com/parley-lab/parley/media/sched"
 	"github.com/parley-lab/parley/media/testsrc"
 	"github.com/parley-lab/parley/media/vp8"
 )
@@ -375,6 +376,7 @@ func (k *Kit) startVideo(next func() (image.Image, error)) error {
 	k.wg.Add(1)
 	go func() {
 		defer k.wg.Done()
+		sched.Video() // below normal: audio and the UI win when the CPU is short
 		for {
 			select {
 			case <-k.stop:
@@ -479,6 +481,9 @@ func (k *Kit) openAudio() error {
 	k.wg.Add(1)
 	go func() {
 		defer k.wg.Done()
+		if err := sched.Audio(); err != nil {
+			k.log.Debug("audio loop at normal priority", "err", err)
+		}
 		pcm := make([]int16, rtc.FrameSamples)
 		out := make([]byte, 1500)
 		for {
