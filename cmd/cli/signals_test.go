@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,7 +29,7 @@ func runMain(args ...string) (<-chan int, *bytes.Buffer, *bytes.Buffer) {
 func noStuckExit(t *testing.T) {
 	t.Helper()
 	exitProcess = func(code int) { t.Errorf("the watchdog exited the process (code %d)", code) }
-	t.Cleanup(func() { exitProcess = nil })
+	t.Cleanup(func() { exitProcess = os.Exit })
 }
 
 // `parley selftest` leaves promptly and cleanly on SIGTERM and on SIGINT,
