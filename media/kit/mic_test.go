@@ -3,6 +3,8 @@ package kit
 import (
 	"io"
 	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -81,4 +83,57 @@ func TestMicrophoneNamedMissing(t *testing.T) {
 		t.Fatal("fallback to the test tone not reported as no microphone")
 	}
 	closeWithin(t, k)
+}
+
+// syncLog collects log output for conditions on it.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) has(s string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Contains(l.b.String(), s)
+}
+
+// waitFor polls cond (every capture period) up to limit.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", limit, what)
+		}
+		time.Sleep(capture.PeriodMS * time.Millisecond)
+	}
+}
+
+// A microphone that stops delivering in the middle (its PulseAudio source
+// loses its writer) is reported, the call gets silence meanwhile, and when
+// it delivers again the kit says so and sends it.
+func TestMicrophoneStopsAndResumes(t *testing.T) {
+	_, mics := pulsetest.Start(t, []string{"micA"}, nil, "micA")
+	stop := mics["micA"].Feed(t, pulsetest.Tone(440))
+	var logs syncLog
+	k, err := Open(Options{AudioSource: SourceMicrophone, AudioBackends: []malgo.Backend{malgo.BackendPulseaudio},
+		Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeWithin(t, k)
+	loud := func() bool { return k.Media().MicLevel() > 0.05 }
+	waitFor(t, levelLimit, "the tone is heard", loud)
+	stop()
+	waitFor(t, levelLimit, "the silence is reported", func() bool { return logs.has("sending silence until it delivers again") })
+	waitFor(t, levelLimit, "the level drops", func() bool { return !loud() })
+	mics["micA"].Feed(t, pulsetest.Tone(440))
+	waitFor(t, levelLimit, "the microphone is back", func() bool { return logs.has("the microphone delivers again") })
+	waitFor(t, levelLimit, "the tone is heard again", loud)
 }

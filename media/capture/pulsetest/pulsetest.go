@@ -156,16 +156,19 @@ func (b *syncBuffer) String() string {
 const FeedTick = 10 * time.Millisecond
 
 // Feed writes next's samples into the microphone's FIFO in real time (Rate
-// a second) until the test ends. next(i) is sample i.
-func (m Mic) Feed(t testing.TB, next func(i int) int16) {
+// a second) until the test ends or stop is called (then the FIFO has no
+// writer, and the source delivers nothing). next(i) is sample i.
+func (m Mic) Feed(t testing.TB, next func(i int) int16) (stop func()) {
 	t.Helper()
 	f, err := os.OpenFile(m.FIFO, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := make(chan struct{})
+	quit := make(chan struct{})
 	done := make(chan struct{})
-	t.Cleanup(func() { close(stop); f.Close(); <-done })
+	var once sync.Once
+	stop = func() { once.Do(func() { close(quit); <-done; f.Close() }) }
+	t.Cleanup(stop)
 	go func() {
 		defer close(done)
 		tick := time.NewTicker(FeedTick)
@@ -174,7 +177,7 @@ func (m Mic) Feed(t testing.TB, next func(i int) int16) {
 		var buf []byte
 		for {
 			select {
-			case <-stop:
+			case <-quit:
 				return
 			case <-tick.C:
 			}
@@ -190,6 +193,7 @@ func (m Mic) Feed(t testing.TB, next func(i int) int16) {
 			written += due
 		}
 	}()
+	return stop
 }
 
 // Tone is a sine of hz at a third of full scale, for Feed.
