@@ -1,0 +1,315 @@
+package audiocall
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gen2brain/malgo"
+
+	"github.com/parley-lab/parley/media/capture"
+	"github.com/parley-lab/parley/media/capture/pulsetest"
+	"github.com/parley-lab/parley/media/engine"
+	"github.com/parley-lab/parley/media/kit"
+	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/signaling/client"
+	"github.com/parley-lab/parley/signaling/server"
+)
+
+// The signal and the measurement.
+const (
+	rate = capture.SampleRate
+	// Bursts of a tone: burstOn of every burstEvery, with burstRamp fades.
+	burstEvery = 500 * time.Millisecond
+	burstOn    = 250 * time.Millisecond
+	burstRamp  = 5 * time.Millisecond
+	toneHz     = 440.0
+	toneAmp    = 10000.0
+	// phase is how long each condition (quiet, loaded) is measured.
+	phase      = 10 * time.Second
+	phaseShort = 4 * time.Second
+	// An onset: a sample above onsetLevel after at least onsetQuiet below it.
+	onsetLevel = 2000
+	onsetQuiet = 100 * time.Millisecond
+	// Inside a burst (edgeSkip from each end): a dropout is dropoutRun
+	// samples below quietLevel; a discontinuity a step above jumpFactor
+	// times the tone's steepest.
+	edgeSkip   = 30 * time.Millisecond
+	dropoutRun = 24
+	quietLevel = 200
+	jumpFactor = 2.0
+	// connectLimit bounds pairing and call set-up.
+	connectLimit = 20 * time.Second
+	// maxLatencyP50 is issue 13's target for mouth to ear (reported).
+	maxLatencyP50 = 70 * time.Millisecond
+	// maxDropouts bounds the dropouts inside the bursts of one phase.
+	// Measured here (2 cores, load average 4 from another build): 5-8 in
+	// 10 s quiet, 5-16 loaded; a broken path gives hundreds.
+	maxDropouts = 50
+)
+
+func samplesOf(d time.Duration) int { return int(d * rate / time.Second) }
+
+// burst is the signal's sample i (bursts start at i = 0).
+func burst(i int) int16 {
+	period, on, ramp := samplesOf(burstEvery), samplesOf(burstOn), samplesOf(burstRamp)
+	k := i % period
+	if k >= on {
+		return 0
+	}
+	g := 1.0
+	if k < ramp {
+		g = 0.5 - 0.5*math.Cos(math.Pi*float64(k)/float64(ramp))
+	} else if k > on-ramp {
+		g = 0.5 - 0.5*math.Cos(math.Pi*float64(on-k)/float64(ramp))
+	}
+	return int16(g * toneAmp * math.Sin(2*math.Pi*toneHz*float64(i)/rate))
+}
+
+// recorder records a speaker's monitor, with each sample's capture time.
+type recorder struct {
+	mu    sync.Mutex
+	pcm   []int16
+	times []time.Time // of the last sample of each frame
+}
+
+func record(ctx context.Context, t *testing.T, m *capture.Mic, r *recorder) {
+	f := make([]int16, capture.FrameSamples)
+	for ctx.Err() == nil {
+		if err := m.Read(f); err != nil {
+			return
+		}
+		now := time.Now()
+		r.mu.Lock()
+		r.pcm = append(r.pcm, f...)
+		r.times = append(r.times, now)
+		r.mu.Unlock()
+	}
+}
+
+// timeOf is when recorded sample i was captured (about).
+func (r *recorder) timeOf(i int) time.Time {
+	fr := i / capture.FrameSamples
+	last := r.times[fr]
+	return last.Add(-time.Duration(capture.FrameSamples-1-i%capture.FrameSamples) * time.Second / rate)
+}
+
+// stats of a stretch of recording.
+type stats struct {
+	bursts, dropouts, jumps int
+	latencies               []time.Duration
+}
+
+func (s stats) p50() time.Duration {
+	if len(s.latencies) == 0 {
+		return 0
+	}
+	l := append([]time.Duration(nil), s.latencies...)
+	sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+	return l[len(l)/2]
+}
+
+func (s stats) String() string {
+	return fmt.Sprintf("%d bursts, mouth to ear p50 %v, %d dropouts, %d discontinuities", s.bursts, s.p50().Round(100*time.Microsecond), s.dropouts, s.jumps)
+}
+
+// analyse finds the bursts recorded in [from, to) and measures each
+// against the time its first sample went into the microphone.
+func analyse(r *recorder, from, to int, fedAt func(sample int) time.Time) stats {
+	var s stats
+	maxStep := toneAmp * 2 * math.Pi * toneHz / rate
+	quiet := 0
+	for i := from; i < to; i++ {
+		v := r.pcm[i]
+		if v > onsetLevel || v < -onsetLevel {
+			if quiet >= samplesOf(onsetQuiet) && i+samplesOf(burstOn) < to {
+				s.bursts++
+				heard := r.timeOf(i)
+				// The burst fed last before it was heard.
+				n := int(heard.Sub(fedAt(0)) / burstEvery)
+				for n > 0 && fedAt(n*samplesOf(burstEvery)).After(heard) {
+					n--
+				}
+				s.latencies = append(s.latencies, heard.Sub(fedAt(n*samplesOf(burstEvery))))
+				run := 0
+				for j := i + samplesOf(edgeSkip); j < i+samplesOf(burstOn-2*edgeSkip); j++ {
+					if math.Abs(float64(r.pcm[j])-float64(r.pcm[j-1])) > jumpFactor*maxStep {
+						s.jumps++
+					}
+					if r.pcm[j] > -quietLevel && r.pcm[j] < quietLevel {
+						run++
+						if run == dropoutRun {
+							s.dropouts++
+						}
+					} else {
+						run = 0
+					}
+				}
+			}
+			quiet = 0
+		} else {
+			quiet++
+		}
+	}
+	return s
+}
+
+type side struct {
+	kit *kit.Kit
+	eng *engine.Engine
+}
+
+// TestCallThroughPulseAudio: participant A's microphone (a PulseAudio pipe
+// source) gets tone bursts; B's speaker (a null sink) is recorded from its
+// monitor. It reports mouth-to-ear latency, dropouts and discontinuities
+// inside the bursts, quiet and with a busy process per core, and checks
+// that A's own speaker stays silent (no echo of oneself).
+func TestCallThroughPulseAudio(t *testing.T) {
+	_, mics := pulsetest.Start(t, []string{"micA", "micB"}, []string{"spkA", "spkB"}, "")
+	dur := phase
+	if testing.Short() {
+		dur = phaseShort
+	}
+	quietLog := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir := t.TempDir()
+	srv, err := server.New(server.Config{DataDir: filepath.Join(dir, "server"), Listen: "127.0.0.1:0",
+		Rooms: []server.Room{{Name: "audio", AutoSession: true, Defaults: server.SessionSettings{DurationS: int((2*dur + connectLimit) / time.Second)}}}},
+		server.WithLogger(quietLog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve()
+	url := "ws://" + srv.Addr() + "/ws"
+
+	// B's microphone gets silence: A's speaker must stay silent.
+	mics["micB"].Feed(t, func(int) int16 { return 0 })
+	var feedStart time.Time
+	var feedOnce sync.Once
+	mics["micA"].Feed(t, func(i int) int16 {
+		feedOnce.Do(func() { feedStart = time.Now() })
+		return burst(i)
+	})
+	pulse := []malgo.Backend{malgo.BackendPulseaudio}
+	var sides []*side
+	for _, n := range []string{"A", "B"} {
+		k, err := kit.Open(kit.Options{VideoSource: kit.SourceTest, AudioSource: kit.SourceMicrophone, Microphone: "mic" + n, Speaker: "spk" + n,
+			PlayAudio: true, AudioBackends: pulse, LoopbackCandidates: true, Log: quietLog, Label: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eng, err := engine.New(engine.Config{Session: client.SessionConfig{URL: url, Room: "audio", Seat: "audio-" + n, StateFile: filepath.Join(dir, n+".json")},
+			Media: k.Media(), Dial: k.Dialer(), Log: quietLog})
+		if err != nil {
+			k.Close()
+			t.Fatal(err)
+		}
+		defer eng.Leave()
+		sides = append(sides, &side{k, eng})
+		eng.Join("Audio " + n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, s := range sides {
+		if !participant.Wait(ctx, s.eng, connectLimit, func(st participant.State) bool { return st.Phase == participant.PhaseInCall }) {
+			t.Fatalf("no call within %v (phase %v)", connectLimit, s.eng.State().Phase)
+		}
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	recs := map[string]*recorder{}
+	// The speakers' monitors, and A's microphone itself: what it records
+	// of the bursts is the floor (the pipe source and the capture).
+	for n, dev := range map[string]string{"A": "spkA.monitor", "B": "spkB.monitor", "mic": "micA"} {
+		m, err := capture.Open(capture.Config{Backends: pulse, Name: dev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		r := &recorder{}
+		recs[n] = r
+		wg.Add(1)
+		go func() { defer wg.Done(); record(ctx, t, m, r) }()
+	}
+	fedAt := func(sample int) time.Time { return feedStart.Add(time.Duration(sample) * time.Second / rate) }
+	mark := func() int {
+		r := recs["B"]
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return len(r.pcm)
+	}
+	wait := func(d time.Duration) {
+		select {
+		case <-time.After(d): // the measurement's length, not a condition
+		case <-ctx.Done():
+		}
+	}
+	wait(time.Second) // the jitter buffer settles
+	q0 := mark()
+	wait(dur)
+	q1 := mark()
+	var procs []*exec.Cmd
+	for i := 0; i < runtime.NumCPU(); i++ {
+		c := exec.Command("sh", "-c", "while :; do :; done")
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, c)
+	}
+	wait(dur)
+	l1 := mark()
+	for _, c := range procs {
+		c.Process.Kill()
+		c.Wait()
+	}
+	cancel()
+	wg.Wait()
+	rb := recs["B"]
+	rm := recs["mic"]
+	floor := analyse(rm, 0, len(rm.pcm)-samplesOf(burstEvery), fedAt)
+	quiet := analyse(rb, q0, q1, fedAt)
+	loaded := analyse(rb, q1, l1, fedAt)
+	var echo int16
+	for _, v := range recs["A"].pcm {
+		echo = max(echo, v, -v)
+	}
+	t.Logf("floor, A's microphone recorded directly: %v", floor)
+	t.Logf("quiet (%v): %v", dur, quiet)
+	t.Logf("loaded, %d busy processes (%v): %v", runtime.NumCPU(), dur, loaded)
+	t.Logf("A's own speaker: peak %d of 32767", echo)
+	t.Logf("B's jitter buffer now holds %v", sides[1].kit.AudioDelay())
+	want := int(dur/burstEvery) * 3 / 4
+	if quiet.bursts < want || loaded.bursts < want {
+		t.Errorf("heard %d and %d bursts of about %d", quiet.bursts, loaded.bursts, int(dur/burstEvery))
+	}
+	if echo > quietLevel {
+		t.Errorf("A hears itself: peak %d on its own speaker", echo)
+	}
+	for _, c := range []struct {
+		name string
+		s    stats
+	}{{"quiet", quiet}, {"loaded", loaded}} {
+		if c.s.dropouts > maxDropouts {
+			t.Errorf("%s: %d dropouts inside the bursts (at most %d)", c.name, c.s.dropouts, maxDropouts)
+		}
+		if p := c.s.p50(); p > maxLatencyP50 {
+			// Reported, not failed: the figure includes the pipe source's and
+			// the monitor's own latency and moves with the machine's load;
+			// `parley bench` is where the target is judged.
+			t.Logf("%s: mouth to ear p50 %v is above the issue's target %v", c.name, p, maxLatencyP50)
+		}
+	}
+}
