@@ -123,8 +123,9 @@ func (s stats) String() string {
 }
 
 // analyse finds the bursts recorded in [from, to) and measures each
-// against the time its first sample went into the microphone.
-func analyse(r *recorder, from, to int, fedAt func(sample int) time.Time) stats {
+// against the time its first sample went into the microphone (fedAt: the
+// last burst fed before a time).
+func analyse(r *recorder, from, to int, fedAt func(heard time.Time) (time.Time, bool)) stats {
 	var s stats
 	maxStep := toneAmp * 2 * math.Pi * toneHz / rate
 	quiet := 0
@@ -133,13 +134,11 @@ func analyse(r *recorder, from, to int, fedAt func(sample int) time.Time) stats 
 		if v > onsetLevel || v < -onsetLevel {
 			if quiet >= samplesOf(onsetQuiet) && i+samplesOf(burstOn) < to {
 				s.bursts++
+				// Against the burst fed last before it was heard.
 				heard := r.timeOf(i)
-				// The burst fed last before it was heard.
-				n := int(heard.Sub(fedAt(0)) / burstEvery)
-				for n > 0 && fedAt(n*samplesOf(burstEvery)).After(heard) {
-					n--
+				if at, ok := fedAt(heard); ok {
+					s.latencies = append(s.latencies, heard.Sub(at))
 				}
-				s.latencies = append(s.latencies, heard.Sub(fedAt(n*samplesOf(burstEvery))))
 				run := 0
 				for j := i + samplesOf(edgeSkip); j < i+samplesOf(burstOn-2*edgeSkip); j++ {
 					if math.Abs(float64(r.pcm[j])-float64(r.pcm[j-1])) > jumpFactor*maxStep {
@@ -163,6 +162,25 @@ func analyse(r *recorder, from, to int, fedAt func(sample int) time.Time) stats 
 	return s
 }
 
+// logLines collects log output.
+type logLines struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b = append(l.b, p...)
+	return len(p), nil
+}
+
+func (l *logLines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.b)
+}
+
 type side struct {
 	kit *kit.Kit
 	eng *engine.Engine
@@ -180,6 +198,8 @@ func TestCallThroughPulseAudio(t *testing.T) {
 		dur = phaseShort
 	}
 	quietLog := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var warnings logLines
+	kitLog := slog.New(slog.NewTextHandler(&warnings, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	dir := t.TempDir()
 	srv, err := server.New(server.Config{DataDir: filepath.Join(dir, "server"), Listen: "127.0.0.1:0",
 		Rooms: []server.Room{{Name: "audio", AutoSession: true, Defaults: server.SessionSettings{DurationS: int((2*dur + connectLimit) / time.Second)}}}},
@@ -196,17 +216,22 @@ func TestCallThroughPulseAudio(t *testing.T) {
 
 	// B's microphone gets silence: A's speaker must stay silent.
 	mics["micB"].Feed(t, func(int) int16 { return 0 })
-	var feedStart time.Time
-	var feedOnce sync.Once
+	// Each burst's mouth time: when its first sample went into the pipe.
+	var fedMu sync.Mutex
+	var fed []time.Time
 	mics["micA"].Feed(t, func(i int) int16 {
-		feedOnce.Do(func() { feedStart = time.Now() })
+		if i%samplesOf(burstEvery) == 0 {
+			fedMu.Lock()
+			fed = append(fed, time.Now())
+			fedMu.Unlock()
+		}
 		return burst(i)
 	})
 	pulse := []malgo.Backend{malgo.BackendPulseaudio}
 	var sides []*side
 	for _, n := range []string{"A", "B"} {
 		k, err := kit.Open(kit.Options{VideoSource: kit.SourceTest, AudioSource: kit.SourceMicrophone, Microphone: "mic" + n, Speaker: "spk" + n,
-			PlayAudio: true, AudioBackends: pulse, LoopbackCandidates: true, Log: quietLog, Label: n})
+			PlayAudio: true, AudioBackends: pulse, LoopbackCandidates: true, Log: kitLog, Label: n})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -244,7 +269,15 @@ func TestCallThroughPulseAudio(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); record(ctx, t, m, r) }()
 	}
-	fedAt := func(sample int) time.Time { return feedStart.Add(time.Duration(sample) * time.Second / rate) }
+	fedAt := func(heard time.Time) (time.Time, bool) {
+		fedMu.Lock()
+		defer fedMu.Unlock()
+		i := sort.Search(len(fed), func(i int) bool { return fed[i].After(heard) }) - 1
+		if i < 0 {
+			return time.Time{}, false
+		}
+		return fed[i], true
+	}
 	mark := func() int {
 		r := recs["B"]
 		r.mu.Lock()
@@ -291,6 +324,9 @@ func TestCallThroughPulseAudio(t *testing.T) {
 	t.Logf("loaded, %d busy processes (%v): %v", runtime.NumCPU(), dur, loaded)
 	t.Logf("A's own speaker: peak %d of 32767", echo)
 	t.Logf("B's jitter buffer now holds %v", sides[1].kit.AudioDelay())
+	if w := warnings.String(); w != "" {
+		t.Logf("the kits' warnings:\n%s", w)
+	}
 	want := int(dur/burstEvery) * 3 / 4
 	if quiet.bursts < want || loaded.bursts < want {
 		t.Errorf("heard %d and %d bursts of about %d", quiet.bursts, loaded.bursts, int(dur/burstEvery))

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gen2brain/malgo"
@@ -84,6 +85,11 @@ type Config struct {
 	StartLimit, SilenceLimit time.Duration
 	// CloseLimit overrides DefaultCloseLimit.
 	CloseLimit time.Duration
+	// MaxBacklog bounds the microphone's latency: when a Read finds more
+	// than this waiting beyond the samples it takes (the reader stalled),
+	// it skips the oldest and returns the newest, counted in
+	// Stats.Skipped. 0: never skip (a test that needs every sample).
+	MaxBacklog time.Duration
 	// ThreadPriority is miniaudio's device thread priority (default
 	// malgo.ThreadPriorityRealtime: it only copies, and must win over
 	// video when the CPU is short; where the system refuses, miniaudio
@@ -108,6 +114,7 @@ type Mic struct {
 	readMu    sync.Mutex // one reader at a time
 	closeOnce sync.Once
 	closeErr  error
+	skipped   atomic.Uint64
 }
 
 // Stats are counters of an open microphone.
@@ -115,6 +122,7 @@ type Stats struct {
 	Delivered uint64 // samples the device handed over
 	Read      uint64 // samples read
 	Dropped   uint64 // samples lost because the reader fell RingDuration behind
+	Skipped   uint64 // samples skipped to keep the backlog within MaxBacklog
 }
 
 // Open opens and starts the chosen microphone and waits for its first
@@ -190,6 +198,12 @@ func (m *Mic) Read(pcm []int16) error {
 	if err := m.waitFor(len(pcm), m.cfg.SilenceLimit); err != nil {
 		return err
 	}
+	if m.cfg.MaxBacklog > 0 {
+		if extra := m.q.available() - len(pcm); extra > int(m.cfg.MaxBacklog*SampleRate/time.Second) {
+			m.q.skip(extra)
+			m.skipped.Add(uint64(extra))
+		}
+	}
 	m.q.read(pcm)
 	return nil
 }
@@ -232,7 +246,7 @@ func (m *Mic) waitFor(n int, silence time.Duration) error {
 
 // Stats returns the counters.
 func (m *Mic) Stats() Stats {
-	return Stats{Delivered: m.q.w.Load() + m.q.dropped.Load(), Read: m.q.r.Load(), Dropped: m.q.dropped.Load()}
+	return Stats{Delivered: m.q.w.Load() + m.q.dropped.Load(), Read: m.q.r.Load() - m.skipped.Load(), Dropped: m.q.dropped.Load(), Skipped: m.skipped.Load()}
 }
 
 // Close stops the device and releases it, within the close limit

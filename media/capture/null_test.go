@@ -77,3 +77,28 @@ func TestReadReportsNoSignal(t *testing.T) {
 		t.Fatalf("got %v", pcm[:3])
 	}
 }
+
+// A reader that fell behind skips to the newest samples when MaxBacklog
+// is set, and counts what it skipped; without it every sample comes.
+func TestReadKeepsTheBacklogBounded(t *testing.T) {
+	for _, tc := range []struct {
+		backlog       time.Duration
+		first         int16
+		skipped, read uint64
+	}{{0, 1, 0, FrameSamples}, {10 * time.Millisecond, 1 + 4*FrameSamples, 4 * FrameSamples, FrameSamples}} {
+		m := &Mic{cfg: Config{SilenceLimit: time.Second, MaxBacklog: tc.backlog}, q: newRing(1 << 14), closed: make(chan struct{})}
+		all := make([]int16, 5*FrameSamples)
+		for i := range all {
+			all[i] = int16(i + 1)
+		}
+		m.q.writeS16LE(le(all...))
+		pcm := make([]int16, FrameSamples)
+		if err := m.Read(pcm); err != nil {
+			t.Fatal(err)
+		}
+		st := m.Stats()
+		if pcm[0] != tc.first || st.Skipped != tc.skipped || st.Read != tc.read {
+			t.Errorf("backlog %v: first sample %d, stats %+v; want %d, skipped %d, read %d", tc.backlog, pcm[0], st, tc.first, tc.skipped, tc.read)
+		}
+	}
+}

@@ -76,6 +76,9 @@ func (q *ring) read(p []int16) {
 	q.r.Store(r + uint64(len(p)))
 }
 
+// skip drops the oldest n samples; the caller checked available.
+func (q *ring) skip(n int) { q.r.Store(q.r.Load() + uint64(n)) }
+
 var hostLittleEndian = func() bool {
 	x := uint16(1)
 	return *(*byte)(unsafe.Pointer(&x)) == 1

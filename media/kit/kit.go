@@ -63,6 +63,11 @@ const (
 // ErrNoDevice is returned when a configured device is not found.
 var ErrNoDevice = errors.New("device not found")
 
+// MicMaxBacklog bounds the microphone's own latency: an audio loop that
+// fell further behind (a stalled process) skips to the newest samples, a
+// short gap rather than a delay that would stay for the rest of the call.
+const MicMaxBacklog = 80 * time.Millisecond
+
 // Bounds on closing.
 const (
 	// CloseLimit bounds Close: the capture loops must have stopped within
@@ -553,13 +558,14 @@ const (
 // logged once and sent as silence meanwhile, so the call carries on; when
 // it delivers again the log says so.
 func (k *Kit) openMicrophone() (func([]int16) error, error) {
-	m, err := capture.Open(capture.Config{Backends: k.o.AudioBackends, Name: k.o.Microphone, CloseLimit: DeviceCloseLimit})
+	m, err := capture.Open(capture.Config{Backends: k.o.AudioBackends, Name: k.o.Microphone, CloseLimit: DeviceCloseLimit, MaxBacklog: MicMaxBacklog})
 	if err != nil {
 		return nil, fmt.Errorf("microphone: %w", err)
 	}
 	k.log.Info("microphone", "device", m.Device().Label(), "key", m.Device().Key)
 	k.interrupt = append(k.interrupt, m.Close)
 	silent := false
+	var lost uint64
 	fill := func(pcm []int16) error {
 		err := m.Read(pcm)
 		switch {
@@ -567,6 +573,11 @@ func (k *Kit) openMicrophone() (func([]int16) error, error) {
 			if silent {
 				k.log.Info("the microphone delivers again", "device", m.Device().Label())
 				silent = false
+			}
+			if st := m.Stats(); st.Skipped+st.Dropped > lost {
+				k.log.Warn("the audio loop fell behind the microphone: skipped to its newest samples",
+					"lost_ms", (st.Skipped+st.Dropped-lost)*1000/capture.SampleRate, "total_ms", (st.Skipped+st.Dropped)*1000/capture.SampleRate)
+				lost = st.Skipped + st.Dropped
 			}
 			return nil
 		case errors.Is(err, capture.ErrClosed):

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -30,6 +31,10 @@ const (
 	catchUpSlack = 5 * time.Millisecond
 	catchUpStep  = 2500 * time.Microsecond
 )
+
+// playerScratch is the player callback's buffer, in samples; a larger
+// request (not seen with miniaudio's fixed-size callback) grows it once.
+const playerScratch = 4096
 
 // NullBackend is miniaudio's null backend: a device with no hardware that
 // still runs in real time. malgo v0.11.24's BackendNull constant is the
@@ -112,11 +117,9 @@ type player struct {
 	dev    *malgo.Device
 	jb     *jitter
 	device string // label of the device chosen ("" for miniaudio's default)
-	// played counts the samples handed to the device (for tests).
-	played struct {
-		sync.Mutex
-		n int64
-	}
+	// played counts the samples handed to the device (for tests); atomic,
+	// so the device callback takes no lock for it.
+	played atomic.Int64
 }
 
 // openPlayer opens the output device, 48 kHz mono 16-bit, with a short
@@ -154,7 +157,9 @@ func openPlayer(jb *jitter, backends []malgo.Backend, speaker string, onPlayed f
 		ctx.Free()
 		return nil, fmt.Errorf("%w: %v", ErrNoAudioOutput, err)
 	}
-	var scratch []int16
+	// Allocated here, not in the callback (miniaudio's fixed-size
+	// callback hands over one period: 480 samples).
+	scratch := make([]int16, playerScratch)
 	dev, err := malgo.InitDevice(ctx.Context, cfg, malgo.DeviceCallbacks{
 		Data: func(out, _ []byte, frames uint32) {
 			if cap(scratch) < int(frames) {
@@ -166,9 +171,7 @@ func openPlayer(jb *jitter, backends []malgo.Backend, speaker string, onPlayed f
 				onPlayed(s, time.Now())
 			}
 			copy(out, unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*2))
-			p.played.Lock()
-			p.played.n += int64(frames)
-			p.played.Unlock()
+			p.played.Add(int64(frames))
 		},
 	})
 	if err != nil {
@@ -187,9 +190,7 @@ func openPlayer(jb *jitter, backends []malgo.Backend, speaker string, onPlayed f
 }
 
 func (p *player) playedSamples() int64 {
-	p.played.Lock()
-	defer p.played.Unlock()
-	return p.played.n
+	return p.played.Load()
 }
 
 // close releases the device within DeviceCloseLimit (ErrCloseTimeout
