@@ -6,12 +6,12 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
-	"runtime"
 
 	"fyne.io/fyne/v2"
 
 	"github.com/parley-lab/parley/media/engine"
 	"github.com/parley-lab/parley/media/kit"
+	"github.com/parley-lab/parley/media/sched"
 	"github.com/parley-lab/parley/signaling/client"
 	"github.com/parley-lab/parley/ui"
 )
@@ -131,14 +131,9 @@ func kitOptions(c KioskConfig, log *slog.Logger) kit.Options {
 		Width: c.Width, Height: c.Height, FPS: c.FPS, VideoBitrate: c.VideoBitrate, ToneHz: c.ToneHz, PlayAudio: true, Log: log}
 }
 
-// spareProcs is how many Go processors the kiosk and the self-test keep
-// beyond the CPUs: miniaudio's device threads call into Go for every
-// period and need a free P at once. Measured on 2 cores with two busy
-// goroutines: 300 playback dropouts in 10 s with GOMAXPROCS 2, 46 with 4.
-const spareProcs = 2
-
-// audioProcs gives the process spareProcs more Go processors than CPUs.
-func audioProcs() { runtime.GOMAXPROCS(runtime.NumCPU() + spareProcs) }
+// audioProcs gives the kiosk and the self-test sched.SpareProcs more Go
+// processors than CPUs, so the sound threads find a free one at once.
+func audioProcs() { sched.AudioProcs() }
 
 func runKiosk(env Env, args []string) error {
 	audioProcs()

@@ -21,6 +21,7 @@ import (
 	"github.com/parley-lab/parley/media/engine"
 	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/media/sched"
 	"github.com/parley-lab/parley/signaling/client"
 	"github.com/parley-lab/parley/signaling/server"
 )
@@ -189,8 +190,9 @@ type side struct {
 // TestCallThroughPulseAudio: participant A's microphone (a PulseAudio pipe
 // source) gets tone bursts; B's speaker (a null sink) is recorded from its
 // monitor. It reports mouth-to-ear latency, dropouts and discontinuities
-// inside the bursts, quiet and with a busy process per core, and checks
-// that A's own speaker stays silent (no echo of oneself).
+// inside the bursts, quiet, with a busy process per core, and with a busy
+// goroutine per core in this process, and checks that A's own speaker
+// stays silent (no echo of oneself).
 func TestCallThroughPulseAudio(t *testing.T) {
 	_, mics := pulsetest.Start(t, []string{"micA", "micB"}, []string{"spkA", "spkB"}, "")
 	dur := phase
@@ -308,6 +310,24 @@ func TestCallThroughPulseAudio(t *testing.T) {
 		c.Process.Kill()
 		c.Wait()
 	}
+	// Busy goroutines in this process, with the Go processors the kiosk
+	// keeps (sched.AudioProcs).
+	defer runtime.GOMAXPROCS(sched.AudioProcs())
+	for i := 0; i < runtime.NumCPU(); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			x := 1.0
+			for ctx.Err() == nil {
+				for j := 0; j < 1e5; j++ {
+					x = x*1.0000001 + 1e-9
+				}
+			}
+			_ = x
+		}()
+	}
+	wait(dur)
+	g1 := mark()
 	cancel()
 	wg.Wait()
 	rb := recs["B"]
@@ -315,6 +335,7 @@ func TestCallThroughPulseAudio(t *testing.T) {
 	floor := analyse(rm, 0, len(rm.pcm)-samplesOf(burstEvery), fedAt)
 	quiet := analyse(rb, q0, q1, fedAt)
 	loaded := analyse(rb, q1, l1, fedAt)
+	goLoaded := analyse(rb, l1, g1, fedAt)
 	var echo int16
 	for _, v := range recs["A"].pcm {
 		echo = max(echo, v, -v)
@@ -322,14 +343,15 @@ func TestCallThroughPulseAudio(t *testing.T) {
 	t.Logf("floor, A's microphone recorded directly: %v", floor)
 	t.Logf("quiet (%v): %v", dur, quiet)
 	t.Logf("loaded, %d busy processes (%v): %v", runtime.NumCPU(), dur, loaded)
+	t.Logf("loaded, %d busy goroutines, GOMAXPROCS %d (%v): %v", runtime.NumCPU(), runtime.GOMAXPROCS(0), dur, goLoaded)
 	t.Logf("A's own speaker: peak %d of 32767", echo)
 	t.Logf("B's jitter buffer now holds %v", sides[1].kit.AudioDelay())
 	if w := warnings.String(); w != "" {
 		t.Logf("the kits' warnings:\n%s", w)
 	}
 	want := int(dur/burstEvery) * 3 / 4
-	if quiet.bursts < want || loaded.bursts < want {
-		t.Errorf("heard %d and %d bursts of about %d", quiet.bursts, loaded.bursts, int(dur/burstEvery))
+	if quiet.bursts < want || loaded.bursts < want || goLoaded.bursts < want {
+		t.Errorf("heard %d, %d and %d bursts of about %d", quiet.bursts, loaded.bursts, goLoaded.bursts, int(dur/burstEvery))
 	}
 	if echo > quietLevel {
 		t.Errorf("A hears itself: peak %d on its own speaker", echo)
@@ -337,7 +359,7 @@ func TestCallThroughPulseAudio(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		s    stats
-	}{{"quiet", quiet}, {"loaded", loaded}} {
+	}{{"quiet", quiet}, {"loaded", loaded}, {"goroutines", goLoaded}} {
 		if c.s.dropouts > maxDropouts {
 			t.Errorf("%s: %d dropouts inside the bursts (at most %d)", c.name, c.s.dropouts, maxDropouts)
 		}

@@ -12,7 +12,10 @@
 // Lowering always works.
 package sched
 
-import "errors"
+import (
+	"errors"
+	"runtime"
+)
 
 // Nice values (Linux: -20 highest to 19 lowest; 0 is the default).
 const (
@@ -33,3 +36,16 @@ func Audio() error { return lockAndNice(AudioNice) }
 // Video locks the calling goroutine to its thread and lowers the thread
 // to VideoNice.
 func Video() error { return lockAndNice(VideoNice) }
+
+// SpareProcs is how many Go processors a media process keeps beyond its
+// CPUs. miniaudio's device threads call into Go every period and must find
+// a free P at once; when every P runs busy goroutines they wait, and the
+// speaker runs dry. Measured on 2 cores, a call through PulseAudio with two
+// busy goroutines in the process (10 s): GOMAXPROCS 2 gave 106 dropouts,
+// 332 discontinuities and 137 ms mouth to ear; GOMAXPROCS 4 gave 2, 12 and
+// 80 ms.
+const SpareProcs = 2
+
+// AudioProcs sets GOMAXPROCS to the CPUs plus SpareProcs and returns the
+// previous setting.
+func AudioProcs() int { return runtime.GOMAXPROCS(runtime.NumCPU() + SpareProcs) }
