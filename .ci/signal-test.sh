@@ -71,9 +71,15 @@ for sig in TERM INT; do
 done
 
 for sig in TERM INT; do
-	"$bin" selftest --audio-source microphone --duration 2m >"$work/selftest-$sig.log" 2>&1 &
+	"$bin" selftest -v --audio-source microphone --duration 2m >"$work/selftest-$sig.log" 2>&1 &
 	st=$!
-	sleep 3 # let it reach the discussion; what is checked is the exit after the signal
+	# Ready: side A's microphone is open and the call is connected.
+	for _ in $(seq $((READY_LIMIT_S * 10))); do
+		grep -q "msg=microphone" "$work/selftest-$sig.log" && grep -q 'msg="call state".*state=connected' "$work/selftest-$sig.log" && break
+		kill -0 "$st" 2>/dev/null || break
+		sleep 0.1
+	done
+	grep -q "msg=microphone" "$work/selftest-$sig.log" || { echo "signal-test: the self-test did not open its microphone:"; cat "$work/selftest-$sig.log"; fail=1; }
 	stop_within "$st" "selftest --audio-source microphone" "$sig" 1
 	grep -q "stopped by a signal" "$work/selftest-$sig.log" || { echo "signal-test: the self-test did not say why it stopped"; cat "$work/selftest-$sig.log"; fail=1; }
 done
