@@ -67,6 +67,10 @@ run_tests() {
 	# The audio tests start their own PulseAudio (media/capture/pulsetest):
 	# here a missing one is a failure, not a skip.
 	PARLEY_REQUIRE_PULSEAUDIO=1 go test -tags "$TAGS" -timeout 20m ./...
+	echo "dev.sh: audio through PulseAudio with every core busy (alone: the load would disturb other tests)"
+	PARLEY_REQUIRE_PULSEAUDIO=1 PARLEY_AUDIO_LOAD_TESTS=1 go test -tags "$TAGS" -p 1 -count=1 -timeout 10m -v \
+		-run 'TestPulseCaptureBitExact|TestPlaybackThroughPulse|TestCallThroughPulseAudio' \
+		./media/capture ./media/kit ./media/audiocall | grep -E '^(---|ok|FAIL|PASS)|_test.go:'
 	echo "dev.sh: race detector on the server and client"
 	go test -race -timeout 10m ./signaling/... ./pairing/...
 	echo "dev.sh: fuzzing every decoder for $FUZZTIME each"

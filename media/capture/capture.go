@@ -40,7 +40,7 @@ const (
 	// PeriodMS*Periods): a device thread delayed longer than that loses
 	// samples in the server. Latency is not affected: each period is
 	// delivered as soon as it is recorded.
-	Periods = 20
+	Periods = 50
 	// RingDuration is how much audio the ring holds between the device
 	// thread and the reader: a reader stalled this long loses samples
 	// (counted in Stats.Dropped).

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -33,6 +34,27 @@ const (
 // EnvRequire, when set (CI sets it), turns a missing PulseAudio into a
 // test failure instead of a skip.
 const EnvRequire = "PARLEY_REQUIRE_PULSEAUDIO"
+
+// EnvLoad, when set, runs the audio tests' loaded phases: busy loops on
+// every core for up to a minute. They disturb whatever runs beside them,
+// so dev.sh runs them in a step of their own, one package at a time
+// (go test -p 1), after the rest of the suite.
+const EnvLoad = "PARLEY_AUDIO_LOAD_TESTS"
+
+// Loaded reports whether the loaded phases run; when not, it says so in
+// the test's log.
+func Loaded(t testing.TB) bool {
+	if os.Getenv(EnvLoad) != "" {
+		return true
+	}
+	t.Logf("the phases with every core busy run with %s=1 (dev.sh's audio step, alone)", EnvLoad)
+	return false
+}
+
+// lockPath serialises the tests that use a private PulseAudio across the
+// test binaries go test runs in parallel: real-time audio measured beside
+// another such test measures the other test.
+var lockPath = filepath.Join(os.TempDir(), "parley-pulsetest.lock")
 
 // Server is a running private PulseAudio.
 type Server struct {
@@ -59,6 +81,10 @@ func Start(t testing.TB, mics, speakers []string, defaultSource string) (*Server
 		}
 		t.Skip("PulseAudio is not installed (Debian package pulseaudio): this test needs a real sound server")
 	}
+	if err := acquire(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
 	dir, err := os.MkdirTemp("", "pa")
 	if err != nil {
 		t.Fatal(err)
@@ -133,6 +159,40 @@ func Start(t testing.TB, mics, speakers []string, defaultSource string) (*Server
 		}
 	}
 	return s, out
+}
+
+// The lock is taken once per process (a test may start several servers).
+var held struct {
+	sync.Mutex
+	n    int
+	file *os.File
+}
+
+func acquire() error {
+	held.Lock()
+	defer held.Unlock()
+	if held.n == 0 {
+		f, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return err
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil { // waits for another package's audio test
+			f.Close()
+			return err
+		}
+		held.file = f
+	}
+	held.n++
+	return nil
+}
+
+func release() {
+	held.Lock()
+	defer held.Unlock()
+	if held.n--; held.n == 0 {
+		syscall.Flock(int(held.file.Fd()), syscall.LOCK_UN)
+		held.file.Close()
+	}
 }
 
 type syncBuffer struct {
