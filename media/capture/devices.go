@@ -68,7 +68,7 @@ func (d Device) placeholder() bool {
 
 // ErrNoDevice means no device of the wanted kind (or matching the wanted
 // name) exists.
-var ErrNoDevice = errors.New("audio device not found")
+var ErrNoDevice = errors.New("device not found")
 
 // routable reports, for a list where the backend marks no device as the
 // default (ALSA), whether d leads to a sound card: ALSA's "default" PCM,

@@ -1,7 +1,8 @@
 // Package kit assembles one workstation's media for the participant engine:
 // the local sources (the camera through pion/mediadevices, the microphone
-// through our own capture over miniaudio, or the test sources), the VP8 and Opus encoders feeding one shared pair of
-// tracks, the audio player, and a Dialer that starts rtc calls with them.
+// through our own capture over miniaudio, or the test sources), the VP8
+// and Opus encoders feeding one shared pair of tracks, the audio player,
+// and a Dialer that starts rtc calls with them.
 // It also keeps what the self-test measures of the partner's media.
 package kit
 
@@ -60,8 +61,10 @@ const (
 	probeWindows = 100
 )
 
-// ErrNoDevice is returned when a configured device is not found.
-var ErrNoDevice = errors.New("device not found")
+// ErrNoDevice is returned when a configured device is not found (the
+// same error as capture's, so errors.Is holds for a camera, a microphone
+// or a speaker).
+var ErrNoDevice = capture.ErrNoDevice
 
 // MicMaxBacklog bounds the microphone's own latency: an audio loop that
 // fell further behind (a stalled process) skips to the newest samples, a
