@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -305,19 +304,9 @@ func TestCallThroughPulseAudio(t *testing.T) {
 	}
 	measure(fmt.Sprintf("quiet (%v)", dur))
 	if pulsetest.Loaded(t) {
-		var procs []*exec.Cmd
-		for i := 0; i < runtime.NumCPU(); i++ {
-			c := exec.Command("sh", "-c", "while :; do :; done")
-			if err := c.Start(); err != nil {
-				t.Fatal(err)
-			}
-			procs = append(procs, c)
-		}
+		stopBusy := pulsetest.Busy(t)
 		measure(fmt.Sprintf("%d busy processes (%v)", runtime.NumCPU(), dur))
-		for _, c := range procs {
-			c.Process.Kill()
-			c.Wait()
-		}
+		stopBusy()
 		// Busy goroutines in this process, with the Go processors the kiosk
 		// keeps (sched.AudioProcs).
 		defer runtime.GOMAXPROCS(sched.AudioProcs())

@@ -3,7 +3,6 @@ package kit
 import (
 	"context"
 	"math"
-	"os/exec"
 	"runtime"
 	"sync"
 	"testing"
@@ -142,19 +141,9 @@ func TestPlaybackThroughPulse(t *testing.T) {
 	}
 	// Load: a busy process per core, as another kiosk or a browser would
 	// load the machine.
-	var procs []*exec.Cmd
-	for i := 0; i < runtime.NumCPU(); i++ {
-		c := exec.Command("sh", "-c", "while :; do :; done")
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		procs = append(procs, c)
-	}
+	stopBusy := pulsetest.Busy(t)
 	loadDrop, loadJump := glitches(record(phase))
-	for _, c := range procs {
-		c.Process.Kill()
-		c.Wait()
-	}
+	stopBusy()
 	jb.mu.Lock()
 	underruns := jb.underruns
 	jb.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -117,6 +118,7 @@ func Start(t testing.TB, mics, speakers []string, defaultSource string) (*Server
 	cmd.Env = append(os.Environ(), "HOME="+filepath.Join(dir, "home"), "XDG_RUNTIME_DIR="+filepath.Join(dir, "run"),
 		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
 	cmd.Stdout, cmd.Stderr = s.log, s.log
+	cmd.SysProcAttr = dieWithTest
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting PulseAudio: %v", err)
 	}
@@ -159,6 +161,37 @@ func Start(t testing.TB, mics, speakers []string, defaultSource string) (*Server
 		}
 	}
 	return s, out
+}
+
+// dieWithTest makes a child process get SIGKILL when the test binary dies
+// (a panic or a test timeout skips the cleanups).
+var dieWithTest = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+
+// Busy starts a busy loop per CPU in processes of their own (load as
+// another program would make it) and returns the function that stops
+// them. They die with the test binary.
+func Busy(t testing.TB) (stop func()) {
+	t.Helper()
+	var procs []*exec.Cmd
+	for i := 0; i < runtime.NumCPU(); i++ {
+		c := exec.Command("sh", "-c", "while :; do :; done")
+		c.SysProcAttr = dieWithTest
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, c)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			for _, c := range procs {
+				c.Process.Kill()
+				c.Wait()
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 // The lock is taken once per process (a test may start several servers).
