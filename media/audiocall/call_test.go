@@ -52,8 +52,9 @@ const (
 	// maxLatencyP50 is issue 13's target for mouth to ear (reported).
 	maxLatencyP50 = 70 * time.Millisecond
 	// maxDropouts bounds the dropouts inside the bursts of one phase.
-	// Measured here (2 cores, load average 4 from another build): 5-8 in
-	// 10 s quiet, 5-16 loaded; a broken path gives hundreds.
+	// Measured here (2 cores, another engineer's build beside, 10 s): 0-12
+	// quiet, 2-16 with busy processes, 0-30 with busy goroutines at
+	// GOMAXPROCS 4; 106-108 at GOMAXPROCS 2.
 	maxDropouts = 50
 )
 

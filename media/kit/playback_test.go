@@ -30,11 +30,11 @@ const (
 	// sine's steepest step.
 	jumpFactor = 2.0
 	// maxDropouts is how many a phase may have: it catches a broken path,
-	// not a busy machine. Measured here (2 cores shared with another
-	// engineer's builds, load average 4-6.5, 10 s phases): 0-28 without
-	// load of ours, 2-33 with a busy process per core; 300 with busy
-	// goroutines in this process at GOMAXPROCS 2 (the device callback
-	// enters Go and must wait for a P; sched.SpareProcs).
+	// not a busy machine. Measured here (2 cores, another engineer's build
+	// beside, 10 s phases): 0-13 without load of ours, 2-47 with a busy
+	// process per core; 300 with busy goroutines in this process at
+	// GOMAXPROCS 2 (the device callback enters Go and must wait for a P;
+	// sched.SpareProcs). A 20 ms device period gave 0 and 0-4.
 	maxDropouts = 50
 )
 

@@ -40,10 +40,11 @@ func Video() error { return lockAndNice(VideoNice) }
 // SpareProcs is how many Go processors a media process keeps beyond its
 // CPUs. miniaudio's device threads call into Go every period and must find
 // a free P at once; when every P runs busy goroutines they wait, and the
-// speaker runs dry. Measured on 2 cores, a call through PulseAudio with two
-// busy goroutines in the process (10 s): GOMAXPROCS 2 gave 106 dropouts,
-// 332 discontinuities and 137 ms mouth to ear; GOMAXPROCS 4 gave 2, 12 and
-// 80 ms.
+// speaker runs dry. Measured on 2 cores (another engineer's build beside),
+// a call through PulseAudio with two busy goroutines in the process, 10 s
+// (media/audiocall): GOMAXPROCS 2 gave 106-108 dropouts and 137-171 ms
+// mouth to ear in 2 runs; GOMAXPROCS 4 gave 1, 2, 0 and 30 dropouts and
+// 61-167 ms in 4 runs (the 30 while the machine was loaded besides).
 const SpareProcs = 2
 
 // AudioProcs sets GOMAXPROCS to the CPUs plus SpareProcs and returns the
