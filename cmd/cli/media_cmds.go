@@ -114,6 +114,8 @@ func printDevices(w io.Writer, ds []kit.Device, soundErr error) error {
 			note = "default"
 		case d.Monitor:
 			note = "monitor of an output: used only when named"
+		case d.OnlyNamed:
+			note = "used only when named"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.Kind, d.Label, key, note)
 	}

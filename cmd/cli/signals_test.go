@@ -89,9 +89,10 @@ func TestPrintDevices(t *testing.T) {
 		{Kind: kit.KindMicrophone, Label: "Monitor of spkA", Key: "spkA.monitor", Monitor: true},
 		{Kind: kit.KindMicrophone, Label: "Built-in Audio", Key: "alsa_input.pci", Default: true},
 		{Kind: kit.KindSpeaker, Label: "spkA", Key: "spkA", Default: true},
+		{Kind: kit.KindSpeaker, Label: "Rate Converter Plugin", Key: "lavrate", OnlyNamed: true},
 	}, nil)
 	out := b.String()
-	for _, want := range []string{"no camera found", "alsa_input.pci  default", "used only when named", "--video-source test"} {
+	for _, want := range []string{"no camera found", "alsa_input.pci  default", "monitor of an output: used only when named", "lavrate         used only when named", "--video-source test"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in:\n%s", want, out)
 		}

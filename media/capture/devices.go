@@ -94,10 +94,7 @@ func Select(devs []Device, kind Kind, want string) (Device, error) {
 	var all []string
 	best, bestScore := -1, -1
 	w := strings.ToLower(strings.TrimSpace(want))
-	marked := false
-	for _, d := range devs {
-		marked = marked || (d.Kind == kind && d.Default)
-	}
+	marked := defaultMarked(devs, kind)
 	for i, d := range devs {
 		if d.Kind != kind {
 			continue
@@ -105,7 +102,7 @@ func Select(devs []Device, kind Kind, want string) (Device, error) {
 		all = append(all, d.Label())
 		score := 0
 		if w == "" {
-			if d.Monitor() || d.placeholder() || (!marked && !d.routable()) {
+			if !eligible(d, marked) {
 				continue
 			}
 			if d.Default || strings.EqualFold(d.Key, "default") {
@@ -141,6 +138,25 @@ func Select(devs []Device, kind Kind, want string) (Device, error) {
 	}
 	return Device{}, fmt.Errorf("%w: no %s name contains %q (found: %s)", ErrNoDevice, kind, want, strings.Join(all, ", "))
 }
+
+// defaultMarked reports whether the backend marks a default among devs of kind.
+func defaultMarked(devs []Device, kind Kind) bool {
+	for _, d := range devs {
+		if d.Kind == kind && d.Default {
+			return true
+		}
+	}
+	return false
+}
+
+func eligible(d Device, marked bool) bool {
+	return !d.Monitor() && !d.placeholder() && (marked || d.routable())
+}
+
+// OnlyNamed reports whether Select takes d only when it is named: a
+// monitor of an output, ALSA's null device, or (where the backend marks no
+// default) an ALSA plugin. devs is the list d came from.
+func OnlyNamed(devs []Device, d Device) bool { return !eligible(d, defaultMarked(devs, d.Kind)) }
 
 // List returns the capture and playback devices the given miniaudio
 // backends see (nil: miniaudio's order for this system, PulseAudio first).

@@ -82,6 +82,23 @@ func TestSelect(t *testing.T) {
 	}
 }
 
+func TestOnlyNamed(t *testing.T) {
+	alsa := []Device{
+		{Kind: Microphone, Key: "null"}, {Kind: Microphone, Key: "lavrate"},
+		{Kind: Microphone, Key: "front:CARD=PCH,DEV=0"}, {Kind: Microphone, Key: "default"},
+	}
+	for i, want := range []bool{true, true, false, false} {
+		if got := OnlyNamed(alsa, alsa[i]); got != want {
+			t.Errorf("ALSA %q: OnlyNamed %v", alsa[i].Key, got)
+		}
+	}
+	for i, want := range []bool{true, false, false, false, true} {
+		if got := OnlyNamed(pulseDevs, pulseDevs[i]); got != want {
+			t.Errorf("PulseAudio %q: OnlyNamed %v", pulseDevs[i].Key, got)
+		}
+	}
+}
+
 func TestMonitorAndLabel(t *testing.T) {
 	for _, tc := range []struct {
 		d       Device

@@ -237,6 +237,9 @@ type Device struct {
 	Default bool
 	// Monitor: it records what an output plays; taken only when named.
 	Monitor bool
+	// OnlyNamed: never taken by default (a monitor, ALSA's null device or
+	// one of its plugins), only when named.
+	OnlyNamed bool
 }
 
 // Devices lists this machine's cameras (those whose driver the binary
@@ -260,7 +263,7 @@ func Devices() ([]Device, error) {
 			if d.Kind == capture.Speaker {
 				kind, def = KindSpeaker, spkErr == nil && d == spk
 			}
-			out = append(out, Device{Kind: kind, Label: d.Label(), Key: d.Key, Default: def, Monitor: d.Monitor()})
+			out = append(out, Device{Kind: kind, Label: d.Label(), Key: d.Key, Default: def, Monitor: d.Monitor(), OnlyNamed: capture.OnlyNamed(audio, d)})
 		}
 	}
 	order := map[string]int{KindCamera: 0, KindMicrophone: 1, KindSpeaker: 2}
