@@ -101,9 +101,11 @@ func runDevices(env Env, args []string) error {
 func printDevices(w io.Writer, ds []kit.Device, soundErr error) error {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KIND\tLABEL\tNAME\t")
-	have := map[string]bool{}
+	have := map[string]bool{}   // a device the kiosk can take
+	listed := map[string]bool{} // any device
 	for _, d := range ds {
-		have[d.Kind] = true
+		listed[d.Kind] = true
+		have[d.Kind] = have[d.Kind] || !d.OnlyNamed
 		key := d.Key
 		if key == d.Label {
 			key = ""
@@ -126,6 +128,8 @@ func printDevices(w io.Writer, ds []kit.Device, soundErr error) error {
 		why := ""
 		if soundErr != nil && k != kit.KindCamera {
 			why = " (" + soundErr.Error() + ")"
+		} else if listed[k] {
+			why = " (only the ones above, used when named)"
 		}
 		fmt.Fprintf(tw, "%s\tno %s found%s\t\t\n", k, k, why)
 	}

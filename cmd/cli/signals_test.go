@@ -101,6 +101,11 @@ func TestPrintDevices(t *testing.T) {
 		t.Errorf("says no microphone:\n%s", out)
 	}
 	b.Reset()
+	printDevices(&b, []kit.Device{{Kind: kit.KindMicrophone, Label: "Discard all samples", Key: "null", OnlyNamed: true}}, nil)
+	if !strings.Contains(b.String(), "no microphone found (only the ones above, used when named)") {
+		t.Errorf("only a placeholder:\n%s", b.String())
+	}
+	b.Reset()
 	printDevices(&b, nil, kit.ErrNoDevice)
 	if !strings.Contains(b.String(), "no microphone found (device not found)") || !strings.Contains(b.String(), "no speaker found") {
 		t.Errorf("no devices:\n%s", b.String())
