@@ -116,6 +116,10 @@ type Options struct {
 	Log                *slog.Logger
 	// Label names this kit in its log lines (two kits in one process).
 	Label string
+	// MicrophoneOptional: a microphone that is missing or delivers nothing
+	// is reported (NoMicrophone: the kiosk tells the participant to ask
+	// the experimenter) instead of failing Open; nothing is sent.
+	MicrophoneOptional bool
 }
 
 // Kit is one workstation's media.
@@ -462,14 +466,18 @@ func (k *Kit) openAudio() error {
 		return nil
 	case SourceMicrophone:
 		f, err := k.openMicrophone()
-		if err != nil {
-			if !k.o.FallbackToTest {
-				return err
-			}
+		switch {
+		case err != nil && k.o.FallbackToTest:
 			k.log.Info("no microphone: using the test tone", "err", err)
 			k.noMic = true
 			fill = k.toneFill()
-		} else {
+		case err != nil && k.o.MicrophoneOptional:
+			k.log.Error("no microphone: the call goes on without sound from this side", "err", err)
+			k.noMic = true
+			return nil
+		case err != nil:
+			return err
+		default:
 			fill = f
 		}
 	case SourceTest:
