@@ -85,10 +85,10 @@ for sig in TERM INT; do
 done
 
 start=$SECONDS
-if timeout "$SELFTEST_LIMIT_S" "$bin" selftest --audio-source microphone --duration 4s >"$work/selftest.log" 2>&1; then
+if timeout "$SELFTEST_LIMIT_S" "$bin" selftest -v --audio-source microphone --duration 4s >"$work/selftest.log" 2>&1; then
 	echo "signal-test: selftest --audio-source microphone passed and exited after $((SECONDS - start))s"
 else
-	echo "signal-test: selftest --audio-source microphone failed or did not exit:"; cat "$work/selftest.log"; fail=1
+	echo "signal-test: selftest --audio-source microphone failed or did not exit within ${SELFTEST_LIMIT_S}s (after $((SECONDS - start))s):"; cat "$work/selftest.log"; fail=1
 fi
 [ "$fail" -eq 0 ] || { echo "signal-test: FAILED"; exit 1; }
 echo "signal-test: ok"

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
+	"sync"
 
 	"fyne.io/fyne/v2"
 
@@ -171,6 +172,34 @@ func runKiosk(env Env, args []string) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, nil))
+	// SIGTERM and SIGINT leave as the exit keys do, but keep the token: a
+	// kiosk stopped mid-session by the lab's IT rejoins when started again.
+	// Before the window runs (devices opening, the server connecting) they
+	// stop the start-up instead.
+	var (
+		mu       sync.Mutex
+		running  fyne.App
+		stopping = make(chan struct{})
+		stopOnce sync.Once
+	)
+	stopSignals := onStopSignal(log, func(os.Signal) {
+		stopOnce.Do(func() { close(stopping) })
+		mu.Lock()
+		a := running
+		mu.Unlock()
+		if a != nil {
+			fyne.Do(a.Quit)
+		}
+	})
+	defer stopSignals()
+	stopped := func() bool {
+		select {
+		case <-stopping:
+			return true
+		default:
+			return false
+		}
+	}
 	k, err := kit.Open(kitOptions(cfg, log))
 	if err != nil {
 		return err
@@ -187,16 +216,19 @@ func runKiosk(env Env, args []string) error {
 		return fmt.Errorf("this build has no desktop driver")
 	}
 	a := NewApp()
+	mu.Lock()
+	running = a // from here a signal quits the app (queued until it runs)
+	mu.Unlock()
+	if stopped() {
+		eng.Close()
+		return nil
+	}
 	w := newWindow(a, cfg.UI.LabName)
 	if !cfg.UI.Kiosk {
 		w.Resize(fyne.NewSize(1280, 720))
 	}
-	// SIGTERM and SIGINT leave as the exit keys do, but keep the token: a
-	// kiosk stopped mid-session by the lab's IT rejoins when started again.
-	stopSignals := onStopSignal(log, func(os.Signal) { fyne.Do(a.Quit) })
 	ui.New(a, w, eng, cfg.UI).ShowAndRun()
 	eng.Close() // keeps the token if the discussion has not ended (Leave already ran otherwise); media close within their bounds
-	stopSignals()
 	return nil
 }
 
