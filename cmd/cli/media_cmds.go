@@ -48,8 +48,32 @@ func runSelftest(env Env, args []string) error {
 	var stoppedBy atomic.Value
 	stopSignals := onStopSignal(log, func(sig os.Signal) { stoppedBy.Store(sig.String()); cancel() })
 	defer stopSignals()
-	rep, err := selftest.Run(ctx, selftest.Options{ServerURL: *serverURL, Room: *room, Duration: *dur,
-		VideoSourceA: *video, AudioSourceA: *audio, Log: log})
+	// Run on its own goroutine: once the limit has passed or a signal came,
+	// the command leaves within ExitLimit even if a part of the self-test
+	// does not stop (the process exits with it).
+	type result struct {
+		rep selftest.Report
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rep, err := selftest.Run(ctx, selftest.Options{ServerURL: *serverURL, Room: *room, Duration: *dur,
+			VideoSourceA: *video, AudioSourceA: *audio, Log: log})
+		done <- result{rep, err}
+	}()
+	var res result
+	select {
+	case res = <-done:
+	case <-ctx.Done():
+		t := time.NewTimer(ExitLimit)
+		defer t.Stop()
+		select {
+		case res = <-done:
+		case <-t.C:
+			return fmt.Errorf("%w: the self-test did not stop within %v of its end (%v)", ErrStuck, ExitLimit, context.Cause(ctx))
+		}
+	}
+	rep, err := res.rep, res.err
 	if *asJSON {
 		b, _ := json.MarshalIndent(rep, "", "  ")
 		fmt.Fprintln(env.Stdout, string(b))

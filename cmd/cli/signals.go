@@ -24,6 +24,10 @@ const (
 // finished (the self-test: its result is incomplete).
 var ErrInterrupted = errors.New("stopped by a signal")
 
+// ErrStuck means a command did not stop within ExitLimit after its time
+// limit or a signal; the process exits regardless.
+var ErrStuck = errors.New("stuck")
+
 // Test hooks: signalsInstalled runs once the handler listens; exitProcess
 // ends the process when leaving is stuck.
 var (
