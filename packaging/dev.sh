@@ -12,9 +12,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: to build (cgo: Fyne's GLFW, libvpx, libopus, libyuv), to test
-# (a virtual X server with software GL, screenshots), and to package.
+# (a virtual X server with software GL, screenshots; PulseAudio in user space for
+# the microphone and speaker tests), and to package.
 BUILD_PKGS="gcc pkg-config libgl1-mesa-dev xorg-dev libvpx-dev libopus-dev libopusfile-dev libyuv-dev"
-TEST_PKGS="xvfb xauth libgl1-mesa-dri imagemagick xdotool x11-utils"
+TEST_PKGS="xvfb xauth libgl1-mesa-dri imagemagick xdotool x11-utils pulseaudio"
 PACKAGE_PKGS="dpkg-dev fakeroot"
 # Extra Go build tags for every build and test.
 TAGS="${PARLEY_TAGS:-}"
@@ -63,7 +64,13 @@ run_tests() {
 	echo "dev.sh: go vet"
 	go vet -tags "$TAGS" ./...
 	echo "dev.sh: unit, integration and screen tests"
-	go test -tags "$TAGS" -timeout 20m ./...
+	# The audio tests start their own PulseAudio (media/capture/pulsetest):
+	# here a missing one is a failure, not a skip.
+	PARLEY_REQUIRE_PULSEAUDIO=1 go test -tags "$TAGS" -timeout 20m ./...
+	echo "dev.sh: audio through PulseAudio with every core busy (alone: the load would disturb other tests)"
+	PARLEY_REQUIRE_PULSEAUDIO=1 PARLEY_AUDIO_LOAD_TESTS=1 go test -tags "$TAGS" -p 1 -count=1 -timeout 10m -v \
+		-run 'TestPulseCaptureBitExact|TestPlaybackThroughPulse|TestCallThroughPulseAudio' \
+		./media/capture ./media/kit ./media/audiocall | grep -E '^(---|ok|FAIL|PASS)|_test.go:'
 	echo "dev.sh: race detector on the server and client"
 	go test -race -timeout 10m ./signaling/... ./pairing/...
 	echo "dev.sh: fuzzing every decoder for $FUZZTIME each"
@@ -71,6 +78,8 @@ run_tests() {
 	echo "dev.sh: the kiosk in real windows (parley demo --auto under Xvfb)"
 	build
 	bash .ci/window-test.sh ./parley "${PARLEY_SHOTS:-window-shots}"
+	echo "dev.sh: the kiosk and parley selftest leave on SIGTERM and SIGINT"
+	bash .ci/signal-test.sh ./parley
 	if [ "$(id -u)" -eq 0 ]; then
 		echo "dev.sh: the .deb: build, inspect, install, check, purge"
 		bash .ci/deb-test.sh

@@ -46,10 +46,13 @@ type KioskConfig struct {
 	// VideoSource is camera, test or none; AudioSource microphone, test or none.
 	VideoSource string `toml:"video_source"`
 	AudioSource string `toml:"audio_source"`
-	// Camera and Microphone pick a device by a substring of its label;
-	// empty: the first one found.
+	// Camera, Microphone and Speaker pick a device by a part of its label
+	// or name, in any case (`parley devices` lists them); empty: the first
+	// camera, the system's default microphone (never a monitor of an
+	// output) and speaker.
 	Camera     string `toml:"camera"`
 	Microphone string `toml:"microphone"`
+	Speaker    string `toml:"speaker"`
 	// Width, Height and FPS of the video sent (cameras give the nearest
 	// they support); VideoBitrate in bit/s; ToneHz for the test audio source.
 	Width        int     `toml:"width"`

@@ -4,12 +4,15 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/user"
+	"sync"
 
 	"fyne.io/fyne/v2"
 
 	"github.com/parley-lab/parley/media/engine"
 	"github.com/parley-lab/parley/media/kit"
+	"github.com/parley-lab/parley/media/sched"
 	"github.com/parley-lab/parley/signaling/client"
 	"github.com/parley-lab/parley/ui"
 )
@@ -26,6 +29,7 @@ type kioskFlags struct {
 	server, room, seat       string
 	video, audio             string
 	camera, microphone       string
+	speaker                  string
 	size                     string
 	fps                      int
 	tone                     float64
@@ -42,7 +46,8 @@ func (f *kioskFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.video, "video-source", "", "camera, test or none")
 	fs.StringVar(&f.audio, "audio-source", "", "microphone, test or none")
 	fs.StringVar(&f.camera, "camera", "", "camera label (substring) to use")
-	fs.StringVar(&f.microphone, "microphone", "", "microphone label (substring) to use")
+	fs.StringVar(&f.microphone, "microphone", "", "microphone to use: part of its label or name, any case (default: the system's)")
+	fs.StringVar(&f.speaker, "speaker", "", "speaker to use: part of its label or name, any case (default: the system's)")
 	fs.StringVar(&f.size, "video-size", "", "video size WxH, e.g. 640x480")
 	fs.IntVar(&f.fps, "fps", 0, "video frames per second")
 	fs.Float64Var(&f.tone, "tone-hz", 0, "frequency of the test audio source's tone")
@@ -73,6 +78,7 @@ func (f *kioskFlags) apply(c *KioskConfig) error {
 	set(&c.AudioSource, f.audio)
 	set(&c.Camera, f.camera)
 	set(&c.Microphone, f.microphone)
+	set(&c.Speaker, f.speaker)
 	if f.kiosk {
 		c.UI.Kiosk = true
 	}
@@ -122,11 +128,19 @@ func inGroup(name string) bool {
 }
 
 func kitOptions(c KioskConfig, log *slog.Logger) kit.Options {
-	return kit.Options{VideoSource: c.VideoSource, AudioSource: c.AudioSource, Camera: c.Camera, Microphone: c.Microphone,
-		Width: c.Width, Height: c.Height, FPS: c.FPS, VideoBitrate: c.VideoBitrate, ToneHz: c.ToneHz, PlayAudio: true, Log: log}
+	return kit.Options{VideoSource: c.VideoSource, AudioSource: c.AudioSource, Camera: c.Camera, Microphone: c.Microphone, Speaker: c.Speaker,
+		Width: c.Width, Height: c.Height, FPS: c.FPS, VideoBitrate: c.VideoBitrate, ToneHz: c.ToneHz, PlayAudio: true, Log: log,
+		// A missing microphone is said on screen ("please tell the
+		// experimenter") rather than a kiosk that does not start.
+		MicrophoneOptional: true}
 }
 
+// audioProcs gives the kiosk and the self-test sched.SpareProcs more Go
+// processors than CPUs, so the sound threads find a free one at once.
+func audioProcs() { sched.AudioProcs() }
+
 func runKiosk(env Env, args []string) error {
+	audioProcs()
 	fs := flag.NewFlagSet("parley", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	var f kioskFlags
@@ -158,6 +172,34 @@ func runKiosk(env Env, args []string) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, nil))
+	// SIGTERM and SIGINT leave as the exit keys do, but keep the token: a
+	// kiosk stopped mid-session by the lab's IT rejoins when started again.
+	// Before the window runs (devices opening, the server connecting) they
+	// stop the start-up instead.
+	var (
+		mu       sync.Mutex
+		running  fyne.App
+		stopping = make(chan struct{})
+		stopOnce sync.Once
+	)
+	stopSignals := onStopSignal(log, func(os.Signal) {
+		stopOnce.Do(func() { close(stopping) })
+		mu.Lock()
+		a := running
+		mu.Unlock()
+		if a != nil {
+			fyne.Do(a.Quit)
+		}
+	})
+	defer stopSignals()
+	stopped := func() bool {
+		select {
+		case <-stopping:
+			return true
+		default:
+			return false
+		}
+	}
 	k, err := kit.Open(kitOptions(cfg, log))
 	if err != nil {
 		return err
@@ -174,12 +216,19 @@ func runKiosk(env Env, args []string) error {
 		return fmt.Errorf("this build has no desktop driver")
 	}
 	a := NewApp()
+	mu.Lock()
+	running = a // from here a signal quits the app (queued until it runs)
+	mu.Unlock()
+	if stopped() {
+		eng.Close()
+		return nil
+	}
 	w := newWindow(a, cfg.UI.LabName)
 	if !cfg.UI.Kiosk {
 		w.Resize(fyne.NewSize(1280, 720))
 	}
 	ui.New(a, w, eng, cfg.UI).ShowAndRun()
-	eng.Close() // keeps the token if the discussion has not ended (Leave already ran otherwise)
+	eng.Close() // keeps the token if the discussion has not ended (Leave already ran otherwise); media close within their bounds
 	return nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -20,7 +22,7 @@ const selftestLimit = 2 * time.Minute
 
 func init() {
 	Register("selftest", "check this workstation: a short discussion between two test participants", runSelftest)
-	Register("devices", "list this machine's cameras and microphones", runDevices)
+	Register("devices", "list this machine's cameras, microphones and speakers (the defaults marked)", runDevices)
 }
 
 func runSelftest(env Env, args []string) error {
@@ -36,14 +38,42 @@ func runSelftest(env Env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	audioProcs()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if *verbose {
 		log = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), selftestLimit)
 	defer cancel()
-	rep, err := selftest.Run(ctx, selftest.Options{ServerURL: *serverURL, Room: *room, Duration: *dur,
-		VideoSourceA: *video, AudioSourceA: *audio, Log: log})
+	var stoppedBy atomic.Value
+	stopSignals := onStopSignal(log, func(sig os.Signal) { stoppedBy.Store(sig.String()); cancel() })
+	defer stopSignals()
+	// Run on its own goroutine: once the limit has passed or a signal came,
+	// the command leaves within ExitLimit even if a part of the self-test
+	// does not stop (the process exits with it).
+	type result struct {
+		rep selftest.Report
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rep, err := selftest.Run(ctx, selftest.Options{ServerURL: *serverURL, Room: *room, Duration: *dur,
+			VideoSourceA: *video, AudioSourceA: *audio, Log: log})
+		done <- result{rep, err}
+	}()
+	var res result
+	select {
+	case res = <-done:
+	case <-ctx.Done():
+		t := time.NewTimer(ExitLimit)
+		defer t.Stop()
+		select {
+		case res = <-done:
+		case <-t.C:
+			return fmt.Errorf("%w: the self-test did not stop within %v of its end (%v)", ErrStuck, ExitLimit, context.Cause(ctx))
+		}
+	}
+	rep, err := res.rep, res.err
 	if *asJSON {
 		b, _ := json.MarshalIndent(rep, "", "  ")
 		fmt.Fprintln(env.Stdout, string(b))
@@ -70,6 +100,9 @@ func runSelftest(env Env, args []string) error {
 		}
 		tw.Flush()
 	}
+	if sig, ok := stoppedBy.Load().(string); ok {
+		return fmt.Errorf("self-test %w (%s)", ErrInterrupted, sig)
+	}
 	if errors.Is(err, selftest.ErrFailed) {
 		return errors.New("self-test failed (see above)")
 	}
@@ -82,15 +115,53 @@ func runDevices(env Env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	ds := kit.Devices()
-	if len(ds) == 0 {
-		fmt.Fprintln(env.Stdout, "no cameras or microphones found (the kiosk can still run with --video-source test --audio-source test)")
-		return nil
-	}
-	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KIND\tLABEL")
+	ds, err := kit.Devices()
+	return printDevices(env.Stdout, ds, err)
+}
+
+// printDevices writes the table of `parley devices`: every camera,
+// microphone and speaker, the ones the kiosk takes when none is named
+// marked "default", a line saying so where a kind has none.
+func printDevices(w io.Writer, ds []kit.Device, soundErr error) error {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tLABEL\tNAME\t")
+	have := map[string]bool{}   // a device the kiosk can take
+	listed := map[string]bool{} // any device
 	for _, d := range ds {
-		fmt.Fprintf(tw, "%s\t%s\n", d.Kind, d.Label)
+		listed[d.Kind] = true
+		have[d.Kind] = have[d.Kind] || !d.OnlyNamed
+		key := d.Key
+		if key == d.Label {
+			key = ""
+		}
+		note := ""
+		switch {
+		case d.Default:
+			note = "default"
+		case d.Monitor:
+			note = "monitor of an output: used only when named"
+		case d.OnlyNamed:
+			note = "used only when named"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.Kind, d.Label, key, note)
 	}
-	return tw.Flush()
+	for _, k := range []string{kit.KindCamera, kit.KindMicrophone, kit.KindSpeaker} {
+		if have[k] {
+			continue
+		}
+		why := ""
+		if soundErr != nil && k != kit.KindCamera {
+			why = " (" + soundErr.Error() + ")"
+		} else if listed[k] {
+			why = " (only the ones above, used when named)"
+		}
+		fmt.Fprintf(tw, "%s\tno %s found%s\t\t\n", k, k, why)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if !have[kit.KindCamera] || !have[kit.KindMicrophone] {
+		fmt.Fprintln(w, "(the kiosk can still run with --video-source test --audio-source test)")
+	}
+	return nil
 }

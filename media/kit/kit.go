@@ -1,7 +1,8 @@
 // Package kit assembles one workstation's media for the participant engine:
-// the local sources (camera and microphone through pion/mediadevices, or
-// the test sources), the VP8 and Opus encoders feeding one shared pair of
-// tracks, the audio player, and a Dialer that starts rtc calls with them.
+// the local sources (the camera through pion/mediadevices, the microphone
+// through our own capture over miniaudio, or the test sources), the VP8
+// and Opus encoders feeding one shared pair of tracks, the audio player,
+// and a Dialer that starts rtc calls with them.
 // It also keeps what the self-test measures of the partner's media.
 package kit
 
@@ -22,15 +23,16 @@ import (
 	"github.com/pion/mediadevices"
 	"github.com/pion/mediadevices/pkg/io/video"
 	"github.com/pion/mediadevices/pkg/prop"
-	"github.com/pion/mediadevices/pkg/wave"
 	"github.com/pion/transport/v4"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
+	"github.com/parley-lab/parley/media/capture"
 	"github.com/parley-lab/parley/media/engine"
 	"github.com/parley-lab/parley/media/frames"
 	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/media/rtc"
+	"github.com/parley-lab/parley/media/sched"
 	"github.com/parley-lab/parley/media/testsrc"
 	"github.com/parley-lab/parley/media/vp8"
 )
@@ -59,13 +61,36 @@ const (
 	probeWindows = 100
 )
 
-// ErrNoDevice is returned when a configured device is not found.
-var ErrNoDevice = errors.New("device not found")
+// ErrNoDevice is returned when a configured device is not found (the
+// same error as capture's, so errors.Is holds for a camera, a microphone
+// or a speaker).
+var ErrNoDevice = capture.ErrNoDevice
+
+// MicMaxBacklog bounds the microphone's own latency: an audio loop that
+// fell further behind (a stalled process) skips to the newest samples, a
+// short gap rather than a delay that would stay for the rest of the call.
+const MicMaxBacklog = 80 * time.Millisecond
+
+// Bounds on closing.
+const (
+	// CloseLimit bounds Close: the capture loops must have stopped within
+	// it after the devices were told to stop.
+	CloseLimit = 3 * time.Second
+	// DeviceCloseLimit bounds the release of one audio device.
+	DeviceCloseLimit = 2 * time.Second
+)
+
+// ErrCloseTimeout means a capture loop or a device did not stop within its
+// bound; what it holds is abandoned rather than freed under it.
+var ErrCloseTimeout = errors.New("media did not stop in time")
 
 // Options choose the sources and settings.
 type Options struct {
 	VideoSource, AudioSource string // camera|test|none, microphone|test|none
-	Camera, Microphone       string // substring of the device label; empty: the first
+	// Camera, Microphone and Speaker pick a device by a part of its label
+	// (any case). Empty: the system's default microphone and speaker
+	// (never a monitor of an output), the first camera.
+	Camera, Microphone, Speaker string
 	// FallbackToTest uses a test source when the device is missing.
 	FallbackToTest bool
 	Width, Height  int
@@ -82,7 +107,8 @@ type Options struct {
 	// ToneBursts makes the test tone a burst of BurstOn every BurstEvery,
 	// so the partner's player can time each onset (audio latency).
 	ToneBursts bool
-	// AudioBackends overrides miniaudio's backends (NullBackend in tests).
+	// AudioBackends overrides miniaudio's backends for the microphone and
+	// the speaker (NullBackend in tests).
 	AudioBackends []malgo.Backend
 	// LoopbackCandidates: both kiosks on one machine (demo, self-test, CI).
 	LoopbackCandidates bool
@@ -90,6 +116,10 @@ type Options struct {
 	Log                *slog.Logger
 	// Label names this kit in its log lines (two kits in one process).
 	Label string
+	// MicrophoneOptional: a microphone that is missing or delivers nothing
+	// is reported (NoMicrophone: the kiosk tells the participant to ask
+	// the experimenter) instead of failing Open; nothing is sent.
+	MicrophoneOptional bool
 }
 
 // Kit is one workstation's media.
@@ -112,8 +142,13 @@ type Kit struct {
 	player                 *player
 
 	closeOnce sync.Once
+	closeErr  error
 	stop      chan struct{}
 	wg        sync.WaitGroup
+	// interrupt stops the devices the capture loops read, so that a read
+	// waiting on them returns at once; release frees what the loops used,
+	// once they have stopped.
+	interrupt []func() error
 	release   []func()
 
 	probe probeState
@@ -155,7 +190,7 @@ func Open(o Options) (*Kit, error) {
 		if o.Measure {
 			onPlayed = k.probe.played
 		}
-		p, err := openPlayer(k.jb, o.AudioBackends, onPlayed)
+		p, err := openPlayer(k.jb, o.AudioBackends, o.Speaker, onPlayed)
 		if err != nil {
 			k.log.Warn("no audio output: the call goes on without sound", "err", err)
 			k.noOut = true
@@ -168,16 +203,13 @@ func Open(o Options) (*Kit, error) {
 	return k, nil
 }
 
-// pickDevice finds a device of kind whose label contains want.
-func pickDevice(kind mediadevices.MediaDeviceType, want string) (mediadevices.MediaDeviceInfo, error) {
+// pickCamera finds a camera whose label contains want (any case), the
+// first one when want is empty. Only the camera goes through
+// mediadevices; audio devices are chosen by capture.Select.
+func pickCamera(want string) (mediadevices.MediaDeviceInfo, error) {
 	var all []string
 	for _, d := range mediadevices.EnumerateDevices() {
-		if d.Kind != kind {
-			continue
-		}
-		// miniaudio's "null" device has no hardware behind it; reading it
-		// crashes the driver (see toolchain notes).
-		if strings.Contains(strings.ToLower(d.Label), "null") {
+		if d.Kind != mediadevices.VideoInput {
 			continue
 		}
 		all = append(all, d.Label)
@@ -185,36 +217,67 @@ func pickDevice(kind mediadevices.MediaDeviceType, want string) (mediadevices.Me
 			return d, nil
 		}
 	}
-	what := "camera"
-	if kind == mediadevices.AudioInput {
-		what = "microphone"
-	}
 	if len(all) == 0 {
-		return mediadevices.MediaDeviceInfo{}, fmt.Errorf("%w: this machine has no %s", ErrNoDevice, what)
+		return mediadevices.MediaDeviceInfo{}, fmt.Errorf("%w: this machine has no camera", ErrNoDevice)
 	}
-	return mediadevices.MediaDeviceInfo{}, fmt.Errorf("%w: no %s label contains %q (found: %s)", ErrNoDevice, what, want, strings.Join(all, ", "))
+	return mediadevices.MediaDeviceInfo{}, fmt.Errorf("%w: no camera label contains %q (found: %s)", ErrNoDevice, want, strings.Join(all, ", "))
 }
 
-// Device is one capture device for `parley devices`.
+// Device kinds in Devices.
+const (
+	KindCamera     = "camera"
+	KindMicrophone = "microphone"
+	KindSpeaker    = "speaker"
+)
+
+// Device is one device for `parley devices`.
 type Device struct {
-	Kind, Label, ID string
+	Kind, Label string
+	// Key is the sound system's own name of an audio device (PulseAudio's
+	// source or sink name), which --microphone and --speaker also match.
+	Key string
+	// Default: the system's default microphone or speaker, the one the
+	// kiosk takes when none is named (for microphones: never a monitor).
+	Default bool
+	// Monitor: it records what an output plays; taken only when named.
+	Monitor bool
+	// OnlyNamed: never taken by default (a monitor, ALSA's null device or
+	// one of its plugins), only when named.
+	OnlyNamed bool
 }
 
-// Devices lists this machine's cameras and microphones (those whose drivers
-// the binary registers).
-func Devices() []Device {
+// Devices lists this machine's cameras (those whose driver the binary
+// registers), microphones and speakers, with the default microphone and
+// speaker marked as the kiosk would choose them. err reports a sound
+// system that could not be asked; the cameras are listed regardless.
+func Devices() ([]Device, error) {
 	var out []Device
 	for _, d := range mediadevices.EnumerateDevices() {
-		kind := "camera"
-		if d.Kind == mediadevices.AudioInput {
-			kind = "microphone"
-		} else if d.Kind != mediadevices.VideoInput {
-			continue
+		if d.Kind == mediadevices.VideoInput {
+			out = append(out, Device{Kind: KindCamera, Label: d.Label})
 		}
-		out = append(out, Device{Kind: kind, Label: d.Label, ID: d.DeviceID})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Kind+out[i].Label < out[j].Kind+out[j].Label })
-	return out
+	audio, err := capture.List(nil)
+	if err == nil {
+		mic, micErr := capture.Select(audio, capture.Microphone, "")
+		spk, spkErr := capture.Select(audio, capture.Speaker, "")
+		for _, d := range audio {
+			kind := KindMicrophone
+			def := micErr == nil && d == mic
+			if d.Kind == capture.Speaker {
+				kind, def = KindSpeaker, spkErr == nil && d == spk
+			}
+			out = append(out, Device{Kind: kind, Label: d.Label(), Key: d.Key, Default: def, Monitor: d.Monitor(), OnlyNamed: capture.OnlyNamed(audio, d)})
+		}
+	}
+	order := map[string]int{KindCamera: 0, KindMicrophone: 1, KindSpeaker: 2}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Kind != out[j].Kind {
+			return order[out[i].Kind] < order[out[j].Kind]
+		}
+		return out[i].Label < out[j].Label
+	})
+	return out, err
 }
 
 func (k *Kit) openVideo() error {
@@ -233,7 +296,8 @@ func (k *Kit) openVideo() error {
 			k.noCamera = true
 			return k.openTestVideo()
 		}
-		k.release = append(k.release, rel)
+		// Closing the track ends a Read waiting for the camera.
+		k.interrupt = append(k.interrupt, func() error { rel(); return nil })
 		next = func() (image.Image, error) {
 			img, release, err := r.Read()
 			if err != nil {
@@ -251,7 +315,7 @@ func (k *Kit) openVideo() error {
 }
 
 func (k *Kit) openCamera() (video.Reader, func(), error) {
-	d, err := pickDevice(mediadevices.VideoInput, k.o.Camera)
+	d, err := pickCamera(k.o.Camera)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -327,6 +391,7 @@ func (k *Kit) startVideo(next func() (image.Image, error)) error {
 	k.wg.Add(1)
 	go func() {
 		defer k.wg.Done()
+		sched.Video() // below normal: audio and the UI win when the CPU is short
 		for {
 			select {
 			case <-k.stop:
@@ -400,16 +465,19 @@ func (k *Kit) openAudio() error {
 		k.noMic = true
 		return nil
 	case SourceMicrophone:
-		f, rel, err := k.openMicrophone()
-		if err != nil {
-			if !k.o.FallbackToTest {
-				return err
-			}
+		f, err := k.openMicrophone()
+		switch {
+		case err != nil && k.o.FallbackToTest:
 			k.log.Info("no microphone: using the test tone", "err", err)
 			k.noMic = true
 			fill = k.toneFill()
-		} else {
-			k.release = append(k.release, rel)
+		case err != nil && k.o.MicrophoneOptional:
+			k.log.Error("no microphone: the call goes on without sound from this side", "err", err)
+			k.noMic = true
+			return nil
+		case err != nil:
+			return err
+		default:
 			fill = f
 		}
 	case SourceTest:
@@ -432,6 +500,9 @@ func (k *Kit) openAudio() error {
 	k.wg.Add(1)
 	go func() {
 		defer k.wg.Done()
+		if err := sched.Audio(); err != nil {
+			k.log.Debug("audio loop at normal priority", "err", err)
+		}
 		pcm := make([]int16, rtc.FrameSamples)
 		out := make([]byte, 1500)
 		for {
@@ -496,63 +567,46 @@ const (
 	BurstOn    = 100 * time.Millisecond
 )
 
-// openMicrophone reads the microphone through mediadevices, 20 ms at a time.
-func (k *Kit) openMicrophone() (func([]int16) error, func(), error) {
-	d, err := pickDevice(mediadevices.AudioInput, k.o.Microphone)
+// openMicrophone opens the microphone (capture.Select chooses it) and
+// returns the capture loop's fill. A microphone that stops delivering is
+// logged once and sent as silence meanwhile, so the call carries on; when
+// it delivers again the log says so.
+func (k *Kit) openMicrophone() (func([]int16) error, error) {
+	m, err := capture.Open(capture.Config{Backends: k.o.AudioBackends, Name: k.o.Microphone, CloseLimit: DeviceCloseLimit, MaxBacklog: MicMaxBacklog})
 	if err != nil {
-		return nil, nil, err
+		return nil, fmt.Errorf("microphone: %w", err)
 	}
-	stream, err := mediadevices.GetUserMedia(mediadevices.MediaStreamConstraints{
-		Audio: func(c *mediadevices.MediaTrackConstraints) {
-			c.DeviceID = prop.StringExact(d.DeviceID)
-			c.SampleRate = prop.Int(rtc.SampleRate)
-			c.ChannelCount = prop.Int(1)
-		},
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("microphone %q: %w", d.Label, err)
-	}
-	tracks := stream.GetAudioTracks()
-	if len(tracks) == 0 {
-		return nil, nil, fmt.Errorf("microphone %q gave no audio", d.Label)
-	}
-	at := tracks[0].(*mediadevices.AudioTrack)
-	r := at.NewReader(true)
-	var carry []int16
+	k.log.Info("microphone", "device", m.Device().Label(), "key", m.Device().Key)
+	k.interrupt = append(k.interrupt, m.Close)
+	silent := false
+	var lost uint64
 	fill := func(pcm []int16) error {
-		for len(carry) < len(pcm) {
-			chunk, release, err := r.Read()
-			if err != nil {
-				return err
+		err := m.Read(pcm)
+		switch {
+		case err == nil:
+			if silent {
+				k.log.Info("the microphone delivers again", "device", m.Device().Label())
+				silent = false
 			}
-			carry = appendMono(carry, chunk)
-			release()
+			if st := m.Stats(); st.Skipped+st.Dropped > lost {
+				k.log.Warn("the audio loop fell behind the microphone: skipped to its newest samples",
+					"lost_ms", (st.Skipped+st.Dropped-lost)*1000/capture.SampleRate, "total_ms", (st.Skipped+st.Dropped)*1000/capture.SampleRate)
+				lost = st.Skipped + st.Dropped
+			}
+			return nil
+		case errors.Is(err, capture.ErrClosed):
+			return errStopped
+		case errors.Is(err, capture.ErrNoSignal):
+			if !silent {
+				k.log.Error("microphone: sending silence until it delivers again", "device", m.Device().Label(), "err", err)
+				silent = true
+			}
+			clear(pcm)
+			return nil
 		}
-		copy(pcm, carry)
-		carry = append(carry[:0], carry[len(pcm):]...)
-		return nil
+		return err
 	}
-	return fill, func() { at.Close() }, nil
-}
-
-// appendMono appends chunk's first channel as 16-bit samples.
-func appendMono(dst []int16, chunk wave.Audio) []int16 {
-	info := chunk.ChunkInfo()
-	switch c := chunk.(type) {
-	case *wave.Int16Interleaved:
-		for i := 0; i < info.Len; i++ {
-			dst = append(dst, c.Data[i*info.Channels])
-		}
-	case *wave.Float32Interleaved:
-		for i := 0; i < info.Len; i++ {
-			dst = append(dst, int16(max(-1, min(1, c.Data[i*info.Channels]))*32767))
-		}
-	default:
-		for i := 0; i < info.Len; i++ {
-			dst = append(dst, int16(wave.Int16SampleFormat.Convert(chunk.At(i, 0)).(wave.Int16Sample).Int()))
-		}
-	}
-	return dst
+	return fill, nil
 }
 
 // Media returns the local media as the engine sees it.
@@ -569,22 +623,47 @@ func (m *localMedia) SetMute(audio, video bool) {
 func (m *localMedia) NoCamera() bool      { return m.noCamera }
 func (m *localMedia) NoMicrophone() bool  { return m.noMic }
 func (m *localMedia) NoAudioOutput() bool { return m.noOut }
-func (m *localMedia) Close() error        { (*Kit)(m).Close(); return nil }
+func (m *localMedia) Close() error        { return (*Kit)(m).close() }
 
-// Close stops capture and playback and releases the devices. Idempotent.
-// Capture loops stop within a frame (their readers return at the device's
-// rate), then the devices and encoders are released.
-func (k *Kit) Close() {
+// Close stops capture and playback and releases the devices, within
+// CloseLimit for the capture loops and DeviceCloseLimit for each device.
+// Idempotent; the engine calls it when the discussion ends and at exit.
+func (k *Kit) Close() { k.close() }
+
+func (k *Kit) close() error {
 	k.closeOnce.Do(func() {
 		close(k.stop)
-		k.wg.Wait()
-		for _, r := range k.release {
-			r()
+		// The devices stop first: a read waiting on one returns at once.
+		var errs []error
+		for _, f := range k.interrupt {
+			if err := f(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		done := make(chan struct{})
+		go func() { k.wg.Wait(); close(done) }()
+		t := time.NewTimer(CloseLimit)
+		defer t.Stop()
+		select {
+		case <-done:
+			for _, r := range k.release {
+				r()
+			}
+		case <-t.C:
+			// A loop still runs: freeing its encoder under it would crash.
+			errs = append(errs, fmt.Errorf("%w: a capture loop still runs after %v", ErrCloseTimeout, CloseLimit))
 		}
 		if k.player != nil {
-			k.player.close()
+			if err := k.player.close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		k.closeErr = errors.Join(errs...)
+		if k.closeErr != nil {
+			k.log.Error("closing the media", "err", k.closeErr)
 		}
 	})
+	return k.closeErr
 }
 
 // LastCall is the newest call this kit dialed (for measurements), or nil.

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"github.com/gen2brain/malgo"
 
+	"github.com/parley-lab/parley/media/capture"
 	"github.com/parley-lab/parley/media/rtc"
 )
 
@@ -29,6 +31,10 @@ const (
 	catchUpSlack = 5 * time.Millisecond
 	catchUpStep  = 2500 * time.Microsecond
 )
+
+// playerScratch is the player callback's buffer, in samples; a larger
+// request (not seen with miniaudio's fixed-size callback) grows it once.
+const playerScratch = 4096
 
 // NullBackend is miniaudio's null backend: a device with no hardware that
 // still runs in real time. malgo v0.11.24's BackendNull constant is the
@@ -107,22 +113,24 @@ func (j *jitter) delay() time.Duration {
 
 // player plays a jitter buffer through miniaudio.
 type player struct {
-	ctx *malgo.AllocatedContext
-	dev *malgo.Device
-	jb  *jitter
-	// played counts the samples handed to the device (for tests).
-	played struct {
-		sync.Mutex
-		n int64
-	}
+	ctx    *malgo.AllocatedContext
+	dev    *malgo.Device
+	jb     *jitter
+	device string // label of the device chosen ("" for miniaudio's default)
+	// played counts the samples handed to the device (for tests); atomic,
+	// so the device callback takes no lock for it.
+	played atomic.Int64
 }
 
-// openPlayer opens the default output device (or the given backends'),
-// 48 kHz mono 16-bit, with a short period for low latency.
+// openPlayer opens the output device, 48 kHz mono 16-bit, with a short
+// period for low latency: the one whose label contains speaker (any case),
+// else the system's default (capture.Select), else miniaudio's default
+// when the backend lists none. Its thread asks for real-time priority
+// (miniaudio falls back to a normal thread where that is not permitted).
 // onPlayed sees every buffer handed to the device, with the time of the
 // callback (the self-test and benchmark time tone onsets with it).
-func openPlayer(jb *jitter, backends []malgo.Backend, onPlayed func([]int16, time.Time)) (*player, error) {
-	ctx, err := malgo.InitContext(backends, malgo.ContextConfig{}, nil)
+func openPlayer(jb *jitter, backends []malgo.Backend, speaker string, onPlayed func([]int16, time.Time)) (*player, error) {
+	ctx, err := malgo.InitContext(backends, malgo.ContextConfig{ThreadPriority: malgo.ThreadPriorityRealtime}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoAudioOutput, err)
 	}
@@ -133,7 +141,25 @@ func openPlayer(jb *jitter, backends []malgo.Backend, onPlayed func([]int16, tim
 	cfg.SampleRate = rtc.SampleRate
 	cfg.PeriodSizeInMilliseconds = 10
 	cfg.Periods = 2
-	var scratch []int16
+	devs, err := capture.List(backends)
+	if err == nil {
+		var d capture.Device
+		d, err = capture.Select(devs, capture.Speaker, speaker)
+		if err == nil {
+			p.device = d.Label()
+			var free func()
+			cfg.Playback.DeviceID, free = d.ConfigID()
+			defer free()
+		}
+	}
+	if err != nil && speaker != "" {
+		ctx.Uninit()
+		ctx.Free()
+		return nil, fmt.Errorf("%w: %v", ErrNoAudioOutput, err)
+	}
+	// Allocated here, not in the callback (miniaudio's fixed-size
+	// callback hands over one period: 480 samples).
+	scratch := make([]int16, playerScratch)
 	dev, err := malgo.InitDevice(ctx.Context, cfg, malgo.DeviceCallbacks{
 		Data: func(out, _ []byte, frames uint32) {
 			if cap(scratch) < int(frames) {
@@ -145,9 +171,7 @@ func openPlayer(jb *jitter, backends []malgo.Backend, onPlayed func([]int16, tim
 				onPlayed(s, time.Now())
 			}
 			copy(out, unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*2))
-			p.played.Lock()
-			p.played.n += int64(frames)
-			p.played.Unlock()
+			p.played.Add(int64(frames))
 		},
 	})
 	if err != nil {
@@ -166,13 +190,26 @@ func openPlayer(jb *jitter, backends []malgo.Backend, onPlayed func([]int16, tim
 }
 
 func (p *player) playedSamples() int64 {
-	p.played.Lock()
-	defer p.played.Unlock()
-	return p.played.n
+	return p.played.Load()
 }
 
-func (p *player) close() {
-	p.dev.Uninit()
-	p.ctx.Uninit()
-	p.ctx.Free()
+// close releases the device within DeviceCloseLimit (ErrCloseTimeout
+// beyond: the sound system is stuck, and the device is abandoned).
+func (p *player) close() error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.dev.Stop() // first: Uninit of a running PulseAudio stream took 1.8 s here, Stop then Uninit under 1 ms
+		p.dev.Uninit()
+		p.ctx.Uninit()
+		p.ctx.Free()
+	}()
+	t := time.NewTimer(DeviceCloseLimit)
+	defer t.Stop()
+	select {
+	case <-done:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("%w: the speaker %q was not released within %v", ErrCloseTimeout, p.device, DeviceCloseLimit)
+	}
 }

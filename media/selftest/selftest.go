@@ -220,7 +220,10 @@ func Run(ctx context.Context, o Options) (Report, error) {
 			st := s.eng.State()
 			until := time.Until(st.Deadline) - 300*time.Millisecond
 			if until > 0 {
-				time.Sleep(until)
+				select {
+				case <-time.After(until):
+				case <-ctx.Done(): // stopped (a signal, the overall limit)
+				}
 			}
 			partner := sides[1-i]
 			probes[i] = s.kit.Probe(partner.tone, s.tone)

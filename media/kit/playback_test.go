@@ -1,0 +1,160 @@
+package kit
+
+import (
+	"context"
+	"math"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gen2brain/malgo"
+
+	"github.com/parley-lab/parley/media/capture"
+	"github.com/parley-lab/parley/media/capture/pulsetest"
+	"github.com/parley-lab/parley/media/rtc"
+)
+
+// Playback measurement settings.
+const (
+	playbackPhase = 10 * time.Second // quiet, then with every core busy
+	playbackShort = 3 * time.Second
+	toneAmp       = 10000.0
+	toneHz        = 440.0
+	// A dropout is a run of at least dropoutRun near-silent samples inside
+	// the tone (a 440 Hz sine at toneAmp is below quietLevel for under a
+	// sample around each zero crossing).
+	dropoutRun = 24
+	quietLevel = 200
+	// A discontinuity is a step between samples above jumpFactor times the
+	// sine's steepest step.
+	jumpFactor = 2.0
+	// maxDropouts is how many a phase may have: it catches a broken path,
+	// not a busy machine. Measured here (2 cores, another engineer's build
+	// beside, 10 s phases): 0-13 without load of ours, 2-47 with a busy
+	// process per core; 300 with busy goroutines in this process at
+	// GOMAXPROCS 2 (the device callback enters Go and must wait for a P;
+	// sched.SpareProcs). A 20 ms device period gave 0 and 0-4.
+	maxDropouts = 50
+)
+
+// glitches counts dropouts and discontinuities in a recorded tone.
+func glitches(rec []int16) (dropouts, jumps int) {
+	maxStep := toneAmp * 2 * math.Pi * toneHz / rtc.SampleRate
+	run := 0
+	for i := 1; i < len(rec); i++ {
+		if math.Abs(float64(rec[i])-float64(rec[i-1])) > jumpFactor*maxStep {
+			jumps++
+		}
+		if rec[i] > -quietLevel && rec[i] < quietLevel {
+			run++
+			if run == dropoutRun {
+				dropouts++
+			}
+		} else {
+			run = 0
+		}
+	}
+	return
+}
+
+// The partner's audio through the player, the speaker a real PulseAudio
+// sink, recorded from its monitor: a continuous tone fed in 20 ms frames
+// as the decoder would; dropouts and discontinuities are counted without
+// load of ours and with a busy process per core (pulsetest.Loaded), and
+// must stay within maxDropouts.
+func TestPlaybackThroughPulse(t *testing.T) {
+	pulsetest.Start(t, nil, []string{"spkA"}, "")
+	pulse := []malgo.Backend{malgo.BackendPulseaudio}
+	jb := newJitter(time.Now)
+	p, err := openPlayer(jb, pulse, "spkA", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close()
+	rec, err := capture.Open(capture.Config{Backends: pulse, Name: "spkA.monitor"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	phase := playbackPhase
+	if testing.Short() {
+		phase = playbackShort
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	// The feeder: a frame every 20 ms, like a decoder.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		start, n := time.Now(), 0
+		frame := make([]int16, rtc.FrameSamples)
+		for ctx.Err() == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			for due := int(time.Since(start) / (20 * time.Millisecond)); n < due; {
+				for i := range frame {
+					frame[i] = int16(toneAmp * math.Sin(2*math.Pi*toneHz*float64(n*rtc.FrameSamples+i)/rtc.SampleRate))
+				}
+				jb.push(frame)
+				n++
+			}
+		}
+	}()
+	record := func(d time.Duration) []int16 {
+		out := make([]int16, 0, int(d*rtc.SampleRate/time.Second)+rtc.FrameSamples)
+		f := make([]int16, rtc.FrameSamples)
+		for len(out) < cap(out)-rtc.FrameSamples {
+			if err := rec.Read(f); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, f...)
+		}
+		return out
+	}
+	// Wait for the tone to come through, then measure.
+	f := make([]int16, rtc.FrameSamples)
+	for heard := false; !heard; {
+		if err := rec.Read(f); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range f {
+			heard = heard || v > toneAmp/2
+		}
+	}
+	record(100 * time.Millisecond)
+	quietDrop, quietJump := glitches(record(phase))
+	if !pulsetest.Loaded(t) {
+		t.Logf("%v quiet: %d dropouts, %d discontinuities", phase, quietDrop, quietJump)
+		if quietDrop > maxDropouts {
+			t.Errorf("%d dropouts, quiet, in %v (at most %d)", quietDrop, phase, maxDropouts)
+		}
+		return
+	}
+	// Load: a busy process per core, as another kiosk or a browser would
+	// load the machine.
+	stopBusy := pulsetest.Busy(t)
+	loadDrop, loadJump := glitches(record(phase))
+	stopBusy()
+	jb.mu.Lock()
+	underruns := jb.underruns
+	jb.mu.Unlock()
+	t.Logf("%v quiet: %d dropouts, %d discontinuities; %v with %d cores busy: %d dropouts, %d discontinuities; jitter underruns %d",
+		phase, quietDrop, quietJump, phase, runtime.NumCPU(), loadDrop, loadJump, underruns)
+	for _, c := range []struct {
+		what string
+		n    int
+	}{{"dropouts, quiet", quietDrop}, {"dropouts, loaded", loadDrop}} {
+		if c.n > maxDropouts {
+			t.Errorf("%d %s in %v (at most %d)", c.n, c.what, phase, maxDropouts)
+		}
+	}
+}
