@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 # (a virtual X server with software GL, screenshots; PulseAudio in user space for
 # the microphone and speaker tests), and to package.
 BUILD_PKGS="gcc pkg-config libgl1-mesa-dev xorg-dev libvpx-dev libopus-dev libopusfile-dev libyuv-dev"
-TEST_PKGS="xvfb xauth libgl1-mesa-dri imagemagick xdotool x11-utils pulseaudio"
+TEST_PKGS="xvfb xauth libgl1-mesa-dri imagemagick xdotool x11-utils pulseaudio tesseract-ocr tesseract-ocr-eng"
 PACKAGE_PKGS="dpkg-dev fakeroot"
 # Extra Go build tags for every build and test.
 TAGS="${PARLEY_TAGS:-}"
@@ -78,6 +78,8 @@ run_tests() {
 	echo "dev.sh: the kiosk in real windows (parley demo --auto under Xvfb)"
 	build
 	bash .ci/window-test.sh ./parley "${PARLEY_SHOTS:-window-shots}"
+	echo "dev.sh: the kiosk starts without a camera and says so (a real window, the screen read back)"
+	bash .ci/nocamera-test.sh ./parley "${PARLEY_SHOTS:-window-shots}/nocamera"
 	echo "dev.sh: the kiosk and parley selftest leave on SIGTERM and SIGINT"
 	bash .ci/signal-test.sh ./parley
 	if [ "$(id -u)" -eq 0 ]; then

@@ -260,10 +260,13 @@ func (k *Kiosk) newDeviceScreen() *deviceScreen {
 }
 
 func (d *deviceScreen) update(s participant.State) {
-	setVisible(d.noCam, s.NoCamera)
+	// A camera the lab chose not to use shows no picture and no error.
+	noPicture := s.NoCamera || s.CameraOff
+	setVisible(d.noCam, noPicture)
 	setVisible(d.noCamText, s.NoCamera)
-	setVisible(d.self, !s.NoCamera)
-	if s.NoCamera {
+	setVisible(d.self, !noPicture)
+	setVisible(d.meter, !s.MicrophoneOff)
+	if noPicture {
 		d.self.Stop()
 	} else if d.k.screen == scrDevice {
 		d.self.Start()

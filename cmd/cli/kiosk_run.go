@@ -132,7 +132,7 @@ func kitOptions(c KioskConfig, log *slog.Logger) kit.Options {
 		Width: c.Width, Height: c.Height, FPS: c.FPS, VideoBitrate: c.VideoBitrate, ToneHz: c.ToneHz, PlayAudio: true, Log: log,
 		// A missing microphone is said on screen ("please tell the
 		// experimenter") rather than a kiosk that does not start.
-		MicrophoneOptional: true}
+		MicrophoneOptional: true, CameraOptional: true}
 }
 
 // audioProcs gives the kiosk and the self-test sched.SpareProcs more Go

@@ -67,6 +67,10 @@ type LocalMedia interface {
 	NoCamera() bool
 	NoMicrophone() bool
 	NoAudioOutput() bool
+	// CameraOff and MicrophoneOff: the lab chose no camera or microphone
+	// for this workstation (not a problem to report).
+	CameraOff() bool
+	MicrophoneOff() bool
 	Close() error
 }
 
@@ -153,6 +157,7 @@ func New(cfg Config) (*Engine, error) {
 		seen: map[string]bool{}, members: map[string]string{}, stopStats: make(chan struct{}), dismissed: map[string]bool{}}
 	e.st.Seat = cfg.Session.Seat
 	e.st.NoCamera, e.st.NoMicrophone, e.st.NoAudioOutput = cfg.Media.NoCamera(), cfg.Media.NoMicrophone(), cfg.Media.NoAudioOutput()
+	e.st.CameraOff, e.st.MicrophoneOff = cfg.Media.CameraOff(), cfg.Media.MicrophoneOff()
 	if cfg.Session.Log == nil {
 		cfg.Session.Log = cfg.Log
 	}
@@ -264,6 +269,21 @@ func (e *Engine) armUnreachableLocked() {
 			e.notify()
 		}
 	})
+}
+
+// devicesLocked is the device report for the server.
+func (e *Engine) devicesLocked() protocol.Devices {
+	state := func(missing, off bool) string {
+		switch {
+		case off:
+			return protocol.DeviceOff
+		case missing:
+			return protocol.DeviceMissing
+		}
+		return protocol.DeviceOK
+	}
+	return protocol.Devices{Camera: state(e.st.NoCamera, e.st.CameraOff), Microphone: state(e.st.NoMicrophone, e.st.MicrophoneOff),
+		Speaker: state(e.st.NoAudioOutput, false)}
 }
 
 // Ready says the participant finished the device check: the server may

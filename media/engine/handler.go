@@ -83,6 +83,8 @@ func (h *handler) Message(typ, ref string, body any) {
 		}
 		e.st.LastError = nil
 		e.st.DeviceCheck = b.Settings.DeviceCheck
+		// The experimenter sees what works at this workstation.
+		e.sess.Send(protocol.TypeDevices, e.devicesLocked())
 		if b.Ready || b.Settings.DeviceCheck == protocol.DeviceCheckOff || e.cfg.AutoReady {
 			if !b.Ready {
 				after = e.sess.Ready

@@ -19,6 +19,7 @@ import (
 	"github.com/parley-lab/parley/signaling/client"
 	"github.com/parley-lab/parley/signaling/protocol"
 	"github.com/parley-lab/parley/signaling/server"
+	"github.com/parley-lab/parley/signaling/testkit"
 )
 
 // stillMedia is a workstation without devices: enough for every phase
@@ -31,6 +32,8 @@ func (stillMedia) SetMute(bool, bool)        {}
 func (stillMedia) NoCamera() bool            { return false }
 func (stillMedia) NoMicrophone() bool        { return false }
 func (stillMedia) NoAudioOutput() bool       { return false }
+func (stillMedia) CameraOff() bool           { return true }
+func (stillMedia) MicrophoneOff() bool       { return true }
 func (stillMedia) Close() error              { return nil }
 
 type noFrames struct{}
@@ -84,6 +87,15 @@ func TestServerNotUpYetIsSaidAndJoinedWhenItIs(t *testing.T) {
 	waitFor(t, a, "joining by itself", func(s participant.State) bool {
 		return s.Phase == participant.PhaseWaiting && !s.ServerUnreachable && s.Pseudonym == "Ann"
 	})
+	// It told the server what devices it has (none, by the lab's choice).
+	var ps []server.ParticipantView
+	testkit.Eventually(t, "the device report", func() bool {
+		ps, _ = srv.Hub().Participants(a.eng.State().Session)
+		return len(ps) == 1 && ps[0].Devices != nil
+	})
+	if d := ps[0].Devices; d.Camera != protocol.DeviceOff || d.Microphone != protocol.DeviceOff || d.Speaker != protocol.DeviceOK {
+		t.Fatalf("devices reported %+v", d)
+	}
 }
 
 func TestJoinBeforeTheSessionGoesThroughWhenItOpens(t *testing.T) {

@@ -120,6 +120,10 @@ type Options struct {
 	// is reported (NoMicrophone: the kiosk tells the participant to ask
 	// the experimenter) instead of failing Open; nothing is sent.
 	MicrophoneOptional bool
+	// CameraOptional: a camera that is missing, busy or failing is
+	// reported (NoCamera: the device check says so) instead of failing
+	// Open; no video is sent.
+	CameraOptional bool
 }
 
 // Kit is one workstation's media.
@@ -137,7 +141,8 @@ type Kit struct {
 	framesDecoded          atomic.Int64
 	lastCall               atomic.Pointer[rtc.Call]
 
-	noCamera, noMic, noOut bool
+	noCamera, noMic, noOut bool // wanted but missing or failing
+	cameraOff, micOff      bool // the lab chose none
 	jb                     *jitter
 	player                 *player
 
@@ -284,10 +289,15 @@ func (k *Kit) openVideo() error {
 	var next func() (image.Image, error)
 	switch k.o.VideoSource {
 	case SourceNone, "":
-		k.noCamera = true
+		k.cameraOff = true
 		return nil
 	case SourceCamera:
 		r, rel, err := k.openCamera()
+		if err != nil && k.o.CameraOptional && !k.o.FallbackToTest {
+			k.log.Error("no camera: the call goes on without video from this side", "err", err)
+			k.noCamera = true
+			return nil
+		}
 		if err != nil {
 			if !k.o.FallbackToTest {
 				return err
@@ -462,7 +472,7 @@ func (k *Kit) openAudio() error {
 	var fill func(pcm []int16) error
 	switch k.o.AudioSource {
 	case SourceNone, "":
-		k.noMic = true
+		k.micOff = true
 		return nil
 	case SourceMicrophone:
 		f, err := k.openMicrophone()
@@ -623,6 +633,8 @@ func (m *localMedia) SetMute(audio, video bool) {
 func (m *localMedia) NoCamera() bool      { return m.noCamera }
 func (m *localMedia) NoMicrophone() bool  { return m.noMic }
 func (m *localMedia) NoAudioOutput() bool { return m.noOut }
+func (m *localMedia) CameraOff() bool     { return m.cameraOff }
+func (m *localMedia) MicrophoneOff() bool { return m.micOff }
 func (m *localMedia) Close() error        { return (*Kit)(m).close() }
 
 // Close stops capture and playback and releases the devices, within

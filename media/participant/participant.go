@@ -142,7 +142,11 @@ type State struct {
 	SelfView                       bool
 	MaxMessageRunes                int
 
+	// NoCamera, NoMicrophone, NoAudioOutput: wanted but missing or failing
+	// (the device check says so); CameraOff, MicrophoneOff: the lab chose
+	// none for this workstation.
 	NoCamera, NoMicrophone, NoAudioOutput bool
+	CameraOff, MicrophoneOff              bool
 
 	EndReason string
 	LastError *Notice

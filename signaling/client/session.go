@@ -243,6 +243,9 @@ func (s *Session) Send(typ string, v any) error {
 	case protocol.Stats:
 		b.ID, b.AtMS = s.newIDLocked("r"), s.serverNowMSLocked()
 		return s.addReportLocked(typ, b.ID, b)
+	case protocol.Devices:
+		b.ID, b.AtMS = s.newIDLocked("r"), s.serverNowMSLocked()
+		return s.addReportLocked(typ, b.ID, b)
 	}
 	if len(s.signals) >= s.cfg.MaxQueued {
 		return ErrQueueFull

@@ -41,6 +41,8 @@ const (
 	// TypeReady: the participant finished the device check; only ready
 	// participants are paired (unless the session's device_check is off).
 	TypeReady = "ready" // no data
+	// TypeDevices reports the workstation's camera, microphone and speaker.
+	TypeDevices = "devices" // Devices
 )
 
 // Message types sent by the server.
@@ -304,6 +306,23 @@ type Stats struct {
 	AtMS int64  `json:"at_ms,omitempty"`
 }
 
+// Device states (Devices).
+const (
+	DeviceOK      = "ok"      // working
+	DeviceOff     = "off"     // the lab chose none for this workstation
+	DeviceMissing = "missing" // wanted, but missing, busy or failing
+)
+
+// Devices is a kiosk's report of its devices, so the experimenter sees
+// who cannot take part fully; kept as an event. ID and AtMS as in CallState.
+type Devices struct {
+	Camera     string `json:"camera"`
+	Microphone string `json:"microphone"`
+	Speaker    string `json:"speaker"`
+	ID         string `json:"id,omitempty"`
+	AtMS       int64  `json:"at_ms,omitempty"`
+}
+
 // Ended tells a member that its discussion is over.
 type Ended struct {
 	Reason string `json:"reason"` // EndDeadline, EndExperimenter or EndSession
@@ -396,6 +415,7 @@ var bodies = map[string]func() any{
 	TypeStats:     func() any { return new(Stats) },
 	TypeLeave:     func() any { return new(struct{}) },
 	TypeReady:     func() any { return new(struct{}) },
+	TypeDevices:   func() any { return new(Devices) },
 	TypeWelcome:   func() any { return new(Welcome) },
 	TypeWaiting:   func() any { return new(Waiting) },
 	TypePaired:    func() any { return new(Paired) },

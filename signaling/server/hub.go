@@ -37,6 +37,7 @@ const (
 	EvWebhookGaveUp  = "webhook_gave_up"
 	EvReady          = "ready"      // the participant finished the device check
 	EvNoPartner      = "no_partner" // a participant waited past no_partner_after_s unpaired
+	EvDevices        = "devices"    // a kiosk's camera, microphone and speaker
 )
 
 // Hub owns all live state: sessions, participants, groups, connections.
@@ -208,6 +209,8 @@ func (h *Hub) dispatchLocked(c *conn, env protocol.Envelope, body any) *protocol
 		return h.callStateLocked(p, env.Ref, b)
 	case *protocol.Stats:
 		return h.statsLocked(p, env.Ref, b)
+	case *protocol.Devices:
+		return h.devicesLocked(p, env.Ref, b)
 	}
 	if env.Type == protocol.TypeReady {
 		return h.readyLocked(p, env.Ref)

@@ -215,3 +215,23 @@ func TestExperimenterAddressesGroupsByNumberAndSeesCounts(t *testing.T) {
 		t.Fatalf("/api/rooms: %s", raw)
 	}
 }
+
+func TestDeviceReportsReachTheExperimenter(t *testing.T) {
+	checkGoroutines(t)
+	ts := startServer(t, t.TempDir(), Config{}, newFakeClock())
+	defer ts.Close()
+	a := dialKiosk(t, ts.url, "A")
+	w := a.join(protocol.JoinRequest{})
+	a.send(protocol.TypeDevices, "d0", protocol.Devices{Camera: "broken", Microphone: "ok", Speaker: "ok"})
+	if e := a.expectError("d0", protocol.CodeBadField); e.Field != "camera" {
+		t.Fatalf("bad device state: %+v", e)
+	}
+	a.send(protocol.TypeDevices, "d1", protocol.Devices{Camera: protocol.DeviceMissing, Microphone: protocol.DeviceOK, Speaker: protocol.DeviceOff, ID: "d1"})
+	a.next(protocol.TypeAck)
+	var ps []ParticipantView
+	ts.api(t, "GET", "/api/sessions/"+w.Session+"/participants", ts.AdminToken(), nil, &ps)
+	if len(ps) != 1 || ps[0].Devices == nil || ps[0].Devices.Camera != protocol.DeviceMissing {
+		t.Fatalf("participants %+v, want the camera missing", ps)
+	}
+	eventKinds(t, ts, w.Session, EvDevices)
+}

@@ -111,6 +111,34 @@ func (h *Hub) allowReport(p *participant, now time.Time) *protocol.Error {
 	return nil
 }
 
+// devicesLocked records a kiosk's device report, for the events and the
+// experimenter's view.
+func (h *Hub) devicesLocked(p *participant, ref string, d *protocol.Devices) *protocol.Error {
+	for field, v := range map[string]string{"camera": d.Camera, "microphone": d.Microphone, "speaker": d.Speaker} {
+		switch v {
+		case protocol.DeviceOK, protocol.DeviceOff, protocol.DeviceMissing:
+		default:
+			return &protocol.Error{Code: protocol.CodeBadField, Field: field,
+				Message: fmt.Sprintf("%s %q is not %q, %q or %q", field, v, protocol.DeviceOK, protocol.DeviceOff, protocol.DeviceMissing)}
+		}
+	}
+	now := h.clock.Now()
+	if err := h.allowReport(p, now); err != nil {
+		return err
+	}
+	report := &commitReq{from: p, ackRef: ref}
+	defer h.enqueueLocked(report)
+	p.devices = &protocol.Devices{Camera: d.Camera, Microphone: d.Microphone, Speaker: d.Speaker}
+	if d.ID != "" && p.reported[d.ID] {
+		return nil
+	}
+	p.rememberReport(d.ID)
+	e := ev(p.sess.rec.Code, p.rec.ID, p.groupID(), EvDevices, p.devices, h.reportedAt(p, d.AtMS, now))
+	e.ClientID = d.ID
+	report.events = []store.Event{e}
+	return nil
+}
+
 func (h *Hub) statsLocked(p *participant, ref string, st *protocol.Stats) *protocol.Error {
 	now := h.clock.Now()
 	if err := h.allowReport(p, now); err != nil {

@@ -129,6 +129,10 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 // AdminToken is the token the experimenter API requires.
 func (s *Server) AdminToken() string { return s.adminToken }
 
+// Hub is the server's live state and the experimenter's operations (for a
+// dashboard or a test in the same process).
+func (s *Server) Hub() *Hub { return s.hub }
+
 // Store is the server's store (for export in-process).
 func (s *Server) Store() *store.Store { return s.st }
 

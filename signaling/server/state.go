@@ -50,6 +50,8 @@ type participant struct {
 	// no_partner_after_s; noPartnerTimer fires then.
 	noPartner      bool
 	noPartnerTimer Timer
+	// devices is the kiosk's latest device report (nil: none yet).
+	devices *protocol.Devices
 }
 
 // ready reports whether p may be paired: it finished the device check, or
