@@ -33,6 +33,7 @@ const maxCommitBatch = 256
 // enqueueLocked hands a validated message to the committer. It never blocks:
 // the queue is bounded by the per-participant rate limit.
 func (h *Hub) enqueueLocked(r *commitReq) {
+	h.version.Add(1)
 	h.cqMu.Lock()
 	h.cq = append(h.cq, r)
 	h.cqMu.Unlock()

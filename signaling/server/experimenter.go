@@ -214,8 +214,11 @@ type ParticipantView struct {
 	State       string   `json:"state"` // device_check, waiting, no_partner, paired, in_call, paused, ended, removed
 	Group       int      `json:"group,omitempty"`
 	TimeLeftS   *float64 `json:"time_left_s,omitempty"`
-	// Devices is the kiosk's report of its camera, microphone and speaker.
-	Devices *protocol.Devices `json:"devices,omitempty"`
+	// Devices is the kiosk's report of its camera, microphone and speaker;
+	// Quality its latest call statistics; LastSeen when it last sent anything.
+	Devices  *protocol.Devices `json:"devices,omitempty"`
+	Quality  *protocol.Stats   `json:"quality,omitempty"`
+	LastSeen *time.Time        `json:"last_seen,omitempty"`
 }
 
 // Participants lists a session's participants with their state.
@@ -237,7 +240,11 @@ func (h *Hub) Participants(code string) ([]ParticipantView, error) {
 // participantViewLocked is one participant as the experimenter sees it.
 func (h *Hub) participantViewLocked(p *participant, now time.Time) ParticipantView {
 	v := ParticipantView{ID: p.rec.ID, Code: p.rec.Code, IDInSession: p.rec.IDInSession, Seat: p.rec.Seat,
-		Pseudonym: p.rec.Pseudonym, Connected: p.conn != nil, State: "waiting", Devices: p.devices}
+		Pseudonym: p.rec.Pseudonym, Connected: p.conn != nil, State: "waiting", Devices: p.devices, Quality: p.quality}
+	if !p.lastSeen.IsZero() {
+		t := p.lastSeen.UTC()
+		v.LastSeen = &t
+	}
 	switch {
 	case !p.ready():
 		v.State = "device_check"

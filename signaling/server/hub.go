@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -53,6 +54,9 @@ type Hub struct {
 	notifyWebhooks func()
 	// admit caps connections and joins per remote address.
 	admit *admission
+	// version counts changes anyone watching could see (the dashboard
+	// pushes a new view when it moves).
+	version atomic.Uint64
 
 	// commitMu is taken before mu by whatever must not interleave with a
 	// batch between its commit and its delivery: the committer, and joins
@@ -150,6 +154,7 @@ func (h *Hub) sendLocked(p *participant, typ, ref string, v any) {
 		h.log.Error("encode", "type", typ, "err", err)
 		return
 	}
+	h.version.Add(1)
 	p.conn.enqueue(frame)
 }
 
@@ -184,6 +189,9 @@ func (h *Hub) handle(c *conn, frame []byte) {
 	defer h.mu.Unlock()
 	if h.closed {
 		return
+	}
+	if p := c.p; p != nil {
+		p.lastSeen = h.clock.Now()
 	}
 	if refusal := h.dispatchLocked(c, env, body); refusal != nil {
 		c.sendErrorValue(env.Ref, *refusal)

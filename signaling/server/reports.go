@@ -151,6 +151,9 @@ func (h *Hub) statsLocked(p *participant, ref string, st *protocol.Stats) *proto
 		return nil
 	}
 	p.rememberReport(st.ID)
+	q := *st
+	q.ID, q.AtMS = "", 0
+	p.quality = &q
 	data := map[string]any{}
 	raw, _ := json.Marshal(st)
 	json.Unmarshal(raw, &data)

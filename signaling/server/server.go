@@ -59,6 +59,9 @@ type Server struct {
 	hub   *Hub
 	hooks *dispatcher
 	admit *admission
+	// dash holds the dashboard's logins; stopDash ends its streams at Close.
+	dash     *dashAuth
+	stopDash chan struct{}
 	// live holds every open websocket, joined or not, so Close reaches all.
 	liveMu     sync.Mutex
 	live       map[*conn]struct{}
@@ -118,7 +121,9 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	s.mux.HandleFunc("GET /ws", s.serveWS)
+	s.dash, s.stopDash = newDashAuth(s.clock), make(chan struct{})
 	s.routes()
+	s.dashboardRoutes()
 	s.stopCommit = make(chan struct{})
 	s.wg.Add(2)
 	go func() { defer s.wg.Done(); s.hooks.run() }()
@@ -166,6 +171,7 @@ func (s *Server) Serve() error {
 // reconnect to the next instance, and the store is closed.
 func (s *Server) Close() error {
 	s.hub.close()
+	close(s.stopDash)
 	s.liveMu.Lock()
 	for c := range s.live {
 		c.shut(websocket.CloseGoingAway, "server restarting")
@@ -254,8 +260,17 @@ func loadOrCreateToken(path string) (token string, created bool, err error) {
 	return token, true, f.Close()
 }
 
-// authorized compares the bearer token in constant time.
+// authorized reports whether an API request may go on: the bearer token
+// (compared in constant time), or a dashboard login whose request is
+// allowed (a change needs the CSRF token and the server's origin).
 func (s *Server) authorized(r *http.Request) bool {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.adminToken)) == 1
+	if got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		return s.tokenMatches(got)
+	}
+	_, sess := s.dash.session(r)
+	return sess != nil && cookieAllowed(r, sess)
+}
+
+func (s *Server) tokenMatches(token string) bool {
+	return token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.adminToken)) == 1
 }

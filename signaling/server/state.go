@@ -50,8 +50,11 @@ type participant struct {
 	// no_partner_after_s; noPartnerTimer fires then.
 	noPartner      bool
 	noPartnerTimer Timer
-	// devices is the kiosk's latest device report (nil: none yet).
-	devices *protocol.Devices
+	// devices is the kiosk's latest device report (nil: none yet), quality
+	// its latest call statistics, lastSeen when it last sent anything.
+	devices  *protocol.Devices
+	quality  *protocol.Stats
+	lastSeen time.Time
 }
 
 // ready reports whether p may be paired: it finished the device check, or

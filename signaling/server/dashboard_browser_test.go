@@ -1,0 +1,97 @@
+package server
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/parley-lab/parley/signaling/protocol"
+)
+
+// TestDashboardInChromium: the experimenter's page as an experimenter uses
+// it, in Debian's Chromium: log in, watch two pairs in their discussion,
+// message a group, give more time, pause, remove a participant, log out.
+// PARLEY_SHOTS (set by dev.sh) keeps the screenshot.
+func TestDashboardInChromium(t *testing.T) {
+	ts := startServer(t, t.TempDir(), Config{}, nil)
+	defer ts.Close()
+	br := startChromium(t)
+
+	a, b, w, clkA := inCall(t, ts)
+	c, d := dialKiosk(t, ts.url, "C"), dialKiosk(t, ts.url, "D")
+	c.join(protocol.JoinRequest{})
+	d.join(protocol.JoinRequest{})
+	c.waitPaired()
+	d.waitPaired()
+	startCall(t, c, d)
+	c.next(protocol.TypeClock)
+	for _, k := range []*kiosk{a, b, c, d} {
+		k.send(protocol.TypeStats, "", protocol.Stats{Peer: "x", RTTMS: 3, FPSSent: 30, FPSRecv: 29, AudioDelayMS: 22, VideoDelayMS: 7})
+	}
+
+	// Log in with the admin token.
+	br.navigate(ts.base + "/admin/")
+	br.until("the login form", `document.getElementById("token")`)
+	if err := br.eval(`document.getElementById("token").value = `+jsString(ts.AdminToken())+`; document.getElementById("login").click()`, nil); err != nil {
+		t.Fatal(err)
+	}
+	br.until("the dashboard", `document.querySelector('meta[name="csrf"]')`)
+	br.navigate(ts.base + "/admin/?session=" + w.Session)
+	// The kiosks' rows, live.
+	br.until("seat A's row in a call", `document.querySelector("#participant-seat-A .state-in_call")`)
+	br.until("group 2", `document.getElementById("group-2")`)
+	br.eval(`window.confirm = () => true`, nil)
+	if dir := os.Getenv("PARLEY_SHOTS"); dir != "" {
+		os.MkdirAll(dir, 0o755)
+		br.screenshot(filepath.Join(dir, "dashboard-two-pairs.png"))
+	}
+	br.screenshot(filepath.Join(t.TempDir(), "dashboard.png"))
+
+	// A newcomer's row appears without a reload.
+	e := dialKiosk(t, ts.url, "E")
+	e.join(protocol.JoinRequest{})
+	br.until("the newcomer's row", `document.getElementById("participant-seat-E")`)
+
+	// A message to group 1 reaches its kiosks.
+	br.eval(`document.getElementById("post-to").value = "group:1"; document.getElementById("post-body").value = "Two minutes left";
+		document.querySelector("#post-form button").click()`, nil)
+	var m protocol.ChatMessage
+	a.nextBody(protocol.TypeChatMsg, &m)
+	if m.Body != "Two minutes left" || m.Role != protocol.RoleExperimenter {
+		t.Fatalf("A got %+v", m)
+	}
+	br.until("the message in the chat", `[...document.querySelectorAll("#chat .body")].some(e => e.textContent === "Two minutes left")`)
+
+	// More time moves the kiosk's deadline.
+	br.eval(`document.querySelector("#group-1 .more-time").click()`, nil)
+	var clk protocol.Clock
+	a.nextBody(protocol.TypeClock, &clk)
+	if clk.DeadlineMS != clkA.DeadlineMS+60_000 {
+		t.Fatalf("deadline %d after +1 min, want %d", clk.DeadlineMS, clkA.DeadlineMS+60_000)
+	}
+	// Pause stops it.
+	br.until("the pause button", `document.querySelector("#group-1 .pause")`)
+	br.eval(`document.querySelector("#group-1 .pause").click()`, nil)
+	a.nextBody(protocol.TypeClock, &clk)
+	if !clk.Paused {
+		t.Fatalf("clock after pause: %+v", clk)
+	}
+	br.until("group 1 shown paused", `document.querySelector("#group-1 .state-paused")`)
+
+	// Remove ends that kiosk.
+	br.eval(`document.querySelector("#participant-seat-C .remove").click()`, nil)
+	var ended protocol.Ended
+	c.nextBody(protocol.TypeEnded, &ended)
+	if ended.Reason != protocol.EndRemoved {
+		t.Fatalf("C ended %+v", ended)
+	}
+	br.until("C shown removed", `document.querySelector("#participant-seat-C .state-removed")`)
+
+	// Logging out locks the page again.
+	br.eval(`document.getElementById("logout").click()`, nil)
+	br.until("the login form after logout", `document.getElementById("token")`)
+	var status int
+	if err := br.eval(`fetch("/api/sessions").then(r => r.status)`, &status); err != nil || status != 401 {
+		t.Fatalf("the API after logout: %d %v", status, err)
+	}
+}
