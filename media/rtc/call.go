@@ -13,11 +13,11 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v4"
-	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/rtcp"
 	"github.com/pion/transport/v4"
 	"github.com/pion/webrtc/v4"
@@ -34,9 +34,6 @@ const (
 	ICEKeepalive           = 500 * time.Millisecond
 	// PLIInterval bounds how often a keyframe is asked for while waiting.
 	PLIInterval = 300 * time.Millisecond
-	// NACKInterval is how often missing packets are asked for again
-	// (pion's default, 100 ms, would hold a damaged frame far too long).
-	NACKInterval = 10 * time.Millisecond
 )
 
 // virtualInterfaces are never used for candidates: container and VM
@@ -68,6 +65,10 @@ type Config struct {
 	// its RTP sequence number; concealed frames have lost=true.
 	OnAudio func(pcm []int16, seq uint16, lost bool)
 
+	// VideoCeiling is the video bitrate on a clean link (bit/s; 0:
+	// DefaultVideoCeiling); congestion control lowers it.
+	VideoCeiling int
+
 	// Loopback includes 127.0.0.1 candidates (two kiosks on one machine, CI).
 	Loopback bool
 	// Net replaces the network (pion's virtual network in tests).
@@ -77,9 +78,11 @@ type Config struct {
 
 // Call is a running call.
 type Call struct {
-	cfg Config
-	pc  *webrtc.PeerConnection
-	log *slog.Logger
+	cfg    Config
+	pc     *webrtc.PeerConnection
+	log    *slog.Logger
+	repair *repair
+	bwe    atomic.Pointer[cc.BandwidthEstimator]
 
 	mu        sync.Mutex
 	remoteSet bool
@@ -117,16 +120,13 @@ func New(cfg Config) (*Call, error) {
 	if cfg.Net != nil {
 		se.SetNet(cfg.Net)
 	}
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
+	if cfg.VideoCeiling == 0 {
+		cfg.VideoCeiling = DefaultVideoCeiling
+	}
+	api, rep, err := newAPI(se, cfg.VideoCeiling)
+	if err != nil {
 		return nil, err
 	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptorsWithOptions(m, ir,
-		webrtc.WithNackGeneratorOptions(nack.GeneratorInterval(NACKInterval))); err != nil {
-		return nil, err
-	}
-	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir))
 	var servers []webrtc.ICEServer
 	for _, s := range cfg.ICEServers {
 		servers = append(servers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
@@ -135,8 +135,21 @@ func New(cfg Config) (*Call, error) {
 	if err != nil {
 		return nil, fmt.Errorf("peer connection: %w", err)
 	}
-	c := &Call{cfg: cfg, pc: pc, log: cfg.Log.With("peer", cfg.Peer), started: time.Now(), state: protocol.CallConnecting}
+	c := &Call{cfg: cfg, pc: pc, repair: rep, log: cfg.Log.With("peer", cfg.Peer), started: time.Now(), state: protocol.CallConnecting}
 	c.timeline.Created = c.started
+	rtt := func() time.Duration {
+		st, ok := pc.SCTP().Transport().ICETransport().GetSelectedCandidatePairStats()
+		if !ok {
+			return 0
+		}
+		return time.Duration(st.CurrentRoundTripTime * float64(time.Second))
+	}
+	rep.nack.pathRTT.Store(&rtt)
+	select {
+	case e := <-rep.estimator: // made with the peer connection's interceptors
+		c.bwe.Store(&e)
+	default:
+	}
 	if err := c.addTracks(); err != nil {
 		pc.Close()
 		return nil, err

@@ -2,6 +2,7 @@ package rtc
 
 import (
 	"encoding/json"
+	"github.com/pion/interceptor/pkg/cc"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -68,4 +69,37 @@ func (c *Call) Stats() protocol.Stats {
 	c.lastStats = cur
 	c.mu.Unlock()
 	return s
+}
+
+// Repair is what the call's loss repair did so far: the NACKs this side
+// sent for the partner's video, and the retransmissions it sent for the
+// partner's NACKs.
+type Repair struct {
+	NACK       NACKStats
+	Retransmit RetransmitStats
+}
+
+// Repair reports loss repair since the call began.
+func (c *Call) Repair() Repair {
+	return Repair{NACK: c.repair.nack.Stats(), Retransmit: c.repair.budget.Stats()}
+}
+
+// Estimate is the congestion controller's estimate of what the path to
+// the partner carries (bit/s), audio and video together; before the call
+// is set up, the ceiling.
+func (c *Call) Estimate() int {
+	if e := c.estimatorNow(); e != nil {
+		return e.GetTargetBitrate()
+	}
+	return c.cfg.VideoCeiling + AudioReserve
+}
+
+// TargetVideoBitrate is the video bitrate the estimate leaves (bit/s).
+func (c *Call) TargetVideoBitrate() int { return VideoBitrate(c.Estimate(), c.cfg.VideoCeiling) }
+
+func (c *Call) estimatorNow() cc.BandwidthEstimator {
+	if p := c.bwe.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
