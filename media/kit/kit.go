@@ -678,7 +678,9 @@ func (c *countedCall) Close() error {
 }
 
 func (k *Kit) onAudio(pcm []int16, seq uint16, lost bool) {
-	k.jb.push(pcm)
+	if !k.jb.pushFrame(pcm, seq, lost) {
+		return // too late to be played
+	}
 	if k.o.Measure {
 		k.probe.audio(pcm)
 	}
