@@ -34,6 +34,9 @@ const (
 	ICEKeepalive           = 500 * time.Millisecond
 	// PLIInterval bounds how often a keyframe is asked for while waiting.
 	PLIInterval = 300 * time.Millisecond
+	// RemoteHangupGrace is how long a call the partner closed waits for
+	// our own end of the discussion before it counts as failed.
+	RemoteHangupGrace = 2 * time.Second
 )
 
 // virtualInterfaces are never used for candidates: container and VM
@@ -306,10 +309,14 @@ func (c *Call) onState(s webrtc.PeerConnectionState) {
 	case webrtc.PeerConnectionStateFailed:
 		state = protocol.CallFailed
 	case webrtc.PeerConnectionStateClosed:
-		// pion closes the connection when the partner's side closes DTLS
-		// (its kiosk stopped): for us the call has failed. Our own Close
+		// pion closes the connection when the partner's side closes DTLS:
+		// its kiosk stopped, or its discussion ended a moment before ours
+		// (the server's "ended" reaches the two kiosks a few milliseconds
+		// apart). Disconnected for now; failed (and called afresh) only if
+		// our own end does not come within RemoteHangupGrace. Our own Close
 		// is filtered below.
-		state = protocol.CallFailed
+		state = protocol.CallDisconnected
+		time.AfterFunc(RemoteHangupGrace, c.hungUp)
 	default:
 		return
 	}
@@ -326,6 +333,22 @@ func (c *Call) onState(s webrtc.PeerConnectionState) {
 	c.log.Debug("call state", "state", state, "after", time.Since(c.started))
 	if c.cfg.OnState != nil {
 		c.cfg.OnState(state)
+	}
+}
+
+// hungUp reports the call failed after the partner closed it, unless it
+// was closed here meanwhile.
+func (c *Call) hungUp() {
+	c.mu.Lock()
+	if c.closed || c.state == protocol.CallFailed {
+		c.mu.Unlock()
+		return
+	}
+	c.state = protocol.CallFailed
+	c.mu.Unlock()
+	c.log.Debug("call state", "state", protocol.CallFailed, "after", time.Since(c.started), "why", "the partner closed the connection")
+	if c.cfg.OnState != nil {
+		c.cfg.OnState(protocol.CallFailed)
 	}
 }
 
@@ -416,6 +439,13 @@ func (r remoteOf) Render(dst *image.RGBA, seen uint64, view participant.View) (*
 		return nil, 0
 	}
 	return v.frames.Render(dst, seen, view)
+}
+
+// Closed says whether Close was called.
+func (c *Call) Closed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
 }
 
 // Close ends the call and waits for its goroutines.

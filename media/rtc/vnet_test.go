@@ -274,7 +274,32 @@ type pair struct {
 	latencies    latencyLog
 	stateA       atomic.Value
 	stateB       atomic.Value
+	historyB     stateHistory
 	lastDecodeNs atomic.Int64
+}
+
+type stateHistory struct {
+	mu     sync.Mutex
+	states []string
+	at     []time.Time
+}
+
+func (h *stateHistory) add(s string) {
+	h.mu.Lock()
+	h.states, h.at = append(h.states, s), append(h.at, time.Now())
+	h.mu.Unlock()
+}
+
+// first is when s was first reported (zero if never).
+func (h *stateHistory) first(s string) time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, x := range h.states {
+		if x == s {
+			return h.at[i]
+		}
+	}
+	return time.Time{}
 }
 
 type latencyLog struct {
@@ -321,7 +346,7 @@ func newPair(t *testing.T, n *testNet, s *sender, ceiling int) *pair {
 		t.Fatal(err)
 	}
 	p.b, err = New(Config{Peer: "a", Send: p.toA.send, Net: n.b, Log: quiet,
-		OnState: func(st string) { p.stateB.Store(st) },
+		OnState: func(st string) { p.stateB.Store(st); p.historyB.add(st) },
 		OnVideo: func(img *image.YCbCr, at time.Time) {
 			p.decoded.Add(1)
 			p.lastDecodeNs.Store(at.UnixNano())
