@@ -115,7 +115,7 @@ func TestJitterPlaysReorderedPacketsInTheirPlace(t *testing.T) {
 				played = append(played, out[0])
 			}
 			target := j.target
-			if used := j.pushFrame(frame(3), 3, false); used != tc.used {
+			if used, replaced := j.pushFrame(frame(3), 3, false); used != tc.used || replaced != tc.used {
 				t.Fatalf("late packet used %v, want %v", used, tc.used)
 			}
 			for len(played) < 5 {
@@ -138,10 +138,10 @@ func TestJitterPlaysReorderedPacketsInTheirPlace(t *testing.T) {
 					t.Fatalf("late %d, target %d -> %d: a late packet must grow the buffer", j.late, target, j.target)
 				}
 			}
-			if j.pushFrame(frame(5), 5, false) {
+			if used, _ := j.pushFrame(frame(5), 5, false); used {
 				t.Fatal("a duplicate was used")
 			}
-			if !j.pushFrame(frame(9), 64000, false) {
+			if used, _ := j.pushFrame(frame(9), 64000, false); !used {
 				t.Fatal("a fresh stream's first packet was dropped as late")
 			}
 		})

@@ -110,6 +110,8 @@ type Kit struct {
 	// of their congestion estimates.
 	liveMu sync.Mutex
 	live   map[*countedCall]struct{}
+	// counters are the benchmark's view of the partner's media.
+	counters counters
 
 	noCamera, noMic, noOut bool
 	jb                     *jitter
@@ -678,9 +680,11 @@ func (c *countedCall) Close() error {
 }
 
 func (k *Kit) onAudio(pcm []int16, seq uint16, lost bool) {
-	if !k.jb.pushFrame(pcm, seq, lost) {
+	used, replaced := k.jb.pushFrame(pcm, seq, lost)
+	if !used {
 		return // too late to be played
 	}
+	k.counters.audio(lost, replaced)
 	if k.o.Measure {
 		k.probe.audio(pcm)
 	}
@@ -691,6 +695,7 @@ func (k *Kit) onAudio(pcm []int16, seq uint16, lost bool) {
 func (k *Kit) onVideo() rtc.VideoHook {
 	return func(img *image.YCbCr, at time.Time) {
 		k.framesDecoded.Add(1)
+		k.counters.frame(at)
 		if k.o.Measure {
 			k.probe.video(img, at)
 		}

@@ -103,12 +103,13 @@ func (j *jitter) dropLocked(n int) {
 
 // pushFrame adds one decoded frame with its sequence number: in order (a
 // concealed one has lost set), or late, when it replaces its concealed
-// place if that is still to be played. It reports whether pcm was used.
-func (j *jitter) pushFrame(pcm []int16, seq uint16, lost bool) bool {
+// place if that is still to be played. It reports whether pcm was used,
+// and whether it replaced a concealed place.
+func (j *jitter) pushFrame(pcm []int16, seq uint16, lost bool) (used, replaced bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.started && seq == j.newest {
-		return false // a duplicate
+		return false, false // a duplicate
 	}
 	// Older than the newest, within the index: late. Further behind is a
 	// new stream (a fresh call numbers its packets afresh).
@@ -122,7 +123,7 @@ func (j *jitter) pushFrame(pcm []int16, seq uint16, lost bool) bool {
 				copy(j.buf[f.pos-j.consumed:], pcm)
 				f.lost = false
 				j.replaced++
-				return true
+				return true, true
 			}
 			break
 		}
@@ -130,7 +131,7 @@ func (j *jitter) pushFrame(pcm []int16, seq uint16, lost bool) bool {
 			j.late++
 			j.growLocked(j.now())
 		}
-		return false
+		return false, false
 	}
 	if j.started && seq-j.newest > 0x8000 {
 		j.nframes = 0 // a new stream: forget the old one's places
@@ -145,7 +146,7 @@ func (j *jitter) pushFrame(pcm []int16, seq uint16, lost bool) bool {
 		j.frames[indexedFrames-1] = ref
 	}
 	j.appendLocked(pcm)
-	return true
+	return true, false
 }
 
 // growLocked raises the target one step (after an underrun or a late packet).
