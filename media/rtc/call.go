@@ -385,7 +385,7 @@ func (c *Call) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 			c.log.Warn("unsupported video codec", "codec", t.Codec().MimeType)
 			return
 		}
-		v, err := newVideoReceiver(t, c.requestKeyframe(t), c.cfg.OnVideo)
+		v, err := newVideoReceiver(t, c.requestKeyframe(t), c.cfg.OnVideo, c.repair.nack.repairWait)
 		if err != nil {
 			c.mu.Unlock()
 			c.log.Error("video decoder", "err", err)

@@ -16,7 +16,7 @@ import (
 // 4 s of video: hundreds of retransmissions per lost packet), and never
 // sees repairs that come on an RTX stream. Ours asks for each missing
 // packet at most MaxNACKsPerPacket times, a round trip apart, and only
-// while the video receiver still waits for it (RetransmitWait). We
+// while the video receiver still waits for it (repairWait). We
 // negotiate no RTX: repairs come on the media stream's SSRC and pass
 // through this interceptor, so they count as received.
 const (
@@ -33,9 +33,9 @@ const (
 	// again; a longer one (an outage) is repaired by a keyframe, which the
 	// video receiver asks for, not by a burst of retransmissions.
 	MaxNACKGap = 64
-	// NACKGiveUp: a packet missing this long is no longer asked for (the
-	// video receiver has given its frame up by then).
-	NACKGiveUp = RetransmitWait
+	// lateRepairMemory is how long a given-up packet is remembered, so a
+	// repair that comes after the give-up is counted (RepairedLate).
+	lateRepairMemory = time.Second
 	// rttRefresh is how often the path's round trip is read from ICE.
 	rttRefresh = 100 * time.Millisecond
 	// repairRTTWeight smooths the measured repair delay (1/8, as TCP's
@@ -48,7 +48,10 @@ type NACKStats struct {
 	Missing  int64 // packets found missing (a gap in sequence numbers)
 	NACKs    int64 // requests sent, one per packet per NACK
 	Repaired int64 // missing packets that arrived later (retransmitted or reordered)
-	Skipped  int64 // missing packets in gaps longer than MaxNACKGap: not asked for
+	// RepairedLate are missing packets that arrived after the receiver
+	// had given them up (repairWait): too late to be used.
+	RepairedLate int64
+	Skipped      int64 // missing packets in gaps longer than MaxNACKGap: not asked for
 	// MaxPerPacket is the most NACKs sent for any one packet.
 	MaxPerPacket int
 	// RepairRTT is the smoothed time from a packet's only NACK to its
@@ -77,6 +80,11 @@ type nackStream struct {
 	started bool
 	highest uint16
 	missing map[uint16]*missingPacket
+	gaveUp  map[uint16]time.Time
+}
+
+func newNACKStream() *nackStream {
+	return &nackStream{missing: map[uint16]*missingPacket{}, gaveUp: map[uint16]time.Time{}}
 }
 
 type missingPacket struct {
@@ -105,7 +113,7 @@ func (g *nackGenerator) BindRemoteStream(info *interceptor.StreamInfo, reader in
 		return reader
 	}
 	g.mu.Lock()
-	g.streams[info.SSRC] = &nackStream{missing: map[uint16]*missingPacket{}}
+	g.streams[info.SSRC] = newNACKStream()
 	g.mu.Unlock()
 	ssrc := info.SSRC
 	return interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
@@ -160,6 +168,10 @@ func (g *nackGenerator) received(ssrc uint32, seq uint16, now time.Time) {
 	default: // older: a repair, a late packet or a duplicate
 		m, ok := s.missing[seq]
 		if !ok {
+			if _, late := s.gaveUp[seq]; late {
+				delete(s.gaveUp, seq)
+				g.stats.RepairedLate++
+			}
 			return
 		}
 		delete(s.missing, seq)
@@ -182,17 +194,37 @@ func (g *nackGenerator) retryAfter() time.Duration {
 	return max(NACKRetryMin, rtt+rtt/2+NACKInterval)
 }
 
+// repairWait is how long a missing packet is waited for (and asked for):
+// RetransmitWait, or two round trips and two ticks on a longer path, at
+// most MaxRetransmitWait.
+func (g *nackGenerator) repairWait() time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.repairWaitLocked()
+}
+
+func (g *nackGenerator) repairWaitLocked() time.Duration {
+	rtt := max(g.stats.RepairRTT, g.stats.PathRTT)
+	return min(MaxRetransmitWait, max(RetransmitWait, 2*rtt+2*NACKInterval))
+}
+
 // due collects the NACKs to send now, one per stream with missing packets.
 func (g *nackGenerator) due(now time.Time, senderSSRC uint32) []rtcp.Packet {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	retry := g.retryAfter()
+	retry, giveUp := g.retryAfter(), g.repairWaitLocked()
 	var out []rtcp.Packet
 	for ssrc, s := range g.streams {
+		for seq, at := range s.gaveUp {
+			if now.Sub(at) > lateRepairMemory {
+				delete(s.gaveUp, seq)
+			}
+		}
 		var seqs []uint16
 		for seq, m := range s.missing {
-			if now.Sub(m.detected) > NACKGiveUp {
+			if now.Sub(m.detected) > giveUp {
 				delete(s.missing, seq)
+				s.gaveUp[seq] = now
 				continue
 			}
 			if m.nacks >= MaxNACKsPerPacket || (m.nacks > 0 && now.Sub(m.lastNACK) < retry) {

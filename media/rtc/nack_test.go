@@ -84,7 +84,7 @@ func TestNACKBoundedPerLostPacket(t *testing.T) {
 	// Every lost packet is repaired or given up, and no NACK is pending.
 	waitUntil(t, "the repairs", func() bool {
 		st := p.b.Repair().NACK
-		return st.Repaired+st.NACKs/int64(MaxNACKsPerPacket) >= int64(wantLost) && p.b.repair.nack.pending() == 0
+		return st.Repaired+st.RepairedLate >= int64(wantLost) && p.b.repair.nack.pending() == 0
 	})
 	decodedBefore := p.decoded.Load()
 	waitUntil(t, "video after the loss", func() bool { return p.decoded.Load() > decodedBefore+testFPS })
@@ -101,8 +101,8 @@ func TestNACKBoundedPerLostPacket(t *testing.T) {
 			unrepaired++
 		}
 	}
-	t.Logf("lost %d of %d video packets; B: %d missing, %d NACKs (at most %d for one packet), %d repaired, repair RTT %v; %d NACK packets on the wire; A retransmitted %d (%d bytes of %d media bytes, %d over budget); on the wire %d retransmissions, at most %d of one packet, %d never repaired; %d frames decoded of %d sent",
-		len(l.dropped), l.n, nst.Missing, nst.NACKs, nst.MaxPerPacket, nst.Repaired, nst.RepairRTT, l.nackPkts,
+	t.Logf("lost %d of %d video packets; B: %d missing, %d NACKs (at most %d for one packet), %d repaired (%d late), repair RTT %v; %d NACK packets on the wire; A retransmitted %d (%d bytes of %d media bytes, %d over budget); on the wire %d retransmissions, at most %d of one packet, %d never repaired; %d frames decoded of %d sent",
+		len(l.dropped), l.n, nst.Missing, nst.NACKs, nst.MaxPerPacket, nst.Repaired, nst.RepairedLate, nst.RepairRTT, l.nackPkts,
 		rst.Retransmitted, rst.RetransmittedBytes, rst.MediaBytes, rst.OverBudget, retrans, worst, unrepaired, p.decoded.Load(), s.framesSent.Load())
 	if nst.MaxPerPacket > MaxNACKsPerPacket {
 		t.Errorf("a packet was NACKed %d times; the limit is %d", nst.MaxPerPacket, MaxNACKsPerPacket)
@@ -116,8 +116,8 @@ func TestNACKBoundedPerLostPacket(t *testing.T) {
 	if unrepaired > len(l.dropped)/20 {
 		t.Errorf("%d of %d lost packets never repaired", unrepaired, len(l.dropped))
 	}
-	if nst.Repaired < int64(len(l.dropped)-unrepaired) {
-		t.Errorf("B counted %d repairs; %d arrived", nst.Repaired, len(l.dropped)-unrepaired)
+	if nst.Repaired+nst.RepairedLate < int64(len(l.dropped)-unrepaired) {
+		t.Errorf("B counted %d repairs (%d late); %d arrived", nst.Repaired+nst.RepairedLate, nst.RepairedLate, len(l.dropped)-unrepaired)
 	}
 	if float64(p.decoded.Load()) < 0.9*float64(s.framesSent.Load()) {
 		t.Errorf("decoded %d of %d frames with 5%% loss repaired", p.decoded.Load(), s.framesSent.Load())
@@ -126,12 +126,13 @@ func TestNACKBoundedPerLostPacket(t *testing.T) {
 
 // The generator on its own, with time as a parameter: a missing packet is
 // asked for at most MaxNACKsPerPacket times, a retry no sooner than
-// NACKRetryMin, never after NACKGiveUp; a repair stops the NACKs; a gap
-// longer than MaxNACKGap is not asked for.
+// NACKRetryMin, never after the repair wait (RetransmitWait on a short
+// path); a repair stops the NACKs; a repair after the give-up counts as
+// late; a gap longer than MaxNACKGap is not asked for.
 func TestNACKGeneratorSchedule(t *testing.T) {
 	g := newNACKGenerator()
 	const ssrc = 7
-	g.streams[ssrc] = &nackStream{missing: map[uint16]*missingPacket{}}
+	g.streams[ssrc] = newNACKStream()
 	t0 := time.Unix(0, 0)
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
 	nacked := func(now time.Time) []uint16 {
@@ -154,13 +155,13 @@ func TestNACKGeneratorSchedule(t *testing.T) {
 	}
 	g.received(ssrc, 2, at(NACKInterval+time.Millisecond)) // repaired: a 1 ms round trip
 	count := map[uint16]int{65535: 1, 0: 1}
-	for d := NACKInterval + NACKRetryMin; d < 2*NACKGiveUp; d += NACKInterval {
+	for d := NACKInterval + NACKRetryMin; d < 2*RetransmitWait; d += NACKInterval {
 		for _, s := range nacked(at(d)) {
 			count[s]++
 			if s == 2 {
 				t.Fatalf("repaired packet NACKed at %v", d)
 			}
-			if d > NACKGiveUp+NACKInterval {
+			if d > RetransmitWait+NACKInterval {
 				t.Fatalf("packet %d NACKed at %v, after the give-up", s, d)
 			}
 		}
@@ -168,11 +169,12 @@ func TestNACKGeneratorSchedule(t *testing.T) {
 	if count[65535] != MaxNACKsPerPacket || count[0] != MaxNACKsPerPacket {
 		t.Fatalf("NACKs per packet %v, want %d each", count, MaxNACKsPerPacket)
 	}
+	g.received(ssrc, 0, at(2*RetransmitWait)) // after the give-up
 	g.received(ssrc, 3+MaxNACKGap+2, at(time.Second))
 	if got := nacked(at(time.Second + NACKInterval)); len(got) != 0 {
 		t.Fatalf("a gap of %d NACKed: %d packets", MaxNACKGap+1, len(got))
 	}
-	if st := g.Stats(); st.Skipped != MaxNACKGap+1 || st.Repaired != 1 || st.Missing != 3 {
+	if st := g.Stats(); st.Skipped != MaxNACKGap+1 || st.Repaired != 1 || st.RepairedLate != 1 || st.Missing != 3 {
 		t.Fatalf("stats %+v", st)
 	}
 }
