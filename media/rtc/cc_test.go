@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/transport/v4/vnet"
 )
 
@@ -93,4 +94,40 @@ func TestCleanLinkKeepsFullRate(t *testing.T) {
 		t.Errorf("video target %d b/s on a clean link; ceiling %d", got, DefaultVideoCeiling)
 	}
 	t.Logf("clean link: estimate %d b/s, video target %d b/s", p.a.Estimate(), p.a.TargetVideoBitrate())
+}
+
+// fakeBWE is a bandwidth estimator with fixed figures.
+type fakeBWE struct {
+	cc.BandwidthEstimator
+	delay, loss, target int
+	avgLoss             float64
+}
+
+func (f fakeBWE) GetTargetBitrate() int { return f.target }
+func (f fakeBWE) GetStats() map[string]any {
+	return map[string]any{"delayTargetBitrate": f.delay, "lossTargetBitrate": f.loss, "averageLoss": f.avgLoss}
+}
+
+// The estimate follows the delay-based one, and the loss-based one only
+// above LossDecreaseThreshold of average loss; before any feedback it is
+// pion's target.
+func TestEstimateIgnoresModerateRandomLoss(t *testing.T) {
+	cases := []struct {
+		name string
+		bwe  fakeBWE
+		want int
+	}{
+		{"5% loss: GCC holds, the delay-based estimate counts", fakeBWE{delay: 900_000, loss: 300_000, target: 300_000, avgLoss: 0.05}, 900_000},
+		{"15% loss: the loss-based estimate counts", fakeBWE{delay: 900_000, loss: 300_000, target: 300_000, avgLoss: 0.15}, 300_000},
+		{"congestion: the delay-based estimate is lower", fakeBWE{delay: 200_000, loss: 600_000, target: 200_000, avgLoss: 0.15}, 200_000},
+		{"no feedback yet", fakeBWE{target: 1_064_000}, 1_064_000},
+	}
+	for _, tc := range cases {
+		c := &Call{cfg: Config{VideoCeiling: DefaultVideoCeiling}}
+		var e cc.BandwidthEstimator = tc.bwe
+		c.bwe.Store(&e)
+		if got := c.Estimate(); got != tc.want {
+			t.Errorf("%s: estimate %d, want %d", tc.name, got, tc.want)
+		}
+	}
 }
