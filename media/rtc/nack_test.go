@@ -81,10 +81,10 @@ func TestNACKBoundedPerLostPacket(t *testing.T) {
 	l.mu.Lock()
 	l.dropping = false
 	l.mu.Unlock()
-	// Every lost packet is repaired or given up, and no NACK is pending.
+	// Every lost packet is found missing, and none is still waited for
+	// (each repaired or given up).
 	waitUntil(t, "the repairs", func() bool {
-		st := p.b.Repair().NACK
-		return st.Repaired+st.RepairedLate >= int64(wantLost) && p.b.repair.nack.pending() == 0
+		return p.b.Repair().NACK.Missing >= int64(wantLost) && p.b.repair.nack.pending() == 0
 	})
 	decodedBefore := p.decoded.Load()
 	waitUntil(t, "video after the loss", func() bool { return p.decoded.Load() > decodedBefore+testFPS })

@@ -332,8 +332,29 @@ func (l *latencyLog) p95Since(since time.Time) (time.Duration, int) {
 	return ds[len(ds)*95/100], len(ds)
 }
 
-// newPair calls B from A over n. ceiling is A's video ceiling (0: default).
+// newPair calls B from A over n and waits for the call to connect and
+// decode. ceiling is A's video ceiling (0: default).
 func newPair(t *testing.T, n *testNet, s *sender, ceiling int) *pair {
+	t.Helper()
+	p := startPair(t, n, s, ceiling)
+	deadline := time.Now().Add(waitLimit)
+	for !p.connected() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the call did not connect: A %v (%+v), B %v (%+v), ICE A %v B %v", p.stateA.Load(), p.a.Timeline(), p.stateB.Load(), p.b.Timeline(),
+				p.a.pc.ICEConnectionState(), p.b.pc.ICEConnectionState())
+		}
+		time.Sleep(pollEvery)
+	}
+	waitUntil(t, "the first decoded frame", func() bool { return p.decoded.Load() > 0 })
+	return p
+}
+
+func (p *pair) connected() bool {
+	return p.stateA.Load() == protocol.CallConnected && p.stateB.Load() == protocol.CallConnected
+}
+
+// startPair calls B from A over n without waiting.
+func startPair(t *testing.T, n *testNet, s *sender, ceiling int) *pair {
 	t.Helper()
 	p := &pair{toB: &relay{}, toA: &relay{}}
 	p.stateA.Store("")
@@ -368,10 +389,6 @@ func newPair(t *testing.T, n *testNet, s *sender, ceiling int) *pair {
 	p.toB.connect(p.b)
 	p.toA.connect(p.a)
 	t.Cleanup(p.close)
-	waitUntil(t, "the call to connect", func() bool {
-		return p.stateA.Load() == protocol.CallConnected && p.stateB.Load() == protocol.CallConnected
-	})
-	waitUntil(t, "the first decoded frame", func() bool { return p.decoded.Load() > 0 })
 	return p
 }
 
