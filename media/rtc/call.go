@@ -167,7 +167,6 @@ func New(cfg Config) (*Call, error) {
 		}
 		return time.Duration(st.CurrentRoundTripTime * float64(time.Second))
 	}
-	rep.nack.pathRTT.Store(&rtt)
 	select {
 	case e := <-rep.estimator: // made with the peer connection's interceptors
 		c.bwe.Store(&e)
@@ -190,6 +189,9 @@ func New(cfg Config) (*Call, error) {
 		c.log.Debug("ICE state", "state", s.String())
 		if s == webrtc.ICEConnectionStateConnected {
 			c.mark(&c.timeline.ICEConnected)
+			// Only now: pion reads the ICE transport's gatherer without its
+			// lock, which ICETransport.Start writes (a data race before).
+			rep.nack.pathRTT.Store(&rtt)
 		}
 	})
 	pc.OnTrack(c.onTrack)
