@@ -33,12 +33,13 @@ func init() {
 
 // BenchReport is what `parley bench --json` writes.
 type BenchReport struct {
-	Machine string         `json:"machine"`
-	Version string         `json:"version"`
-	Time    time.Time      `json:"time"`
-	Server  []ServerResult `json:"server,omitempty"`
-	Call    map[string]any `json:"call,omitempty"`
-	Screen  *ScreenResult  `json:"screen,omitempty"`
+	Machine string                `json:"machine"`
+	Version string                `json:"version"`
+	Time    time.Time             `json:"time"`
+	Server  []ServerResult        `json:"server,omitempty"`
+	Call    map[string]any        `json:"call,omitempty"`
+	Screen  *ScreenResult         `json:"screen,omitempty"`
+	Network []bench.NetworkResult `json:"network,omitempty"`
 }
 
 // ServerResult is one server capacity run.
@@ -61,16 +62,18 @@ func runBench(env Env, args []string) error {
 	fs.SetOutput(env.Stderr)
 	jsonOut := fs.String("json", "", "write the results as JSON to this file")
 	plotOut := fs.String("plot", "", "draw the call distributions as a PNG to this file")
-	only := fs.String("only", "", "run one part: call, screen, server")
+	only := fs.String("only", "", "run one part: call, screen, server, network")
+	netDur := fs.Duration("network-duration", benchNetworkTime, "network: each scenario's discussion length")
+	scenario := fs.String("scenario", "", "network: run only the scenarios whose name contains this")
 	sizes := fs.String("participants", "500,1000,2000", "server capacity: simulated kiosks per run")
 	dur := fs.Duration("duration", benchLoadRun, "server capacity: how long each run sends")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	switch *only {
-	case "", "call", "screen", "server":
+	case "", "call", "screen", "server", "network":
 	default:
-		return fmt.Errorf("%w: --only %q: want call, screen or server", ErrUsage, *only)
+		return fmt.Errorf("%w: --only %q: want call, screen, server or network", ErrUsage, *only)
 	}
 	rep := BenchReport{Machine: machine(), Version: versionString(), Time: time.Now().UTC()}
 	if *only == "" || *only == "call" {
@@ -96,6 +99,17 @@ func runBench(env Env, args []string) error {
 				return fmt.Errorf("on-screen benchmark: %w", err)
 			}
 			rep.Screen = res
+		}
+	}
+	if *only == "" || *only == "network" {
+		if benchNetwork == nil {
+			fmt.Fprintln(env.Stderr, "parley bench: this build has no network benchmark")
+		} else {
+			res, err := benchNetwork(env, *netDur, *scenario)
+			if err != nil {
+				return fmt.Errorf("network benchmark: %w", err)
+			}
+			rep.Network = res
 		}
 	}
 	if *only == "" || *only == "server" {
@@ -151,6 +165,8 @@ var (
 	benchPlot func(w io.Writer, call map[string]any, machine string) error
 	// benchScreen runs the on-screen comparison (bench_screen.go).
 	benchScreen func(env Env) (*ScreenResult, error)
+	// benchNetwork runs the network scenarios (bench_network.go).
+	benchNetwork func(env Env, d time.Duration, only string) ([]bench.NetworkResult, error)
 )
 
 func machine() string {

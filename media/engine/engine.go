@@ -96,6 +96,9 @@ type Config struct {
 // ErrConfig is returned by New for an incomplete Config.
 var ErrConfig = errors.New("engine configuration")
 
+// ErrEnded is returned to a call that signals after the discussion ended.
+var ErrEnded = errors.New("the discussion has ended")
+
 type callEntry struct {
 	call     Call
 	offerer  bool

@@ -236,6 +236,12 @@ func (e *Engine) dialLocked(peer string, offerer bool) func() {
 	params := CallParams{
 		Peer: peer, Offerer: offerer, ICEServers: e.ice,
 		Send: func(s protocol.Signal) error {
+			e.mu.Lock()
+			ended := e.ended
+			e.mu.Unlock()
+			if ended {
+				return ErrEnded // hung up: nothing more goes to the partner
+			}
 			s.To = peer
 			return e.sess.Send(protocol.TypeSignal, s)
 		},

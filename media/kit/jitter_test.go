@@ -1,6 +1,7 @@
 package kit
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -79,5 +80,70 @@ func TestJitterGrowsAfterAnUnderrun(t *testing.T) {
 	}
 	if d := j.delay(); d > maxTarget+slack {
 		t.Fatalf("delay %v after a backlog; the buffer must catch up", d)
+	}
+}
+
+// A packet that arrives after its place was concealed is played in that
+// place while the place is still buffered; one that arrives after its
+// place was played is dropped and grows the buffer; a duplicate is
+// dropped; a fresh stream (sequence numbers far behind) is taken as new.
+func TestJitterPlaysReorderedPacketsInTheirPlace(t *testing.T) {
+	c := &clock{t: time.Unix(0, 0)}
+	out := make([]int16, samples(20*time.Millisecond))
+	cases := []struct {
+		name      string
+		pullFirst int // 20 ms pulls between the concealment and the late packet
+		want      int16
+		used      bool
+	}{
+		{"late inside the window", 0, 3, true},
+		{"late after its place was played", 4, 0, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			j := newJitter(c.now)
+			j.target = samples(80 * time.Millisecond)
+			j.pushFrame(frame(1), 1, false)
+			j.pushFrame(frame(2), 2, false)
+			j.pushFrame(frame(-1), 3, true) // concealed: 3 is late
+			j.pushFrame(frame(4), 4, false)
+			j.pushFrame(frame(5), 5, false)
+			var played []int16
+			for range tc.pullFirst {
+				c.t = c.t.Add(20 * time.Millisecond)
+				j.pull(out)
+				played = append(played, out[0])
+			}
+			target := j.target
+			if used, replaced := j.pushFrame(frame(3), 3, false); used != tc.used || replaced != tc.used {
+				t.Fatalf("late packet used %v, want %v", used, tc.used)
+			}
+			for len(played) < 5 {
+				c.t = c.t.Add(20 * time.Millisecond)
+				j.pull(out)
+				played = append(played, out[0])
+			}
+			if tc.used {
+				if want := []int16{1, 2, 3, 4, 5}; !slices.Equal(played, want) {
+					t.Fatalf("played %v, want %v", played, want)
+				}
+				if j.replaced != 1 || j.late != 0 {
+					t.Fatalf("replaced %d, late %d", j.replaced, j.late)
+				}
+			} else {
+				if played[2] != -1 {
+					t.Fatalf("played %v: the concealment was played before the packet came", played)
+				}
+				if j.late != 1 || j.target <= target {
+					t.Fatalf("late %d, target %d -> %d: a late packet must grow the buffer", j.late, target, j.target)
+				}
+			}
+			if used, _ := j.pushFrame(frame(5), 5, false); used {
+				t.Fatal("a duplicate was used")
+			}
+			if used, _ := j.pushFrame(frame(9), 64000, false); !used {
+				t.Fatal("a fresh stream's first packet was dropped as late")
+			}
+		})
 	}
 }

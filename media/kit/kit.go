@@ -140,6 +140,12 @@ type Kit struct {
 	framesSent             atomic.Int64
 	framesDecoded          atomic.Int64
 	lastCall               atomic.Pointer[rtc.Call]
+	// live are the running calls; the video bitrate follows the lowest
+	// of their congestion estimates.
+	liveMu sync.Mutex
+	live   map[*countedCall]struct{}
+	// counters are the benchmark's view of the partner's media.
+	counters counters
 
 	noCamera, noMic, noOut bool // wanted but missing or failing
 	cameraOff, micOff      bool // the lab chose none
@@ -441,6 +447,11 @@ func (k *Kit) startVideo(next func() (image.Image, error)) error {
 					return
 				}
 			}
+			if target, cur := k.videoTarget(), enc.Bitrate(); target != cur && (target == k.o.VideoBitrate || differs(target, cur)) {
+				if err := enc.SetBitrate(target); err != nil {
+					k.log.Warn("VP8 bitrate", "target", target, "err", err)
+				}
+			}
 			data, _, err := enc.Encode(y, captured, k.keyframe.Swap(false))
 			if err != nil {
 				k.log.Error("VP8 encode", "err", err)
@@ -700,6 +711,7 @@ func (k *Kit) Dialer() engine.Dialer {
 			OnKeyframeRequest: func() { k.keyframe.Store(true) },
 			OnVideo:           k.onVideo(),
 			OnAudio:           k.onAudio,
+			VideoCeiling:      k.o.VideoBitrate,
 			Loopback:          k.o.LoopbackCandidates, Net: k.o.Net, Log: k.log,
 		})
 		if err != nil {
@@ -708,8 +720,36 @@ func (k *Kit) Dialer() engine.Dialer {
 		k.calls.Add(1)
 		k.keyframe.Store(true)
 		k.lastCall.Store(c)
-		return &countedCall{Call: c, k: k}, nil
+		cc := &countedCall{Call: c, k: k}
+		k.liveMu.Lock()
+		if k.live == nil {
+			k.live = map[*countedCall]struct{}{}
+		}
+		k.live[cc] = struct{}{}
+		k.liveMu.Unlock()
+		return cc, nil
 	}
+}
+
+// bitrateStep is the least relative change of the congestion target that
+// is handed to the encoder (libvpx reconfigures on each change).
+const bitrateStep = 0.05
+
+func differs(target, current int) bool {
+	d := float64(target - current)
+	return d > bitrateStep*float64(current) || -d > bitrateStep*float64(current)
+}
+
+// videoTarget is the video bitrate for the encoder: the ceiling, lowered
+// to what the most congested running call's estimate leaves for video.
+func (k *Kit) videoTarget() int {
+	target := k.o.VideoBitrate
+	k.liveMu.Lock()
+	defer k.liveMu.Unlock()
+	for c := range k.live {
+		target = min(target, c.TargetVideoBitrate())
+	}
+	return target
 }
 
 // countedCall keeps the kit's count of running calls: with none, nothing is encoded.
@@ -721,12 +761,21 @@ type countedCall struct {
 
 func (c *countedCall) Close() error {
 	err := c.Call.Close()
-	c.once.Do(func() { c.k.calls.Add(-1) })
+	c.once.Do(func() {
+		c.k.calls.Add(-1)
+		c.k.liveMu.Lock()
+		delete(c.k.live, c)
+		c.k.liveMu.Unlock()
+	})
 	return err
 }
 
 func (k *Kit) onAudio(pcm []int16, seq uint16, lost bool) {
-	k.jb.push(pcm)
+	used, replaced := k.jb.pushFrame(pcm, seq, lost)
+	if !used {
+		return // too late to be played
+	}
+	k.counters.audio(lost, replaced)
 	if k.o.Measure {
 		k.probe.audio(pcm)
 	}
@@ -737,6 +786,7 @@ func (k *Kit) onAudio(pcm []int16, seq uint16, lost bool) {
 func (k *Kit) onVideo() rtc.VideoHook {
 	return func(img *image.YCbCr, at time.Time) {
 		k.framesDecoded.Add(1)
+		k.counters.frame(at)
 		if k.o.Measure {
 			k.probe.video(img, at)
 		}

@@ -46,15 +46,41 @@ var ErrNoAudioOutput = errors.New("no audio output device")
 
 func samples(d time.Duration) int { return int(d * rtc.SampleRate / time.Second) }
 
-// jitter is an adaptive playout buffer of 48 kHz mono samples.
+// indexedFrames is how many of the newest frames the buffer remembers by
+// sequence number (more than maxTarget+slack holds).
+const indexedFrames = 16
+
+// jitter is an adaptive playout buffer of 48 kHz mono samples. It knows
+// where each recent frame lies (by RTP sequence number), so a packet that
+// arrives after its place was concealed replaces the concealment if that
+// place has not been played yet; one that comes after its place was
+// played counts as late and grows the buffer like an underrun.
 type jitter struct {
 	mu         sync.Mutex
 	buf        []int16
 	target     int
 	playing    bool
 	underruns  int
+	late       int // packets that came after their place was played
+	replaced   int // concealed frames replaced by the real packet
 	lastChange time.Time
 	now        func() time.Time
+
+	// consumed counts the samples ever removed from buf's front, so a
+	// frame's absolute position maps to an index in buf.
+	consumed int64
+	pushed   int64 // samples ever appended
+	frames   [indexedFrames]frameRef
+	nframes  int
+	newest   uint16
+	started  bool
+}
+
+type frameRef struct {
+	seq  uint16
+	pos  int64 // absolute position of its first sample
+	n    int
+	lost bool
 }
 
 func newJitter(now func() time.Time) *jitter {
@@ -64,10 +90,75 @@ func newJitter(now func() time.Time) *jitter {
 func (j *jitter) push(pcm []int16) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	j.appendLocked(pcm)
+}
+
+func (j *jitter) appendLocked(pcm []int16) {
 	j.buf = append(j.buf, pcm...)
+	j.pushed += int64(len(pcm))
 	if over := len(j.buf) - (j.target + samples(slack)); over > 0 {
-		j.buf = append(j.buf[:0], j.buf[over:]...) // too far behind: catch up
+		j.dropLocked(over) // too far behind: catch up
 	}
+}
+
+// dropLocked removes n samples from the front.
+func (j *jitter) dropLocked(n int) {
+	j.buf = append(j.buf[:0], j.buf[n:]...)
+	j.consumed += int64(n)
+}
+
+// pushFrame adds one decoded frame with its sequence number: in order (a
+// concealed one has lost set), or late, when it replaces its concealed
+// place if that is still to be played. It reports whether pcm was used,
+// and whether it replaced a concealed place.
+func (j *jitter) pushFrame(pcm []int16, seq uint16, lost bool) (used, replaced bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.started && seq == j.newest {
+		return false, false // a duplicate
+	}
+	// Older than the newest, within the index: late. Further behind is a
+	// new stream (a fresh call numbers its packets afresh).
+	if age := j.newest - seq; j.started && age <= indexedFrames {
+		for i := range j.nframes {
+			f := &j.frames[i]
+			if f.seq != seq {
+				continue
+			}
+			if f.lost && !lost && f.pos >= j.consumed && f.n == len(pcm) && f.pos+int64(f.n) <= j.pushed {
+				copy(j.buf[f.pos-j.consumed:], pcm)
+				f.lost = false
+				j.replaced++
+				return true, true
+			}
+			break
+		}
+		if !lost {
+			j.late++
+			j.growLocked(j.now())
+		}
+		return false, false
+	}
+	if j.started && seq-j.newest > 0x8000 {
+		j.nframes = 0 // a new stream: forget the old one's places
+	}
+	j.started, j.newest = true, seq
+	ref := frameRef{seq: seq, pos: j.pushed, n: len(pcm), lost: lost}
+	if j.nframes < indexedFrames {
+		j.frames[j.nframes] = ref
+		j.nframes++
+	} else {
+		copy(j.frames[:], j.frames[1:])
+		j.frames[indexedFrames-1] = ref
+	}
+	j.appendLocked(pcm)
+	return true, false
+}
+
+// growLocked raises the target one step (after an underrun or a late packet).
+func (j *jitter) growLocked(now time.Time) {
+	j.target = min(j.target+samples(growStep), samples(maxTarget))
+	j.lastChange = now
 }
 
 // pull fills out for playback; silence while buffering.
@@ -83,13 +174,12 @@ func (j *jitter) pull(out []int16) {
 		j.playing = true
 	}
 	n := copy(out, j.buf)
-	j.buf = append(j.buf[:0], j.buf[n:]...)
+	j.dropLocked(n)
 	if n < len(out) {
 		clear(out[n:])
 		j.underruns++
 		j.playing = false
-		j.target = min(j.target+samples(growStep), samples(maxTarget))
-		j.lastChange = now
+		j.growLocked(now)
 		return
 	}
 	if now.Sub(j.lastChange) > shrinkAfter && j.target > samples(minTarget) {
@@ -99,8 +189,7 @@ func (j *jitter) pull(out []int16) {
 	// Bring the delay down to the target a little at a time (a short skip
 	// per buffer is less audible than one long one).
 	if excess := len(j.buf) - j.target - samples(catchUpSlack); excess > 0 {
-		n := min(excess, samples(catchUpStep))
-		j.buf = append(j.buf[:0], j.buf[n:]...)
+		j.dropLocked(min(excess, samples(catchUpStep)))
 	}
 }
 

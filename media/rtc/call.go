@@ -13,11 +13,11 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v4"
-	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/rtcp"
 	"github.com/pion/transport/v4"
 	"github.com/pion/webrtc/v4"
@@ -29,14 +29,32 @@ import (
 // Timeouts for a lab LAN: a dead path is noticed in seconds, not the
 // browser defaults of half a minute.
 const (
+	// ICEDisconnectedTimeout: this long without a packet, the call is
+	// disconnected; ICEFailedTimeout (counted from the last packet too,
+	// not from the disconnection as pion counts), it has failed and a
+	// fresh call is made.
 	ICEDisconnectedTimeout = 2 * time.Second
 	ICEFailedTimeout       = 6 * time.Second
 	ICEKeepalive           = 500 * time.Millisecond
+	// iceCheckInterval is pion's interval between connectivity checks
+	// while a call is being set up.
+	iceCheckInterval = 200 * time.Millisecond
+	// ICEMaxBindingRequests keeps a candidate pair checked for as long as
+	// a call may take to connect (ICEFailedTimeout), not pion's 7 checks
+	// (1.4 s): a fresh call made while the path is still down connects as
+	// soon as the path returns instead of waiting out a dead attempt.
+	ICEMaxBindingRequests = uint16(ICEFailedTimeout / iceCheckInterval)
+	// DTLSRetransmitInterval is the first wait before a lost DTLS
+	// handshake flight is sent again (it doubles after each loss). pion's
+	// 1 s (RFC 6347's) made set-up at 20% loss take 9 s or more, and the
+	// engine's set-up timeout then started afresh; WebRTC stacks use tens
+	// of milliseconds. On a LAN the handshake takes about 20 ms.
+	DTLSRetransmitInterval = 100 * time.Millisecond
 	// PLIInterval bounds how often a keyframe is asked for while waiting.
 	PLIInterval = 300 * time.Millisecond
-	// NACKInterval is how often missing packets are asked for again
-	// (pion's default, 100 ms, would hold a damaged frame far too long).
-	NACKInterval = 10 * time.Millisecond
+	// RemoteHangupGrace is how long a call the partner closed waits for
+	// our own end of the discussion before it counts as failed.
+	RemoteHangupGrace = 2 * time.Second
 )
 
 // virtualInterfaces are never used for candidates: container and VM
@@ -68,6 +86,10 @@ type Config struct {
 	// its RTP sequence number; concealed frames have lost=true.
 	OnAudio func(pcm []int16, seq uint16, lost bool)
 
+	// VideoCeiling is the video bitrate on a clean link (bit/s; 0:
+	// DefaultVideoCeiling); congestion control lowers it.
+	VideoCeiling int
+
 	// Loopback includes 127.0.0.1 candidates (two kiosks on one machine, CI).
 	Loopback bool
 	// Net replaces the network (pion's virtual network in tests).
@@ -77,9 +99,11 @@ type Config struct {
 
 // Call is a running call.
 type Call struct {
-	cfg Config
-	pc  *webrtc.PeerConnection
-	log *slog.Logger
+	cfg    Config
+	pc     *webrtc.PeerConnection
+	log    *slog.Logger
+	repair *repair
+	bwe    atomic.Pointer[cc.BandwidthEstimator]
 
 	mu        sync.Mutex
 	remoteSet bool
@@ -103,7 +127,9 @@ func New(cfg Config) (*Call, error) {
 		return nil, errors.New("rtc: Config.Send is required")
 	}
 	se := webrtc.SettingEngine{}
-	se.SetICETimeouts(ICEDisconnectedTimeout, ICEFailedTimeout, ICEKeepalive)
+	se.SetICETimeouts(ICEDisconnectedTimeout, ICEFailedTimeout-ICEDisconnectedTimeout, ICEKeepalive)
+	se.SetICEMaxBindingRequests(ICEMaxBindingRequests)
+	se.SetDTLSRetransmissionInterval(DTLSRetransmitInterval)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetIncludeLoopbackCandidate(cfg.Loopback)
 	se.SetInterfaceFilter(func(name string) bool {
@@ -117,16 +143,13 @@ func New(cfg Config) (*Call, error) {
 	if cfg.Net != nil {
 		se.SetNet(cfg.Net)
 	}
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
+	if cfg.VideoCeiling == 0 {
+		cfg.VideoCeiling = DefaultVideoCeiling
+	}
+	api, rep, err := newAPI(se, cfg.VideoCeiling)
+	if err != nil {
 		return nil, err
 	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptorsWithOptions(m, ir,
-		webrtc.WithNackGeneratorOptions(nack.GeneratorInterval(NACKInterval))); err != nil {
-		return nil, err
-	}
-	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir))
 	var servers []webrtc.ICEServer
 	for _, s := range cfg.ICEServers {
 		servers = append(servers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
@@ -135,8 +158,20 @@ func New(cfg Config) (*Call, error) {
 	if err != nil {
 		return nil, fmt.Errorf("peer connection: %w", err)
 	}
-	c := &Call{cfg: cfg, pc: pc, log: cfg.Log.With("peer", cfg.Peer), started: time.Now(), state: protocol.CallConnecting}
+	c := &Call{cfg: cfg, pc: pc, repair: rep, log: cfg.Log.With("peer", cfg.Peer), started: time.Now(), state: protocol.CallConnecting}
 	c.timeline.Created = c.started
+	rtt := func() time.Duration {
+		st, ok := pc.SCTP().Transport().ICETransport().GetSelectedCandidatePairStats()
+		if !ok {
+			return 0
+		}
+		return time.Duration(st.CurrentRoundTripTime * float64(time.Second))
+	}
+	select {
+	case e := <-rep.estimator: // made with the peer connection's interceptors
+		c.bwe.Store(&e)
+	default:
+	}
 	if err := c.addTracks(); err != nil {
 		pc.Close()
 		return nil, err
@@ -154,6 +189,9 @@ func New(cfg Config) (*Call, error) {
 		c.log.Debug("ICE state", "state", s.String())
 		if s == webrtc.ICEConnectionStateConnected {
 			c.mark(&c.timeline.ICEConnected)
+			// Only now: pion reads the ICE transport's gatherer without its
+			// lock, which ICETransport.Start writes (a data race before).
+			rep.nack.pathRTT.Store(&rtt)
 		}
 	})
 	pc.OnTrack(c.onTrack)
@@ -293,10 +331,14 @@ func (c *Call) onState(s webrtc.PeerConnectionState) {
 	case webrtc.PeerConnectionStateFailed:
 		state = protocol.CallFailed
 	case webrtc.PeerConnectionStateClosed:
-		// pion closes the connection when the partner's side closes DTLS
-		// (its kiosk stopped): for us the call has failed. Our own Close
+		// pion closes the connection when the partner's side closes DTLS:
+		// its kiosk stopped, or its discussion ended a moment before ours
+		// (the server's "ended" reaches the two kiosks a few milliseconds
+		// apart). Disconnected for now; failed (and called afresh) only if
+		// our own end does not come within RemoteHangupGrace. Our own Close
 		// is filtered below.
-		state = protocol.CallFailed
+		state = protocol.CallDisconnected
+		time.AfterFunc(RemoteHangupGrace, c.hungUp)
 	default:
 		return
 	}
@@ -316,6 +358,22 @@ func (c *Call) onState(s webrtc.PeerConnectionState) {
 	}
 }
 
+// hungUp reports the call failed after the partner closed it, unless it
+// was closed here meanwhile.
+func (c *Call) hungUp() {
+	c.mu.Lock()
+	if c.closed || c.state == protocol.CallFailed {
+		c.mu.Unlock()
+		return
+	}
+	c.state = protocol.CallFailed
+	c.mu.Unlock()
+	c.log.Debug("call state", "state", protocol.CallFailed, "after", time.Since(c.started), "why", "the partner closed the connection")
+	if c.cfg.OnState != nil {
+		c.cfg.OnState(protocol.CallFailed)
+	}
+}
+
 func (c *Call) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	c.mu.Lock()
 	if c.closed {
@@ -329,7 +387,7 @@ func (c *Call) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 			c.log.Warn("unsupported video codec", "codec", t.Codec().MimeType)
 			return
 		}
-		v, err := newVideoReceiver(t, c.requestKeyframe(t), c.cfg.OnVideo)
+		v, err := newVideoReceiver(t, c.requestKeyframe(t), c.cfg.OnVideo, c.repair.nack.repairWait)
 		if err != nil {
 			c.mu.Unlock()
 			c.log.Error("video decoder", "err", err)
@@ -403,6 +461,13 @@ func (r remoteOf) Render(dst *image.RGBA, seen uint64, view participant.View) (*
 		return nil, 0
 	}
 	return v.frames.Render(dst, seen, view)
+}
+
+// Closed says whether Close was called.
+func (c *Call) Closed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
 }
 
 // Close ends the call and waits for its goroutines.

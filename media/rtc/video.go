@@ -30,6 +30,7 @@ type videoReceiver struct {
 	track *webrtc.TrackRemote
 	pli   func()
 	hook  VideoHook
+	wait  func() time.Duration
 	dec   *vp8.Decoder
 	decMu sync.Mutex // decode and publish vs. close: the image is the decoder's
 
@@ -40,18 +41,25 @@ type videoReceiver struct {
 	firstAt atomic.Int64
 }
 
-func newVideoReceiver(t *webrtc.TrackRemote, pli func(), hook VideoHook) (*videoReceiver, error) {
+// wait is how long a gap may wait for its retransmission (the NACK
+// generator's repairWait).
+func newVideoReceiver(t *webrtc.TrackRemote, pli func(), hook VideoHook, wait func() time.Duration) (*videoReceiver, error) {
 	dec, err := vp8.NewDecoder()
 	if err != nil {
 		return nil, err
 	}
-	return &videoReceiver{track: t, pli: pli, hook: hook, dec: dec, frames: frames.New()}, nil
+	return &videoReceiver{track: t, pli: pli, hook: hook, wait: wait, dec: dec, frames: frames.New()}, nil
 }
 
-// RetransmitWait is how long a gap in the video packets may wait for a
+// RetransmitWait is the least time a gap in the video packets waits for a
 // NACK retransmission before the frame is given up (and a keyframe asked
-// for). On a LAN a retransmission takes NACKInterval plus a round trip.
-const RetransmitWait = 60 * time.Millisecond
+// for). On a LAN a retransmission takes NACKInterval plus a round trip; on
+// a longer path the wait grows with the round trip (repairWait), up to
+// MaxRetransmitWait, beyond which a keyframe is the better repair.
+const (
+	RetransmitWait    = 60 * time.Millisecond
+	MaxRetransmitWait = 200 * time.Millisecond
+)
 
 // maxReorder is the largest forward jump in sequence numbers treated as
 // loss; a larger one is a new stream: start over.
@@ -103,7 +111,7 @@ func (v *videoReceiver) run() {
 					oldest = w.at
 				}
 			}
-			if now.Sub(oldest) < RetransmitWait {
+			if now.Sub(oldest) < v.wait() {
 				break // wait for the retransmission
 			}
 			expect++

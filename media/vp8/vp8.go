@@ -62,6 +62,11 @@ static int parley_vp8_encode(vpx_codec_ctx_t *ctx, int w, int h,
 	return n;
 }
 
+static int parley_vp8_set_bitrate(vpx_codec_ctx_t *ctx, vpx_codec_enc_cfg_t *cfg, unsigned int kbps) {
+	cfg->rc_target_bitrate = kbps;
+	return vpx_codec_enc_config_set(ctx, cfg);
+}
+
 static void parley_vp8_free(vpx_codec_ctx_t *ctx) {
 	vpx_codec_destroy(ctx);
 	free(ctx);
@@ -113,6 +118,9 @@ type Settings struct {
 // Defaults.
 const (
 	DefaultSpeed = -8
+	// dropFrameThreshold is the rate buffer's fill (percent) under which
+	// libvpx skips a frame; WebRTC's VP8 setting.
+	dropFrameThreshold = 30
 	// maxFrameBytes bounds one compressed frame.
 	maxFrameBytes = 2 << 20
 )
@@ -131,6 +139,7 @@ var (
 type Encoder struct {
 	mu    sync.Mutex
 	ctx   *C.vpx_codec_ctx_t
+	cfg   C.vpx_codec_enc_cfg_t // as set; SetBitrate changes its target
 	s     Settings
 	start time.Time
 	last  time.Duration
@@ -166,7 +175,10 @@ func New(s Settings) (*Encoder, error) {
 	cfg.rc_min_quantizer, cfg.rc_max_quantizer = 4, 56
 	cfg.rc_undershoot_pct, cfg.rc_overshoot_pct = 100, 15
 	cfg.rc_buf_sz, cfg.rc_buf_initial_sz, cfg.rc_buf_optimal_sz = 1000, 500, 600
-	cfg.rc_dropframe_thresh = 0
+	// Below the rate the picture needs at the coarsest quantizer, libvpx
+	// skips a frame rather than overshoot (frame rate steps down on a
+	// congested link; at a LAN's rate nothing is skipped).
+	cfg.rc_dropframe_thresh = dropFrameThreshold
 	cfg.rc_resize_allowed = 0
 	cfg.kf_mode = C.VPX_KF_AUTO
 	cfg.kf_max_dist = C.uint(s.KeyframeInterval)
@@ -175,7 +187,39 @@ func New(s Settings) (*Encoder, error) {
 	if ctx == nil {
 		return nil, fmt.Errorf("%w: vpx_codec_enc_init returned %d", ErrSettings, int(cerr))
 	}
-	return &Encoder{ctx: ctx, s: s, start: time.Now(), out: make([]byte, 256<<10)}, nil
+	return &Encoder{ctx: ctx, cfg: cfg, s: s, start: time.Now(), out: make([]byte, 256<<10)}, nil
+}
+
+// MinBitrate is the lowest target SetBitrate accepts (libvpx counts in kb/s).
+const MinBitrate = 10_000
+
+// SetBitrate changes the target bitrate (bit/s) from the next frame on,
+// without a keyframe: libvpx's rate control takes a new target between
+// frames.
+func (e *Encoder) SetBitrate(bps int) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ctx == nil {
+		return ErrClosed
+	}
+	if bps < MinBitrate {
+		return fmt.Errorf("%w: bitrate %d below %d", ErrSettings, bps, MinBitrate)
+	}
+	if bps == e.s.Bitrate {
+		return nil
+	}
+	if rc := C.parley_vp8_set_bitrate(e.ctx, &e.cfg, C.uint(bps/1000)); rc != 0 {
+		return fmt.Errorf("%w: vpx_codec_enc_config_set returned %d", ErrSettings, int(rc))
+	}
+	e.s.Bitrate = bps
+	return nil
+}
+
+// Bitrate is the current target (bit/s).
+func (e *Encoder) Bitrate() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.s.Bitrate
 }
 
 // Encode compresses one frame captured at t. The returned slice is valid

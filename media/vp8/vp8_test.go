@@ -185,3 +185,54 @@ func BenchmarkEncode640x480(b *testing.B) {
 		}
 	}
 }
+
+// A lower target set mid-stream makes the following frames smaller
+// without a keyframe; a target below MinBitrate is refused.
+func TestSetBitrateLowersTheRate(t *testing.T) {
+	const w, h, fps = 640, 480, 30
+	enc, err := New(Settings{Width: w, Height: h, FPS: fps, Bitrate: 1_000_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	src, _ := testsrc.NewVideo(w, h, fps)
+	img := image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio420)
+	t0 := time.Now()
+	n := 0
+	// bytes encodes two seconds and returns the size of the second one
+	// (the first lets the rate control settle).
+	bytes := func() (total int) {
+		for i := range 2 * fps {
+			at := t0.Add(time.Duration(n) * time.Second / fps)
+			src.Render(img, uint32(n), at)
+			f, key, err := enc.Encode(img, at, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if key && n > 0 { // (an empty f is a skipped frame: fine at a low rate)
+				t.Fatalf("frame %d is a keyframe after a bitrate change", n)
+			}
+			if i >= fps {
+				total += len(f)
+			}
+			n++
+		}
+		return total
+	}
+	high := bytes()
+	if err := enc.SetBitrate(200_000); err != nil {
+		t.Fatal(err)
+	}
+	if enc.Bitrate() != 200_000 {
+		t.Fatalf("Bitrate() %d after SetBitrate(200000)", enc.Bitrate())
+	}
+	bytes() // libvpx's rate buffer (1 s) drains toward the new target
+	low := bytes()
+	t.Logf("1 s at 1 Mb/s: %d bytes; at 200 kb/s: %d bytes", high, low)
+	if low*8 > 250_000 || low*2 > high {
+		t.Fatalf("1 s at 200 kb/s took %d bytes (%d at 1 Mb/s)", low, high)
+	}
+	if err := enc.SetBitrate(MinBitrate - 1); !errors.Is(err, ErrSettings) {
+		t.Fatalf("bitrate below the minimum: %v", err)
+	}
+}

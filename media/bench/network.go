@@ -1,0 +1,319 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/gen2brain/malgo"
+	"github.com/pion/logging"
+	"github.com/pion/transport/v4/vnet"
+
+	"github.com/parley-lab/parley/media/engine"
+	"github.com/parley-lab/parley/media/kit"
+	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/signaling/client"
+)
+
+// The network benchmark holds a call between two engines whose media cross
+// pion's virtual network, with faults made in its router: random loss,
+// delay and jitter, a rate cap with a bounded queue, and the media path cut
+// for a while. The server stays reachable (it is on loopback): every cut
+// here is "media path cut, server reachable".
+const (
+	// NetworkSetupLimit bounds one call's set-up under a fault.
+	NetworkSetupLimit = 60 * time.Second
+	// lateAfter: the "late" latency figure is of frames decoded after
+	// this much of the call (the rate has adapted by then).
+	lateAfter = 10 * time.Second
+	// capQueue is the bottleneck's queue, in time at its rate (a home
+	// router's or a VPN's buffer).
+	capQueue = time.Second
+	// capBurst is the token bucket's burst in bytes.
+	capBurst = 3000
+	// lossSeed makes the random loss the same on every run.
+	lossSeed = 12
+	netCIDR  = "10.79.0.0/24"
+	netIPA   = "10.79.0.2"
+	netIPB   = "10.79.0.3"
+	// pollEvery is how often the benchmark looks at the call.
+	pollEvery = 5 * time.Millisecond
+)
+
+// NetworkScenario is one impairment of the media path (both directions).
+type NetworkScenario struct {
+	Name    string
+	LossPct float64       // random loss of UDP packets, each way
+	Delay   time.Duration // one way
+	Jitter  time.Duration // the router's random extra delay (vnet keeps the order)
+	RateBps int           // cap each way; 0: none
+	// CutAt and CutFor cut the media path that long after the call is up.
+	CutAt, CutFor time.Duration
+}
+
+// NetworkScenarios are the issue's impairments.
+var NetworkScenarios = []NetworkScenario{
+	{Name: "clean"},
+	{Name: "1% loss", LossPct: 1},
+	{Name: "5% loss", LossPct: 5},
+	{Name: "20% loss", LossPct: 20},
+	{Name: "50 ms ± 20 ms", Delay: 50 * time.Millisecond, Jitter: 20 * time.Millisecond},
+	{Name: "150 ms", Delay: 150 * time.Millisecond},
+	{Name: "500 kb/s cap", RateBps: 500_000},
+	{Name: "256 kb/s cap", RateBps: 256_000},
+	{Name: "cut 3 s", CutAt: 5 * time.Second, CutFor: 3 * time.Second},
+	{Name: "cut 10 s", CutAt: 5 * time.Second, CutFor: 10 * time.Second},
+}
+
+// NetworkResult is one scenario's figures, both directions together.
+type NetworkResult struct {
+	Scenario        string  `json:"scenario"`
+	Seconds         float64 `json:"seconds"`
+	SetupMS         float64 `json:"setup_ms"`   // both joined to media connected on both sides
+	FramesDue       int64   `json:"frames_due"` // what the two test cameras made in the call (30 fps each)
+	FramesSent      int64   `json:"frames_sent"`
+	FramesDecoded   int64   `json:"frames_decoded"`
+	LongestFreezeMS float64 `json:"longest_freeze_ms"`
+	Video           Dist    `json:"video_latency"`
+	VideoLateP95MS  float64 `json:"video_latency_p95_after_10s_ms"`
+	AudioFrames     int64   `json:"audio_frames"`
+	AudioConcealed  int64   `json:"audio_concealed"`
+	AudioLate       int64   `json:"audio_late_played"`
+	MediaBytes      int64   `json:"media_bytes"`
+	LostBytes       int64   `json:"lost_media_bytes"`
+	Retransmitted   int64   `json:"retransmitted_bytes"`
+	// FirstFrameAfterMS is the time from the path's return to the first
+	// decoded frame on the later side; -1 without a cut or if none came.
+	FirstFrameAfterMS float64 `json:"first_frame_after_fault_ms"`
+	EndSkewMS         float64 `json:"end_skew_ms"` // the later side's end minus the deadline
+	DeadlineHeld      bool    `json:"deadline_held"`
+}
+
+// Shown is the share of the cameras' frames that decoded (frames the
+// encoder skipped at a low rate count as not shown).
+func (r NetworkResult) Shown() float64 { return ratio(r.FramesDecoded, r.FramesDue) }
+
+// Concealed is the share of audio frames concealed.
+func (r NetworkResult) Concealed() float64 { return ratio(r.AudioConcealed, r.AudioFrames) }
+
+// RetransmitShare is retransmitted bytes per media byte; PerLost per lost byte.
+func (r NetworkResult) RetransmitShare() float64 { return ratio(r.Retransmitted, r.MediaBytes) }
+
+// RetransmitPerLost is retransmitted bytes per lost media byte.
+func (r NetworkResult) RetransmitPerLost() float64 { return ratio(r.Retransmitted, r.LostBytes) }
+
+func ratio(a, b int64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// deadlineSlack is how far from the deadline an end still counts as kept.
+const deadlineSlack = time.Second
+
+// fault is the router's chunk filter: seeded loss, the cut, and the count
+// of media bytes lost.
+type fault struct {
+	mu        sync.Mutex
+	rng       *rand.Rand
+	lossPct   float64
+	cut       bool
+	lostBytes int64
+}
+
+func (f *fault) filter(c vnet.Chunk) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	drop := f.cut || (f.lossPct > 0 && f.rng.Float64()*100 < f.lossPct)
+	if drop && isRTP(c) {
+		f.lostBytes += int64(len(c.UserData()))
+	}
+	return !drop
+}
+
+func (f *fault) setCut(on bool) {
+	f.mu.Lock()
+	f.cut = on
+	f.mu.Unlock()
+}
+
+// isRTP: SRTP's header is in the clear; RTCP packet types are 192..223.
+func isRTP(c vnet.Chunk) bool {
+	b := c.UserData()
+	if c.Network() != "udp" || len(b) < 12 || b[0]&0xC0 != 0x80 {
+		return false
+	}
+	pt := b[1] & 0x7F
+	return pt < 64 || pt > 95
+}
+
+// Network runs one scenario: a discussion of d whose media cross the
+// impaired virtual network.
+func Network(ctx context.Context, sc NetworkScenario, d time.Duration) (NetworkResult, error) {
+	res := NetworkResult{Scenario: sc.Name, Seconds: d.Seconds(), FirstFrameAfterMS: -1}
+	f := &fault{rng: rand.New(rand.NewPCG(lossSeed, uint64(sc.LossPct*1000))), lossPct: sc.LossPct}
+	router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: netCIDR, MinDelay: sc.Delay, MaxJitter: sc.Jitter,
+		LoggerFactory: logging.NewDefaultLoggerFactory()})
+	if err != nil {
+		return res, err
+	}
+	router.AddChunkFilter(f.filter)
+	var nets []*vnet.Net
+	for _, ip := range []string{netIPA, netIPB} {
+		n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{ip}})
+		if err != nil {
+			return res, err
+		}
+		var nic vnet.NIC = n
+		if sc.RateBps > 0 {
+			q, err := vnet.NewQueue(n, vnet.NewTBFQueue(sc.RateBps, capBurst, int64(float64(sc.RateBps)/8*capQueue.Seconds())))
+			if err != nil {
+				return res, err
+			}
+			defer q.Close()
+			nic = q
+		}
+		if err := router.AddNet(nic); err != nil {
+			return res, err
+		}
+		nets = append(nets, n)
+	}
+	if err := router.Start(); err != nil {
+		return res, err
+	}
+	defer router.Stop()
+
+	env, err := NewEnv(d)
+	if err != nil {
+		return res, err
+	}
+	defer env.Close()
+	var sides []*Side
+	for i, n := range nets {
+		s, err := env.newSideOn(kit.DefaultToneHz*(1+0.5*float64(i)), n)
+		if err != nil {
+			return res, err
+		}
+		defer s.Eng.Leave()
+		sides = append(sides, s)
+	}
+	a, b := sides[0], sides[1]
+	t0 := time.Now()
+	a.Eng.Join("A")
+	b.Eng.Join("B")
+	for _, s := range sides {
+		if err := s.WaitFor(ctx, NetworkSetupLimit, func(st participant.State) bool { return st.MediaConnected }); err != nil {
+			return res, fmt.Errorf("set-up: %w", err)
+		}
+	}
+	connected := time.Now()
+	res.SetupMS = ms(connected.Sub(t0))
+	stamped := make([]int, 2)
+	sent := make([]int64, 2)
+	for i, s := range sides {
+		s.Kit.ResetCounters()
+		stamped[i] = s.Kit.Probe(0, 0).Stamped
+		sent[i] = s.Kit.FramesSent()
+	}
+	lateStamped := []int{-1, -1}
+	var restored time.Time
+	firstAfter := make([]time.Time, 2) // each side's first decoded frame after the path returned
+	for {
+		st := []participant.State{a.Eng.State(), b.Eng.State()}
+		if st[0].Phase == participant.PhaseEnded && st[1].Phase == participant.PhaseEnded {
+			break
+		}
+		since := time.Since(connected)
+		if sc.CutFor > 0 && restored.IsZero() && since >= sc.CutAt {
+			f.setCut(since < sc.CutAt+sc.CutFor)
+			if since >= sc.CutAt+sc.CutFor {
+				restored = time.Now()
+			}
+		}
+		if !restored.IsZero() {
+			for i, s := range sides {
+				if last := s.Kit.Counters().LastDecoded; firstAfter[i].IsZero() && last.After(restored) {
+					firstAfter[i] = last
+				}
+			}
+		}
+		if since >= lateAfter && lateStamped[0] < 0 {
+			for i, s := range sides {
+				lateStamped[i] = s.Kit.Probe(0, 0).Stamped
+			}
+		}
+		if since > d+NetworkSetupLimit {
+			return res, fmt.Errorf("the discussion did not end %v after its deadline", NetworkSetupLimit)
+		}
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(pollEvery):
+		}
+	}
+	res.FramesDue = int64(2 * time.Since(connected).Seconds() * kit.DefaultFPS)
+	var video, late []time.Duration
+	for i, s := range sides {
+		partner := sides[1-i]
+		c := s.Kit.Counters()
+		p := s.Kit.Probe(0, 0)
+		res.FramesDecoded += c.FramesDecoded
+		res.FramesSent += partner.Kit.FramesSent() - sent[1-i]
+		res.LongestFreezeMS = max(res.LongestFreezeMS, ms(c.LongestFreeze))
+		res.AudioFrames += c.AudioFrames
+		res.AudioConcealed += c.AudioConcealed
+		res.AudioLate += c.AudioLate
+		video = append(video, p.VideoLatenciesSince(stamped[i])...)
+		if lateStamped[i] >= 0 {
+			late = append(late, p.VideoLatenciesSince(lateStamped[i])...)
+		}
+		if call := s.Kit.LastCall(); call != nil {
+			r := call.Repair().Retransmit
+			res.MediaBytes += r.MediaBytes
+			res.Retransmitted += r.RetransmittedBytes
+		}
+		st := s.Eng.State()
+		if !st.Deadline.IsZero() {
+			res.EndSkewMS = max(res.EndSkewMS, ms(time.Since(st.Deadline)))
+		}
+	}
+	if !restored.IsZero() && !firstAfter[0].IsZero() && !firstAfter[1].IsZero() {
+		res.FirstFrameAfterMS = ms(max(firstAfter[0].Sub(restored), firstAfter[1].Sub(restored)))
+	}
+	res.Video = Summarise(video)
+	if len(late) > 0 {
+		sort.Slice(late, func(i, j int) bool { return late[i] < late[j] })
+		res.VideoLateP95MS = ms(late[len(late)*95/100])
+	}
+	f.mu.Lock()
+	res.LostBytes = f.lostBytes
+	f.mu.Unlock()
+	res.DeadlineHeld = res.EndSkewMS <= ms(deadlineSlack)
+	return res, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// newSideOn is NewSide with its media on n.
+func (e *Env) newSideOn(toneHz float64, n *vnet.Net) (*Side, error) {
+	seatN++
+	k, err := kit.Open(kit.Options{VideoSource: kit.SourceTest, AudioSource: kit.SourceTest, ToneHz: toneHz, Measure: true,
+		PlayAudio: true, AudioBackends: []malgo.Backend{kit.NullBackend}, Net: n, Log: e.log})
+	if err != nil {
+		return nil, err
+	}
+	eng, err := engine.New(engine.Config{
+		Session: client.SessionConfig{URL: e.URL, Room: "bench", Seat: fmt.Sprintf("net-%d", seatN),
+			StateFile: fmt.Sprintf("%s/net-%d.json", e.dir, seatN)},
+		Media: k.Media(), Dial: k.Dialer(), Log: e.log,
+	})
+	if err != nil {
+		k.Close()
+		return nil, err
+	}
+	return &Side{Kit: k, Eng: eng}, nil
+}

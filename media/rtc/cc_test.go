@@ -1,0 +1,133 @@
+package rtc
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/transport/v4/vnet"
+)
+
+// Limits for the congestion tests.
+const (
+	// capLatencyBound is the p95 capture-to-decoded latency the issue's
+	// target allows on a 500 kb/s link once the rate has adapted.
+	capLatencyBound = 400 * time.Millisecond
+	// settledFrames is the span (in frames at the source's rate) measured
+	// after the adaptation; at least minSettledFrames of them must decode
+	// (at 256 kb/s libvpx skips about half of a 640x480 picture's frames).
+	settledFrames    = 90
+	minSettledFrames = settledFrames / 6
+)
+
+// followEstimate makes the sender's encoder follow the call's estimate,
+// as the kit does.
+func followEstimate(s *sender, c *Call) {
+	f := func() int { return c.TargetVideoBitrate() }
+	s.bitrate.Store(&f)
+}
+
+// On a link capped at 500 or 256 kb/s with a one-second queue, the
+// sender's video bitrate falls below the cap, and once it has the video
+// keeps decoding with a bounded latency (the queue drains), while audio
+// flows with at most 5% concealed.
+func TestRateLimitedLinkAdaptsBitrate(t *testing.T) {
+	for _, linkRate := range []int{500_000, 256_000} {
+		t.Run(fmt.Sprintf("%dkbps", linkRate/1000), func(t *testing.T) { testRateLimited(t, linkRate) })
+	}
+}
+
+func testRateLimited(t *testing.T, linkRate int) {
+	queue := int64(linkRate / 8) // bytes: one second
+	n := newTestNet(t, 5*time.Millisecond, nil, func(b *vnet.Net) vnet.NIC {
+		q, err := vnet.NewQueue(b, vnet.NewTBFQueue(linkRate, 3000, queue))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { q.Close() })
+		return q
+	})
+	s := startSender(t, 640, 480, DefaultVideoCeiling)
+	p := newPair(t, n, s, DefaultVideoCeiling)
+	followEstimate(s, p.a)
+	start := time.Now()
+	waitUntil(t, "the video bitrate to fall below the link's rate", func() bool {
+		return int(s.encBitrate.Load())+AudioReserve < linkRate
+	})
+	adapted := time.Now()
+	t.Logf("video target %d b/s after %v (estimate %d b/s)", s.encBitrate.Load(), adapted.Sub(start).Round(time.Millisecond), p.a.Estimate())
+	// The queue built before the adaptation drains; after it the latency
+	// is bounded.
+	var p95 time.Duration
+	waitUntil(t, "a bounded latency on the capped link", func() bool {
+		var n int
+		since := time.Now().Add(-settledFrames * time.Second / testFPS)
+		if since.Before(adapted) {
+			since = adapted
+		}
+		p95, n = p.latencies.p95Since(since)
+		return n >= minSettledFrames && p95 < capLatencyBound
+	})
+	okBefore, lostBefore := p.audioOK.Load(), p.audioLost.Load()
+	waitUntil(t, "a second of audio on the capped link", func() bool { return p.audioOK.Load() > okBefore+50 })
+	if ok, lost := p.audioOK.Load()-okBefore, p.audioLost.Load()-lostBefore; lost*20 > ok+lost {
+		t.Errorf("audio after the adaptation: %d frames received, %d concealed", ok, lost)
+	}
+	t.Logf("p95 latency %v at %v; estimate %d b/s, video target %d b/s; %d frames decoded of %d sent; audio %d received, %d concealed",
+		p95.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), p.a.Estimate(), s.encBitrate.Load(),
+		p.decoded.Load(), s.framesSent.Load(), p.audioOK.Load(), p.audioLost.Load())
+	if got := s.encBitrate.Load(); got < VideoFloor {
+		t.Errorf("video target %d below the floor %d", got, VideoFloor)
+	}
+}
+
+// On a clean link the estimate stays at the ceiling: full rate.
+func TestCleanLinkKeepsFullRate(t *testing.T) {
+	n := newTestNet(t, time.Millisecond, nil, nil)
+	s := startSender(t, 640, 480, DefaultVideoCeiling)
+	p := newPair(t, n, s, DefaultVideoCeiling)
+	followEstimate(s, p.a)
+	decoded := p.decoded.Load()
+	waitUntil(t, "three seconds of video", func() bool { return p.decoded.Load() >= decoded+3*testFPS })
+	if got := p.a.TargetVideoBitrate(); got < DefaultVideoCeiling*9/10 {
+		t.Errorf("video target %d b/s on a clean link; ceiling %d", got, DefaultVideoCeiling)
+	}
+	t.Logf("clean link: estimate %d b/s, video target %d b/s", p.a.Estimate(), p.a.TargetVideoBitrate())
+}
+
+// fakeBWE is a bandwidth estimator with fixed figures.
+type fakeBWE struct {
+	cc.BandwidthEstimator
+	delay, loss, target int
+	avgLoss             float64
+}
+
+func (f fakeBWE) GetTargetBitrate() int { return f.target }
+func (f fakeBWE) GetStats() map[string]any {
+	return map[string]any{"delayTargetBitrate": f.delay, "lossTargetBitrate": f.loss, "averageLoss": f.avgLoss}
+}
+
+// The estimate follows the delay-based one, and the loss-based one only
+// above LossDecreaseThreshold of average loss; before any feedback it is
+// pion's target.
+func TestEstimateIgnoresModerateRandomLoss(t *testing.T) {
+	cases := []struct {
+		name string
+		bwe  fakeBWE
+		want int
+	}{
+		{"5% loss: GCC holds, the delay-based estimate counts", fakeBWE{delay: 900_000, loss: 300_000, target: 300_000, avgLoss: 0.05}, 900_000},
+		{"15% loss: the loss-based estimate counts", fakeBWE{delay: 900_000, loss: 300_000, target: 300_000, avgLoss: 0.15}, 300_000},
+		{"congestion: the delay-based estimate is lower", fakeBWE{delay: 200_000, loss: 600_000, target: 200_000, avgLoss: 0.15}, 200_000},
+		{"no feedback yet", fakeBWE{target: 1_064_000}, 1_064_000},
+	}
+	for _, tc := range cases {
+		c := &Call{cfg: Config{VideoCeiling: DefaultVideoCeiling}}
+		var e cc.BandwidthEstimator = tc.bwe
+		c.bwe.Store(&e)
+		if got := c.Estimate(); got != tc.want {
+			t.Errorf("%s: estimate %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
