@@ -219,4 +219,3 @@ func (s *Server) adminEvents(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
-
