@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/signaling/client"
+	"github.com/parley-lab/parley/signaling/protocol"
 	"github.com/parley-lab/parley/signaling/server"
 	"github.com/parley-lab/parley/signaling/testkit"
 )
@@ -257,14 +259,24 @@ func TestServerAwayMidCall(t *testing.T) {
 	// Call quality went to the server as events: latency is logged per call.
 	sessions, _ := srv2.Store().Sessions()
 	evs, _ := srv2.Store().Events(sessions[0].Code)
-	stats := 0
+	// Every field of a report made during the call is measured: this call
+	// had video and audio both ways, so none may be zero (loss may be: the
+	// server's restart does not touch the media path).
+	stats, full := 0, 0
 	for _, e := range evs {
-		if e.Kind == server.EvStats && strings.Contains(string(e.Data), `"rtt_ms"`) && strings.Contains(string(e.Data), `"fps_recv"`) {
-			stats++
+		if e.Kind != server.EvStats {
+			continue
+		}
+		stats++
+		var st protocol.Stats
+		json.Unmarshal(e.Data, &st)
+		if st.RTTMS > 0 && st.FPSSent > 0 && st.FPSRecv > 0 && st.BitrateKbps > 0 && st.AudioDelayMS > 0 && st.VideoDelayMS > 0 &&
+			st.FramesDecoded > 0 && st.IntervalMS > 0 && strings.Contains(string(e.Data), `"peer_code"`) {
+			full++
 		}
 	}
-	if stats < 2 {
-		t.Errorf("%d stats events logged; want reports from both kiosks", stats)
+	if stats < 2 || full < 2 {
+		t.Errorf("%d stats events logged, %d with every field measured; want reports from both kiosks", stats, full)
 	}
 }
 

@@ -32,6 +32,7 @@ import (
 	"github.com/parley-lab/parley/media/frames"
 	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/media/rtc"
+	"github.com/parley-lab/parley/signaling/protocol"
 	"github.com/parley-lab/parley/media/sched"
 	"github.com/parley-lab/parley/media/testsrc"
 	"github.com/parley-lab/parley/media/vp8"
@@ -720,7 +721,7 @@ func (k *Kit) Dialer() engine.Dialer {
 		k.calls.Add(1)
 		k.keyframe.Store(true)
 		k.lastCall.Store(c)
-		cc := &countedCall{Call: c, k: k}
+		cc := &countedCall{Call: c, k: k, sentAt: time.Now(), sentAtPrevious: k.framesSent.Load()}
 		k.liveMu.Lock()
 		if k.live == nil {
 			k.live = map[*countedCall]struct{}{}
@@ -757,6 +758,28 @@ type countedCall struct {
 	*rtc.Call
 	k    *Kit
 	once sync.Once
+	// for Stats: frames the kit had sent at the previous report, and when
+	statsMu        sync.Mutex
+	sentAt         time.Time
+	sentAtPrevious int64
+}
+
+// Stats is the call's report with what the kit measures: the frames it
+// encoded and sent in the interval, and the partner's audio waiting in the
+// jitter buffer now.
+func (c *countedCall) Stats() protocol.Stats {
+	s := c.Call.Stats()
+	now, sent := time.Now(), c.k.framesSent.Load()
+	c.statsMu.Lock()
+	if !c.sentAt.IsZero() {
+		if dt := now.Sub(c.sentAt).Seconds(); dt > 0 {
+			s.FPSSent = float64(sent-c.sentAtPrevious) / dt
+		}
+	}
+	c.sentAt, c.sentAtPrevious = now, sent
+	c.statsMu.Unlock()
+	s.AudioDelayMS = float64(c.k.jb.delay()) / float64(time.Millisecond)
+	return s
 }
 
 func (c *countedCall) Close() error {

@@ -14,11 +14,12 @@ func jsonMarshal(v any) ([]byte, error)   { return json.Marshal(v) }
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 type statsSample struct {
-	at            time.Time
-	framesDecoded int64
-	bytes         int64
-	framesSent    uint32
-	packetsRecv   int64
+	at             time.Time
+	framesDecoded  int64
+	bytes          int64
+	lost, expected int64 // the partner's packets, from the inbound stats
+	delaySum       int64 // video: first packet to decoded picture, ns
+	delayN         int64
 }
 
 // Stats reports the call's quality since the previous call of Stats.
@@ -33,6 +34,7 @@ func (c *Call) Stats() protocol.Stats {
 	if v != nil {
 		cur.framesDecoded = v.decoded.Load()
 		cur.bytes += v.bytes.Load()
+		cur.delaySum, cur.delayN = v.delaySum.Load(), v.delayN.Load()
 		s.FramesDecoded = cur.framesDecoded
 	}
 	if a != nil {
@@ -45,25 +47,30 @@ func (c *Call) Stats() protocol.Stats {
 			if x.Nominated && x.CurrentRoundTripTime > 0 {
 				s.RTTMS = x.CurrentRoundTripTime * 1000
 			}
-		case webrtc.OutboundRTPStreamStats:
-			if x.Kind == "video" {
-				cur.framesSent += x.FramesSent
-			}
 		case webrtc.InboundRTPStreamStats:
 			lost += int64(x.PacketsLost)
 			recv += int64(x.PacketsReceived)
 		}
 	}
-	if !prev.at.IsZero() {
-		dt := now.Sub(prev.at).Seconds()
-		if dt > 0 {
-			s.FPSRecv = float64(cur.framesDecoded-prev.framesDecoded) / dt
-			s.FPSSent = float64(cur.framesSent-prev.framesSent) / dt
-			s.BitrateKbps = float64(cur.bytes-prev.bytes) * 8 / 1000 / dt
-		}
+	cur.lost, cur.expected = lost, recv+lost
+	// Rates, loss and delay are over the interval since the previous
+	// report (the first covers the call so far); FPSSent and the audio
+	// delay are the kit's (countedCall), which owns the encoder and the
+	// jitter buffer.
+	dt := now.Sub(prev.at).Seconds()
+	if prev.at.IsZero() {
+		dt = now.Sub(c.started).Seconds()
 	}
-	if recv+lost > 0 {
-		s.PacketLoss = float64(lost) / float64(recv+lost)
+	if dt > 0 {
+		s.IntervalMS = int64(dt * 1000)
+		s.FPSRecv = float64(cur.framesDecoded-prev.framesDecoded) / dt
+		s.BitrateKbps = float64(cur.bytes-prev.bytes) * 8 / 1000 / dt
+	}
+	if exp := cur.expected - prev.expected; exp > 0 {
+		s.PacketLoss = max(0, float64(cur.lost-prev.lost)/float64(exp))
+	}
+	if n := cur.delayN - prev.delayN; n > 0 {
+		s.VideoDelayMS = float64(cur.delaySum-prev.delaySum) / float64(n) / 1e6
 	}
 	c.mu.Lock()
 	c.lastStats = cur

@@ -39,6 +39,10 @@ type videoReceiver struct {
 	bytes   atomic.Int64
 	lastPLI time.Time
 	firstAt atomic.Int64
+	// delay: the time from a frame's first packet to its decoded picture,
+	// summed over the frames decoded (for the mean in Stats).
+	delaySum atomic.Int64 // nanoseconds
+	delayN   atomic.Int64
 }
 
 // wait is how long a gap may wait for its retransmission (the NACK
@@ -102,7 +106,7 @@ func (v *videoReceiver) run() {
 			if w, ok := held[expect]; ok {
 				delete(held, expect)
 				expect++
-				a.add(w.pkt, v)
+				a.add(w.pkt, w.at, v)
 				continue
 			}
 			oldest := now
@@ -127,6 +131,7 @@ type assembler struct {
 	inFrame bool
 	broken  bool
 	depack  codecs.VP8Packet
+	startAt time.Time // when the frame's first packet arrived
 }
 
 // lose marks a missing packet: the frame being built is damaged, and every
@@ -135,13 +140,13 @@ func (a *assembler) lose() {
 	a.broken, a.inFrame, a.frame = true, false, a.frame[:0]
 }
 
-func (a *assembler) add(pkt *rtp.Packet, v *videoReceiver) {
+func (a *assembler) add(pkt *rtp.Packet, at time.Time, v *videoReceiver) {
 	payload, err := a.depack.Unmarshal(pkt.Payload)
 	if err != nil || len(payload) == 0 {
 		return
 	}
 	if a.depack.S == 1 && a.depack.PID == 0 {
-		a.inFrame, a.ts, a.frame = true, pkt.Timestamp, a.frame[:0]
+		a.inFrame, a.ts, a.frame, a.startAt = true, pkt.Timestamp, a.frame[:0], at
 	} else if !a.inFrame || pkt.Timestamp != a.ts {
 		a.inFrame = false
 		return
@@ -167,6 +172,8 @@ func (a *assembler) add(pkt *rtp.Packet, v *videoReceiver) {
 		return
 	}
 	a.broken = false
+	v.delaySum.Add(int64(time.Since(a.startAt)))
+	v.delayN.Add(1)
 }
 
 func (v *videoReceiver) askKeyframe() {
