@@ -32,10 +32,10 @@ import (
 	"github.com/parley-lab/parley/media/frames"
 	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/media/rtc"
-	"github.com/parley-lab/parley/signaling/protocol"
 	"github.com/parley-lab/parley/media/sched"
 	"github.com/parley-lab/parley/media/testsrc"
 	"github.com/parley-lab/parley/media/vp8"
+	"github.com/parley-lab/parley/signaling/protocol"
 )
 
 // Source names.
