@@ -17,6 +17,7 @@ import (
 	"github.com/parley-lab/parley/media/bench"
 	"github.com/parley-lab/parley/media/engine"
 	"github.com/parley-lab/parley/media/kit"
+	"github.com/parley-lab/parley/media/local"
 	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/signaling/client"
 )
@@ -123,17 +124,14 @@ func runBenchParticipant(env Env, args []string) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	k, err := kit.Open(kit.Options{VideoSource: kit.SourceTest, AudioSource: kit.SourceTest, ToneHz: *tone,
-		PlayAudio: true, AudioBackends: nullBackends(), LoopbackCandidates: true, Log: log})
+	p, err := local.Open(kit.Options{VideoSource: kit.SourceTest, AudioSource: kit.SourceTest, ToneHz: *tone,
+		PlayAudio: true, AudioBackends: nullBackends(), LoopbackCandidates: true, Log: log},
+		engine.Config{Session: client.SessionConfig{URL: *url, Room: "bench", Seat: *seat, StateFile: *state}, Log: log, AutoReady: true})
 	if err != nil {
 		return err
 	}
-	eng, err := engine.New(engine.Config{Session: client.SessionConfig{URL: *url, Room: "bench", Seat: *seat, StateFile: *state},
-		Media: k.Media(), Dial: k.Dialer(), Log: log, AutoReady: true})
-	if err != nil {
-		return err
-	}
-	defer eng.Leave()
+	k, eng := p.Kit, p.Engine
+	defer p.Leave()
 	measure := func() ParticipantUsage {
 		cpu0, t0 := selfCPU(), time.Now()
 		sent0, dec0 := k.FramesSent(), k.FramesDecoded()

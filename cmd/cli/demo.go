@@ -18,6 +18,7 @@ import (
 	"github.com/parley-lab/parley/media/bench"
 	"github.com/parley-lab/parley/media/engine"
 	"github.com/parley-lab/parley/media/kit"
+	"github.com/parley-lab/parley/media/local"
 	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/media/testsrc"
 	"github.com/parley-lab/parley/signaling/client"
@@ -72,7 +73,7 @@ func runDemo(env Env, args []string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	srv, err := server.New(server.Config{DataDir: filepath.Join(dir, "server"), Listen: "127.0.0.1:0",
+	srv, err := server.Start(server.Config{DataDir: filepath.Join(dir, "server"), Listen: "127.0.0.1:0",
 		Rooms: []server.Room{{Name: "demo", AutoSession: true, Defaults: server.SessionSettings{
 			DurationS: int(dur.Seconds()), AllowMuteAudio: true, AllowMuteVideo: true, SessionChat: false}}}},
 		server.WithLogger(log))
@@ -80,10 +81,6 @@ func runDemo(env Env, args []string) error {
 		return err
 	}
 	defer srv.Close()
-	if err := srv.Listen(); err != nil {
-		return err
-	}
-	go srv.Serve()
 	fmt.Fprintf(env.Stdout, "parley demo: server on %s (data in %s), discussion %v\n", srv.Addr(), dir, *dur)
 
 	a := NewApp()
@@ -94,19 +91,15 @@ func runDemo(env Env, args []string) error {
 		if i == 0 && !*auto && !*testOnly {
 			opts.VideoSource, opts.AudioSource, opts.FallbackToTest = SourceCamera, SourceMicrophone, true
 		}
-		k, err := kit.Open(opts)
-		if err != nil {
-			return err
-		}
-		eng, err := engine.New(engine.Config{
-			Session: client.SessionConfig{URL: "ws://" + srv.Addr() + "/ws", Room: "demo", Seat: fmt.Sprintf("demo-%d", i+1),
+		p, err := local.Open(opts, engine.Config{
+			Session: client.SessionConfig{URL: srv.URL(), Room: "demo", Seat: fmt.Sprintf("demo-%d", i+1),
 				Client: "parley-demo/" + Version, StateFile: filepath.Join(dir, fmt.Sprintf("kiosk-%d.json", i+1))},
-			Media: k.Media(), Dial: k.Dialer(), Log: log,
+			Log: log,
 		})
 		if err != nil {
-			k.Media().Close()
 			return err
 		}
+		k, eng := p.Kit, p.Engine
 		win, kiosk := windowedKiosk(a, eng, fmt.Sprintf("Parley demo: participant %d", i+1), !*auto)
 		sides[i] = &demoSide{name: []string{"Alex", "Sam"}[i], kit: k, eng: eng, win: win, k: kiosk}
 		defer eng.Close()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/parley-lab/parley/media/engine"
 	"github.com/parley-lab/parley/media/kit"
+	"github.com/parley-lab/parley/media/local"
 	"github.com/parley-lab/parley/media/sched"
 	"github.com/parley-lab/parley/signaling/client"
 	"github.com/parley-lab/parley/ui"
@@ -200,18 +201,14 @@ func runKiosk(env Env, args []string) error {
 			return false
 		}
 	}
-	k, err := kit.Open(kitOptions(cfg, log))
-	if err != nil {
-		return err
-	}
-	eng, err := engine.New(engine.Config{
+	p, err := local.Open(kitOptions(cfg, log), engine.Config{
 		Session: client.SessionConfig{URL: cfg.Server, Room: cfg.Room, Seat: cfg.Seat, Client: "parley/" + Version, StateFile: cfg.StatePath()},
-		Media:   k.Media(), Dial: k.Dialer(), Log: log,
+		Log:     log,
 	})
 	if err != nil {
-		k.Media().Close()
 		return err
 	}
+	eng := p.Engine
 	if NewApp == nil {
 		return fmt.Errorf("this build has no desktop driver")
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/parley-lab/parley/media/capture/pulsetest"
 	"github.com/parley-lab/parley/media/engine"
 	"github.com/parley-lab/parley/media/kit"
+	"github.com/parley-lab/parley/media/local"
 	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/media/sched"
 	"github.com/parley-lab/parley/signaling/client"
@@ -203,18 +204,14 @@ func TestCallThroughPulseAudio(t *testing.T) {
 	var warnings logLines
 	kitLog := slog.New(slog.NewTextHandler(&warnings, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	dir := t.TempDir()
-	srv, err := server.New(server.Config{DataDir: filepath.Join(dir, "server"), Listen: "127.0.0.1:0",
+	srv, err := server.Start(server.Config{DataDir: filepath.Join(dir, "server"), Listen: "127.0.0.1:0",
 		Rooms: []server.Room{{Name: "audio", AutoSession: true, Defaults: server.SessionSettings{DurationS: int((2*dur + connectLimit) / time.Second)}}}},
 		server.WithLogger(quietLog))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve()
-	url := "ws://" + srv.Addr() + "/ws"
+	url := srv.URL()
 
 	// B's microphone gets silence: A's speaker must stay silent.
 	mics["micB"].Feed(t, func(int) int16 { return 0 })
@@ -232,17 +229,14 @@ func TestCallThroughPulseAudio(t *testing.T) {
 	pulse := []malgo.Backend{malgo.BackendPulseaudio}
 	var sides []*side
 	for _, n := range []string{"A", "B"} {
-		k, err := kit.Open(kit.Options{VideoSource: kit.SourceTest, AudioSource: kit.SourceMicrophone, Microphone: "mic" + n, Speaker: "spk" + n,
-			PlayAudio: true, AudioBackends: pulse, LoopbackCandidates: true, Log: kitLog, Label: n})
+		p, err := local.Open(kit.Options{VideoSource: kit.SourceTest, AudioSource: kit.SourceMicrophone, Microphone: "mic" + n, Speaker: "spk" + n,
+			PlayAudio: true, AudioBackends: pulse, LoopbackCandidates: true, Log: kitLog, Label: n},
+			engine.Config{Session: client.SessionConfig{URL: url, Room: "audio", Seat: "audio-" + n, StateFile: filepath.Join(dir, n+".json")},
+				Log: quietLog, AutoReady: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		eng, err := engine.New(engine.Config{Session: client.SessionConfig{URL: url, Room: "audio", Seat: "audio-" + n, StateFile: filepath.Join(dir, n+".json")},
-			Media: k.Media(), Dial: k.Dialer(), Log: quietLog})
-		if err != nil {
-			k.Close()
-			t.Fatal(err)
-		}
+		k, eng := p.Kit, p.Engine
 		defer eng.Leave()
 		sides = append(sides, &side{k, eng})
 		eng.Join("Audio " + n)

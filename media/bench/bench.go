@@ -19,6 +19,7 @@ import (
 
 	"github.com/parley-lab/parley/media/engine"
 	"github.com/parley-lab/parley/media/kit"
+	"github.com/parley-lab/parley/media/local"
 	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/signaling/client"
 	"github.com/parley-lab/parley/signaling/server"
@@ -60,20 +61,14 @@ func NewEnv(duration time.Duration) (*Env, error) {
 		return nil, err
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := server.New(server.Config{DataDir: filepath.Join(dir, "server"), Listen: "127.0.0.1:0",
+	srv, err := server.Start(server.Config{DataDir: filepath.Join(dir, "server"), Listen: "127.0.0.1:0",
 		Rooms: []server.Room{{Name: "bench", AutoSession: true, Defaults: server.SessionSettings{DurationS: int(duration / time.Second)}}}},
 		server.WithLogger(log))
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	if err := srv.Listen(); err != nil {
-		srv.Close()
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	go srv.Serve()
-	return &Env{srv: srv, dir: dir, log: log, URL: "ws://" + srv.Addr() + "/ws"}, nil
+	return &Env{srv: srv, dir: dir, log: log, URL: srv.URL()}, nil
 }
 
 // Close stops the server and removes its files.
@@ -94,21 +89,14 @@ var seatN int
 // playback on miniaudio's null backend, so audio is timed at the player.
 func (e *Env) NewSide(toneHz float64) (*Side, error) {
 	seatN++
-	k, err := kit.Open(kit.Options{VideoSource: kit.SourceTest, AudioSource: kit.SourceTest, ToneHz: toneHz, ToneBursts: true, Measure: true,
-		PlayAudio: true, AudioBackends: []malgo.Backend{kit.NullBackend}, LoopbackCandidates: true, Log: e.log})
+	p, err := local.Open(kit.Options{VideoSource: kit.SourceTest, AudioSource: kit.SourceTest, ToneHz: toneHz, ToneBursts: true, Measure: true,
+		PlayAudio: true, AudioBackends: []malgo.Backend{kit.NullBackend}, LoopbackCandidates: true, Log: e.log},
+		engine.Config{Session: client.SessionConfig{URL: e.URL, Room: "bench", Seat: fmt.Sprintf("bench-%d", seatN),
+			StateFile: filepath.Join(e.dir, fmt.Sprintf("side-%d.json", seatN))}, Log: e.log, AutoReady: true})
 	if err != nil {
 		return nil, err
 	}
-	eng, err := engine.New(engine.Config{
-		Session: client.SessionConfig{URL: e.URL, Room: "bench", Seat: fmt.Sprintf("bench-%d", seatN),
-			StateFile: filepath.Join(e.dir, fmt.Sprintf("side-%d.json", seatN))},
-		Media: k.Media(), Dial: k.Dialer(), Log: e.log, AutoReady: true,
-	})
-	if err != nil {
-		k.Close()
-		return nil, err
-	}
-	return &Side{Kit: k, Eng: eng}, nil
+	return &Side{Kit: p.Kit, Eng: p.Engine}, nil
 }
 
 // WaitFor waits until cond holds for the side's state.
@@ -142,8 +130,9 @@ func CallSetup(ctx context.Context, n int) (map[string]Dist, error) {
 			a.Eng.Leave()
 			return nil, err
 		}
-		a.Eng.Join("A")
-		b.Eng.Join("B")
+		// Every round in one session: pseudonyms are unique there.
+		a.Eng.Join(fmt.Sprintf("A%d", i))
+		b.Eng.Join(fmt.Sprintf("B%d", i))
 		paired := make([]time.Time, 2)
 		for j, s := range []*Side{a, b} {
 			if err := s.WaitFor(ctx, ConnectLimit, func(st participant.State) bool { return st.Phase >= participant.PhasePaired }); err != nil {

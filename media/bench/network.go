@@ -14,6 +14,7 @@ import (
 
 	"github.com/parley-lab/parley/media/engine"
 	"github.com/parley-lab/parley/media/kit"
+	"github.com/parley-lab/parley/media/local"
 	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/signaling/client"
 )
@@ -301,19 +302,12 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // newSideOn is NewSide with its media on n.
 func (e *Env) newSideOn(toneHz float64, n *vnet.Net) (*Side, error) {
 	seatN++
-	k, err := kit.Open(kit.Options{VideoSource: kit.SourceTest, AudioSource: kit.SourceTest, ToneHz: toneHz, Measure: true,
-		PlayAudio: true, AudioBackends: []malgo.Backend{kit.NullBackend}, Net: n, Log: e.log})
+	p, err := local.Open(kit.Options{VideoSource: kit.SourceTest, AudioSource: kit.SourceTest, ToneHz: toneHz, Measure: true,
+		PlayAudio: true, AudioBackends: []malgo.Backend{kit.NullBackend}, Net: n, Log: e.log},
+		engine.Config{Session: client.SessionConfig{URL: e.URL, Room: "bench", Seat: fmt.Sprintf("net-%d", seatN),
+			StateFile: fmt.Sprintf("%s/net-%d.json", e.dir, seatN)}, Log: e.log, AutoReady: true})
 	if err != nil {
 		return nil, err
 	}
-	eng, err := engine.New(engine.Config{
-		Session: client.SessionConfig{URL: e.URL, Room: "bench", Seat: fmt.Sprintf("net-%d", seatN),
-			StateFile: fmt.Sprintf("%s/net-%d.json", e.dir, seatN)},
-		Media: k.Media(), Dial: k.Dialer(), Log: e.log,
-	})
-	if err != nil {
-		k.Close()
-		return nil, err
-	}
-	return &Side{Kit: k, Eng: eng}, nil
+	return &Side{Kit: p.Kit, Eng: p.Engine}, nil
 }

@@ -62,7 +62,7 @@ func newWatchedSide(t *testing.T, name, url, dir string, tone float64, w *signal
 	eng, err := engine.New(engine.Config{
 		Session: client.SessionConfig{URL: url, Room: "lab", Seat: name, StateFile: filepath.Join(dir, name+".json"),
 			BackoffMin: 50 * time.Millisecond, BackoffMax: 500 * time.Millisecond},
-		Media: k.Media(), Dial: w.wrap(k.Dialer()), Log: quiet,
+		Media: k.Media(), Dial: w.wrap(k.Dialer()), Log: quiet, AutoReady: true,
 	})
 	if err != nil {
 		t.Fatal(err)

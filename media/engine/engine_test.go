@@ -20,6 +20,7 @@ import (
 
 	"github.com/parley-lab/parley/media/engine"
 	"github.com/parley-lab/parley/media/kit"
+	"github.com/parley-lab/parley/media/local"
 	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/signaling/client"
 	"github.com/parley-lab/parley/signaling/protocol"
@@ -64,20 +65,15 @@ func startServer(t *testing.T, dir, addr string, durationS int) *server.Server {
 
 func newSide(t *testing.T, name, url, dir string, tone float64, net transport.Net) *side {
 	t.Helper()
-	k, err := kit.Open(kit.Options{VideoSource: "test", AudioSource: "test", ToneHz: tone, PlayAudio: true, Measure: true,
-		AudioBackends: []malgo.Backend{kit.NullBackend}, LoopbackCandidates: net == nil, Net: net, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := engine.New(engine.Config{
-		Session: client.SessionConfig{URL: url, Room: "lab", Seat: name, StateFile: filepath.Join(dir, name+".json"),
+	p, err := local.Open(kit.Options{VideoSource: "test", AudioSource: "test", ToneHz: tone, PlayAudio: true, Measure: true,
+		AudioBackends: []malgo.Backend{kit.NullBackend}, LoopbackCandidates: net == nil, Net: net, Log: quiet},
+		engine.Config{Session: client.SessionConfig{URL: url, Room: "lab", Seat: name, StateFile: filepath.Join(dir, name+".json"),
 			BackoffMin: 50 * time.Millisecond, BackoffMax: 500 * time.Millisecond},
-		Media: k.Media(), Dial: k.Dialer(), Log: quiet, StatsInterval: 500 * time.Millisecond, AutoReady: true,
-	})
+			Log: quiet, StatsInterval: 500 * time.Millisecond, AutoReady: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &side{name: name, kit: k, eng: eng, tone: tone}
+	return &side{name: name, kit: p.Kit, eng: p.Engine, tone: tone}
 }
 
 func waitFor(t *testing.T, s *side, what string, cond func(participant.State) bool) {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/parley-lab/parley/media/engine"
 	"github.com/parley-lab/parley/media/kit"
+	"github.com/parley-lab/parley/media/local"
 	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/signaling/client"
 	"github.com/parley-lab/parley/signaling/server"
@@ -116,18 +117,14 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	}
 	if url == "" {
 		room = "selftest"
-		srv, err := server.New(server.Config{DataDir: filepath.Join(dir, "server"), Listen: "127.0.0.1:0",
+		srv, err := server.Start(server.Config{DataDir: filepath.Join(dir, "server"), Listen: "127.0.0.1:0",
 			Rooms: []server.Room{{Name: room, AutoSession: true, Defaults: server.SessionSettings{DurationS: int(o.Duration / time.Second)}}}},
 			server.WithLogger(o.Log))
 		if err != nil {
 			return rep, err
 		}
 		defer srv.Close()
-		if err := srv.Listen(); err != nil {
-			return rep, err
-		}
-		go srv.Serve()
-		url = "ws://" + srv.Addr() + "/ws"
+		url = srv.URL()
 	}
 	if room == "" {
 		room = server.DefaultRoom
@@ -145,19 +142,16 @@ func Run(ctx context.Context, o Options) (Report, error) {
 				opts.AudioSource = o.AudioSourceA
 			}
 		}
-		if s.kit, err = kit.Open(opts); err != nil {
-			return rep, fmt.Errorf("side %s: %w", s.name, err)
-		}
-		s.eng, err = engine.New(engine.Config{
+		p, err := local.Open(opts, engine.Config{
 			Session: client.SessionConfig{URL: url, Room: room, Seat: "selftest-" + s.name + "-" + fmt.Sprint(time.Now().UnixNano()%1e6),
 				Client: "parley-selftest", StateFile: filepath.Join(dir, s.name+".json"), Check: check},
-			Media: s.kit.Media(), Dial: s.kit.Dialer(), Log: o.Log, AutoReady: true,
+			Log: o.Log, AutoReady: true,
 		})
 		if err != nil {
-			s.kit.Media().Close()
-			return rep, err
+			return rep, fmt.Errorf("side %s: %w", s.name, err)
 		}
-		defer s.eng.Leave()
+		s.kit, s.eng = p.Kit, p.Engine
+		defer p.Leave()
 	}
 	var fails []string
 	fail := func(format string, a ...any) { fails = append(fails, fmt.Sprintf(format, a...)) }

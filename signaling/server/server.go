@@ -131,6 +131,25 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	return s, nil
 }
 
+// Start makes a server, listens on cfg.Listen and serves in the background:
+// the in-process server of the demo, the self-test, the benchmarks and
+// tests. Close stops it.
+func Start(cfg Config, opts ...Option) (*Server, error) {
+	s, err := New(cfg, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Listen(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	go s.Serve()
+	return s, nil
+}
+
+// URL is the kiosks' websocket URL of a listening server.
+func (s *Server) URL() string { return "ws://" + s.Addr() + "/ws" }
+
 // AdminToken is the token the experimenter API requires.
 func (s *Server) AdminToken() string { return s.adminToken }
 
