@@ -82,6 +82,7 @@ const (
 	kNoPINSet            msgKey = "no_pin_set"
 	kPaused              msgKey = "paused"
 	kEndRemoved          msgKey = "end_removed"
+	kPartnerCameraOff    msgKey = "partner_camera_off"
 )
 
 // catalogue holds every text per language. Values may hold fmt verbs; both
@@ -142,6 +143,7 @@ var catalogue = map[string]map[msgKey]string{
 		kNoPINSet:            "No exit PIN is set on this workstation. IT must set one with: sudo parley kiosk set-pin",
 		kPaused:              "Paused by the experimenter",
 		kEndRemoved:          "The experimenter has ended your participation.",
+		kPartnerCameraOff:    "Your partner's camera is off or has stopped. You can still talk.",
 		kEndExperimenter:     "The experimenter ended the discussion.",
 		kEndSession:          "The session is over.",
 		kExitTitle:           "Experimenter: leave the kiosk",
@@ -216,6 +218,7 @@ var catalogue = map[string]map[msgKey]string{
 		kNoPINSet:            "Auf diesem Arbeitsplatz ist keine Exit-PIN gesetzt. Die IT muss eine setzen mit: sudo parley kiosk set-pin",
 		kPaused:              "Von der Versuchsleitung angehalten",
 		kEndRemoved:          "Die Versuchsleitung hat Ihre Teilnahme beendet.",
+		kPartnerCameraOff:    "Die Kamera Ihres Partners ist aus oder ausgefallen. Sie können weiter sprechen.",
 		kEndExperimenter:     "Die Versuchsleitung hat das Gespräch beendet.",
 		kEndSession:          "Die Sitzung ist vorbei.",
 		kExitTitle:           "Versuchsleitung: Kiosk verlassen",

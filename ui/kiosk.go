@@ -215,8 +215,7 @@ func (k *Kiosk) Start() {
 		k.win.SetCloseIntercept(func() {}) // participants cannot close the kiosk
 	} else {
 		k.win.SetCloseIntercept(func() {
-			k.eng.Leave()
-			k.quit(ExitCodeExperimenter)
+			k.leaveAndQuit(ExitCodeExperimenter)
 		})
 	}
 	k.win.Canvas().AddShortcut(k.exitShortcut, func(fyne.Shortcut) { k.RequestExit() })
@@ -519,8 +518,7 @@ func (k *Kiosk) runEndAction() {
 	}
 	switch k.cfg.EndAction {
 	case EndQuit:
-		k.eng.Leave()
-		k.quit(ExitCodeEnded)
+		k.leaveAndQuit(ExitCodeEnded)
 	case EndURL:
 		u, err := BuildEndURL(k.cfg.EndURL, k.state.Seat, k.state.Session, k.state.Pseudonym)
 		if err != nil {
@@ -534,6 +532,23 @@ func (k *Kiosk) runEndAction() {
 }
 
 // quit stops the kiosk and hands over to OnQuit (default: the app quits).
+// LeaveLimit bounds how long leaving waits for the engine (devices, the
+// network) before the kiosk quits anyway. The engine forgets the resume
+// token first, so nothing is left behind by not waiting longer.
+const LeaveLimit = 1500 * time.Millisecond
+
+// leaveAndQuit ends participation and quits within LeaveLimit.
+func (k *Kiosk) leaveAndQuit(code int) {
+	done := make(chan struct{})
+	go func() { k.eng.Leave(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(LeaveLimit):
+		fyne.LogError("leaving took longer than "+LeaveLimit.String()+"; quitting anyway", nil)
+	}
+	k.quit(code)
+}
+
 func (k *Kiosk) quit(code int) {
 	if k.closeHandled {
 		return
@@ -554,8 +569,7 @@ func (k *Kiosk) quit(code int) {
 func (k *Kiosk) RequestExit() {
 	if !k.cfg.HasPIN() {
 		if !k.cfg.Kiosk {
-			k.eng.Leave()
-			k.quit(ExitCodeExperimenter)
+			k.leaveAndQuit(ExitCodeExperimenter)
 			return
 		}
 		// A kiosk without a PIN cannot be left from its keyboard: say why.
@@ -617,8 +631,7 @@ func (k *Kiosk) submitPIN(pin string) {
 	}
 	k.pinFailures = 0
 	k.closeExitDialog()
-	k.eng.Leave()
-	k.quit(ExitCodeExperimenter)
+	k.leaveAndQuit(ExitCodeExperimenter)
 }
 
 // isExitShortcut reports whether s is the experimenter's exit combination.

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 
 	"github.com/parley-lab/parley/media/participant"
@@ -82,5 +83,34 @@ func TestPausedClockAndRemovedParticipant(t *testing.T) {
 	h.set(func(s *participant.State) { s.Phase, s.EndReason = participant.PhaseEnded, protocol.EndRemoved })
 	if !strings.Contains(h.k.ended.reason.Text, "ended your participation") {
 		t.Fatalf("end screen says %q", h.k.ended.reason.Text)
+	}
+}
+
+// TestLeavingNeverHangs: with an engine whose Leave never returns (a
+// device read or the network blocks), the PIN exit still quits.
+func TestLeavingNeverHangs(t *testing.T) {
+	h := newHarness(t, inCallState(), nil)
+	block := make(chan struct{})
+	defer close(block)
+	h.eng.OnLeave = func() { <-block }
+	h.k.RequestExit()
+	test.Type(h.k.pinEntry, "2468")
+	h.k.pinEntry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
+	if len(h.quits) != 1 || h.quits[0] != ExitCodeExperimenter {
+		t.Fatalf("a blocked Leave kept the kiosk from quitting: OnQuit calls %v", h.quits)
+	}
+}
+
+func TestPartnerCameraStoppedInsteadOfAFrozenPicture(t *testing.T) {
+	s := inCallState()
+	s.PartnerVideoStopped = true
+	h := newHarness(t, s, nil)
+	h.sync()
+	if !h.k.call.overlay.Visible() || !strings.Contains(h.k.call.overMsg.Text, "camera is off or has stopped") {
+		t.Fatalf("overlay %v %q", h.k.call.overlay.Visible(), h.k.call.overMsg.Text)
+	}
+	h.set(func(s *participant.State) { s.PartnerVideoStopped = false })
+	if h.k.call.overlay.Visible() {
+		t.Fatal("overlay still shown with the partner's video back")
 	}
 }

@@ -440,6 +440,8 @@ func (c *callScreen) update(s participant.State) {
 		over = k.t(kPartnerReconnecting)
 	case s.Phase == participant.PhasePaired || !s.MediaConnected:
 		over = k.t(kConnecting)
+	case s.PartnerVideoStopped:
+		over = k.t(kPartnerCameraOff) // not a frozen picture
 	}
 	c.showVideo = over == ""
 	if c.overMsg.Text != over {

@@ -23,6 +23,14 @@ import (
 // DefaultStatsInterval is how often call statistics go to the server.
 const DefaultStatsInterval = 5 * time.Second
 
+// PartnerVideoStalled: connected, but no video frame from the partner this
+// long: the UI says the partner's camera is off or stopped instead of a
+// frozen picture. videoCheckInterval is how often the engine looks.
+const (
+	PartnerVideoStalled = 2 * time.Second
+	videoCheckInterval  = 500 * time.Millisecond
+)
+
 // ServerUnreachableAfter: a kiosk that has had no answer from the server for
 // this long says so on screen (it keeps trying all the same).
 const ServerUnreachableAfter = 8 * time.Second
@@ -36,8 +44,10 @@ const DefaultCallSetupTimeout = 10 * time.Second
 type Call interface {
 	// HandleSignal applies an offer, answer or candidate from the partner.
 	HandleSignal(protocol.Signal) error
-	// Remote is the partner's video.
+	// Remote is the partner's video; LastVideo when its latest frame was
+	// decoded (zero: none yet).
 	Remote() participant.Frames
+	LastVideo() time.Time
 	// Stats reports the call's quality now.
 	Stats() protocol.Stats
 	// Close ends the call and releases what it holds.
@@ -100,10 +110,11 @@ var ErrConfig = errors.New("engine configuration")
 var ErrEnded = errors.New("the discussion has ended")
 
 type callEntry struct {
-	call     Call
-	offerer  bool
-	gotOffer bool
-	state    string
+	call        Call
+	offerer     bool
+	gotOffer    bool
+	state       string
+	connectedAt time.Time // when the state last became connected
 }
 
 // Engine implements participant.Engine.
@@ -175,8 +186,9 @@ func New(cfg Config) (*Engine, error) {
 		e.armUnreachableLocked()
 		sess.Start("")
 	}
-	e.wg.Add(1)
+	e.wg.Add(2)
 	go e.statsLoop()
+	go e.videoLoop()
 	return e, nil
 }
 
@@ -397,6 +409,42 @@ func (e *Engine) partnerIDsLocked() []string {
 	}
 	sort.Strings(ids)
 	return ids
+}
+
+// videoLoop marks the partner's video stopped while the call is connected
+// but no frame has come for PartnerVideoStalled.
+func (e *Engine) videoLoop() {
+	defer e.wg.Done()
+	t := time.NewTicker(videoCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stopStats:
+			return
+		case <-t.C:
+		}
+		e.mu.Lock()
+		stopped := false
+		if e.st.MediaConnected {
+			for _, id := range e.partnerIDsLocked() {
+				ce := e.calls[id]
+				if ce == nil || ce.call == nil || ce.state != protocol.CallConnected {
+					continue
+				}
+				last := ce.call.LastVideo()
+				if last.IsZero() {
+					last = ce.connectedAt
+				}
+				stopped = time.Since(last) > PartnerVideoStalled
+			}
+		}
+		changed := stopped != e.st.PartnerVideoStopped
+		e.st.PartnerVideoStopped = stopped
+		e.mu.Unlock()
+		if changed {
+			e.notify()
+		}
+	}
 }
 
 func (e *Engine) statsLoop() {

@@ -279,6 +279,9 @@ func (e *Engine) callState(peer string, ce *callEntry, state string) {
 	}
 	prev := ce.state
 	ce.state = state
+	if state == protocol.CallConnected && prev != protocol.CallConnected {
+		ce.connectedAt = time.Now()
+	}
 	connected := state == protocol.CallConnected
 	e.st.MediaConnected = connected
 	e.updatePartnerOnlineLocked()

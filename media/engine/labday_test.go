@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/parley-lab/parley/media/engine"
+	"github.com/parley-lab/parley/media/kit"
+	"github.com/parley-lab/parley/media/local"
 	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/signaling/client"
 	"github.com/parley-lab/parley/signaling/protocol"
@@ -47,6 +49,7 @@ type idleCall struct{}
 
 func (idleCall) HandleSignal(protocol.Signal) error { return nil }
 func (idleCall) Remote() participant.Frames         { return noFrames{} }
+func (idleCall) LastVideo() time.Time               { return time.Time{} }
 func (idleCall) Stats() protocol.Stats              { return protocol.Stats{} }
 func (idleCall) Close() error                       { return nil }
 
@@ -196,5 +199,33 @@ func TestRestartedKioskShowsHistoryAndWhatItCouldNotSend(t *testing.T) {
 		if seen[body] != 1 {
 			t.Errorf("%q shown %d times after the restart", body, seen[body])
 		}
+	}
+}
+
+// TestPartnerWithoutCameraIsSaidNotFrozen: B has no camera (the lab chose
+// none); once the call is up, A is told the partner's camera is off rather
+// than shown a black or frozen picture.
+func TestPartnerWithoutCameraIsSaidNotFrozen(t *testing.T) {
+	leakCheck(t)
+	dir := t.TempDir()
+	srv := startServer(t, filepath.Join(dir, "srv"), "127.0.0.1:0", 60)
+	defer srv.Close()
+	url := "ws://" + srv.Addr() + "/ws"
+	a := newSide(t, "a", url, dir, 440, nil)
+	defer a.eng.Leave()
+	p, err := local.Open(kit.Options{VideoSource: kit.SourceNone, AudioSource: kit.SourceTest, ToneHz: 660, LoopbackCandidates: true, Log: quiet},
+		engine.Config{Session: client.SessionConfig{URL: url, Room: "lab", Seat: "b", StateFile: filepath.Join(dir, "b.json")}, Log: quiet, AutoReady: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Leave()
+	a.eng.Join("Ann")
+	p.Engine.Join("Ben")
+	waitFor(t, a, "the call", func(st participant.State) bool { return st.MediaConnected })
+	waitFor(t, a, "the partner's camera said to be off", func(st participant.State) bool { return st.PartnerVideoStopped })
+	if st := p.Engine.State(); st.PartnerVideoStopped && st.MediaConnected {
+		// B gets A's video: nothing to say there.
+		b := &side{name: "b", eng: p.Engine}
+		waitFor(t, b, "A's video flowing", func(st participant.State) bool { return !st.PartnerVideoStopped })
 	}
 }

@@ -121,6 +121,9 @@ type State struct {
 	Partners       []string // partners' pseudonyms
 	PartnerOnline  bool     // false while the partner is reconnecting to the server
 	MediaConnected bool     // WebRTC call connected
+	// PartnerVideoStopped: connected, but no video from the partner for a
+	// while (their camera is off, missing or stopped).
+	PartnerVideoStopped bool
 	Reconnecting   bool     // the call was connected and is being re-established
 
 	// Clock, in local time (corrected for the server's clock offset). Zero

@@ -451,6 +451,18 @@ func (c *Call) requestKeyframe(t *webrtc.TrackRemote) func() {
 // Remote is the partner's video.
 func (c *Call) Remote() participant.Frames { return remoteOf{c} }
 
+// LastVideo is when the partner's latest video frame was decoded (zero:
+// none yet).
+func (c *Call) LastVideo() time.Time {
+	c.mu.Lock()
+	v := c.video
+	c.mu.Unlock()
+	if v == nil || v.lastAt.Load() == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, v.lastAt.Load())
+}
+
 type remoteOf struct{ c *Call }
 
 func (r remoteOf) Render(dst *image.RGBA, seen uint64, view participant.View) (*image.RGBA, uint64) {

@@ -39,6 +39,7 @@ type videoReceiver struct {
 	bytes   atomic.Int64
 	lastPLI time.Time
 	firstAt atomic.Int64
+	lastAt  atomic.Int64 // when the latest frame was decoded, Unix ns
 	// delay: the time from a frame's first packet to its decoded picture,
 	// summed over the frames decoded (for the mean in Stats).
 	delaySum atomic.Int64 // nanoseconds
@@ -199,6 +200,7 @@ func (v *videoReceiver) decode(frame []byte) error {
 	v.frames.Publish(y)
 	v.decoded.Add(1)
 	v.firstAt.CompareAndSwap(0, now.UnixNano())
+	v.lastAt.Store(now.UnixNano())
 	return nil
 }
 

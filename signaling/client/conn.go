@@ -66,10 +66,13 @@ func (c *Conn) Send(typ, ref string, v any) error {
 }
 
 // SendRaw writes one frame as it is (tests use it for malformed input).
-func (c *Conn) SendRaw(frame []byte) error {
+func (c *Conn) SendRaw(frame []byte) error { return c.SendRawWithin(frame, WriteTimeout) }
+
+// SendRawWithin writes one frame, giving up after d.
+func (c *Conn) SendRawWithin(frame []byte, d time.Duration) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.ws.SetWriteDeadline(time.Now().Add(WriteTimeout))
+	c.ws.SetWriteDeadline(time.Now().Add(d))
 	return c.ws.WriteMessage(websocket.TextMessage, frame)
 }
 

@@ -109,6 +109,8 @@ type Session struct {
 	inFlight  flight
 	retryAt   time.Time     // nothing from the outbox is sent before this
 	offset    time.Duration // server clock minus local clock, from the welcome
+	saveMu    sync.Mutex    // one save (or the forgetting) at a time
+	forgotten bool          // Close(forget) ran: nothing is saved any more
 	dirty     bool          // st changed since the last save
 	durable   bool          // ... and the change must reach the disk (token, outbox)
 	started   bool
@@ -197,9 +199,15 @@ func (s *Session) Start(pseudonym string) {
 // the next participant at this seat starts fresh. Without forget, what is
 // not yet saved is saved first.
 func (s *Session) Close(forget bool) {
+	if forget {
+		// The state file goes first, whatever the network does: the next
+		// participant at this seat must never resume as this one.
+		s.forgetState()
+	}
 	s.mu.Lock()
 	if s.conn != nil && forget {
-		s.conn.Send(protocol.TypeLeave, "", nil)
+		frame, _ := protocol.Encode(protocol.TypeLeave, "", nil)
+		s.conn.SendRawWithin(frame, LeaveTimeout)
 	}
 	cancel, done := s.cancel, s.done
 	c := s.conn
@@ -215,11 +223,21 @@ func (s *Session) Close(forget bool) {
 	}
 	if !forget {
 		s.save()
-		return
 	}
+}
+
+// LeaveTimeout bounds sending "leave" when a participant leaves: the
+// server notices a dead connection anyway, and leaving must not hang.
+const LeaveTimeout = 500 * time.Millisecond
+
+// forgetState drops the token and the outbox and removes the state file;
+// no save after it writes the file again.
+func (s *Session) forgetState() {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
 	s.mu.Lock()
 	s.st = State{Since: map[string]int64{}}
-	s.dirty = false
+	s.dirty, s.forgotten = false, true
 	s.mu.Unlock()
 	if s.cfg.StateFile != "" {
 		os.Remove(s.cfg.StateFile)
@@ -353,8 +371,10 @@ func (s *Session) kick() {
 // save writes the state file if it changed. Only the writer goroutine and
 // Close call it.
 func (s *Session) save() {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
 	s.mu.Lock()
-	if !s.dirty || s.cfg.StateFile == "" {
+	if !s.dirty || s.cfg.StateFile == "" || s.forgotten {
 		s.mu.Unlock()
 		return
 	}
