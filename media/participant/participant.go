@@ -124,7 +124,7 @@ type State struct {
 	// PartnerVideoStopped: connected, but no video from the partner for a
 	// while (their camera is off, missing or stopped).
 	PartnerVideoStopped bool
-	Reconnecting   bool     // the call was connected and is being re-established
+	Reconnecting        bool // the call was connected and is being re-established
 
 	// Clock, in local time (corrected for the server's clock offset). Zero
 	// until the discussion clock starts.
