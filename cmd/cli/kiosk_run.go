@@ -128,12 +128,16 @@ func inGroup(name string) bool {
 	return false
 }
 
+// RediscoverCameras looks for cameras anew (set by the main package, which
+// links the camera driver).
+var RediscoverCameras func()
+
 func kitOptions(c KioskConfig, log *slog.Logger) kit.Options {
 	return kit.Options{VideoSource: c.VideoSource, AudioSource: c.AudioSource, Camera: c.Camera, Microphone: c.Microphone, Speaker: c.Speaker,
 		Width: c.Width, Height: c.Height, FPS: c.FPS, VideoBitrate: c.VideoBitrate, ToneHz: c.ToneHz, PlayAudio: true, Log: log,
 		// A missing microphone is said on screen ("please tell the
 		// experimenter") rather than a kiosk that does not start.
-		MicrophoneOptional: true, CameraOptional: true}
+		MicrophoneOptional: true, CameraOptional: true, Rediscover: RediscoverCameras}
 }
 
 // audioProcs gives the kiosk and the self-test sched.SpareProcs more Go

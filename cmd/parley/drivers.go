@@ -6,5 +6,10 @@ package main
 // linked at all (it handed a reused C buffer to a channel without copying,
 // and crashed on a machine without a sound card).
 import (
-	_ "github.com/pion/mediadevices/pkg/driver/camera"
+	"github.com/pion/mediadevices/pkg/driver/camera"
+
+	"github.com/parley-lab/parley/cmd/cli"
 )
+
+// The kiosk looks for a camera plugged in after it started.
+func init() { cli.RediscoverCameras = camera.Initialize }

@@ -412,7 +412,8 @@ func (e *Engine) partnerIDsLocked() []string {
 }
 
 // videoLoop marks the partner's video stopped while the call is connected
-// but no frame has come for PartnerVideoStalled.
+// but no frame has come for PartnerVideoStalled, and follows this
+// workstation's camera coming and going.
 func (e *Engine) videoLoop() {
 	defer e.wg.Done()
 	t := time.NewTicker(videoCheckInterval)
@@ -440,8 +441,20 @@ func (e *Engine) videoLoop() {
 		}
 		changed := stopped != e.st.PartnerVideoStopped
 		e.st.PartnerVideoStopped = stopped
+		// A camera plugged in later (or one that stopped) changes what the
+		// device check shows and what the experimenter sees.
+		noCam := e.cfg.Media.NoCamera()
+		devicesChanged := noCam != e.st.NoCamera
+		e.st.NoCamera = noCam
+		var report protocol.Devices
+		if devicesChanged {
+			report = e.devicesLocked()
+		}
 		e.mu.Unlock()
-		if changed {
+		if devicesChanged {
+			e.sess.Send(protocol.TypeDevices, report)
+		}
+		if changed || devicesChanged {
 			e.notify()
 		}
 	}

@@ -123,9 +123,17 @@ type Options struct {
 	MicrophoneOptional bool
 	// CameraOptional: a camera that is missing, busy or failing is
 	// reported (NoCamera: the device check says so) instead of failing
-	// Open; no video is sent.
+	// Open; no video is sent until it comes: the kit opens it again every
+	// CameraRetryInterval, so a camera plugged in later, or one that
+	// stopped mid-call, is picked up by itself.
 	CameraOptional bool
+	// Rediscover, when set, looks for cameras anew before a retry (the
+	// camera driver finds devices only when asked; cmd/parley sets it).
+	Rediscover func()
 }
+
+// CameraRetryInterval is how often a missing or failed camera is tried again.
+const CameraRetryInterval = 2 * time.Second
 
 // Kit is one workstation's media.
 type Kit struct {
@@ -148,10 +156,11 @@ type Kit struct {
 	// counters are the benchmark's view of the partner's media.
 	counters counters
 
-	noCamera, noMic, noOut bool // wanted but missing or failing
-	cameraOff, micOff      bool // the lab chose none
-	jb                     *jitter
-	player                 *player
+	noCamera          atomic.Bool // wanted but missing or failing (it may come back)
+	noMic, noOut      bool        // wanted but missing or failing
+	cameraOff, micOff bool        // the lab chose none
+	jb                *jitter
+	player            *player
 
 	closeOnce sync.Once
 	closeErr  error
@@ -299,30 +308,20 @@ func (k *Kit) openVideo() error {
 		k.cameraOff = true
 		return nil
 	case SourceCamera:
-		r, rel, err := k.openCamera()
+		r, rel, err := openCamera(k)
 		if err != nil && k.o.CameraOptional && !k.o.FallbackToTest {
-			k.log.Error("no camera: the call goes on without video from this side", "err", err)
-			k.noCamera = true
-			return nil
-		}
-		if err != nil {
+			k.log.Error("no camera: the call goes on without video from this side until one is found", "err", err)
+			k.noCamera.Store(true)
+			r, rel = nil, nil
+		} else if err != nil {
 			if !k.o.FallbackToTest {
 				return err
 			}
 			k.log.Info("no camera: using the test video", "err", err)
-			k.noCamera = true
+			k.noCamera.Store(true)
 			return k.openTestVideo()
 		}
-		// Closing the track ends a Read waiting for the camera.
-		k.interrupt = append(k.interrupt, func() error { rel(); return nil })
-		next = func() (image.Image, error) {
-			img, release, err := r.Read()
-			if err != nil {
-				return nil, err
-			}
-			release()
-			return img, nil
-		}
+		next = k.cameraReader(r, rel)
 	case SourceTest:
 		return k.openTestVideo()
 	default:
@@ -353,6 +352,76 @@ func (k *Kit) openCamera() (video.Reader, func(), error) {
 	}
 	vt := tracks[0].(*mediadevices.VideoTrack)
 	return video.ToI420(vt.NewReader(true)), func() { vt.Close() }, nil
+}
+
+// openCamera opens the kit's camera (a variable so tests can stand a
+// camera in that fails and comes back).
+var openCamera = (*Kit).openCamera
+
+// cameraReader reads the camera r (nil: none yet) and, when it fails or
+// is missing, opens it again every CameraRetryInterval until the kit
+// stops (only with CameraOptional: otherwise a failure ends the loop).
+func (k *Kit) cameraReader(r video.Reader, rel func()) func() (image.Image, error) {
+	var mu sync.Mutex
+	cur, curRel := r, rel
+	// Closing the track ends a Read waiting for the camera.
+	k.interrupt = append(k.interrupt, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if curRel != nil {
+			curRel()
+			curRel = nil
+		}
+		return nil
+	})
+	return func() (image.Image, error) {
+		for {
+			mu.Lock()
+			rd := cur
+			mu.Unlock()
+			if rd != nil {
+				img, release, err := rd.Read()
+				if err == nil {
+					release()
+					return img, nil
+				}
+				select {
+				case <-k.stop:
+					return nil, errStopped
+				default:
+				}
+				if !k.o.CameraOptional {
+					return nil, err
+				}
+				k.log.Error("the camera stopped; trying it again", "err", err)
+				mu.Lock()
+				if curRel != nil {
+					curRel()
+				}
+				cur, curRel = nil, nil
+				mu.Unlock()
+				k.noCamera.Store(true)
+			}
+			select {
+			case <-k.stop:
+				return nil, errStopped
+			case <-time.After(CameraRetryInterval):
+			}
+			if k.o.Rediscover != nil {
+				k.o.Rediscover()
+			}
+			nr, nrel, err := openCamera(k)
+			if err != nil {
+				continue
+			}
+			mu.Lock()
+			cur, curRel = nr, nrel
+			mu.Unlock()
+			k.noCamera.Store(false)
+			k.keyframe.Store(true) // the partner's decoder starts afresh
+			k.log.Info("camera found")
+		}
+	}
 }
 
 func (k *Kit) openTestVideo() error {
@@ -642,7 +711,7 @@ func (m *localMedia) SetMute(audio, video bool) {
 	m.muteAudio.Store(audio)
 	m.muteVideo.Store(video)
 }
-func (m *localMedia) NoCamera() bool      { return m.noCamera }
+func (m *localMedia) NoCamera() bool      { return m.noCamera.Load() }
 func (m *localMedia) NoMicrophone() bool  { return m.noMic }
 func (m *localMedia) NoAudioOutput() bool { return m.noOut }
 func (m *localMedia) CameraOff() bool     { return m.cameraOff }
