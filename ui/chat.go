@@ -3,6 +3,7 @@ package ui
 import (
 	"fmt"
 	"image/color"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -62,15 +63,31 @@ func (p *chatPanel) channelTitle(c participant.Channel) string {
 		return p.k.t(kChanSession)
 	case protocol.ChannelExperimenter:
 		return p.k.t(kChanExperimenter)
+	case protocol.ChannelPrivate:
+		return p.k.t(kChanPrivate)
 	}
 	return c.Name
 }
 
+// shownChannels are the channels with a tab: a private channel with the
+// experimenter only once the experimenter has written in it.
+func shownChannels(s participant.State) []participant.Channel {
+	var out []participant.Channel
+	for _, c := range s.Channels {
+		if c.Kind == protocol.ChannelPrivate && !slices.ContainsFunc(s.Messages, func(m participant.Message) bool { return m.Channel == c.Name }) {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
 func (p *chatPanel) update(s participant.State) {
-	if key := channelsKey(s.Channels); key != p.chKeys || p.views == nil {
+	shown := shownChannels(s)
+	if key := channelsKey(shown); key != p.chKeys || p.views == nil {
 		p.chKeys = key
 		p.views = nil
-		for _, c := range s.Channels {
+		for _, c := range shown {
 			p.views = append(p.views, p.k.newChatView(c))
 		}
 		var obj fyne.CanvasObject
@@ -84,7 +101,7 @@ func (p *chatPanel) update(s participant.State) {
 		default:
 			p.tabs = container.NewAppTabs()
 			for i, v := range p.views {
-				v.title = p.channelTitle(s.Channels[i])
+				v.title = p.channelTitle(shown[i])
 				v.tab = container.NewTabItem(v.title, v.obj)
 				p.tabs.Append(v.tab)
 			}

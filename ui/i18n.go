@@ -83,6 +83,7 @@ const (
 	kPaused              msgKey = "paused"
 	kEndRemoved          msgKey = "end_removed"
 	kPartnerCameraOff    msgKey = "partner_camera_off"
+	kChanPrivate         msgKey = "chan_private"
 )
 
 // catalogue holds every text per language. Values may hold fmt verbs; both
@@ -144,6 +145,7 @@ var catalogue = map[string]map[msgKey]string{
 		kPaused:              "Paused by the experimenter",
 		kEndRemoved:          "The experimenter has ended your participation.",
 		kPartnerCameraOff:    "Your partner's camera is off or has stopped. You can still talk.",
+		kChanPrivate:         "Experimenter (private)",
 		kEndExperimenter:     "The experimenter ended the discussion.",
 		kEndSession:          "The session is over.",
 		kExitTitle:           "Experimenter: leave the kiosk",
@@ -219,6 +221,7 @@ var catalogue = map[string]map[msgKey]string{
 		kPaused:              "Von der Versuchsleitung angehalten",
 		kEndRemoved:          "Die Versuchsleitung hat Ihre Teilnahme beendet.",
 		kPartnerCameraOff:    "Die Kamera Ihres Partners ist aus oder ausgefallen. Sie können weiter sprechen.",
+		kChanPrivate:         "Versuchsleitung (privat)",
 		kEndExperimenter:     "Die Versuchsleitung hat das Gespräch beendet.",
 		kEndSession:          "Die Sitzung ist vorbei.",
 		kExitTitle:           "Versuchsleitung: Kiosk verlassen",

@@ -174,6 +174,9 @@ func TestSessionAndExportCommands(t *testing.T) {
 	if _, errs, code = run(t, env, "session", "time", code0, "1", "soon", "--data", dir); code != 2 || !strings.Contains(errs, "not a number") {
 		t.Errorf("time with a bad number: %d %q", code, errs)
 	}
+	if out, errs, code = run(t, env, "session", "watch", code0, "--updates", "1", "--data", dir); code != 0 || !strings.Contains(out, "SEAT") || !strings.Contains(out, "session "+code0) {
+		t.Errorf("watch: %d %q %q", code, out, errs)
+	}
 	if _, errs, code = run(t, env, "session", "end", "--data", dir, "nosuch"); code != 1 || !strings.Contains(errs, "unknown session") {
 		t.Fatalf("unknown session: %d %q", code, errs)
 	}

@@ -111,6 +111,7 @@ const sessionUsage = `usage: parley session COMMAND [ARGS] [FLAGS]   (flags may 
   pause CODE N, resume CODE N
   remove CODE SEAT         the participant's kiosk goes to the end screen; their group's discussion ends
   pair CODE SEAT SEAT...   pair waiting participants by hand
+  watch CODE [--updates N] a live table of the participants until Ctrl+C (or N tables)
 every command takes --url, --token, --data and --json; see parley session COMMAND --help`
 
 // parseInterspersed parses flags wherever they stand among the positional
@@ -139,7 +140,7 @@ func runSession(env Env, args []string) error {
 	case "-h", "-help", "--help", "help":
 		fmt.Fprintln(env.Stdout, sessionUsage)
 		return nil
-	case "list", "create", "show", "start", "end", "participants", "post", "end-group", "time", "pause", "resume", "remove", "pair":
+	case "list", "create", "show", "start", "end", "participants", "post", "end-group", "time", "pause", "resume", "remove", "pair", "watch":
 	default:
 		return fmt.Errorf("%w: unknown session command %q\n%s", ErrUsage, sub, sessionUsage)
 	}
@@ -149,7 +150,10 @@ func runSession(env Env, args []string) error {
 	asJSON := fs.Bool("json", false, "print JSON")
 	// Flags of create only: the others do not show them in their help.
 	var room, settingsFile, matching *string
-	var duration *int
+	var duration, updates *int
+	if sub == "watch" {
+		updates = fs.Int("updates", 0, "stop after this many tables (0: until Ctrl+C)")
+	}
 	if sub == "create" {
 		room = fs.String("room", server.DefaultRoom, "room")
 		settingsFile = fs.String("settings", "", "session settings as a JSON or TOML file")
@@ -257,6 +261,12 @@ func runSession(env Env, args []string) error {
 			return aerr
 		}
 		err = c.do("POST", "/api/sessions/"+code+"/participants/"+neturl.PathEscape(who)+"/remove", nil, &buf)
+	case "watch":
+		code, aerr := arg(0, "a session code")
+		if aerr != nil {
+			return aerr
+		}
+		return watchSession(env, c, code, *updates, *asJSON)
 	case "pair":
 		code, aerr := arg(0, "a session code and the seats")
 		if aerr != nil {

@@ -171,7 +171,8 @@ func (e *Engine) addMessageLocked(m protocol.ChatMessage) {
 	e.st.Messages = append(e.st.Messages, pm)
 	// An experimenter's announcement shows over the screen until dismissed;
 	// history replayed after a restart is not announced again.
-	if m.Channel == protocol.ChannelExperimenter && !m.Replay && !e.dismissed[m.ID] {
+	toMe := m.Channel == protocol.ChannelExperimenter || m.Channel == protocol.ChannelPrivate && m.Role == protocol.RoleExperimenter
+	if toMe && !m.Replay && !e.dismissed[m.ID] {
 		e.st.Announcement = &pm
 	}
 }

@@ -145,6 +145,10 @@ const (
 	ChannelSession      = "session"
 	ChannelExperimenter = "experimenter"
 	ChannelNamed        = "named"
+	// ChannelPrivate is each participant's own channel with the
+	// experimenter (uproot's admin chat): only they and the experimenter
+	// read it, and they may answer.
+	ChannelPrivate = "private"
 )
 
 // Waiting tells an unpaired participant how many are present.

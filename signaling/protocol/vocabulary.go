@@ -30,6 +30,13 @@ const CheckRoom = "parley-check"
 // Kiosks call it just ChannelGroup; the store, the API and exports use the key.
 const GroupKeyPrefix = "group:"
 
+// PrivateKeyPrefix starts the channel key of a participant's private
+// channel with the experimenter: "private:<participant code>".
+const PrivateKeyPrefix = "private:"
+
+// PrivateKey is the channel key of a participant's private channel.
+func PrivateKey(participantCode string) string { return PrivateKeyPrefix + participantCode }
+
 // GroupKey is the channel key of a group's chat.
 func GroupKey(groupID string) string { return GroupKeyPrefix + groupID }
 

@@ -17,6 +17,9 @@ func wireName(key string) string {
 	if _, ok := protocol.GroupOfKey(key); ok {
 		return protocol.ChannelGroup
 	}
+	if strings.HasPrefix(key, protocol.PrivateKeyPrefix) {
+		return protocol.ChannelPrivate
+	}
 	return key
 }
 
@@ -32,6 +35,7 @@ func (h *Hub) channelsLocked(p *participant) []protocol.Channel {
 		out = append(out, protocol.Channel{Name: protocol.ChannelSession, Kind: protocol.ChannelSession, Writable: sessionOpen})
 	}
 	out = append(out, protocol.Channel{Name: protocol.ChannelExperimenter, Kind: protocol.ChannelExperimenter})
+	out = append(out, protocol.Channel{Name: protocol.ChannelPrivate, Kind: protocol.ChannelPrivate, Writable: sessionOpen && p.rec.RemovedMS == 0})
 	for _, nc := range st.Channels {
 		if contains(nc.Seats, p.rec.Seat) {
 			out = append(out, protocol.Channel{Name: nc.Name, Kind: protocol.ChannelNamed, Writable: sessionOpen})
@@ -59,6 +63,9 @@ func (h *Hub) resolveLocked(p *participant, name string) (key string, writable, 
 		if ch.Kind == protocol.ChannelGroup {
 			return groupKey(p.group), ch.Writable, true
 		}
+		if ch.Kind == protocol.ChannelPrivate {
+			return protocol.PrivateKey(p.rec.Code), ch.Writable, true
+		}
 		return ch.Name, ch.Writable, true
 	}
 	return "", false, false
@@ -75,6 +82,14 @@ func (h *Hub) readersLocked(s *session, key string) []*participant {
 		return nil
 	case key == protocol.ChannelSession, key == protocol.ChannelExperimenter:
 		return s.participants
+	case strings.HasPrefix(key, protocol.PrivateKeyPrefix):
+		code := strings.TrimPrefix(key, protocol.PrivateKeyPrefix)
+		for _, p := range s.participants {
+			if p.rec.Code == code {
+				return []*participant{p}
+			}
+		}
+		return nil
 	}
 	for _, nc := range s.settings.Channels {
 		if nc.Name == key {

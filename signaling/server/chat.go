@@ -56,6 +56,9 @@ func (h *Hub) closedAtLocked(p *participant, key string) int64 {
 	if key == protocol.ChannelExperimenter {
 		return 0
 	}
+	if strings.HasPrefix(key, protocol.PrivateKeyPrefix) && p.rec.RemovedMS != 0 {
+		return p.rec.RemovedMS
+	}
 	end := p.sess.rec.EndedMS
 	if strings.HasPrefix(key, protocol.GroupKeyPrefix) && p.group != nil && p.group.rec.EndedMS != 0 {
 		if end == 0 || p.group.rec.EndedMS < end {

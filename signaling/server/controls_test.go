@@ -173,3 +173,37 @@ func TestPairByHand(t *testing.T) {
 		t.Fatalf("pairing someone already paired: %d %s", code, raw)
 	}
 }
+
+func TestPrivateMessagesBetweenExperimenterAndOneParticipant(t *testing.T) {
+	checkGoroutines(t)
+	ts := startServer(t, t.TempDir(), Config{}, newFakeClock())
+	defer ts.Close()
+	a, b, w, _ := inCall(t, ts)
+	var m APIMessage
+	if code := ts.api(t, "POST", "/api/sessions/"+w.Session+"/channels/private:seat-A/messages", ts.AdminToken(), map[string]string{"body": "Are you all right?"}, &m); code != http.StatusOK {
+		t.Fatalf("private message: %d", code)
+	}
+	var got protocol.ChatMessage
+	a.nextBody(protocol.TypeChatMsg, &got)
+	if got.Channel != protocol.ChannelPrivate || got.Body != "Are you all right?" {
+		t.Fatalf("A got %+v", got)
+	}
+	// A answers in it; B sees neither.
+	ack := a.chat(protocol.ChannelPrivate, "Yes, thanks", "p1")
+	if ack.Message.Channel != protocol.ChannelPrivate {
+		t.Fatalf("ack %+v", ack)
+	}
+	for _, env := range b.drain() {
+		if env.Type == protocol.TypeChatMsg {
+			t.Fatalf("B saw a private message: %s", env.Data)
+		}
+	}
+	var msgs []APIMessage
+	ts.api(t, "GET", "/api/sessions/"+w.Session+"/channels/private:seat-A/messages", ts.AdminToken(), nil, &msgs)
+	if len(msgs) != 2 || msgs[1].Body != "Yes, thanks" {
+		t.Fatalf("private channel %+v", msgs)
+	}
+	// B cannot name A's private channel.
+	b.send(protocol.TypeChat, "x", protocol.ChatSend{Channel: msgs[0].Channel, Body: "snoop", ClientMsgID: "x"})
+	b.expectError("x", protocol.CodeNoChannel)
+}

@@ -304,6 +304,9 @@ func (h *Hub) channelKeysLocked(s *session) []ChannelView {
 	for _, nc := range s.settings.Channels {
 		out = append(out, ChannelView{Key: nc.Name, Kind: protocol.ChannelNamed})
 	}
+	for _, p := range s.participants {
+		out = append(out, ChannelView{Key: protocol.PrivateKey(p.rec.Code), Kind: protocol.ChannelPrivate})
+	}
 	counts, err := h.st.ChannelCounts(s.rec.Code)
 	if err != nil {
 		h.log.Error("channel counts", "session", s.rec.Code, "err", err)
@@ -351,6 +354,14 @@ func (h *Hub) channelLocked(s *session, key string) (ChannelView, error) {
 			return ChannelView{}, fmt.Errorf("%w: session %s has no group %d", ErrUnknownChannel, s.rec.Code, n)
 		}
 		key = groupKey(s.groups[n-1])
+	}
+	// A participant's private channel may be named by seat, code or id.
+	if who, ok := strings.CutPrefix(key, protocol.PrivateKeyPrefix); ok {
+		p, err := h.participantLocked(s, who)
+		if err != nil {
+			return ChannelView{}, fmt.Errorf("%w: %v", ErrUnknownChannel, err)
+		}
+		key = protocol.PrivateKey(p.rec.Code)
 	}
 	for _, c := range h.channelKeysLocked(s) {
 		if c.Key == key {

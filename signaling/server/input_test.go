@@ -199,7 +199,8 @@ func TestExperimenterAPIAuthAndData(t *testing.T) {
 	k.chat("session", "hello everyone", "s1")
 	var chans []ChannelView
 	ts.api(t, "GET", "/api/sessions/"+sv.Code+"/channels", ts.AdminToken(), nil, &chans)
-	if len(chans) != 3 {
+	// group, session, experimenter, and each participant's private channel.
+	if len(chans) != 5 || chans[3].Kind != protocol.ChannelPrivate || len(chans[3].Members) != 1 {
 		t.Fatalf("channels: %+v", chans)
 	}
 	var cv ChannelView

@@ -185,9 +185,15 @@ function renderChat() {
     o.value = "group:" + g.num;
     to.append(o);
   }
+  for (const p of view.participants) {
+    const o = el("option", "only " + p.seat + " (" + p.pseudonym + "), privately");
+    o.value = "private:" + p.seat;
+    to.append(o);
+  }
   if ([...to.options].some((o) => o.value === keep)) to.value = keep;
   const names = {};
   for (const g of view.groups) names["group:" + g.id] = "group " + g.num;
+  for (const p of view.participants) names["private:" + p.participant_code] = "private · " + p.seat;
   const chat = $("chat");
   const atEnd = chat.scrollTop + chat.clientHeight >= chat.scrollHeight - 4;
   chat.replaceChildren();
