@@ -16,6 +16,7 @@ import (
 	"html/template"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -66,12 +67,9 @@ func (h *Hub) DashboardView(code string) (DashboardView, error) {
 		v.Groups = append(v.Groups, h.groupViewLocked(g, now))
 	}
 	h.mu.Unlock()
-	msgs, err := h.st.Messages(code, "", 0)
+	msgs, err := h.st.LatestMessages(code, dashChatKept)
 	if err != nil {
 		return v, err
-	}
-	if len(msgs) > dashChatKept {
-		msgs = msgs[len(msgs)-dashChatKept:]
 	}
 	for _, m := range msgs {
 		v.Chat = append(v.Chat, apiMessage(m))
@@ -169,6 +167,46 @@ func (s *Server) adminStatic(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
+// viewCache keeps the latest view of each session, encoded, so that
+// several dashboards watching one session share one build per change.
+type viewCache struct {
+	mu    sync.Mutex
+	views map[string]cachedView
+}
+
+type cachedView struct {
+	version uint64
+	data    []byte
+}
+
+// get returns the view of code as of version (or later), building it once.
+func (c *viewCache) get(h *Hub, code string, version uint64) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v, ok := c.views[code]; ok && v.version >= version {
+		return v.data, nil
+	}
+	view, err := h.DashboardView(code)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(view)
+	if err != nil {
+		return nil, err
+	}
+	if c.views == nil {
+		c.views = map[string]cachedView{}
+	}
+	if len(c.views) > maxCachedViews {
+		clear(c.views)
+	}
+	c.views[code] = cachedView{version: view.Version, data: b}
+	return b, nil
+}
+
+// maxCachedViews bounds the sessions whose views are kept.
+const maxCachedViews = 64
+
 // adminEvents streams DashboardView as server-sent events: one at once,
 // then one whenever the hub changed.
 func (s *Server) adminEvents(w http.ResponseWriter, r *http.Request) {
@@ -190,12 +228,11 @@ func (s *Server) adminEvents(w http.ResponseWriter, r *http.Request) {
 	lastWrite := time.Now()
 	for first := true; ; first = false {
 		if v := s.hub.version.Load(); first || v != sent {
-			view, err := s.hub.DashboardView(code)
+			b, err := s.views.get(s.hub, code, v)
 			if err != nil {
 				b, _ := json.Marshal(err.Error())
 				fmt.Fprintf(w, "event: problem\ndata: %s\n\n", b)
 			} else {
-				b, _ := json.Marshal(view)
 				fmt.Fprintf(w, "event: view\ndata: %s\n\n", b)
 			}
 			fl.Flush()

@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"sort"
 	"strings"
@@ -96,6 +97,9 @@ func BenchmarkDashboard(b *testing.B) {
 				<-counts
 			}
 			k := dialKiosk(&testing.T{}, ts.url, fmt.Sprintf("late-%d", i))
+			// At a random moment, not just after a push (the loop would
+			// otherwise keep step with the pushes and always wait a whole one).
+			time.Sleep(time.Duration(rand.Int64N(int64(DashboardPushInterval))))
 			start := time.Now()
 			k.send(protocol.TypeJoin, "join", protocol.JoinRequest{Room: "watched", Seat: fmt.Sprintf("late-%d", i), Pseudonym: fmt.Sprintf("Late %d", i)})
 			for n := range counts {

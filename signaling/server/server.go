@@ -62,6 +62,7 @@ type Server struct {
 	// dash holds the dashboard's logins; stopDash ends its streams at Close.
 	dash     *dashAuth
 	stopDash chan struct{}
+	views    viewCache
 	// live holds every open websocket, joined or not, so Close reaches all.
 	liveMu     sync.Mutex
 	live       map[*conn]struct{}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -151,6 +152,14 @@ func scanMessage(sc interface{ Scan(...any) error }) (Message, error) {
 	var m Message
 	err := sc.Scan(&m.ID, &m.Session, &m.Channel, &m.Seq, &m.SenderID, &m.SenderRole, &m.Nickname, &m.Body, &m.TimeMS, &m.ClientMsgID, &m.TypedMS, &m.Late)
 	return m, err
+}
+
+// LatestMessages returns a session's n latest messages (every channel),
+// oldest first.
+func (s *Store) LatestMessages(session string, n int) ([]Message, error) {
+	msgs, err := queryAll(s.db, scanMessage, `SELECT `+messageCols+` FROM messages WHERE session_code=? ORDER BY ts_ms DESC, channel DESC, seq DESC LIMIT ?`, session, n)
+	slices.Reverse(msgs)
+	return msgs, err
 }
 
 // ChannelCounts returns how many messages each channel of a session holds.
