@@ -87,6 +87,18 @@ func (h *Hub) groupsLocked(s *session, which string) ([]*group, error) {
 	return []*group{s.groups[n-1]}, nil
 }
 
+// oneGroupLocked resolves which to a single group ("all" is refused).
+func (h *Hub) oneGroupLocked(s *session, which string) (*group, error) {
+	if which == "all" {
+		return nil, fmt.Errorf("%w: name one group by its number", ErrBadRequest)
+	}
+	gs, err := h.groupsLocked(s, which)
+	if err != nil {
+		return nil, err
+	}
+	return gs[0], nil
+}
+
 // EndGroup ends one group's discussion now.
 func (h *Hub) EndGroup(code, which string) (GroupView, error) {
 	h.mu.Lock()
@@ -95,11 +107,11 @@ func (h *Hub) EndGroup(code, which string) (GroupView, error) {
 	if err != nil {
 		return GroupView{}, err
 	}
-	gs, err := h.groupsLocked(s, which)
-	if err != nil || len(gs) != 1 {
-		return GroupView{}, errors.Join(err, fmt.Errorf("%w: name one group", ErrBadRequest))
+	g, err := h.oneGroupLocked(s, which)
+	if err != nil {
+		return GroupView{}, err
 	}
-	g, now := gs[0], h.clock.Now()
+	now := h.clock.Now()
 	if g.rec.EndedMS != 0 {
 		return GroupView{}, fmt.Errorf("%w: group %d has already ended", ErrGroupState, g.rec.Num)
 	}
@@ -157,11 +169,11 @@ func (h *Hub) pause(code, which string, pause bool) (GroupView, error) {
 	if err != nil {
 		return GroupView{}, err
 	}
-	gs, err := h.groupsLocked(s, which)
-	if err != nil || len(gs) != 1 {
-		return GroupView{}, errors.Join(err, fmt.Errorf("%w: name one group", ErrBadRequest))
+	g, err := h.oneGroupLocked(s, which)
+	if err != nil {
+		return GroupView{}, err
 	}
-	g, now := gs[0], h.clock.Now()
+	now := h.clock.Now()
 	state := h.groupViewLocked(g, now).State
 	switch {
 	case pause && state != "running":
