@@ -91,11 +91,17 @@ type Config struct {
 	// Stats.Skipped. 0: never skip (a test that needs every sample).
 	MaxBacklog time.Duration
 	// ThreadPriority is miniaudio's device thread priority (default
-	// malgo.ThreadPriorityRealtime: it only copies, and must win over
-	// video when the CPU is short; where the system refuses, miniaudio
-	// falls back to a normal thread).
+	// DeviceThreadPriority).
 	ThreadPriority malgo.ThreadPriority
 }
+
+// DeviceThreadPriority is the priority of miniaudio's device threads, for
+// the microphone and the speaker: not real-time. A SCHED_FIFO thread that
+// calls into Go passes its policy on to the threads the Go runtime starts
+// from it, and soon the video encoder and every busy goroutine run at
+// real-time priority 99 and can starve the machine (seen in CI, as root).
+// Audio wins over video by niceness instead (media/sched).
+const DeviceThreadPriority = malgo.ThreadPriorityHighest
 
 // NullBackend is miniaudio's null backend: a device with no hardware that
 // still runs in real time (silence). malgo v0.11.24's BackendNull constant
@@ -138,7 +144,7 @@ func Open(cfg Config) (*Mic, error) {
 		cfg.CloseLimit = DefaultCloseLimit
 	}
 	if cfg.ThreadPriority == 0 {
-		cfg.ThreadPriority = malgo.ThreadPriorityRealtime
+		cfg.ThreadPriority = DeviceThreadPriority
 	}
 	ctx, err := malgo.InitContext(cfg.Backends, malgo.ContextConfig{ThreadPriority: cfg.ThreadPriority}, nil)
 	if err != nil {

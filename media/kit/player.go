@@ -214,12 +214,12 @@ type player struct {
 // openPlayer opens the output device, 48 kHz mono 16-bit, with a short
 // period for low latency: the one whose label contains speaker (any case),
 // else the system's default (capture.Select), else miniaudio's default
-// when the backend lists none. Its thread asks for real-time priority
-// (miniaudio falls back to a normal thread where that is not permitted).
+// when the backend lists none. Its thread is not real-time (see
+// capture.DeviceThreadPriority).
 // onPlayed sees every buffer handed to the device, with the time of the
 // callback (the self-test and benchmark time tone onsets with it).
 func openPlayer(jb *jitter, backends []malgo.Backend, speaker string, onPlayed func([]int16, time.Time)) (*player, error) {
-	ctx, err := malgo.InitContext(backends, malgo.ContextConfig{ThreadPriority: malgo.ThreadPriorityRealtime}, nil)
+	ctx, err := malgo.InitContext(backends, malgo.ContextConfig{ThreadPriority: capture.DeviceThreadPriority}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoAudioOutput, err)
 	}

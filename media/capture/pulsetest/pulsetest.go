@@ -176,7 +176,11 @@ func Busy(t testing.TB) (stop func()) {
 	t.Helper()
 	var procs []*exec.Cmd
 	for i := 0; i < runtime.NumCPU(); i++ {
-		c := exec.Command("sh", "-c", "while :; do :; done")
+		// Under the ordinary scheduler, whatever thread starts it: a Go
+		// thread that once ran miniaudio's real-time callback may itself be
+		// SCHED_FIFO, and a real-time busy loop per core starves the
+		// machine (the test binary could not even exit).
+		c := exec.Command("chrt", "--other", "0", "sh", "-c", "while :; do :; done")
 		c.SysProcAttr = dieWithTest
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
