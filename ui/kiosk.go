@@ -85,7 +85,6 @@ type Kiosk struct {
 	// UI-goroutine state.
 	state        participant.State
 	screen       screenID
-	readySent    bool // Ready was told to the engine
 	endHandled   bool
 	endTimer     *time.Timer
 	exitDialog   dialog.Dialog
@@ -494,10 +493,6 @@ func (k *Kiosk) switchTo(id screenID) {
 
 // deviceContinue leaves the device check: the participant is ready.
 func (k *Kiosk) deviceContinue() {
-	if k.readySent {
-		return
-	}
-	k.readySent = true
 	k.eng.Ready()
 }
 

@@ -85,11 +85,13 @@ func (h *handler) Message(typ, ref string, body any) {
 		e.st.DeviceCheck = b.Settings.DeviceCheck
 		// The experimenter sees what works at this workstation.
 		e.sess.Send(protocol.TypeDevices, e.devicesLocked())
-		if b.Ready || b.Settings.DeviceCheck == protocol.DeviceCheckOff || e.cfg.AutoReady {
-			if !b.Ready {
-				after = e.sess.Ready
-			}
-			e.st.Ready = true
+		// Ready as the server has it, or as this kiosk already said (the
+		// session resends it), or needing no check. It can turn false: a
+		// server that lost its data welcomes a new participant.
+		auto := b.Settings.DeviceCheck == protocol.DeviceCheckOff || e.cfg.AutoReady
+		e.st.Ready = b.Ready || auto || e.sess.ReadyAsked()
+		if auto && !b.Ready {
+			after = e.sess.Ready
 		}
 	case *protocol.Waiting:
 		e.st.Present, e.st.Needed = b.Present, b.Needed

@@ -229,3 +229,24 @@ func TestPartnerWithoutCameraIsSaidNotFrozen(t *testing.T) {
 		waitFor(t, b, "A's video flowing", func(st participant.State) bool { return !st.PartnerVideoStopped })
 	}
 }
+
+// TestServerThatLostItsDataAsksForTheDeviceCheckAgain: ready is the
+// server's to keep; a server that starts afresh (its data gone) welcomes a
+// new participant, who must pass the device check again to be paired.
+func TestServerThatLostItsDataAsksForTheDeviceCheckAgain(t *testing.T) {
+	leakCheck(t)
+	dir := t.TempDir()
+	srv := startServer(t, filepath.Join(dir, "srv1"), "127.0.0.1:0", 60)
+	addr := srv.Addr()
+	a := stillSide(t, "a", "ws://"+addr+"/ws", "lab", dir, nil)
+	a.eng.Join("Ann")
+	waitFor(t, a, "joined", func(s participant.State) bool { return s.Phase == participant.PhaseWaiting })
+	a.eng.Ready()
+	first := a.eng.State().Session
+	srv.Close()
+	srv = startServer(t, filepath.Join(dir, "srv2"), addr, 60) // a new, empty data directory
+	defer srv.Close()
+	waitFor(t, a, "welcomed by the new server, not ready", func(s participant.State) bool {
+		return s.Session != "" && s.Session != first && s.ServerOnline && !s.Ready
+	})
+}

@@ -329,6 +329,14 @@ func (s *Session) Ready() {
 	s.queueReadyLocked()
 }
 
+// ReadyAsked reports whether Ready was called for the participant the
+// session holds (it is resent until the server has it).
+func (s *Session) ReadyAsked() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st.Ready
+}
+
 func (s *Session) queueReadyLocked() {
 	for _, sg := range s.signals {
 		if sg.ref == readyRef {
@@ -644,11 +652,17 @@ func (s *Session) settle(ref string) {
 // should hear of it (not for a refusal the session retries by itself).
 func (s *Session) refused(ref string, e *protocol.Error) bool {
 	if ref == "join" && e.Code == protocol.CodeBadToken {
-		// The server no longer knows us (a new database): start over.
+		// The server no longer knows us (a new database): start over, on
+		// this connection, as a new participant with the pseudonym typed
+		// (without one, the server says so and the kiosk asks for it).
 		s.mu.Lock()
 		s.st = State{Since: map[string]int64{}, Outbox: s.st.Outbox}
 		s.dirty, s.durable = true, true
+		c := s.conn
 		s.mu.Unlock()
+		if c != nil {
+			go s.sendJoin(c)
+		}
 		return true
 	}
 	isChat, isReport, isSignal := strings.HasPrefix(ref, ChatRefPrefix), strings.HasPrefix(ref, reportRefPrefix), strings.HasPrefix(ref, signalRefPrefix)
