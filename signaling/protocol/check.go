@@ -44,7 +44,7 @@ const maxCheckDepth = 16
 // CheckUTF8 reports the first string (key or value) in a JSON frame that is
 // not valid UTF-8, naming its field as a dotted path.
 func CheckUTF8(frame []byte) error {
-	if utf8.Valid(frame) && !bytes.Contains(frame, []byte(`\u`)) && !bytes.Contains(frame, []byte(`\U`)) {
+	if utf8.Valid(frame) && !bytes.Contains(frame, []byte(`\u`)) {
 		return nil // the common case: nothing that could decode to U+FFFD unasked
 	}
 	return checkValue(json.RawMessage(frame), "", 0)

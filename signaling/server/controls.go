@@ -20,14 +20,16 @@ import (
 
 // Event kinds of the experimenter's controls.
 const (
-	EvGroupEnded        = "group_ended_by_experimenter"
-	EvTimeAdjusted      = "time_adjusted"
-	EvClockPaused       = "clock_paused"
-	EvClockResumed      = "clock_resumed"
-	EvRemoved           = "participant_removed"
-	EvPairedByHand      = "paired_by_experimenter"
-	minRemainingOnShort = time.Second // less time never ends a discussion in the past
+	EvGroupEnded   = "group_ended_by_experimenter"
+	EvTimeAdjusted = "time_adjusted"
+	EvClockPaused  = "clock_paused"
+	EvClockResumed = "clock_resumed"
+	EvRemoved      = "participant_removed"
+	EvPairedByHand = "paired_by_experimenter"
 )
+
+// minRemainingOnShort: taking time away never ends a discussion in the past.
+const minRemainingOnShort = time.Second
 
 // Errors of the controls.
 var (
