@@ -66,6 +66,7 @@ type Server struct {
 	// live holds every open websocket, joined or not, so Close reaches all.
 	liveMu     sync.Mutex
 	live       map[*conn]struct{}
+	closing    bool // set by Close under liveMu: no new loops join wg after it
 	adminToken string
 	// NewAdminToken is true when this start created the admin token.
 	NewAdminToken bool
@@ -193,6 +194,7 @@ func (s *Server) Close() error {
 	s.hub.close()
 	close(s.stopDash)
 	s.liveMu.Lock()
+	s.closing = true
 	for c := range s.live {
 		c.shut(websocket.CloseGoingAway, "server restarting")
 	}
@@ -220,6 +222,17 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.admit.closeConn(addr)
 		return // the upgrader wrote the error
 	}
+	// The closing check and wg.Add share liveMu with Close, so a socket
+	// upgraded while the server shuts down is refused instead of adding to a
+	// WaitGroup that Close is already waiting on.
+	s.liveMu.Lock()
+	defer s.liveMu.Unlock()
+	if s.closing {
+		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "server restarting"), time.Now().Add(s.cfg.WriteWait))
+		ws.Close()
+		s.admit.closeConn(addr)
+		return
+	}
 	c := newConn(ws, s.cfg.SendQueueBytes, s.log)
 	c.addr = addr
 	// A connection that never joins is closed, so idle sockets cannot pile up.
@@ -228,12 +241,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			c.shut(websocket.ClosePolicyViolation, fmt.Sprintf("no join within %s", s.cfg.JoinTimeout))
 		}
 	})
-	s.liveMu.Lock()
 	if s.live == nil {
 		s.live = map[*conn]struct{}{}
 	}
 	s.live[c] = struct{}{}
-	s.liveMu.Unlock()
 	go func() {
 		<-c.done
 		joinTimer.Stop()
