@@ -187,9 +187,10 @@ func (g *nackGenerator) received(ssrc uint32, seq uint16, now time.Time) {
 	}
 }
 
-// retryAfter is the wait between two NACKs for one packet: a repair takes
-// a round trip, plus the sender's tick.
-func (g *nackGenerator) retryAfter() time.Duration {
+// retryAfterLocked is the wait between two NACKs for one packet: a repair
+// takes a round trip, plus the sender's tick. The caller holds mu, as for
+// repairWaitLocked.
+func (g *nackGenerator) retryAfterLocked() time.Duration {
 	rtt := max(g.stats.RepairRTT, g.stats.PathRTT)
 	return max(NACKRetryMin, rtt+rtt/2+NACKInterval)
 }
@@ -212,7 +213,7 @@ func (g *nackGenerator) repairWaitLocked() time.Duration {
 func (g *nackGenerator) due(now time.Time, senderSSRC uint32) []rtcp.Packet {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	retry, giveUp := g.retryAfter(), g.repairWaitLocked()
+	retry, giveUp := g.retryAfterLocked(), g.repairWaitLocked()
 	var out []rtcp.Packet
 	for ssrc, s := range g.streams {
 		for seq, at := range s.gaveUp {
