@@ -294,12 +294,14 @@ func TestCallThroughPulseAudio(t *testing.T) {
 	type result struct {
 		name string
 		s    stats
+		c    kit.Counters // B's audio, received and played
 	}
 	var results []result
 	measure := func(name string) {
 		from := mark()
+		sides[1].kit.ResetCounters()
 		wait(dur)
-		results = append(results, result{name, analyse(recs["B"], from, mark(), fedAt)})
+		results = append(results, result{name, analyse(recs["B"], from, mark(), fedAt), sides[1].kit.Counters()})
 	}
 	measure(fmt.Sprintf("quiet (%v)", dur))
 	if pulsetest.Loaded(t) {
@@ -334,7 +336,8 @@ func TestCallThroughPulseAudio(t *testing.T) {
 	}
 	t.Logf("floor, A's microphone recorded directly: %v", floor)
 	for _, r := range results {
-		t.Logf("%s: %v", r.name, r.s)
+		t.Logf("%s: %v; B's jitter buffer: %d underruns, %d late, %v shed, %d of %d frames concealed",
+			r.name, r.s, r.c.AudioUnderruns, r.c.AudioLate, r.c.AudioShed, r.c.AudioConcealed, r.c.AudioFrames)
 	}
 	t.Logf("A's own speaker: peak %d of 32767", echo)
 	t.Logf("B's jitter buffer now holds %v", sides[1].kit.AudioDelay())

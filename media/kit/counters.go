@@ -17,11 +17,17 @@ type Counters struct {
 	AudioFrames    int64 // 20 ms frames handed to the jitter buffer, concealed ones included
 	AudioConcealed int64
 	AudioLate      int64 // late packets that replaced their concealment
+	// AudioUnderruns counts the times the speaker found the buffer empty
+	// (each bridged by a fading continuation, then silence);
+	// AudioShed is the audio skipped to bring the delay down.
+	AudioUnderruns int64
+	AudioShed      time.Duration
 }
 
 type counters struct {
-	mu sync.Mutex
-	c  Counters
+	mu   sync.Mutex
+	c    Counters
+	base jitterStats // the jitter buffer's counts at the last reset
 }
 
 func (c *counters) frame(at time.Time) {
@@ -51,16 +57,22 @@ func (c *counters) audio(lost, replaced bool) {
 
 // Counters reports the partner's media so far.
 func (k *Kit) Counters() Counters {
+	js := k.jb.stats()
 	k.counters.mu.Lock()
 	defer k.counters.mu.Unlock()
-	return k.counters.c
+	c := k.counters.c
+	c.AudioUnderruns = int64(js.underruns - k.counters.base.underruns)
+	c.AudioShed = js.shed - k.counters.base.shed
+	return c
 }
 
 // ResetCounters starts the counts afresh (the benchmark measures after the
 // call is set up).
 func (k *Kit) ResetCounters() {
+	js := k.jb.stats()
 	k.counters.mu.Lock()
 	defer k.counters.mu.Unlock()
 	last := k.counters.c.LastDecoded
 	k.counters.c = Counters{LastDecoded: last}
+	k.counters.base = js
 }

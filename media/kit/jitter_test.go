@@ -1,9 +1,12 @@
 package kit
 
 import (
+	"math"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/parley-lab/parley/media/rtc"
 )
 
 type clock struct{ t time.Time }
@@ -145,5 +148,119 @@ func TestJitterPlaysReorderedPacketsInTheirPlace(t *testing.T) {
 				t.Fatal("a fresh stream's first packet was dropped as late")
 			}
 		})
+	}
+}
+
+// toneFrame is the n-th 20 ms frame of a continuous tone.
+func toneFrame(n int) []int16 {
+	f := make([]int16, samples(20*time.Millisecond))
+	for i := range f {
+		f[i] = int16(toneAmp * math.Sin(2*math.Pi*toneHz*float64(n*len(f)+i)/rtc.SampleRate))
+	}
+	return f
+}
+
+// steps lists where out steps further between two samples than the tone
+// ever does (a click).
+func steps(out []int16) []int {
+	maxStep := toneAmp * 2 * math.Pi * toneHz / rtc.SampleRate
+	var at []int
+	for i := 1; i < len(out); i++ {
+		if math.Abs(float64(out[i])-float64(out[i-1])) > jumpFactor*maxStep {
+			at = append(at, i)
+		}
+	}
+	return at
+}
+
+// jitterRun plays a tone through a jitter buffer in 10 ms pulls, one
+// 20 ms frame pushed every second pull except where arrive says how many
+// (a stall is 0, a burst more), and returns what was played.
+func jitterRun(t *testing.T, j *jitter, c *clock, pulls int, arrive func(pull int) int) []int16 {
+	t.Helper()
+	var out []int16
+	buf := make([]int16, samples(10*time.Millisecond))
+	next := 0
+	for p := range pulls {
+		for range arrive(p) {
+			j.pushFrame(toneFrame(next), uint16(next), false)
+			next++
+		}
+		c.t = c.t.Add(10 * time.Millisecond)
+		j.pull(buf)
+		out = append(out, buf...)
+	}
+	return out
+}
+
+// A stall of 80 ms: the speaker hears the voice continue and fade, then
+// the audio fade back in, never a step; and the buffer grows.
+func TestJitterConcealsAnUnderrunWithoutAStep(t *testing.T) {
+	c := &clock{t: time.Unix(0, 0)}
+	j := newJitter(c.now)
+	steady := func(p int) int { return 1 - p%2 }
+	stallFrom := 100 // pulls
+	out := jitterRun(t, j, c, 300, func(p int) int {
+		switch {
+		case p >= stallFrom && p < stallFrom+8:
+			return 0
+		case p == stallFrom+8:
+			return 5 // the stalled frames, together
+		}
+		return steady(p)
+	})
+	if j.underruns == 0 {
+		t.Fatal("an 80 ms stall did not underrun")
+	}
+	// Skip the start (silence, then the tone's first sample).
+	begin := samples(startTarget) + 1
+	if at := steps(out[begin:]); len(at) != 0 {
+		t.Fatalf("%d steps in the tone, the first at %v after the start", len(at), time.Duration(at[0]+begin)*time.Second/rtc.SampleRate)
+	}
+	// The buffer holds at least minTarget when the stall starts; without
+	// concealment the tone would stop then. Find where it fades.
+	rms := func(x []int16) float64 {
+		var s float64
+		for _, v := range x {
+			s += float64(v) * float64(v)
+		}
+		return math.Sqrt(s / float64(len(x)))
+	}
+	ran := -1
+	for i := samples(time.Duration(stallFrom) * 10 * time.Millisecond); i < len(out)-samples(10*time.Millisecond); i += samples(5 * time.Millisecond) {
+		if rms(out[i:i+samples(5*time.Millisecond)]) < toneAmp/2/math.Sqrt2 {
+			ran = i
+			break
+		}
+	}
+	if ran < 0 {
+		t.Fatal("the tone never faded: no underrun was heard")
+	}
+	if d := time.Duration(ran-samples(time.Duration(stallFrom)*10*time.Millisecond)) * time.Second / rtc.SampleRate; d < minTarget+concealFor/4 {
+		t.Fatalf("the tone faded %v into the stall: the concealment did not carry it", d)
+	}
+}
+
+// A backlog of 100 ms arrives at once: the buffer sheds it, skipping
+// whole periods of the tone, never with a step, and comes back near its
+// target.
+func TestJitterShedsDelayWithoutAStep(t *testing.T) {
+	c := &clock{t: time.Unix(0, 0)}
+	j := newJitter(c.now)
+	out := jitterRun(t, j, c, 400, func(p int) int {
+		if p == 100 {
+			return 6
+		}
+		return 1 - p%2
+	})
+	begin := samples(startTarget) + 1
+	if at := steps(out[begin:]); len(at) != 0 {
+		t.Fatalf("%d steps in the tone, the first at %v after the start", len(at), time.Duration(at[0]+begin)*time.Second/rtc.SampleRate)
+	}
+	if j.shed == 0 {
+		t.Fatal("the backlog was not shed")
+	}
+	if d := j.delay(); d > time.Duration(j.target)*time.Second/rtc.SampleRate+catchUpSlack+20*time.Millisecond {
+		t.Fatalf("delay %v three seconds after a backlog, target %v", d, time.Duration(j.target)*time.Second/rtc.SampleRate)
 	}
 }

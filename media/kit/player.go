@@ -3,7 +3,6 @@ package kit
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -12,24 +11,6 @@ import (
 
 	"github.com/parley-lab/parley/media/capture"
 	"github.com/parley-lab/parley/media/rtc"
-)
-
-// Jitter buffer limits. It starts at startTarget, grows by growStep after
-// each underrun (up to maxTarget), and shrinks by shrinkStep after every
-// shrinkAfter without one (down to minTarget, one packet): on a quiet LAN it
-// settles near one packet; a jittery network gets what it needs.
-const (
-	minTarget   = 20 * time.Millisecond
-	startTarget = 40 * time.Millisecond
-	maxTarget   = 120 * time.Millisecond
-	growStep    = 20 * time.Millisecond
-	shrinkStep  = 10 * time.Millisecond
-	shrinkAfter = 3 * time.Second
-	// slack above the target before the oldest audio is dropped at once.
-	slack = 40 * time.Millisecond
-	// Above catchUpSlack over the target, catchUpStep is skipped per buffer played.
-	catchUpSlack = 5 * time.Millisecond
-	catchUpStep  = 2500 * time.Microsecond
 )
 
 // playerScratch is the player callback's buffer, in samples; a larger
@@ -43,162 +24,6 @@ const NullBackend = malgo.Backend(14)
 
 // ErrNoAudioOutput means no playback device could be opened (no sound card).
 var ErrNoAudioOutput = errors.New("no audio output device")
-
-func samples(d time.Duration) int { return int(d * rtc.SampleRate / time.Second) }
-
-// indexedFrames is how many of the newest frames the buffer remembers by
-// sequence number (more than maxTarget+slack holds).
-const indexedFrames = 16
-
-// jitter is an adaptive playout buffer of 48 kHz mono samples. It knows
-// where each recent frame lies (by RTP sequence number), so a packet that
-// arrives after its place was concealed replaces the concealment if that
-// place has not been played yet; one that comes after its place was
-// played counts as late and grows the buffer like an underrun.
-type jitter struct {
-	mu         sync.Mutex
-	buf        []int16
-	target     int
-	playing    bool
-	underruns  int
-	late       int // packets that came after their place was played
-	replaced   int // concealed frames replaced by the real packet
-	lastChange time.Time
-	now        func() time.Time
-
-	// consumed counts the samples ever removed from buf's front, so a
-	// frame's absolute position maps to an index in buf.
-	consumed int64
-	pushed   int64 // samples ever appended
-	frames   [indexedFrames]frameRef
-	nframes  int
-	newest   uint16
-	started  bool
-}
-
-type frameRef struct {
-	seq  uint16
-	pos  int64 // absolute position of its first sample
-	n    int
-	lost bool
-}
-
-func newJitter(now func() time.Time) *jitter {
-	return &jitter{target: samples(startTarget), now: now, lastChange: now()}
-}
-
-func (j *jitter) push(pcm []int16) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.appendLocked(pcm)
-}
-
-func (j *jitter) appendLocked(pcm []int16) {
-	j.buf = append(j.buf, pcm...)
-	j.pushed += int64(len(pcm))
-	if over := len(j.buf) - (j.target + samples(slack)); over > 0 {
-		j.dropLocked(over) // too far behind: catch up
-	}
-}
-
-// dropLocked removes n samples from the front.
-func (j *jitter) dropLocked(n int) {
-	j.buf = append(j.buf[:0], j.buf[n:]...)
-	j.consumed += int64(n)
-}
-
-// pushFrame adds one decoded frame with its sequence number: in order (a
-// concealed one has lost set), or late, when it replaces its concealed
-// place if that is still to be played. It reports whether pcm was used,
-// and whether it replaced a concealed place.
-func (j *jitter) pushFrame(pcm []int16, seq uint16, lost bool) (used, replaced bool) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.started && seq == j.newest {
-		return false, false // a duplicate
-	}
-	// Older than the newest, within the index: late. Further behind is a
-	// new stream (a fresh call numbers its packets afresh).
-	if age := j.newest - seq; j.started && age <= indexedFrames {
-		for i := range j.nframes {
-			f := &j.frames[i]
-			if f.seq != seq {
-				continue
-			}
-			if f.lost && !lost && f.pos >= j.consumed && f.n == len(pcm) && f.pos+int64(f.n) <= j.pushed {
-				copy(j.buf[f.pos-j.consumed:], pcm)
-				f.lost = false
-				j.replaced++
-				return true, true
-			}
-			break
-		}
-		if !lost {
-			j.late++
-			j.growLocked(j.now())
-		}
-		return false, false
-	}
-	if j.started && seq-j.newest > 0x8000 {
-		j.nframes = 0 // a new stream: forget the old one's places
-	}
-	j.started, j.newest = true, seq
-	ref := frameRef{seq: seq, pos: j.pushed, n: len(pcm), lost: lost}
-	if j.nframes < indexedFrames {
-		j.frames[j.nframes] = ref
-		j.nframes++
-	} else {
-		copy(j.frames[:], j.frames[1:])
-		j.frames[indexedFrames-1] = ref
-	}
-	j.appendLocked(pcm)
-	return true, false
-}
-
-// growLocked raises the target one step (after an underrun or a late packet).
-func (j *jitter) growLocked(now time.Time) {
-	j.target = min(j.target+samples(growStep), samples(maxTarget))
-	j.lastChange = now
-}
-
-// pull fills out for playback; silence while buffering.
-func (j *jitter) pull(out []int16) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	now := j.now()
-	if !j.playing {
-		if len(j.buf) < j.target {
-			clear(out)
-			return
-		}
-		j.playing = true
-	}
-	n := copy(out, j.buf)
-	j.dropLocked(n)
-	if n < len(out) {
-		clear(out[n:])
-		j.underruns++
-		j.playing = false
-		j.growLocked(now)
-		return
-	}
-	if now.Sub(j.lastChange) > shrinkAfter && j.target > samples(minTarget) {
-		j.target = max(j.target-samples(shrinkStep), samples(minTarget))
-		j.lastChange = now
-	}
-	// Bring the delay down to the target a little at a time (a short skip
-	// per buffer is less audible than one long one).
-	if excess := len(j.buf) - j.target - samples(catchUpSlack); excess > 0 {
-		j.dropLocked(min(excess, samples(catchUpStep)))
-	}
-}
-
-// delay is the audio now waiting to be played.
-func (j *jitter) delay() time.Duration {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return time.Duration(len(j.buf)) * time.Second / rtc.SampleRate
-}
 
 // player plays a jitter buffer through miniaudio.
 type player struct {
