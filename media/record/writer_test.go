@@ -1,0 +1,366 @@
+package record
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"image"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hraban/opus"
+
+	"github.com/parley-lab/parley/media/testsrc"
+	"github.com/parley-lab/parley/media/vp8"
+)
+
+// The test call: a 384x288 test picture at 30 fps, 20 ms Opus packets.
+const (
+	testW, testH = 384, 288
+	testFPS      = 30
+	frameDur     = time.Second / testFPS
+	packetDur    = 20 * time.Millisecond
+)
+
+// needFFmpeg returns ffprobe's and ffmpeg's paths; the test is skipped
+// without them unless PARLEY_REQUIRE_FFMPEG is set (CI installs them).
+func needFFmpeg(t *testing.T) (string, string) {
+	t.Helper()
+	probe, err1 := exec.LookPath("ffprobe")
+	mpeg, err2 := exec.LookPath("ffmpeg")
+	if err1 != nil || err2 != nil {
+		if os.Getenv("PARLEY_REQUIRE_FFMPEG") != "" {
+			t.Fatal("ffprobe and ffmpeg are needed (apt-get install ffmpeg)")
+		}
+		t.Skip("no ffprobe or ffmpeg (apt-get install ffmpeg)")
+	}
+	return probe, mpeg
+}
+
+// source makes the test call's encoded media.
+type source struct {
+	pic   *testsrc.Video
+	img   *image.YCbCr
+	enc   *vp8.Encoder
+	opus  *opus.Encoder
+	tone  *testsrc.Tone
+	pcm   []int16
+	pkt   []byte
+	frame uint32
+}
+
+func newSource() (*source, error) {
+	pic, err := testsrc.NewVideo(testW, testH, testFPS)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := vp8.New(vp8.Settings{Width: testW, Height: testH, FPS: testFPS, Bitrate: 500_000, KeyframeInterval: 60})
+	if err != nil {
+		return nil, err
+	}
+	oe, err := opus.NewEncoder(48000, 1, opus.AppVoIP)
+	if err != nil {
+		return nil, err
+	}
+	return &source{
+		pic: pic, img: image.NewYCbCr(image.Rect(0, 0, testW, testH), image.YCbCrSubsampleRatio420),
+		enc: enc, opus: oe, tone: testsrc.NewTone(440, 48000),
+		pcm: make([]int16, 960), pkt: make([]byte, 1500),
+	}, nil
+}
+
+func mustSource(t *testing.T) *source {
+	s, err := newSource()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.enc.Close)
+	return s
+}
+
+// video encodes the next test picture, stamped with its number.
+func (s *source) video(at time.Time) []byte {
+	s.pic.Render(s.img, s.frame, at)
+	s.frame++
+	data, _, err := s.enc.Encode(s.img, at, false)
+	if err != nil {
+		panic(err) // the encoder was made for this picture
+	}
+	return data
+}
+
+func (s *source) audio() []byte {
+	s.tone.Fill(s.pcm)
+	n, err := s.opus.Encode(s.pcm, s.pkt)
+	if err != nil {
+		panic(err) // a 20 ms mono frame at 48 kHz is always encodable
+	}
+	return s.pkt[:n]
+}
+
+// feed writes d of the test call into w, starting at start, as fast as it
+// can (the times are the call's, not the clock's); each frame goes through
+// the caller's reused buffers, as in the kit.
+func feed(w *Writer, s *source, start time.Time, d time.Duration) {
+	var v, a time.Duration
+	for v < d || a < d {
+		if v <= a {
+			w.Video(s.video(start.Add(v)), start.Add(v))
+			v += frameDur
+		} else {
+			w.Audio(s.audio(), start.Add(a))
+			a += packetDur
+		}
+	}
+}
+
+type probed struct {
+	Streams []struct {
+		CodecName string `json:"codec_name"`
+		CodecType string `json:"codec_type"`
+		Width     int    `json:"width"`
+		Height    int    `json:"height"`
+	} `json:"streams"`
+	Format struct {
+		Duration string `json:"duration"`
+	} `json:"format"`
+}
+
+func ffprobe(t *testing.T, probe, path string) probed {
+	t.Helper()
+	out, err := exec.Command(probe, "-v", "error", "-print_format", "json", "-show_streams", "-show_format", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	var p probed
+	if err := json.Unmarshal(out, &p); err != nil {
+		t.Fatalf("ffprobe's answer: %v", err)
+	}
+	return p
+}
+
+// decodedStamps decodes path's video with ffmpeg and reads each picture's
+// frame number; it also reports ffmpeg's complaints.
+func decodedStamps(t *testing.T, mpeg, path string) ([]uint32, string) {
+	t.Helper()
+	cmd := exec.Command(mpeg, "-v", "error", "-i", path, "-map", "0:v", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	raw, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ffmpeg %s: %v\n%s", path, err, stderr.String())
+	}
+	size := testW * testH * 3 / 2
+	var got []uint32
+	for off := 0; off+size <= len(raw); off += size {
+		img := image.NewYCbCr(image.Rect(0, 0, testW, testH), image.YCbCrSubsampleRatio420)
+		copy(img.Y, raw[off:off+testW*testH])
+		copy(img.Cb, raw[off+testW*testH:off+testW*testH*5/4])
+		copy(img.Cr, raw[off+testW*testH*5/4:off+size])
+		st, ok := testsrc.ReadStamp(img, time.Now())
+		if !ok {
+			t.Fatalf("decoded picture %d has no readable stamp", len(got))
+		}
+		got = append(got, st.Frame)
+	}
+	return got, stderr.String()
+}
+
+// checkInOrder fails unless stamps are 0, 1, 2, ... n-1.
+func checkInOrder(t *testing.T, stamps []uint32, n int) {
+	t.Helper()
+	if len(stamps) != n {
+		t.Fatalf("%d pictures decoded, %d sent", len(stamps), n)
+	}
+	for i, s := range stamps {
+		if s != uint32(i) {
+			t.Fatalf("picture %d carries frame %d: out of order or missing", i, s)
+		}
+	}
+}
+
+// A segment of 10 s of the test call, closed in order: ffprobe sees VP8
+// at the sent size and Opus, a duration within 0.5 s of the call's, and
+// ffmpeg decodes every picture sent, in order, without a complaint.
+func TestSegmentPlaysInFFmpeg(t *testing.T) {
+	probe, mpeg := needFFmpeg(t)
+	path := filepath.Join(t.TempDir(), "seg.webm")
+	start := time.Now()
+	w, err := Create(path, Tracks{Video: true, Width: testW, Height: testH, Audio: true}, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := mustSource(t)
+	const d = 10 * time.Second
+	feed(w, s, start, d)
+	sum, err := w.Close(start.Add(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.VideoFrames != int(s.frame) || sum.AudioPackets != int(d/packetDur) || sum.Dropped != 0 {
+		t.Fatalf("summary %+v: %d frames and %d packets were sent", sum, s.frame, d/packetDur)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() != sum.Bytes {
+		t.Fatalf("file size %v (%v), summary says %d", fi.Size(), err, sum.Bytes)
+	}
+	p := ffprobe(t, probe, path)
+	codecs := map[string]string{}
+	for _, st := range p.Streams {
+		codecs[st.CodecType] = st.CodecName
+		if st.CodecType == "video" && (st.Width != testW || st.Height != testH) {
+			t.Fatalf("video %dx%d, sent %dx%d", st.Width, st.Height, testW, testH)
+		}
+	}
+	if codecs["video"] != "vp8" || codecs["audio"] != "opus" || len(p.Streams) != 2 {
+		t.Fatalf("streams %+v, want vp8 and opus", p.Streams)
+	}
+	dur, err := strconv.ParseFloat(p.Format.Duration, 64)
+	if err != nil || math.Abs(dur-d.Seconds()) > 0.5 {
+		t.Fatalf("duration %q, the call was %v", p.Format.Duration, d)
+	}
+	stamps, complaints := decodedStamps(t, mpeg, path)
+	if complaints != "" {
+		t.Fatalf("ffmpeg complained:\n%s", complaints)
+	}
+	checkInOrder(t, stamps, int(s.frame))
+	// Audio decodes too, to about the call's length.
+	out, err := exec.Command(mpeg, "-v", "error", "-i", path, "-map", "0:a", "-f", "s16le", "-ac", "1", "-ar", "48000", "-").Output()
+	if err != nil {
+		t.Fatalf("ffmpeg audio: %v", err)
+	}
+	if got := time.Duration(len(out)/2) * time.Second / 48000; got < d-100*time.Millisecond || got > d+100*time.Millisecond {
+		t.Fatalf("%v of audio decoded, %v sent", got, d)
+	}
+}
+
+// An audio-only segment (a session recording audio) plays as Opus alone.
+func TestAudioOnlySegment(t *testing.T) {
+	probe, _ := needFFmpeg(t)
+	path := filepath.Join(t.TempDir(), "seg.webm")
+	start := time.Now()
+	w, err := Create(path, Tracks{Audio: true}, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := mustSource(t)
+	for i := range 150 {
+		w.Audio(s.audio(), start.Add(time.Duration(i)*packetDur))
+	}
+	if _, err := w.Close(start.Add(3 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	p := ffprobe(t, probe, path)
+	if len(p.Streams) != 1 || p.Streams[0].CodecName != "opus" {
+		t.Fatalf("streams %+v, want opus alone", p.Streams)
+	}
+}
+
+// A segment is never written over an existing file.
+func TestCreateNeverOverwrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "seg.webm")
+	if err := os.WriteFile(path, []byte("kept"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Create(path, Tracks{Audio: true}, time.Now()); err == nil {
+		t.Fatal("Create wrote over an existing file")
+	}
+	if b, _ := os.ReadFile(path); string(b) != "kept" {
+		t.Fatalf("the existing file now holds %q", b)
+	}
+	if _, err := Create(filepath.Join(t.TempDir(), "x.webm"), Tracks{}, time.Now()); err == nil {
+		t.Fatal("a segment without tracks was made")
+	}
+}
+
+// The kill test's child: it records the test call in real time into the
+// file PARLEY_RECORD_CHILD names and prints each frame's number once it is
+// queued, until it is killed.
+func TestMain(m *testing.M) {
+	if path := os.Getenv("PARLEY_RECORD_CHILD"); path != "" {
+		recordUntilKilled(path)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func recordUntilKilled(path string) {
+	start := time.Now()
+	w, err := Create(path, Tracks{Video: true, Width: testW, Height: testH, Audio: true}, start)
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	s, err := newSource()
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	next := start
+	var a time.Duration
+	for n := 0; ; n++ {
+		if d := time.Until(next); d > 0 {
+			time.Sleep(d)
+		}
+		at := start.Add(time.Duration(n) * frameDur)
+		w.Video(s.video(at), at)
+		for ; a <= time.Duration(n)*frameDur; a += packetDur {
+			w.Audio(s.audio(), start.Add(a))
+		}
+		fmt.Println(n)
+		next = next.Add(frameDur)
+	}
+}
+
+// A recording process killed with SIGKILL mid-segment leaves a file that,
+// once repaired, decodes in order up to within 2 s of the kill.
+func TestKilledRecordingPlaysToNearTheKill(t *testing.T) {
+	_, mpeg := needFFmpeg(t)
+	path := filepath.Join(t.TempDir(), "seg.webm")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "PARLEY_RECORD_CHILD="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill it once 4 s of pictures are queued (however long that takes).
+	const killAfter = 4 * testFPS
+	sc := bufio.NewScanner(out)
+	last := -1
+	for sc.Scan() && last < killAfter {
+		if strings.HasPrefix(sc.Text(), "error") {
+			t.Fatal(sc.Text())
+		}
+		last, _ = strconv.Atoi(sc.Text())
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if last < killAfter {
+		t.Fatalf("the recording child stopped at frame %d", last)
+	}
+	cut, err := Repair(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stamps, _ := decodedStamps(t, mpeg, path)
+	t.Logf("killed after frame %d queued; repair cut %d bytes; %d pictures decode", last, cut, len(stamps))
+	if len(stamps) < last+1-2*testFPS {
+		t.Fatalf("%d pictures decode, %d were queued before the kill: more than 2 s lost", len(stamps), last+1)
+	}
+	checkInOrder(t, stamps, len(stamps))
+	// Repaired once, it stays as it is.
+	if again, err := Repair(path); err != nil || again != 0 {
+		t.Fatalf("a second repair cut %d bytes (%v)", again, err)
+	}
+}
