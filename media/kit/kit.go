@@ -155,6 +155,8 @@ type Kit struct {
 	live   map[*countedCall]struct{}
 	// counters are the benchmark's view of the partner's media.
 	counters counters
+	// rec gets what is sent, when recording.
+	rec recorderTap
 
 	noCamera          atomic.Bool // wanted but missing or failing (it may come back)
 	noMic, noOut      bool        // wanted but missing or failing
@@ -531,6 +533,9 @@ func (k *Kit) startVideo(next func() (image.Image, error)) error {
 			if len(data) > 0 {
 				track.WriteSample(media.Sample{Data: append([]byte(nil), data...), Duration: frameDur})
 				k.framesSent.Add(1)
+				if r := k.rec.get(); r != nil {
+					r.Video(data, captured)
+				}
 			}
 		}
 	}()
@@ -603,6 +608,7 @@ func (k *Kit) openAudio() error {
 				}
 				return
 			}
+			captured := time.Now().Add(-20 * time.Millisecond) // the frame's first sample
 			k.micLevel.Store(math.Float64bits(testsrc.Level(pcm)))
 			if k.muteAudio.Load() {
 				clear(pcm)
@@ -616,6 +622,9 @@ func (k *Kit) openAudio() error {
 				continue
 			}
 			track.WriteSample(media.Sample{Data: append([]byte(nil), out[:n]...), Duration: 20 * time.Millisecond})
+			if r := k.rec.get(); r != nil {
+				r.Audio(out[:n], captured)
+			}
 		}
 	}()
 	return nil

@@ -74,9 +74,16 @@ func TestRepairCutsBackToTheLastWholeElement(t *testing.T) {
 // Repair of a file with a half-written last cluster removes exactly that
 // part; a file that is not a segment is refused and left as it is.
 func TestRepairFile(t *testing.T) {
-	b, _ := crashed(t)
+	b, bounds := crashed(t)
+	last := 0 // the last cluster's start
+	for at := range bounds {
+		if at < len(b) {
+			last = max(last, at)
+		}
+	}
 	dir := t.TempDir()
-	torn := append(append([]byte(nil), b...), b[len(b)-300:len(b)-100]...)
+	// A cluster whose write was cut off after 200 bytes.
+	torn := append(append([]byte(nil), b...), b[last:last+200]...)
 	path := filepath.Join(dir, "torn.webm")
 	if err := os.WriteFile(path, torn, 0o600); err != nil {
 		t.Fatal(err)

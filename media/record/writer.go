@@ -63,6 +63,7 @@ type Writer struct {
 	mu      sync.Mutex
 	closed  bool
 	dropped int
+	keyed   bool // a video keyframe was queued: pictures before the first cannot be decoded
 
 	// The writer goroutine's own state (read by Close after done).
 	err                  error
@@ -118,7 +119,8 @@ func Create(path string, t Tracks, start time.Time) (*Writer, error) {
 	return w, nil
 }
 
-// Video queues one encoded VP8 frame captured at at.
+// Video queues one encoded VP8 frame captured at at; frames before the
+// segment's first keyframe are left out (nothing could decode them).
 func (w *Writer) Video(frame []byte, at time.Time) {
 	w.put(block{track: videoTrack, ms: w.ms(at), key: len(frame) > 0 && frame[0]&1 == 0, data: frame})
 }
@@ -136,6 +138,12 @@ func (w *Writer) put(b block) {
 	defer w.mu.Unlock()
 	if w.closed {
 		return
+	}
+	if b.track == videoTrack && !w.keyed {
+		if !b.key {
+			return
+		}
+		w.keyed = true
 	}
 	select {
 	case w.q <- b:

@@ -2,11 +2,8 @@ package record
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"image"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +14,7 @@ import (
 
 	"github.com/hraban/opus"
 
+	"github.com/parley-lab/parley/media/record/recordtest"
 	"github.com/parley-lab/parley/media/testsrc"
 	"github.com/parley-lab/parley/media/vp8"
 )
@@ -28,21 +26,6 @@ const (
 	frameDur     = time.Second / testFPS
 	packetDur    = 20 * time.Millisecond
 )
-
-// needFFmpeg returns ffprobe's and ffmpeg's paths; the test is skipped
-// without them unless PARLEY_REQUIRE_FFMPEG is set (CI installs them).
-func needFFmpeg(t *testing.T) (string, string) {
-	t.Helper()
-	probe, err1 := exec.LookPath("ffprobe")
-	mpeg, err2 := exec.LookPath("ffmpeg")
-	if err1 != nil || err2 != nil {
-		if os.Getenv("PARLEY_REQUIRE_FFMPEG") != "" {
-			t.Fatal("ffprobe and ffmpeg are needed (apt-get install ffmpeg)")
-		}
-		t.Skip("no ffprobe or ffmpeg (apt-get install ffmpeg)")
-	}
-	return probe, mpeg
-}
 
 // source makes the test call's encoded media.
 type source struct {
@@ -121,58 +104,6 @@ func feed(w *Writer, s *source, start time.Time, d time.Duration) {
 	}
 }
 
-type probed struct {
-	Streams []struct {
-		CodecName string `json:"codec_name"`
-		CodecType string `json:"codec_type"`
-		Width     int    `json:"width"`
-		Height    int    `json:"height"`
-	} `json:"streams"`
-	Format struct {
-		Duration string `json:"duration"`
-	} `json:"format"`
-}
-
-func ffprobe(t *testing.T, probe, path string) probed {
-	t.Helper()
-	out, err := exec.Command(probe, "-v", "error", "-print_format", "json", "-show_streams", "-show_format", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", path, err)
-	}
-	var p probed
-	if err := json.Unmarshal(out, &p); err != nil {
-		t.Fatalf("ffprobe's answer: %v", err)
-	}
-	return p
-}
-
-// decodedStamps decodes path's video with ffmpeg and reads each picture's
-// frame number; it also reports ffmpeg's complaints.
-func decodedStamps(t *testing.T, mpeg, path string) ([]uint32, string) {
-	t.Helper()
-	cmd := exec.Command(mpeg, "-v", "error", "-i", path, "-map", "0:v", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	raw, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("ffmpeg %s: %v\n%s", path, err, stderr.String())
-	}
-	size := testW * testH * 3 / 2
-	var got []uint32
-	for off := 0; off+size <= len(raw); off += size {
-		img := image.NewYCbCr(image.Rect(0, 0, testW, testH), image.YCbCrSubsampleRatio420)
-		copy(img.Y, raw[off:off+testW*testH])
-		copy(img.Cb, raw[off+testW*testH:off+testW*testH*5/4])
-		copy(img.Cr, raw[off+testW*testH*5/4:off+size])
-		st, ok := testsrc.ReadStamp(img, time.Now())
-		if !ok {
-			t.Fatalf("decoded picture %d has no readable stamp", len(got))
-		}
-		got = append(got, st.Frame)
-	}
-	return got, stderr.String()
-}
-
 // checkInOrder fails unless stamps are 0, 1, 2, ... n-1.
 func checkInOrder(t *testing.T, stamps []uint32, n int) {
 	t.Helper()
@@ -190,7 +121,7 @@ func checkInOrder(t *testing.T, stamps []uint32, n int) {
 // at the sent size and Opus, a duration within 0.5 s of the call's, and
 // ffmpeg decodes every picture sent, in order, without a complaint.
 func TestSegmentPlaysInFFmpeg(t *testing.T) {
-	probe, mpeg := needFFmpeg(t)
+	recordtest.NeedFFmpeg(t)
 	path := filepath.Join(t.TempDir(), "seg.webm")
 	start := time.Now()
 	w, err := Create(path, Tracks{Video: true, Width: testW, Height: testH, Audio: true}, start)
@@ -210,39 +141,32 @@ func TestSegmentPlaysInFFmpeg(t *testing.T) {
 	if fi, err := os.Stat(path); err != nil || fi.Size() != sum.Bytes {
 		t.Fatalf("file size %v (%v), summary says %d", fi.Size(), err, sum.Bytes)
 	}
-	p := ffprobe(t, probe, path)
-	codecs := map[string]string{}
+	p := recordtest.Probe(t, path)
 	for _, st := range p.Streams {
-		codecs[st.CodecType] = st.CodecName
 		if st.CodecType == "video" && (st.Width != testW || st.Height != testH) {
 			t.Fatalf("video %dx%d, sent %dx%d", st.Width, st.Height, testW, testH)
 		}
 	}
-	if codecs["video"] != "vp8" || codecs["audio"] != "opus" || len(p.Streams) != 2 {
+	if c := p.Codecs(); c["video"] != "vp8" || c["audio"] != "opus" || len(p.Streams) != 2 {
 		t.Fatalf("streams %+v, want vp8 and opus", p.Streams)
 	}
-	dur, err := strconv.ParseFloat(p.Format.Duration, 64)
-	if err != nil || math.Abs(dur-d.Seconds()) > 0.5 {
-		t.Fatalf("duration %q, the call was %v", p.Format.Duration, d)
+	if got := p.Duration(); got < d-500*time.Millisecond || got > d+500*time.Millisecond {
+		t.Fatalf("duration %v, the call was %v", got, d)
 	}
-	stamps, complaints := decodedStamps(t, mpeg, path)
+	stamps, complaints := recordtest.Stamps(t, path, testW, testH)
 	if complaints != "" {
 		t.Fatalf("ffmpeg complained:\n%s", complaints)
 	}
 	checkInOrder(t, stamps, int(s.frame))
 	// Audio decodes too, to about the call's length.
-	out, err := exec.Command(mpeg, "-v", "error", "-i", path, "-map", "0:a", "-f", "s16le", "-ac", "1", "-ar", "48000", "-").Output()
-	if err != nil {
-		t.Fatalf("ffmpeg audio: %v", err)
-	}
-	if got := time.Duration(len(out)/2) * time.Second / 48000; got < d-100*time.Millisecond || got > d+100*time.Millisecond {
+	if got := recordtest.AudioLength(t, path); got < d-100*time.Millisecond || got > d+100*time.Millisecond {
 		t.Fatalf("%v of audio decoded, %v sent", got, d)
 	}
 }
 
 // An audio-only segment (a session recording audio) plays as Opus alone.
 func TestAudioOnlySegment(t *testing.T) {
-	probe, _ := needFFmpeg(t)
+	recordtest.NeedFFmpeg(t)
 	path := filepath.Join(t.TempDir(), "seg.webm")
 	start := time.Now()
 	w, err := Create(path, Tracks{Audio: true}, start)
@@ -256,7 +180,7 @@ func TestAudioOnlySegment(t *testing.T) {
 	if _, err := w.Close(start.Add(3 * time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	p := ffprobe(t, probe, path)
+	p := recordtest.Probe(t, path)
 	if len(p.Streams) != 1 || p.Streams[0].CodecName != "opus" {
 		t.Fatalf("streams %+v, want opus alone", p.Streams)
 	}
@@ -321,7 +245,7 @@ func recordUntilKilled(path string) {
 // A recording process killed with SIGKILL mid-segment leaves a file that,
 // once repaired, decodes in order up to within 2 s of the kill.
 func TestKilledRecordingPlaysToNearTheKill(t *testing.T) {
-	_, mpeg := needFFmpeg(t)
+	recordtest.NeedFFmpeg(t)
 	path := filepath.Join(t.TempDir(), "seg.webm")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "PARLEY_RECORD_CHILD="+path)
@@ -353,7 +277,7 @@ func TestKilledRecordingPlaysToNearTheKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stamps, _ := decodedStamps(t, mpeg, path)
+	stamps, _ := recordtest.Stamps(t, path, testW, testH)
 	t.Logf("killed after frame %d queued; repair cut %d bytes; %d pictures decode", last, cut, len(stamps))
 	if len(stamps) < last+1-2*testFPS {
 		t.Fatalf("%d pictures decode, %d were queued before the kill: more than 2 s lost", len(stamps), last+1)

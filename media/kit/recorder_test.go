@@ -1,0 +1,133 @@
+package kit
+
+import (
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parley-lab/parley/media/engine"
+	"github.com/parley-lab/parley/media/record"
+	"github.com/parley-lab/parley/media/record/recordtest"
+	"github.com/parley-lab/parley/signaling/protocol"
+)
+
+// relay carries one side's signals to the other's call, holding them
+// until that call exists.
+type relay struct {
+	mu      sync.Mutex
+	to      engine.Call
+	pending []protocol.Signal
+}
+
+func (r *relay) send(s protocol.Signal) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.to == nil {
+		r.pending = append(r.pending, s)
+		return nil
+	}
+	return r.to.HandleSignal(s)
+}
+
+func (r *relay) attach(c engine.Call) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.to = c
+	for _, s := range r.pending {
+		if err := c.HandleSignal(s); err != nil {
+			return err
+		}
+	}
+	r.pending = nil
+	return nil
+}
+
+// Two kits with the test sources in a call on loopback; A records what
+// it sends for 100 frames. The segment holds VP8 at the sent size and
+// Opus, each picture A sent while recording (stamps consecutive, none
+// missing), and about as much audio as it was long.
+func TestRecordingHoldsWhatWasSent(t *testing.T) {
+	recordtest.NeedFFmpeg(t)
+	open := func(label string) *Kit {
+		k, err := Open(Options{VideoSource: SourceTest, AudioSource: SourceTest, LoopbackCandidates: true, Label: label, Log: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { k.Close() })
+		return k
+	}
+	a, b := open("A"), open("B")
+	toA, toB := &relay{}, &relay{}
+	connected := make(chan struct{})
+	var once sync.Once
+	ca, err := a.Dialer()(engine.CallParams{Peer: "B", Offerer: true, Send: toB.send})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ca.Close()
+	cb, err := b.Dialer()(engine.CallParams{Peer: "A", Send: toA.send, OnState: func(s string) {
+		if s == protocol.CallConnected {
+			once.Do(func() { close(connected) })
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cb.Close()
+	if err := toA.attach(ca); err != nil {
+		t.Fatal(err)
+	}
+	if err := toB.attach(cb); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-connected:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the call did not connect within 20 s")
+	}
+	path := filepath.Join(t.TempDir(), "A-1.webm")
+	start := time.Now()
+	w, err := record.Create(path, record.Tracks{Video: true, Width: DefaultWidth, Height: DefaultHeight, Audio: true}, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Record(w)
+	sent0 := a.FramesSent()
+	deadline := time.Now().Add(30 * time.Second)
+	for a.FramesSent()-sent0 < 100 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if a.Record(nil) != w {
+		t.Fatal("Record(nil) did not hand back the writer")
+	}
+	end := time.Now()
+	sum, err := w.Close(end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.VideoFrames < 90 {
+		t.Fatalf("%d frames recorded of 100 sent", sum.VideoFrames)
+	}
+	p := recordtest.Probe(t, path)
+	if c := p.Codecs(); c["video"] != "vp8" || c["audio"] != "opus" {
+		t.Fatalf("streams %+v", p.Streams)
+	}
+	stamps, complaints := recordtest.Stamps(t, path, DefaultWidth, DefaultHeight)
+	if complaints != "" {
+		t.Fatalf("ffmpeg complained:\n%s", complaints)
+	}
+	if len(stamps) != sum.VideoFrames {
+		t.Fatalf("%d pictures decode, %d were recorded", len(stamps), sum.VideoFrames)
+	}
+	for i := 1; i < len(stamps); i++ {
+		if stamps[i] != stamps[i-1]+1 {
+			t.Fatalf("picture %d is frame %d after %d: a sent frame is missing", i, stamps[i], stamps[i-1])
+		}
+	}
+	long := end.Sub(start)
+	if got := recordtest.AudioLength(t, path); got < long-300*time.Millisecond || got > long+100*time.Millisecond {
+		t.Fatalf("%v of audio in a %v recording", got, long)
+	}
+	t.Logf("%v recorded: %d pictures, %d audio packets, %d bytes", long.Round(time.Millisecond), sum.VideoFrames, sum.AudioPackets, sum.Bytes)
+}
