@@ -74,6 +74,8 @@ type Writer struct {
 	clusterMS            int64
 	clusterOpen          bool
 	lastMS               int64
+	trackMS              [3]int64 // each track's newest timecode, by track number
+	trackSeen            [3]bool
 	videoFrames, packets int
 }
 
@@ -120,8 +122,12 @@ func Create(path string, t Tracks, start time.Time) (*Writer, error) {
 }
 
 // Video queues one encoded VP8 frame captured at at; frames before the
-// segment's first keyframe are left out (nothing could decode them).
+// segment's first keyframe are left out (nothing could decode them), and
+// so is an empty one (a frame the encoder dropped).
 func (w *Writer) Video(frame []byte, at time.Time) {
+	if len(frame) == 0 {
+		return
+	}
 	w.put(block{track: videoTrack, ms: w.ms(at), key: len(frame) > 0 && frame[0]&1 == 0, data: frame})
 }
 
@@ -169,6 +175,13 @@ func (w *Writer) run() {
 // it spans ClusterFor, a video keyframe begins, or the relative timecode
 // would not fit.
 func (w *Writer) add(b block) {
+	// A track's timecodes must increase: two pictures captured within a
+	// millisecond (a source delivering late, then two at once) are
+	// written a millisecond apart.
+	if w.trackSeen[b.track] && b.ms <= w.trackMS[b.track] {
+		b.ms = w.trackMS[b.track] + 1
+	}
+	w.trackMS[b.track], w.trackSeen[b.track] = b.ms, true
 	rel := b.ms - w.clusterMS
 	if w.clusterOpen && ((b.track == videoTrack && b.key) || rel >= ClusterFor.Milliseconds() || rel < -1<<15 || rel >= 1<<15) {
 		w.flush()
