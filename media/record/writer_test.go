@@ -109,6 +109,19 @@ func feed(w *Writer, s *source, start time.Time, d time.Duration) {
 	}
 }
 
+// newSegment starts a video and audio segment of the test call in a
+// temporary directory, and the source to feed it.
+func newSegment(t *testing.T) (path string, start time.Time, w *Writer, s *source) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "seg.webm")
+	start = time.Now()
+	w, err := Create(path, Tracks{Video: true, Width: testW, Height: testH, Audio: true}, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, start, w, mustSource(t)
+}
+
 // checkInOrder fails unless the decoded stamps are those sent, in order.
 func checkInOrder(t *testing.T, stamps, sent []uint32) {
 	t.Helper()
@@ -127,13 +140,7 @@ func checkInOrder(t *testing.T, stamps, sent []uint32) {
 // ffmpeg decodes every picture sent, in order, without a complaint.
 func TestSegmentPlaysInFFmpeg(t *testing.T) {
 	recordtest.NeedFFmpeg(t)
-	path := filepath.Join(t.TempDir(), "seg.webm")
-	start := time.Now()
-	w, err := Create(path, Tracks{Video: true, Width: testW, Height: testH, Audio: true}, start)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := mustSource(t)
+	path, start, w, s := newSegment(t)
 	const d = 10 * time.Second
 	feed(w, s, start, d)
 	sum, err := w.Close(start.Add(d))
@@ -196,13 +203,7 @@ func TestAudioOnlySegment(t *testing.T) {
 // increasing timecodes: ffmpeg decodes them all, without a complaint.
 func TestSameTimeFramesStayInOrder(t *testing.T) {
 	recordtest.NeedFFmpeg(t)
-	path := filepath.Join(t.TempDir(), "seg.webm")
-	start := time.Now()
-	w, err := Create(path, Tracks{Video: true, Width: testW, Height: testH, Audio: true}, start)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := mustSource(t)
+	path, start, w, s := newSegment(t)
 	for i := range 60 {
 		at := start.Add(time.Duration(i/3) * frameDur) // three at a time
 		w.Video(s.video(start.Add(time.Duration(i)*frameDur)), at)
