@@ -20,10 +20,26 @@ const (
 	fadeLen = 120 // 2.5 ms
 )
 
+// similarity of b to a over lagWindow samples (every second one): their
+// correlation normalised by b's energy, -Inf when b is silent. The period
+// searches pick the lag that maximises it.
+func similarity(a, b []int16) float64 {
+	var xy, yy float64
+	for i := 0; i < lagWindow; i += 2 {
+		x, y := float64(a[i]), float64(b[i])
+		xy += x * y
+		yy += y * y
+	}
+	if yy == 0 {
+		return math.Inf(-1)
+	}
+	return xy / math.Sqrt(yy)
+}
+
 // bestLag is the period in [lo, hi] over which x's last lagWindow samples
-// best repeat (highest normalised correlation with the same length one
-// period earlier); lo when x is too short or silent. A coarse search on
-// every second lag, then the neighbours of the best.
+// best repeat (most similar to the same length one period earlier); lo
+// when x is too short or silent. A coarse search on every second lag,
+// then the neighbours of the best.
 func bestLag(x []int16, lo, hi int) int {
 	n := len(x)
 	if n < hi+lagWindow {
@@ -33,19 +49,7 @@ func bestLag(x []int16, lo, hi int) int {
 		return lo
 	}
 	end := x[n-lagWindow:]
-	score := func(lag int) float64 {
-		prev := x[n-lagWindow-lag : n-lag]
-		var xy, yy float64
-		for i := 0; i < lagWindow; i += 2 {
-			a, b := float64(end[i]), float64(prev[i])
-			xy += a * b
-			yy += b * b
-		}
-		if yy == 0 {
-			return math.Inf(-1)
-		}
-		return xy / math.Sqrt(yy)
-	}
+	score := func(lag int) float64 { return similarity(end, x[n-lagWindow-lag:n-lag]) }
 	best, bestScore := lo, math.Inf(-1)
 	for lag := lo; lag <= hi; lag += 2 {
 		if s := score(lag); s > bestScore {
@@ -81,21 +85,11 @@ func compress(f []int16, want int) []int16 {
 	if hi < lagMin {
 		return f
 	}
-	// The lag at which f's start best repeats: search on the reversed
-	// sense, comparing f[:lagWindow] with f[lag:lag+lagWindow].
+	// The lag at which f's start best repeats, looking forward: f[lag:]
+	// most similar to f's head.
 	best, bestScore := lagMin, math.Inf(-1)
 	for lag := lagMin; lag <= hi; lag += 2 {
-		var xy, yy float64
-		for i := 0; i < lagWindow; i += 2 {
-			a, b := float64(f[i]), float64(f[lag+i])
-			xy += a * b
-			yy += b * b
-		}
-		s := math.Inf(-1)
-		if yy > 0 {
-			s = xy / math.Sqrt(yy)
-		}
-		if s > bestScore {
+		if s := similarity(f, f[lag:]); s > bestScore {
 			best, bestScore = lag, s
 		}
 	}

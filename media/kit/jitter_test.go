@@ -163,10 +163,9 @@ func toneFrame(n int) []int16 {
 // steps lists where out steps further between two samples than the tone
 // ever does (a click).
 func steps(out []int16) []int {
-	maxStep := toneAmp * 2 * math.Pi * toneHz / rtc.SampleRate
 	var at []int
 	for i := 1; i < len(out); i++ {
-		if math.Abs(float64(out[i])-float64(out[i-1])) > jumpFactor*maxStep {
+		if isStep(out[i-1], out[i]) {
 			at = append(at, i)
 		}
 	}

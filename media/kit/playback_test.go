@@ -39,6 +39,13 @@ const (
 	minCleanShare = 0.1
 )
 
+// isStep reports a step between two samples steeper than jumpFactor times
+// the tone's steepest (a click).
+func isStep(a, b int16) bool {
+	maxStep := toneAmp * 2 * math.Pi * toneHz / rtc.SampleRate
+	return math.Abs(float64(b)-float64(a)) > jumpFactor*maxStep
+}
+
 // glitchCount of a recorded tone.
 type glitchCount struct {
 	dropouts, jumps int
@@ -52,10 +59,9 @@ func (g glitchCount) String() string {
 // glitches counts dropouts and discontinuities in a recorded tone.
 func glitches(rec []int16) glitchCount {
 	var g glitchCount
-	maxStep := toneAmp * 2 * math.Pi * toneHz / rtc.SampleRate
 	run, dirty := 0, false
 	for i := 1; i < len(rec); i++ {
-		if math.Abs(float64(rec[i])-float64(rec[i-1])) > jumpFactor*maxStep {
+		if isStep(rec[i-1], rec[i]) {
 			g.jumps++
 			dirty = true
 		}
