@@ -13,7 +13,6 @@ package record
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -73,7 +72,6 @@ type Writer struct {
 	cluster              []byte
 	clusterMS            int64
 	clusterOpen          bool
-	lastMS               int64
 	trackMS              [3]int64 // each track's newest timecode, by track number
 	trackSeen            [3]bool
 	videoFrames, packets int
@@ -192,7 +190,6 @@ func (w *Writer) add(b block) {
 		rel = b.ms - w.clusterMS
 	}
 	w.cluster = simpleBlock(w.cluster, b.track, int16(rel), b.key, b.data)
-	w.lastMS = max(w.lastMS, b.ms)
 	if b.track == videoTrack {
 		w.videoFrames++
 	} else {
@@ -252,7 +249,7 @@ func (w *Writer) Close(end time.Time) (Summary, error) {
 // finish patches the Duration slot and the segment's size: a file closed
 // in order says how long it is; one cut short still plays as live.
 func (w *Writer) finish(end time.Time) error {
-	ms := float64(max(w.ms(end), w.lastMS))
+	ms := float64(max(w.ms(end), w.trackMS[videoTrack], w.trackMS[audioTrack]))
 	if _, err := w.f.WriteAt(durationElem(ms), w.durationAt); err != nil {
 		return fmt.Errorf("record %s: %w", w.path, err)
 	}
@@ -271,7 +268,7 @@ func syncDir(dir string) error {
 		return fmt.Errorf("record: %w", err)
 	}
 	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, io.EOF) {
+	if err := d.Sync(); err != nil {
 		return fmt.Errorf("record: sync %s: %w", dir, err)
 	}
 	return nil

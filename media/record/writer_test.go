@@ -292,8 +292,13 @@ func TestKilledRecordingPlaysToNearTheKill(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Kill it once 4 s of pictures are queued (however long that takes).
+	// Kill it once 4 s of pictures are queued (however long that takes,
+	// up to childLimit: a child that stops printing is killed then, and
+	// the scan ends short).
 	const killAfter = 4 * testFPS
+	const childLimit = time.Minute
+	limit := time.AfterFunc(childLimit, func() { cmd.Process.Kill() })
+	defer limit.Stop()
 	sc := bufio.NewScanner(out)
 	last := -1
 	var sent []uint32
@@ -309,7 +314,7 @@ func TestKilledRecordingPlaysToNearTheKill(t *testing.T) {
 	}
 	cmd.Wait()
 	if last < killAfter {
-		t.Fatalf("the recording child stopped at frame %d", last)
+		t.Fatalf("the recording child stopped at frame %d (or took over %v)", last, childLimit)
 	}
 	cut, err := Repair(path)
 	if err != nil {
