@@ -24,6 +24,7 @@ import (
 	"github.com/parley-lab/parley/media/sched"
 	"github.com/parley-lab/parley/signaling/client"
 	"github.com/parley-lab/parley/signaling/server"
+	"github.com/parley-lab/parley/signaling/testkit"
 )
 
 // The signal and the measurement.
@@ -168,25 +169,6 @@ func analyse(r *recorder, from, to int, fedAt func(heard time.Time) (time.Time, 
 	return s
 }
 
-// logLines collects log output.
-type logLines struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b = append(l.b, p...)
-	return len(p), nil
-}
-
-func (l *logLines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return string(l.b)
-}
-
 type side struct {
 	kit *kit.Kit
 	eng *engine.Engine
@@ -205,7 +187,7 @@ func TestCallThroughPulseAudio(t *testing.T) {
 		dur = phaseShort
 	}
 	quietLog := slog.New(slog.NewTextHandler(io.Discard, nil))
-	var warnings logLines
+	var warnings testkit.Log
 	kitLog := slog.New(slog.NewTextHandler(&warnings, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	dir := t.TempDir()
 	srv, err := server.Start(server.Config{DataDir: filepath.Join(dir, "server"), Listen: "127.0.0.1:0",

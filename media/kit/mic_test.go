@@ -3,8 +3,6 @@ package kit
 import (
 	"io"
 	"log/slog"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +10,7 @@ import (
 
 	"github.com/parley-lab/parley/media/capture"
 	"github.com/parley-lab/parley/media/capture/pulsetest"
+	"github.com/parley-lab/parley/signaling/testkit"
 )
 
 // levelLimit bounds how long a test waits for the microphone level to show.
@@ -94,24 +93,6 @@ func TestMicrophoneNamedMissing(t *testing.T) {
 	closeWithin(t, k)
 }
 
-// syncLog collects log output for conditions on it.
-type syncLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncLog) has(s string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Contains(l.b.String(), s)
-}
-
 // waitFor polls cond (every capture period) up to limit.
 func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -130,7 +111,7 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 func TestMicrophoneStopsAndResumes(t *testing.T) {
 	_, mics := pulsetest.Start(t, []string{"micA"}, nil, "micA")
 	stop := mics["micA"].Feed(t, pulsetest.Tone(440))
-	var logs syncLog
+	var logs testkit.Log
 	k, err := Open(Options{AudioSource: SourceMicrophone, AudioBackends: []malgo.Backend{malgo.BackendPulseaudio},
 		Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
@@ -140,9 +121,9 @@ func TestMicrophoneStopsAndResumes(t *testing.T) {
 	loud := func() bool { return k.Media().MicLevel() > 0.05 }
 	waitFor(t, levelLimit, "the tone is heard", loud)
 	stop()
-	waitFor(t, levelLimit, "the silence is reported", func() bool { return logs.has("sending silence until it delivers again") })
+	waitFor(t, levelLimit, "the silence is reported", func() bool { return logs.Contains("sending silence until it delivers again") })
 	waitFor(t, levelLimit, "the level drops", func() bool { return !loud() })
 	mics["micA"].Feed(t, pulsetest.Tone(440))
-	waitFor(t, levelLimit, "the microphone is back", func() bool { return logs.has("the microphone delivers again") })
+	waitFor(t, levelLimit, "the microphone is back", func() bool { return logs.Contains("the microphone delivers again") })
 	waitFor(t, levelLimit, "the tone is heard again", loud)
 }

@@ -1,6 +1,7 @@
 // Package testkit holds what Parley's tests share: waiting for a condition
 // (never for a fixed time, so a busy machine only makes a test slower, not
-// red). Only tests import it.
+// red), and a log that concurrent writers fill and tests read. Only tests
+// and their helpers import it.
 package testkit
 
 import (

@@ -7,7 +7,6 @@
 package pulsetest
 
 import (
-	"bytes"
 	"fmt"
 	"math"
 	"os"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/parley-lab/parley/media/sched"
+	"github.com/parley-lab/parley/signaling/testkit"
 )
 
 // Limits.
@@ -63,7 +63,7 @@ var lockPath = filepath.Join(os.TempDir(), "parley-pulsetest.lock")
 type Server struct {
 	Dir    string // runtime directory: socket, FIFOs
 	Socket string
-	log    *syncBuffer
+	log    *testkit.Log
 }
 
 // Mic is a virtual microphone: what is written to FIFO (s16le mono at
@@ -93,7 +93,7 @@ func Start(t testing.TB, mics, speakers []string, defaultSource string) (*Server
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	s := &Server{Dir: dir, Socket: filepath.Join(dir, "native"), log: &syncBuffer{}}
+	s := &Server{Dir: dir, Socket: filepath.Join(dir, "native"), log: &testkit.Log{}}
 	var script strings.Builder
 	fmt.Fprintf(&script, "load-module module-native-protocol-unix socket=%s auth-anonymous=1\n", s.Socket)
 	out := map[string]Mic{}
@@ -232,23 +232,6 @@ func release() {
 		syscall.Flock(int(held.file.Fd()), syscall.LOCK_UN)
 		held.file.Close()
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // FeedTick is how often Feed tops up a microphone's FIFO.
