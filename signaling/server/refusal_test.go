@@ -207,6 +207,20 @@ func TestASeatNeverHasTwoConnectedParticipants(t *testing.T) {
 	n.waitPaired()
 	wn := n.welcome
 	n.close()
+	// Once the server has seen N go (before, M is refused as "already
+	// connected", which a loaded CI run hit).
+	eventually(t, "N's disconnect", func() bool {
+		evs, err := ts.Store().Events(wn.Session)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			if e.Participant == wn.ParticipantID && e.Kind == EvDisconnect {
+				return true
+			}
+		}
+		return false
+	})
 	m := dialKiosk(t, ts.url, "M")
 	m.send(protocol.TypeJoin, "jm", protocol.JoinRequest{Room: DefaultRoom, Seat: "seat-1", Pseudonym: "M"})
 	if e := m.expectError("jm", protocol.CodeSeatTaken); !strings.Contains(e.Message, "still running") {
