@@ -200,23 +200,43 @@ func TestAudioOnlySegment(t *testing.T) {
 
 // Pictures and packets that come with the same or an earlier time (a
 // source that fell behind, then delivered at once) are still written with
-// increasing timecodes: ffmpeg decodes them all, without a complaint.
+// increasing timecodes: ffmpeg decodes them all, without a complaint,
+// both in a steady 30 fps stream with a pair or three at one time, and
+// when every picture comes three at a time.
 func TestSameTimeFramesStayInOrder(t *testing.T) {
 	recordtest.NeedFFmpeg(t)
-	path, start, w, s := newSegment(t)
-	for i := range 60 {
-		at := start.Add(time.Duration(i/3) * frameDur) // three at a time
-		w.Video(s.video(start.Add(time.Duration(i)*frameDur)), at)
-		w.Audio(s.audio(), at)
+	for _, c := range []struct {
+		name string
+		at   func(i int) int // the frame time picture i is handed over with
+	}{
+		{"a steady stream with bunches", func(i int) int {
+			switch i {
+			case 41:
+				return 40
+			case 61, 62:
+				return 60
+			}
+			return i
+		}},
+		{"three at a time", func(i int) int { return i / 3 * 3 }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path, start, w, s := newSegment(t)
+			for i := range 90 {
+				at := start.Add(time.Duration(c.at(i)) * frameDur)
+				w.Video(s.video(start.Add(time.Duration(i)*frameDur)), at)
+				w.Audio(s.audio(), at)
+			}
+			if _, err := w.Close(start.Add(3 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			stamps, complaints := recordtest.Stamps(t, path, testW, testH)
+			if complaints != "" {
+				t.Fatalf("ffmpeg complained:\n%s", complaints)
+			}
+			checkInOrder(t, stamps, s.sent)
+		})
 	}
-	if _, err := w.Close(start.Add(time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	stamps, complaints := recordtest.Stamps(t, path, testW, testH)
-	if complaints != "" {
-		t.Fatalf("ffmpeg complained:\n%s", complaints)
-	}
-	checkInOrder(t, stamps, s.sent)
 }
 
 // A segment is never written over an existing file.
