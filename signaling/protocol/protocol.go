@@ -105,6 +105,9 @@ type Settings struct {
 	// NoPartnerAfterS: how long a participant waits before being told that
 	// no partner has come (Waiting.NoPartner).
 	NoPartnerAfterS int `json:"no_partner_after_s"`
+	// Record is RecordOff, RecordAudio or RecordAudioVideo; with recording
+	// on, the kiosk asks for consent (TypeConsent) before pairing.
+	Record string `json:"record,omitempty"`
 }
 
 // Device check settings (Settings.DeviceCheck).
@@ -130,6 +133,9 @@ type Welcome struct {
 	// Ready: the server has this participant as ready (a resume after the
 	// device check skips it).
 	Ready bool `json:"ready,omitempty"`
+	// Consent is the participant's stored answer (ConsentGiven or
+	// ConsentDeclined; empty: not asked yet).
+	Consent string `json:"consent,omitempty"`
 }
 
 // Channel is a chat channel as one participant sees it.
@@ -420,6 +426,8 @@ var bodies = map[string]func() any{
 	TypeLeave:     func() any { return new(struct{}) },
 	TypeReady:     func() any { return new(struct{}) },
 	TypeDevices:   func() any { return new(Devices) },
+	TypeConsent:   func() any { return new(Consent) },
+	TypeRecording: func() any { return new(RecordingState) },
 	TypeWelcome:   func() any { return new(Welcome) },
 	TypeWaiting:   func() any { return new(Waiting) },
 	TypePaired:    func() any { return new(Paired) },
