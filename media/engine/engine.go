@@ -311,6 +311,26 @@ func (e *Engine) Ready() {
 	e.notify()
 }
 
+// Consent answers the consent screen; the first answer is kept (here and
+// at the server), and goes out through the session's outbox, so it
+// survives an outage and a restart.
+func (e *Engine) Consent(given bool, language string) {
+	e.mu.Lock()
+	if e.st.Consent != "" {
+		e.mu.Unlock()
+		return
+	}
+	e.st.Consent = protocol.ConsentDeclined
+	if given {
+		e.st.Consent = protocol.ConsentGiven
+	}
+	e.mu.Unlock()
+	if err := e.sess.Send(protocol.TypeConsent, protocol.Consent{Given: given, Language: language}); err != nil {
+		e.log.Error("consent not sent", "err", err)
+	}
+	e.notify()
+}
+
 // Dismiss hides the announcement with this message id.
 func (e *Engine) Dismiss(messageID string) {
 	e.mu.Lock()

@@ -151,6 +151,16 @@ type State struct {
 	NoCamera, NoMicrophone, NoAudioOutput bool
 	CameraOff, MicrophoneOff              bool
 
+	// Record is the session's protocol.Record* setting. With recording on,
+	// the participant answers the consent screen before being paired:
+	// Consent is protocol.ConsentGiven or ConsentDeclined once answered
+	// (empty: not yet). Recording: a segment is being written now (the UI
+	// shows its indicator). Uploads counts segments still to be uploaded.
+	Record    string
+	Consent   string
+	Recording bool
+	Uploads   int
+
 	EndReason string
 	LastError *Notice
 	Stats     Stats
@@ -214,6 +224,9 @@ type Engine interface {
 	Ready()
 	// Dismiss hides the announcement with this message id.
 	Dismiss(messageID string)
+	// Consent answers the consent screen (in language, the one its text
+	// was shown in). The first answer is kept.
+	Consent(given bool, language string)
 	// Leave ends participation and releases devices.
 	Leave()
 }

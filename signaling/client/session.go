@@ -264,6 +264,17 @@ func (s *Session) Send(typ string, v any) error {
 	case protocol.Devices:
 		b.ID, b.AtMS = s.newIDLocked("r"), s.serverNowMSLocked()
 		return s.addReportLocked(typ, b.ID, b)
+	case protocol.Consent:
+		b.ID, b.AtMS = s.newIDLocked("r"), s.serverNowMSLocked()
+		return s.addReportLocked(typ, b.ID, b)
+	case protocol.RecordingState:
+		// AtMS is the segment's own start or end (a segment repaired after
+		// a crash ended before this kiosk started).
+		b.ID = s.newIDLocked("r")
+		if b.AtMS == 0 {
+			b.AtMS = s.serverNowMSLocked()
+		}
+		return s.addReportLocked(typ, b.ID, b)
 	}
 	if len(s.signals) >= s.cfg.MaxQueued {
 		return ErrQueueFull

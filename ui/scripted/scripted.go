@@ -13,6 +13,7 @@ import (
 
 	"github.com/parley-lab/parley/media/frames"
 	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/signaling/protocol"
 )
 
 // Call is one recorded intent.
@@ -168,6 +169,19 @@ func (e *Engine) Dismiss(id string) {
 	e.Update(func(s *participant.State) {
 		if s.Announcement != nil && s.Announcement.ID == id {
 			s.Announcement = nil
+		}
+	})
+}
+
+// Consent records the answer and keeps it in the state, as the engine does.
+func (e *Engine) Consent(given bool, language string) {
+	e.record("Consent", given, language)
+	e.Update(func(s *participant.State) {
+		if s.Consent == "" {
+			s.Consent = protocol.ConsentDeclined
+			if given {
+				s.Consent = protocol.ConsentGiven
+			}
 		}
 	})
 }
