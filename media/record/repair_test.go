@@ -118,3 +118,19 @@ func FuzzWholeLength(f *testing.F) {
 		}
 	})
 }
+
+// The segment scanner takes any bytes without panicking.
+func FuzzScan(f *testing.F) {
+	head := append(ebmlHeader(), 0x18, 0x53, 0x80, 0x67, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF)
+	inf, _ := info()
+	cluster := appendElem(nil, idCluster, simpleBlock(appendUint(nil, idTimecode, 1000), videoTrack, 5, true, []byte{0, 1, 2}))
+	f.Add(append(append(append([]byte(nil), head...), inf...), cluster...))
+	f.Add([]byte{0x1A, 0x45, 0xDF, 0xA3, 0x80})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := scan(b)
+		if err == nil && (c.durationAt >= len(b) || c.segDataAt > len(b)) {
+			t.Fatalf("offsets past the end: %+v of %d bytes", c, len(b))
+		}
+	})
+}

@@ -53,11 +53,12 @@ type Summary struct {
 // Writer writes one segment. Video, Audio and Close may be called from any
 // goroutine.
 type Writer struct {
-	path  string
-	f     *os.File
-	start time.Time
-	q     chan block
-	done  chan struct{}
+	path   string
+	f      *os.File
+	tracks Tracks
+	start  time.Time
+	q      chan block
+	done   chan struct{}
 
 	mu      sync.Mutex
 	closed  bool
@@ -97,7 +98,7 @@ func Create(path string, t Tracks, start time.Time) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("record: %w", err)
 	}
-	w := &Writer{path: path, f: f, start: start, q: make(chan block, QueueFrames), done: make(chan struct{})}
+	w := &Writer{path: path, f: f, tracks: t, start: start, q: make(chan block, QueueFrames), done: make(chan struct{})}
 	head := ebmlHeader()
 	head = appendID(head, idSegment)
 	head = append(head, unknownSize...)
@@ -121,9 +122,10 @@ func Create(path string, t Tracks, start time.Time) (*Writer, error) {
 
 // Video queues one encoded VP8 frame captured at at; frames before the
 // segment's first keyframe are left out (nothing could decode them), and
-// so is an empty one (a frame the encoder dropped).
+// so is an empty one (a frame the encoder dropped) and every frame of a
+// segment without video (an audio-only recording).
 func (w *Writer) Video(frame []byte, at time.Time) {
-	if len(frame) == 0 {
+	if len(frame) == 0 || !w.tracks.Video {
 		return
 	}
 	w.put(block{track: videoTrack, ms: w.ms(at), key: len(frame) > 0 && frame[0]&1 == 0, data: frame})
@@ -131,6 +133,9 @@ func (w *Writer) Video(frame []byte, at time.Time) {
 
 // Audio queues one Opus packet whose first sample was captured at at.
 func (w *Writer) Audio(packet []byte, at time.Time) {
+	if !w.tracks.Audio {
+		return
+	}
 	w.put(block{track: audioTrack, ms: w.ms(at), key: true, data: packet})
 }
 

@@ -336,20 +336,35 @@ func TestKilledRecordingPlaysToNearTheKill(t *testing.T) {
 	if last < killAfter {
 		t.Fatalf("the recording child stopped at frame %d (or took over %v)", last, childLimit)
 	}
-	cut, err := Repair(path)
+	rec, err := Recover(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	stamps, _ := recordtest.Stamps(t, path, testW, testH)
-	t.Logf("killed after frame %d queued; repair cut %d bytes; %d pictures decode", last, cut, len(stamps))
+	t.Logf("killed after frame %d queued; recovery cut %d bytes, found %d pictures to %d ms; %d pictures decode",
+		last, rec.Cut, rec.VideoFrames, rec.LastMS, len(stamps))
 	if len(stamps) < len(sent)-2*testFPS || len(stamps) > len(sent)+testFPS {
 		t.Fatalf("%d pictures decode, %d were queued before the kill: more than 2 s lost", len(stamps), len(sent))
+	}
+	if rec.VideoFrames != len(stamps) {
+		t.Fatalf("recovery counted %d pictures, %d decode", rec.VideoFrames, len(stamps))
+	}
+	// The patched Duration is the last frame's time, as Close would have written.
+	if d := recordtest.Probe(t, path).Duration(); absDur(d-time.Duration(rec.LastMS)*time.Millisecond) > 50*time.Millisecond {
+		t.Fatalf("the recovered file says it lasts %v, its last frame is at %d ms", d, rec.LastMS)
 	}
 	// Those that decode are the first ones queued (the child may have
 	// queued a few more between its last line read and the kill).
 	checkInOrder(t, stamps[:min(len(stamps), len(sent))], sent[:min(len(stamps), len(sent))])
-	// Repaired once, it stays as it is.
-	if again, err := Repair(path); err != nil || again != 0 {
-		t.Fatalf("a second repair cut %d bytes (%v)", again, err)
+	// Recovered once, it is a closed segment.
+	if again, err := Recover(path); err != nil || !again.Closed || again.Cut != 0 {
+		t.Fatalf("a second recovery: %+v (%v), want a closed segment left as it is", again, err)
 	}
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
 }
