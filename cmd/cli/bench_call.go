@@ -126,7 +126,7 @@ func runBenchParticipant(env Env, args []string) error {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	p, err := local.Open(kit.Options{VideoSource: kit.SourceTest, AudioSource: kit.SourceTest, ToneHz: *tone,
 		PlayAudio: true, AudioBackends: nullBackends(), LoopbackCandidates: true, Log: log},
-		engine.Config{Session: client.SessionConfig{URL: *url, Room: "bench", Seat: *seat, StateFile: *state}, Log: log, AutoReady: true})
+		engine.Config{Session: client.SessionConfig{URL: *url, Room: "bench", Seat: *seat, StateFile: *state}, Log: log, AutoReady: true, AutoConsent: true}, "")
 	if err != nil {
 		return err
 	}

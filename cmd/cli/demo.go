@@ -95,14 +95,14 @@ func runDemo(env Env, args []string) error {
 			Session: client.SessionConfig{URL: srv.URL(), Room: "demo", Seat: fmt.Sprintf("demo-%d", i+1),
 				Client: "parley-demo/" + Version, StateFile: filepath.Join(dir, fmt.Sprintf("kiosk-%d.json", i+1))},
 			Log: log,
-		})
+		}, filepath.Join(dir, fmt.Sprintf("recordings-%d", i+1)))
 		if err != nil {
 			return err
 		}
 		k, eng := p.Kit, p.Engine
 		win, kiosk := windowedKiosk(a, eng, fmt.Sprintf("Parley demo: participant %d", i+1), !*auto)
 		sides[i] = &demoSide{name: []string{"Alex", "Sam"}[i], kit: k, eng: eng, win: win, k: kiosk}
-		defer eng.Close()
+		defer p.Close()
 	}
 	for _, s := range sides {
 		s.k.Start()

@@ -63,6 +63,9 @@ type KioskConfig struct {
 	// StateFile keeps the resume token; empty: StatePath's default, one file
 	// per server, room and seat in the user's state directory.
 	StateFile string `toml:"state_file"`
+	// RecordingsDir keeps this workstation's recordings until the server
+	// has them; empty: RecordingsPath's default in the user's data directory.
+	RecordingsDir string `toml:"recordings_dir"`
 	// UI is the [ui] table: texts, colours, language, end action, exit PIN.
 	UI ui.Config `toml:"ui"`
 }
@@ -92,6 +95,24 @@ func (c KioskConfig) StatePath() string {
 	}
 	sum := sha256.Sum256([]byte(c.Server + "\x00" + c.Room + "\x00" + c.Seat))
 	return filepath.Join(dir, "parley", "kiosk-"+hex.EncodeToString(sum[:6])+".json")
+}
+
+// RecordingsPath is where the kiosk keeps recordings until they are
+// uploaded: RecordingsDir if set, else $XDG_DATA_HOME/parley/recordings
+// (~/.local/share/parley/recordings).
+func (c KioskConfig) RecordingsPath() string {
+	if c.RecordingsDir != "" {
+		return c.RecordingsDir
+	}
+	dir := os.Getenv("XDG_DATA_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			home = os.TempDir()
+		}
+		dir = filepath.Join(home, ".local", "share")
+	}
+	return filepath.Join(dir, "parley", "recordings")
 }
 
 // ErrKioskConfig wraps kiosk configuration errors; the message names the key.

@@ -208,7 +208,7 @@ func runKiosk(env Env, args []string) error {
 	p, err := local.Open(kitOptions(cfg, log), engine.Config{
 		Session: client.SessionConfig{URL: cfg.Server, Room: cfg.Room, Seat: cfg.Seat, Client: "parley/" + Version, StateFile: cfg.StatePath()},
 		Log:     log,
-	})
+	}, cfg.RecordingsPath())
 	if err != nil {
 		return err
 	}
@@ -221,7 +221,7 @@ func runKiosk(env Env, args []string) error {
 	running = a // from here a signal quits the app (queued until it runs)
 	mu.Unlock()
 	if stopped() {
-		eng.Close()
+		p.Close()
 		return nil
 	}
 	w := newWindow(a, cfg.UI.LabName)
@@ -229,7 +229,7 @@ func runKiosk(env Env, args []string) error {
 		w.Resize(fyne.NewSize(1280, 720))
 	}
 	ui.New(a, w, eng, cfg.UI).ShowAndRun()
-	eng.Close() // keeps the token if the discussion has not ended (Leave already ran otherwise); media close within their bounds
+	p.Close() // keeps the token if the discussion has not ended (Leave already ran otherwise); media close within their bounds
 	return nil
 }
 

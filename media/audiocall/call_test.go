@@ -218,7 +218,7 @@ func TestCallThroughPulseAudio(t *testing.T) {
 		p, err := local.Open(kit.Options{VideoSource: kit.SourceTest, AudioSource: kit.SourceMicrophone, Microphone: "mic" + n, Speaker: "spk" + n,
 			PlayAudio: true, AudioBackends: pulse, LoopbackCandidates: true, Log: kitLog, Label: n},
 			engine.Config{Session: client.SessionConfig{URL: url, Room: "audio", Seat: "audio-" + n, StateFile: filepath.Join(dir, n+".json")},
-				Log: quietLog, AutoReady: true})
+				Log: quietLog, AutoReady: true}, "")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -92,7 +92,7 @@ func (e *Env) NewSide(toneHz float64) (*Side, error) {
 	p, err := local.Open(kit.Options{VideoSource: kit.SourceTest, AudioSource: kit.SourceTest, ToneHz: toneHz, ToneBursts: true, Measure: true,
 		PlayAudio: true, AudioBackends: []malgo.Backend{kit.NullBackend}, LoopbackCandidates: true, Log: e.log},
 		engine.Config{Session: client.SessionConfig{URL: e.URL, Room: "bench", Seat: fmt.Sprintf("bench-%d", seatN),
-			StateFile: filepath.Join(e.dir, fmt.Sprintf("side-%d.json", seatN))}, Log: e.log, AutoReady: true})
+			StateFile: filepath.Join(e.dir, fmt.Sprintf("side-%d.json", seatN))}, Log: e.log, AutoReady: true, AutoConsent: true}, "")
 	if err != nil {
 		return nil, err
 	}

@@ -305,7 +305,7 @@ func (e *Env) newSideOn(toneHz float64, n *vnet.Net) (*Side, error) {
 	p, err := local.Open(kit.Options{VideoSource: kit.SourceTest, AudioSource: kit.SourceTest, ToneHz: toneHz, Measure: true,
 		PlayAudio: true, AudioBackends: []malgo.Backend{kit.NullBackend}, Net: n, Log: e.log},
 		engine.Config{Session: client.SessionConfig{URL: e.URL, Room: "bench", Seat: fmt.Sprintf("net-%d", seatN),
-			StateFile: fmt.Sprintf("%s/net-%d.json", e.dir, seatN)}, Log: e.log, AutoReady: true})
+			StateFile: fmt.Sprintf("%s/net-%d.json", e.dir, seatN)}, Log: e.log, AutoReady: true, AutoConsent: true}, "")
 	if err != nil {
 		return nil, err
 	}

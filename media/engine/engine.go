@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/media/recording"
 	"github.com/parley-lab/parley/signaling/client"
 	"github.com/parley-lab/parley/signaling/protocol"
 )
@@ -98,7 +99,12 @@ type Config struct {
 	// participants: the selftest and the benchmarks have no person to
 	// finish a device check).
 	AutoReady bool
-	Log       *slog.Logger
+	// Recorder records this participant's calls when the session records
+	// and they consented; nil: this kiosk cannot record.
+	Recorder *recording.Recorder
+	// AutoConsent: test participants consent to recording by themselves.
+	AutoConsent bool
+	Log         *slog.Logger
 	// Now is the clock; tests inject one.
 	Now func() time.Time
 }
@@ -142,6 +148,8 @@ type Engine struct {
 	closed      bool
 	stopStats   chan struct{}
 	wg          sync.WaitGroup
+	// recMu orders the recording's segment changes (syncRecording).
+	recMu sync.Mutex
 }
 
 var _ participant.Engine = (*Engine)(nil)
@@ -387,6 +395,13 @@ func (e *Engine) shutdown(forget bool) {
 		e.unreachable = nil
 	}
 	e.mu.Unlock()
+	// The segment closes before the session lets go of its outbox, so its
+	// report goes with it. A participant who leaves is done: final.
+	reason := protocol.SegmentShutdown
+	if forget {
+		reason = protocol.SegmentCallEnded
+	}
+	e.syncRecording(reason, forget)
 	// The server connection goes first: a partner that reacts to our calls
 	// closing by offering a fresh call then finds us offline, and the server
 	// holds its offer for our next start instead of handing it to this
@@ -445,6 +460,7 @@ func (e *Engine) videoLoop() {
 		case <-t.C:
 		}
 		e.mu.Lock()
+		uploads := e.uploadsLocked()
 		stopped := false
 		if e.st.MediaConnected {
 			for _, id := range e.partnerIDsLocked() {
@@ -474,7 +490,7 @@ func (e *Engine) videoLoop() {
 		if devicesChanged {
 			e.sess.Send(protocol.TypeDevices, report)
 		}
-		if changed || devicesChanged {
+		if changed || devicesChanged || uploads {
 			e.notify()
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/media/local"
 	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/media/recording"
 	"github.com/parley-lab/parley/signaling/client"
 	"github.com/parley-lab/parley/signaling/protocol"
 	"github.com/parley-lab/parley/signaling/server"
@@ -45,6 +46,7 @@ type side struct {
 	name string
 	kit  *kit.Kit
 	eng  *engine.Engine
+	rec  *recording.Recorder
 	tone float64
 }
 
@@ -69,11 +71,13 @@ func newSide(t *testing.T, name, url, dir string, tone float64, net transport.Ne
 		AudioBackends: []malgo.Backend{kit.NullBackend}, LoopbackCandidates: net == nil, Net: net, Log: quiet},
 		engine.Config{Session: client.SessionConfig{URL: url, Room: "lab", Seat: name, StateFile: filepath.Join(dir, name+".json"),
 			BackoffMin: 50 * time.Millisecond, BackoffMax: 500 * time.Millisecond},
-			Log: quiet, StatsInterval: 500 * time.Millisecond, AutoReady: true})
+			Log: quiet, StatsInterval: 500 * time.Millisecond, AutoReady: true, AutoConsent: true},
+		filepath.Join(dir, name+"-recordings"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &side{name: name, kit: p.Kit, eng: p.Engine, tone: tone}
+	t.Cleanup(p.Close)
+	return &side{name: name, kit: p.Kit, eng: p.Engine, rec: p.Recorder, tone: tone}
 }
 
 func waitFor(t *testing.T, s *side, what string, cond func(participant.State) bool) {

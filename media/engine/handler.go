@@ -31,6 +31,9 @@ func (h *handler) Online(up bool) {
 		e.armUnreachableLocked()
 	}
 	e.mu.Unlock()
+	if up && e.cfg.Recorder != nil {
+		e.cfg.Recorder.Upload()
+	}
 	e.notify()
 }
 
@@ -90,8 +93,13 @@ func (h *handler) Message(typ, ref string, body any) {
 		// server that lost its data welcomes a new participant.
 		auto := b.Settings.DeviceCheck == protocol.DeviceCheckOff || e.cfg.AutoReady
 		e.st.Ready = b.Ready || auto || e.sess.ReadyAsked()
-		if auto && !b.Ready {
-			after = e.sess.Ready
+		rec := e.welcomeRecordingLocked(b)
+		ready := auto && !b.Ready
+		after = func() {
+			rec()
+			if ready {
+				e.sess.Ready()
+			}
 		}
 	case *protocol.Waiting:
 		e.st.Present, e.st.Needed = b.Present, b.Needed
@@ -306,6 +314,7 @@ func (e *Engine) callState(peer string, ce *callEntry, state string) {
 	}
 	e.mu.Unlock()
 	e.sess.Send(protocol.TypeCallState, protocol.CallState{Peer: peer, State: state})
+	e.syncRecording(protocol.SegmentCallLost, false)
 	if old != nil {
 		go old.Close()
 	}
@@ -410,6 +419,7 @@ func (e *Engine) endLocked(reason string) func() {
 	e.ended = true
 	calls := e.takeCallsLocked()
 	return func() {
+		e.syncRecording(protocol.SegmentCallEnded, true)
 		closeCalls(calls)
 		e.cfg.Media.Close()
 		// Nothing is left to resume: forget the token so a restarted kiosk

@@ -214,7 +214,7 @@ func TestPartnerWithoutCameraIsSaidNotFrozen(t *testing.T) {
 	a := newSide(t, "a", url, dir, 440, nil)
 	defer a.eng.Leave()
 	p, err := local.Open(kit.Options{VideoSource: kit.SourceNone, AudioSource: kit.SourceTest, ToneHz: 660, LoopbackCandidates: true, Log: quiet},
-		engine.Config{Session: client.SessionConfig{URL: url, Room: "lab", Seat: "b", StateFile: filepath.Join(dir, "b.json")}, Log: quiet, AutoReady: true})
+		engine.Config{Session: client.SessionConfig{URL: url, Room: "lab", Seat: "b", StateFile: filepath.Join(dir, "b.json")}, Log: quiet, AutoReady: true}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,3 +47,11 @@ func (k *Kit) Record(r Recorder) Recorder {
 	}
 	return *old
 }
+
+// Sends says what the kit sends at all, for a recording's tracks: video
+// unless the lab chose no camera (a camera plugged in later is sent, so
+// a missing one still gets its track), audio when a microphone (or the
+// test tone) works; and the pictures' size.
+func (k *Kit) Sends() (video, audio bool, width, height int) {
+	return !k.cameraOff, !k.micOff && !k.noMic, k.o.Width, k.o.Height
+}

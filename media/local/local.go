@@ -7,34 +7,71 @@ package local
 import (
 	"github.com/parley-lab/parley/media/engine"
 	"github.com/parley-lab/parley/media/kit"
+	"github.com/parley-lab/parley/media/recording"
 )
 
 // Participant is one local participant.
 type Participant struct {
-	Kit    *kit.Kit
-	Engine *engine.Engine
+	Kit      *kit.Kit
+	Engine   *engine.Engine
+	Recorder *recording.Recorder // nil without a recordings directory
 }
 
 // Open opens the media of kitOptions and starts an engine on them with
-// cfg (its Media and Dial are the kit's).
-func Open(kitOptions kit.Options, cfg engine.Config) (*Participant, error) {
+// cfg (its Media and Dial are the kit's). With recordDir set, the
+// participant's calls are recorded there from the kit's sent frames when
+// the session records and they consent, and what earlier runs left there
+// is recovered and uploaded.
+func Open(kitOptions kit.Options, cfg engine.Config, recordDir string) (*Participant, error) {
 	k, err := kit.Open(kitOptions)
 	if err != nil {
 		return nil, err
 	}
+	p := &Participant{Kit: k}
+	if recordDir != "" {
+		video, audio, w, h := k.Sends()
+		p.Recorder, err = recording.Open(recording.Config{Dir: recordDir, Video: video, Audio: audio, Width: w, Height: h, Log: cfg.Log,
+			Attach: func(s recording.Sink) {
+				if s == nil {
+					k.Record(nil)
+				} else {
+					k.Record(s)
+				}
+			}})
+		if err != nil {
+			k.Close()
+			return nil, err
+		}
+		cfg.Recorder = p.Recorder
+	}
 	cfg.Media, cfg.Dial = k.Media(), k.Dialer()
-	eng, err := engine.New(cfg)
-	if err != nil {
+	if p.Engine, err = engine.New(cfg); err != nil {
+		if p.Recorder != nil {
+			p.Recorder.Close()
+		}
 		k.Close()
 		return nil, err
 	}
-	return &Participant{Kit: k, Engine: eng}, nil
+	return p, nil
 }
 
 // Close stops the engine, which releases the media, keeping the stored
-// token (a restarted kiosk rejoins).
-func (p *Participant) Close() { p.Engine.Close() }
+// token (a restarted kiosk rejoins); then the recorder (what is not
+// uploaded yet goes at the next start).
+func (p *Participant) Close() {
+	p.Engine.Close()
+	p.closeRecorder()
+}
 
 // Leave ends participation: the engine forgets the token and releases
 // the media.
-func (p *Participant) Leave() { p.Engine.Leave() }
+func (p *Participant) Leave() {
+	p.Engine.Leave()
+	p.closeRecorder()
+}
+
+func (p *Participant) closeRecorder() {
+	if p.Recorder != nil {
+		p.Recorder.Close()
+	}
+}

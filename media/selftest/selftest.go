@@ -145,8 +145,8 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		p, err := local.Open(opts, engine.Config{
 			Session: client.SessionConfig{URL: url, Room: room, Seat: "selftest-" + s.name + "-" + fmt.Sprint(time.Now().UnixNano()%1e6),
 				Client: "parley-selftest", StateFile: filepath.Join(dir, s.name+".json"), Check: check},
-			Log: o.Log, AutoReady: true,
-		})
+			Log: o.Log, AutoReady: true, AutoConsent: true,
+		}, "")
 		if err != nil {
 			return rep, fmt.Errorf("side %s: %w", s.name, err)
 		}
