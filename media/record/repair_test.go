@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/parley-lab/parley/media/record/recordtest"
 )
 
 // crashed writes 3 s of the test call and returns the file's bytes as a
@@ -20,7 +22,7 @@ func crashed(t *testing.T) (b []byte, boundaries map[int]bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	feed(w, mustSource(t), start, 3*time.Second)
+	recordtest.Feed(w, recordtest.MustSource(t, testW, testH, testFPS), start, 3*time.Second)
 	if _, err := w.Close(start.Add(3 * time.Second)); err != nil {
 		t.Fatal(err)
 	}

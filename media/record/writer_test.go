@@ -3,7 +3,6 @@ package record
 import (
 	"bufio"
 	"fmt"
-	"image"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,11 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hraban/opus"
-
 	"github.com/parley-lab/parley/media/record/recordtest"
-	"github.com/parley-lab/parley/media/testsrc"
-	"github.com/parley-lab/parley/media/vp8"
 )
 
 // The test call: a 384x288 test picture at 30 fps, 20 ms Opus packets.
@@ -27,91 +22,9 @@ const (
 	packetDur    = 20 * time.Millisecond
 )
 
-// source makes the test call's encoded media.
-type source struct {
-	pic   *testsrc.Video
-	img   *image.YCbCr
-	enc   *vp8.Encoder
-	opus  *opus.Encoder
-	tone  *testsrc.Tone
-	pcm   []int16
-	pkt   []byte
-	frame uint32
-	sent  []uint32 // the stamps of the pictures the encoder did not drop
-}
-
-func newSource() (*source, error) {
-	pic, err := testsrc.NewVideo(testW, testH, testFPS)
-	if err != nil {
-		return nil, err
-	}
-	enc, err := vp8.New(vp8.Settings{Width: testW, Height: testH, FPS: testFPS, Bitrate: 500_000, KeyframeInterval: 60})
-	if err != nil {
-		return nil, err
-	}
-	oe, err := opus.NewEncoder(48000, 1, opus.AppVoIP)
-	if err != nil {
-		return nil, err
-	}
-	return &source{
-		pic: pic, img: image.NewYCbCr(image.Rect(0, 0, testW, testH), image.YCbCrSubsampleRatio420),
-		enc: enc, opus: oe, tone: testsrc.NewTone(440, 48000),
-		pcm: make([]int16, 960), pkt: make([]byte, 1500),
-	}, nil
-}
-
-func mustSource(t *testing.T) *source {
-	s, err := newSource()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.enc.Close)
-	return s
-}
-
-// video encodes the next test picture, stamped with its number.
-func (s *source) video(at time.Time) []byte {
-	s.pic.Render(s.img, s.frame, at)
-	s.frame++
-	data, _, err := s.enc.Encode(s.img, at, false)
-	if err != nil {
-		panic(err) // the encoder was made for this picture
-	}
-	if len(data) > 0 {
-		s.sent = append(s.sent, s.frame-1)
-	}
-	return data
-}
-
-func (s *source) audio() []byte {
-	s.tone.Fill(s.pcm)
-	n, err := s.opus.Encode(s.pcm, s.pkt)
-	if err != nil {
-		panic(err) // a 20 ms mono frame at 48 kHz is always encodable
-	}
-	return s.pkt[:n]
-}
-
-// feed writes d of the test call into w, starting at start, as fast as it
-// can (the times are the call's, not the clock's); each frame goes through
-// the caller's reused buffers, as in the kit (a frame the encoder dropped
-// comes empty, and the writer leaves it out).
-func feed(w *Writer, s *source, start time.Time, d time.Duration) {
-	var v, a time.Duration
-	for v < d || a < d {
-		if v <= a {
-			w.Video(s.video(start.Add(v)), start.Add(v))
-			v += frameDur
-		} else {
-			w.Audio(s.audio(), start.Add(a))
-			a += packetDur
-		}
-	}
-}
-
 // newSegment starts a video and audio segment of the test call in a
 // temporary directory, and the source to feed it.
-func newSegment(t *testing.T) (path string, start time.Time, w *Writer, s *source) {
+func newSegment(t *testing.T) (path string, start time.Time, w *Writer, s *recordtest.Source) {
 	t.Helper()
 	path = filepath.Join(t.TempDir(), "seg.webm")
 	start = time.Now()
@@ -119,7 +32,7 @@ func newSegment(t *testing.T) (path string, start time.Time, w *Writer, s *sourc
 	if err != nil {
 		t.Fatal(err)
 	}
-	return path, start, w, mustSource(t)
+	return path, start, w, recordtest.MustSource(t, testW, testH, testFPS)
 }
 
 // checkInOrder fails unless the decoded stamps are those sent, in order.
@@ -142,13 +55,13 @@ func TestSegmentPlaysInFFmpeg(t *testing.T) {
 	recordtest.NeedFFmpeg(t)
 	path, start, w, s := newSegment(t)
 	const d = 10 * time.Second
-	feed(w, s, start, d)
+	recordtest.Feed(w, s, start, d)
 	sum, err := w.Close(start.Add(d))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.VideoFrames != len(s.sent) || sum.AudioPackets != int(d/packetDur) || sum.Dropped != 0 {
-		t.Fatalf("summary %+v: %d frames and %d packets were sent", sum, len(s.sent), d/packetDur)
+	if sum.VideoFrames != len(s.Sent) || sum.AudioPackets != int(d/packetDur) || sum.Dropped != 0 {
+		t.Fatalf("summary %+v: %d frames and %d packets were sent", sum, len(s.Sent), d/packetDur)
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Size() != sum.Bytes {
 		t.Fatalf("file size %v (%v), summary says %d", fi.Size(), err, sum.Bytes)
@@ -169,7 +82,7 @@ func TestSegmentPlaysInFFmpeg(t *testing.T) {
 	if complaints != "" {
 		t.Fatalf("ffmpeg complained:\n%s", complaints)
 	}
-	checkInOrder(t, stamps, s.sent)
+	checkInOrder(t, stamps, s.Sent)
 	// Audio decodes too, to about the call's length.
 	if got := recordtest.AudioLength(t, path); got < d-100*time.Millisecond || got > d+100*time.Millisecond {
 		t.Fatalf("%v of audio decoded, %v sent", got, d)
@@ -185,9 +98,9 @@ func TestAudioOnlySegment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := mustSource(t)
+	s := recordtest.MustSource(t, testW, testH, testFPS)
 	for i := range 150 {
-		w.Audio(s.audio(), start.Add(time.Duration(i)*packetDur))
+		w.Audio(s.Audio(), start.Add(time.Duration(i)*packetDur))
 	}
 	if _, err := w.Close(start.Add(3 * time.Second)); err != nil {
 		t.Fatal(err)
@@ -224,8 +137,8 @@ func TestSameTimeFramesStayInOrder(t *testing.T) {
 			path, start, w, s := newSegment(t)
 			for i := range 90 {
 				at := start.Add(time.Duration(c.at(i)) * frameDur)
-				w.Video(s.video(start.Add(time.Duration(i)*frameDur)), at)
-				w.Audio(s.audio(), at)
+				w.Video(s.Video(start.Add(time.Duration(i)*frameDur)), at)
+				w.Audio(s.Audio(), at)
 			}
 			if _, err := w.Close(start.Add(3 * time.Second)); err != nil {
 				t.Fatal(err)
@@ -234,7 +147,7 @@ func TestSameTimeFramesStayInOrder(t *testing.T) {
 			if complaints != "" {
 				t.Fatalf("ffmpeg complained:\n%s", complaints)
 			}
-			checkInOrder(t, stamps, s.sent)
+			checkInOrder(t, stamps, s.Sent)
 		})
 	}
 }
@@ -274,7 +187,7 @@ func recordUntilKilled(path string) {
 		fmt.Println("error", err)
 		os.Exit(1)
 	}
-	s, err := newSource()
+	s, err := recordtest.NewSource(testW, testH, testFPS)
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
@@ -286,10 +199,10 @@ func recordUntilKilled(path string) {
 			time.Sleep(d)
 		}
 		at := start.Add(time.Duration(n) * frameDur)
-		f := s.video(at)
+		f := s.Video(at)
 		w.Video(f, at)
 		for ; a <= time.Duration(n)*frameDur; a += packetDur {
-			w.Audio(s.audio(), start.Add(a))
+			w.Audio(s.Audio(), start.Add(a))
 		}
 		if len(f) > 0 {
 			fmt.Println(n) // queued (the encoder did not drop it)
