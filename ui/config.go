@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"image/color"
+	"maps"
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,6 +55,19 @@ type Config struct {
 	// WelcomeText is shown on the welcome screen above the pseudonym field.
 	// Default "": a short instruction from the message catalogue in the kiosk's language.
 	WelcomeText string `toml:"welcome_text"`
+	// ConsentText is the lab's text on the consent screen, shown when the
+	// session records (the screen adds what is recorded: audio only, or
+	// audio and video). It is used for every language without an entry in
+	// ConsentTexts. Default "": a sentence from the message catalogue in
+	// the kiosk's language saying what is recorded, what for, where it is
+	// kept, and that the participant may decline.
+	ConsentText string `toml:"consent_text"`
+	// ConsentTexts holds the consent text per language code, for a config
+	// shared by kiosks in several languages (TOML: a [consent_texts] table,
+	// `de = "..."`). Keys are the kiosk's languages ("en", "de"); an
+	// entry must not be blank. The entry for the kiosk's language wins
+	// over ConsentText. Default: none.
+	ConsentTexts map[string]string `toml:"consent_texts"`
 	// LogoPath is an optional PNG/JPEG/SVG file shown next to the lab name. Default "" (no logo).
 	LogoPath string `toml:"logo_path"`
 	// PrimaryColor (buttons, focus, headings) and AccentColor (own chat
@@ -78,7 +93,9 @@ type Config struct {
 	// (e.g. "https://survey.example.org/s?seat={seat}&p={pseudonym}"). Default "".
 	EndURL string `toml:"end_url"`
 	// EndActionDelay is how long the end screen shows before the end action
-	// runs (TOML: a duration string such as "5s"; 0 = at once). Default DefaultEndActionDelay.
+	// runs (TOML: a duration string such as "5s"; 0 = at once). While
+	// recording segments are still uploaded, the action then waits for
+	// them, at most UploadWaitLimit. Default DefaultEndActionDelay.
 	EndActionDelay time.Duration `toml:"end_action_delay"`
 	// Kiosk makes the window fullscreen without decorations and ignores the
 	// window's close button; only the experimenter's ExitKeys + ExitPIN
@@ -163,6 +180,14 @@ func (c Config) Validate() error {
 	default:
 		return fieldErr("language", "%q is not supported (use \"en\", \"de\" or \"\" for the system locale)", c.Language)
 	}
+	for _, lang := range slices.Sorted(maps.Keys(c.ConsentTexts)) { // the same problem first every time
+		if _, ok := catalogue[lang]; !ok {
+			return fieldErr("consent_texts", "%q is not a supported language (use \"en\" or \"de\")", lang)
+		}
+		if strings.TrimSpace(c.ConsentTexts[lang]) == "" {
+			return fieldErr("consent_texts", "the %q text is blank (leave the key out to use consent_text or the default)", lang)
+		}
+	}
 	switch c.EndAction {
 	case EndStay, EndQuit:
 	case EndURL:
@@ -187,6 +212,19 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// consentText is the lab's consent text for lang: its ConsentTexts entry,
+// else ConsentText; "" when the lab gave none (the screen then shows the
+// catalogue's).
+func (c Config) consentText(lang string) string {
+	if t := c.ConsentTexts[lang]; strings.TrimSpace(t) != "" {
+		return t
+	}
+	if strings.TrimSpace(c.ConsentText) != "" {
+		return c.ConsentText
+	}
+	return ""
 }
 
 // parseHexColor parses "#rgb" or "#rrggbb".

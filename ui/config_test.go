@@ -49,6 +49,13 @@ func TestValidate(t *testing.T) {
 		{"pin short", func(c *Config) { c.ExitPIN = "123" }, "exit_pin"},
 		{"pin hash damaged", func(c *Config) { c.ExitPINHash = "pbkdf2-sha256$1$x$y" }, "exit_pin_hash"},
 		{"pin letters", func(c *Config) { c.ExitPIN = "12ab" }, "exit_pin"},
+		{"consent text", func(c *Config) { c.ConsentText = "We record the discussion." }, ""},
+		{"consent texts", func(c *Config) { c.ConsentTexts = map[string]string{"en": "We record.", "de": "Wir zeichnen auf."} }, ""},
+		{"consent texts unknown language", func(c *Config) {
+			c.ConsentTexts = map[string]string{"de": "Wir zeichnen auf.", "fr": "Nous enregistrons."}
+		}, "consent_texts"},
+		{"consent texts region code", func(c *Config) { c.ConsentTexts = map[string]string{"de_DE": "Wir zeichnen auf."} }, "consent_texts"},
+		{"consent texts blank", func(c *Config) { c.ConsentTexts = map[string]string{"de": "  "} }, "consent_texts"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := testConfig()

@@ -84,6 +84,17 @@ const (
 	kEndRemoved          msgKey = "end_removed"
 	kPartnerCameraOff    msgKey = "partner_camera_off"
 	kChanPrivate         msgKey = "chan_private"
+	kConsentTitle        msgKey = "consent_title"
+	kConsentAudio        msgKey = "consent_audio"
+	kConsentAudioVideo   msgKey = "consent_audio_video"
+	kConsentWhatAudio    msgKey = "consent_what_audio"
+	kConsentWhatVideo    msgKey = "consent_what_audio_video"
+	kConsentAgree        msgKey = "consent_agree"
+	kConsentDecline      msgKey = "consent_decline"
+	kDeclinedTitle       msgKey = "declined_title"
+	kDeclinedText        msgKey = "declined_text"
+	kRecording           msgKey = "recording"
+	kUploadsLeft         msgKey = "uploads_left"
 )
 
 // catalogue holds every text per language. Values may hold fmt verbs; both
@@ -164,6 +175,17 @@ var catalogue = map[string]map[msgKey]string{
 		kErrReadOnly:         "you cannot write in this channel.",
 		kErrChatClosed:       "the chat is closed.",
 		kErrCallFailed:       "The video call could not be started. Please tell the experimenter.",
+		kConsentTitle:        "Recording of the discussion",
+		kConsentAudio:        "The audio of this discussion will be recorded for research and stored on the lab's server. Being recorded is voluntary: you may decline.",
+		kConsentAudioVideo:   "The audio and video of this discussion will be recorded for research and stored on the lab's server. Being recorded is voluntary: you may decline.",
+		kConsentWhatAudio:    "Recorded: your microphone (audio only).",
+		kConsentWhatVideo:    "Recorded: your microphone and your camera (audio and video).",
+		kConsentAgree:        "I agree to be recorded",
+		kConsentDecline:      "I do not agree",
+		kDeclinedTitle:       "Thank you",
+		kDeclinedText:        "You chose not to be recorded. Please stay seated; the experimenter will come to you.",
+		kRecording:           "Recording",
+		kUploadsLeft:         "Saving the recording to the lab server… (%d left). Please leave this computer on.",
 	},
 	"de": {
 		kWelcomeTitle:        "Willkommen",
@@ -240,6 +262,17 @@ var catalogue = map[string]map[msgKey]string{
 		kErrReadOnly:         "Sie können in diesem Kanal nicht schreiben.",
 		kErrChatClosed:       "Der Chat ist geschlossen.",
 		kErrCallFailed:       "Die Videoverbindung konnte nicht aufgebaut werden. Bitte wenden Sie sich an die Versuchsleitung.",
+		kConsentTitle:        "Aufzeichnung des Gesprächs",
+		kConsentAudio:        "Der Ton dieses Gesprächs wird zu Forschungszwecken aufgezeichnet und auf dem Server des Labors gespeichert. Die Aufzeichnung ist freiwillig: Sie können sie ablehnen.",
+		kConsentAudioVideo:   "Ton und Bild dieses Gesprächs werden zu Forschungszwecken aufgezeichnet und auf dem Server des Labors gespeichert. Die Aufzeichnung ist freiwillig: Sie können sie ablehnen.",
+		kConsentWhatAudio:    "Aufgezeichnet wird: Ihr Mikrofon (nur Ton).",
+		kConsentWhatVideo:    "Aufgezeichnet werden: Ihr Mikrofon und Ihre Kamera (Ton und Bild).",
+		kConsentAgree:        "Ich bin mit der Aufzeichnung einverstanden",
+		kConsentDecline:      "Ich bin nicht einverstanden",
+		kDeclinedTitle:       "Vielen Dank",
+		kDeclinedText:        "Sie haben sich gegen die Aufzeichnung entschieden. Bitte bleiben Sie sitzen; die Versuchsleitung kommt zu Ihnen.",
+		kRecording:           "Aufnahme",
+		kUploadsLeft:         "Die Aufnahme wird auf dem Laborserver gespeichert… (noch %d). Bitte lassen Sie diesen Computer eingeschaltet.",
 	},
 }
 

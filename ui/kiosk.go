@@ -54,9 +54,11 @@ const (
 	scrWaiting
 	scrCall
 	scrEnded
+	scrConsent  // consent to recording (consent.go)
+	scrDeclined // declined to be recorded
 )
 
-var screenNames = [...]string{"", "welcome", "device", "waiting", "call", "ended"}
+var screenNames = [...]string{"", "welcome", "device", "waiting", "call", "ended", "consent", "declined"}
 
 func (s screenID) String() string { return screenNames[s] }
 
@@ -87,6 +89,8 @@ type Kiosk struct {
 	screen       screenID
 	endHandled   bool
 	endTimer     *time.Timer
+	endWaiting   bool      // the end action is due and waits for uploads (recording.go)
+	endDueAt     time.Time // when it fell due
 	exitDialog   dialog.Dialog
 	pinEntry     *kioskEntry
 	pinError     *widget.Label
@@ -113,6 +117,9 @@ type Kiosk struct {
 	waiting *waitingScreen
 	call    *callScreen
 	ended   *endScreen
+
+	consent  *consentScreen
+	declined *declinedScreen
 
 	applyPending atomic.Bool
 	tickPending  atomic.Bool
@@ -179,6 +186,8 @@ func (k *Kiosk) build() {
 	k.waiting = k.newWaitingScreen()
 	k.call = k.newCallScreen()
 	k.ended = k.newEndScreen()
+	k.consent = k.newConsentScreen()
+	k.declined = k.newDeclinedScreen()
 	for _, v := range k.videos() {
 		v.do = func(f func()) { k.do(f) } // k.do as it is when a frame arrives
 	}
@@ -384,6 +393,7 @@ func (k *Kiosk) tick() {
 	case scrDevice:
 		k.device.updateMeter()
 	}
+	k.maybeRunEndAction() // the upload wait is bounded in time
 }
 
 // apply renders the engine's current State. UI goroutine only.
@@ -420,6 +430,8 @@ func (k *Kiosk) apply() {
 		k.call.update(s)
 	case scrEnded:
 		k.ended.update(s)
+	case scrConsent:
+		k.consent.update(s)
 	}
 	if target != k.screen {
 		k.switchTo(target)
@@ -427,18 +439,23 @@ func (k *Kiosk) apply() {
 	if s.Phase == participant.PhaseEnded && !k.endHandled {
 		k.endHandled = true
 		k.scheduleEndAction()
+	} else {
+		k.maybeRunEndAction() // it may wait for the uploads
 	}
 }
 
-// screenFor maps a State to a screen. The device check comes after a
-// successful join and is skipped once the discussion clock runs, so nobody
-// loses discussion time on it.
+// screenFor maps a State to a screen. In a recorded session, consent comes
+// first after a successful join; then the device check, which is skipped
+// once the discussion clock runs, so nobody loses discussion time on it.
 func (k *Kiosk) screenFor(s participant.State) screenID {
 	switch s.Phase {
 	case participant.PhaseIdle, participant.PhaseConnecting:
 		return scrWelcome
 	case participant.PhaseEnded:
 		return scrEnded
+	}
+	if id := consentScreenFor(s); id != scrNone {
+		return id // not Ready yet either: the server pairs only who consented
 	}
 	if !s.Ready {
 		// The server pairs only ready participants: the check comes first,
@@ -483,6 +500,12 @@ func (k *Kiosk) switchTo(id screenID) {
 		focus = k.call.chat.focusTarget()
 	case scrEnded:
 		obj = k.ended.obj
+	case scrConsent:
+		obj = k.consent.obj
+		k.consent.reset()
+		k.win.Canvas().Unfocus() // no answer is preselected: Tab reaches the first
+	case scrDeclined:
+		obj = k.declined.obj
 	}
 	k.body.Objects = []fyne.CanvasObject{obj}
 	k.body.Refresh()
@@ -501,10 +524,10 @@ func (k *Kiosk) scheduleEndAction() {
 		return
 	}
 	if k.cfg.EndActionDelay <= 0 {
-		k.runEndAction()
+		k.endActionDue()
 		return
 	}
-	k.endTimer = time.AfterFunc(k.cfg.EndActionDelay, func() { k.do(k.runEndAction) })
+	k.endTimer = time.AfterFunc(k.cfg.EndActionDelay, func() { k.do(k.endActionDue) })
 }
 
 func (k *Kiosk) runEndAction() {
@@ -656,8 +679,8 @@ func (e *kioskEntry) TypedShortcut(s fyne.Shortcut) {
 	e.Entry.TypedShortcut(s)
 }
 
-// Screen names the screen the kiosk shows: "welcome", "device", "waiting",
-// "call" or "ended". For the demo's checks and tests; call it on the UI
+// Screen names the screen the kiosk shows: "welcome", "consent",
+// "declined", "device", "waiting", "call" or "ended". For the demo's checks and tests; call it on the UI
 // goroutine.
 func (k *Kiosk) Screen() string { return k.screen.String() }
 

@@ -21,6 +21,9 @@ func findButton(t *testing.T, o fyne.CanvasObject, text string) *widget.Button {
 	t.Helper()
 	var found *widget.Button
 	for _, c := range test.LaidOutObjects(o) {
+		if kb, ok := c.(*keyButton); ok {
+			c = &kb.Button
+		}
 		if b, ok := c.(*widget.Button); ok && b.Text == text && found == nil {
 			found = b
 		}

@@ -359,6 +359,7 @@ type callScreen struct {
 	bottom   *fyne.Container
 	left     *fyne.Container
 	chat     *chatPanel
+	rec      *recIndicator
 
 	showVideo, showSelf bool
 }
@@ -414,8 +415,10 @@ func (k *Kiosk) newCallScreen() *callScreen {
 		container.New(layout.NewGridWrapLayout(clockMax.AddWidthHeight(theme.Padding(), 0)), c.clock))
 
 	c.chat = k.newChatPanel()
+	c.rec = k.newRecIndicator()
 	main := container.New(&fracLayout{frac: 1 - chatShare}, container.NewPadded(left), container.NewPadded(c.chat.obj))
-	c.obj = container.NewBorder(k.header(clockBox), nil, nil, nil, main)
+	c.rec.header = k.header(container.NewHBox(c.rec.obj, clockBox))
+	c.obj = container.NewBorder(c.rec.header, nil, nil, nil, main)
 	return c
 }
 
@@ -522,6 +525,7 @@ func (c *callScreen) update(s participant.State) {
 	c.left.Refresh()
 
 	c.chat.update(s)
+	c.rec.update(s)
 	c.updateClock()
 }
 
@@ -567,10 +571,11 @@ func (c *callScreen) updateClock() {
 // ---- 5. End -------------------------------------------------------------
 
 type endScreen struct {
-	k      *Kiosk
-	obj    fyne.CanvasObject
-	reason *widget.Label
-	col    *fyne.Container
+	k       *Kiosk
+	obj     fyne.CanvasObject
+	reason  *widget.Label
+	uploads *widget.Label // recording.go
+	col     *fyne.Container
 }
 
 func (k *Kiosk) newEndScreen() *endScreen {
@@ -578,10 +583,12 @@ func (k *Kiosk) newEndScreen() *endScreen {
 	e.reason = paragraph("")
 	e.reason.SizeName = theme.SizeNameSubHeadingText
 	e.reason.Hide()
+	e.uploads = k.newUploadsLine()
 	col := container.New(&columnLayout{width: columnWidth},
 		heading(k.t(kEndedTitle)),
 		e.reason,
 		paragraph(k.t(kEndedThanks)),
+		e.uploads,
 	)
 	e.col = col
 	e.obj = container.NewBorder(k.header(nil), nil, nil, nil, col)
@@ -605,5 +612,6 @@ func (e *endScreen) update(s participant.State) {
 		e.reason.SetText(e.k.t(key))
 	}
 	setVisible(e.reason, ok)
+	e.updateUploads(s)
 	e.col.Refresh()
 }
