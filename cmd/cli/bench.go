@@ -25,6 +25,8 @@ import (
 const (
 	benchServerStart = 10 * time.Second
 	benchLoadRun     = 10 * time.Second
+	// benchRecordMedia: a minute of discussion gives the disk figure per minute.
+	benchRecordMedia = time.Minute
 )
 
 func init() {
@@ -40,6 +42,7 @@ type BenchReport struct {
 	Call    map[string]any        `json:"call,omitempty"`
 	Screen  *ScreenResult         `json:"screen,omitempty"`
 	Network []bench.NetworkResult `json:"network,omitempty"`
+	Record  *bench.RecordResult   `json:"record,omitempty"`
 }
 
 // ServerResult is one server capacity run.
@@ -62,7 +65,8 @@ func runBench(env Env, args []string) error {
 	fs.SetOutput(env.Stderr)
 	jsonOut := fs.String("json", "", "write the results as JSON to this file")
 	plotOut := fs.String("plot", "", "draw the call distributions as a PNG to this file")
-	only := fs.String("only", "", "run one part: call, screen, server, network")
+	only := fs.String("only", "", "run one part: call, screen, server, network, record")
+	recDur := fs.Duration("record-duration", benchRecordMedia, "record: how much of a discussion is recorded")
 	netDur := fs.Duration("network-duration", benchNetworkTime, "network: each scenario's discussion length")
 	scenario := fs.String("scenario", "", "network: run only the scenarios whose name contains this")
 	sizes := fs.String("participants", "500,1000,2000", "server capacity: simulated kiosks per run")
@@ -71,9 +75,9 @@ func runBench(env Env, args []string) error {
 		return err
 	}
 	switch *only {
-	case "", "call", "screen", "server", "network":
+	case "", "call", "screen", "server", "network", "record":
 	default:
-		return fmt.Errorf("%w: --only %q: want call, screen, server or network", ErrUsage, *only)
+		return fmt.Errorf("%w: --only %q: want call, screen, server, network or record", ErrUsage, *only)
 	}
 	rep := BenchReport{Machine: machine(), Version: versionString(), Time: time.Now().UTC()}
 	if *only == "" || *only == "call" {
@@ -111,6 +115,20 @@ func runBench(env Env, args []string) error {
 			}
 			rep.Network = res
 		}
+	}
+	if *only == "" || *only == "record" {
+		dir, err := os.MkdirTemp("", "parley-bench-record-")
+		if err != nil {
+			return err
+		}
+		res, err := bench.Record(dir, *recDur)
+		os.RemoveAll(dir)
+		if err != nil {
+			return fmt.Errorf("recording benchmark: %w", err)
+		}
+		rep.Record = &res
+		fmt.Fprintf(env.Stdout, "recording one participant (%dx%d VP8 at %d kb/s + Opus, %.0f s): %.2f%% of a core, %.1f MB per minute\n",
+			res.Width, res.Height, res.VideoKbps, res.MediaSeconds, 100*res.CPUShare, res.MBPerMinute)
 	}
 	if *only == "" || *only == "server" {
 		for _, f := range strings.Split(*sizes, ",") {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -133,11 +132,11 @@ func runBenchParticipant(env Env, args []string) error {
 	k, eng := p.Kit, p.Engine
 	defer p.Leave()
 	measure := func() ParticipantUsage {
-		cpu0, t0 := selfCPU(), time.Now()
+		cpu0, t0 := bench.CPUSeconds(), time.Now()
 		sent0, dec0 := k.FramesSent(), k.FramesDecoded()
 		time.Sleep(*dur)
 		u := ParticipantUsage{
-			CPUPerSecond: (selfCPU() - cpu0) / time.Since(t0).Seconds(),
+			CPUPerSecond: (bench.CPUSeconds() - cpu0) / time.Since(t0).Seconds(),
 			FramesSent:   k.FramesSent() - sent0, Decoded: k.FramesDecoded() - dec0, Seconds: time.Since(t0).Seconds(),
 		}
 		if peak, err := procPeakRSS(os.Getpid()); err == nil {
@@ -159,12 +158,6 @@ func runBenchParticipant(env Env, args []string) error {
 		u = measure()
 	}
 	return json.NewEncoder(env.Stdout).Encode(u)
-}
-
-func selfCPU() float64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 func nullBackends() []malgo.Backend { return []malgo.Backend{kit.NullBackend} }

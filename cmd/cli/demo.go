@@ -171,9 +171,9 @@ func demoAutoRun(env Env, sides []*demoSide, dur time.Duration) error {
 	for _, r := range shown {
 		r.Restart() // from here on: past the set-up
 	}
-	cpu0, t0 := selfCPU(), time.Now()
+	cpu0, t0 := bench.CPUSeconds(), time.Now()
 	time.Sleep(time.Until(sides[0].eng.State().Deadline) - demoAreasAt)
-	cpu := (selfCPU() - cpu0) / time.Since(t0).Seconds()
+	cpu := (bench.CPUSeconds() - cpu0) / time.Since(t0).Seconds()
 	for i, r := range shown {
 		d := bench.Summarise(r.Samples())
 		fmt.Fprintf(env.Stdout, "SCREEN-LATENCY window=%d n=%d p50_ms=%.1f p95_ms=%.1f max_ms=%.1f\n", i+1, d.N, d.P50, d.P95, d.Max)
