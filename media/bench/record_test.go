@@ -1,9 +1,6 @@
 package bench
 
-import (
-	"testing"
-	"time"
-)
+import "testing"
 
 // The recording benchmark records every frame and packet of its clip,
 // and reports a disk figure from what it wrote (its CPU figure is the
