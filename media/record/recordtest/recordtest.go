@@ -78,10 +78,29 @@ func Probe(t testing.TB, path string) Probed {
 	return p
 }
 
+// Picture is one decoded picture of the test source: its stamp (frame
+// number and capture time) and where the file puts it.
+type Picture struct {
+	Frame    uint32
+	Captured time.Time
+	PTS      time.Duration
+}
+
 // Stamps decodes path's w x h video and reads each picture's test-source
 // frame number, each decoded picture once (no frame-rate conversion);
 // complaints is what ffmpeg printed as errors.
 func Stamps(t testing.TB, path string, w, h int) (stamps []uint32, complaints string) {
+	t.Helper()
+	pics, complaints := Pictures(t, path, w, h)
+	for _, p := range pics {
+		stamps = append(stamps, p.Frame)
+	}
+	return stamps, complaints
+}
+
+// Pictures decodes path's w x h video: each picture once, with its stamp
+// and its presentation time in the file.
+func Pictures(t testing.TB, path string, w, h int) (pics []Picture, complaints string) {
 	t.Helper()
 	cmd := exec.Command("ffmpeg", "-v", "error", "-i", path, "-map", "0:v",
 		// Each picture once, stamped in the file's own millisecond time
@@ -94,6 +113,7 @@ func Stamps(t testing.TB, path string, w, h int) (stamps []uint32, complaints st
 	if err != nil {
 		t.Fatalf("ffmpeg %s: %v\n%s", path, err, stderr.String())
 	}
+	pts := framePTS(t, path)
 	size := w * h * 3 / 2
 	for off := 0; off+size <= len(raw); off += size {
 		img := image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio420)
@@ -102,11 +122,35 @@ func Stamps(t testing.TB, path string, w, h int) (stamps []uint32, complaints st
 		copy(img.Cr, raw[off+w*h*5/4:off+size])
 		st, ok := testsrc.ReadStamp(img, time.Now())
 		if !ok {
-			t.Fatalf("%s: decoded picture %d has no readable stamp", path, len(stamps))
+			t.Fatalf("%s: decoded picture %d has no readable stamp", path, len(pics))
 		}
-		stamps = append(stamps, st.Frame)
+		p := Picture{Frame: st.Frame, Captured: st.Captured, PTS: -1}
+		if len(pics) < len(pts) {
+			p.PTS = pts[len(pics)]
+		}
+		pics = append(pics, p)
 	}
-	return stamps, stderr.String()
+	return pics, stderr.String()
+}
+
+// framePTS is the presentation time of each of path's video frames, in
+// decoding order (as ffmpeg passes them through).
+func framePTS(t testing.TB, path string) []time.Duration {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pts_time",
+		"-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe frames of %s: %v", path, err)
+	}
+	var pts []time.Duration
+	for _, l := range bytes.Fields(out) {
+		s, err := strconv.ParseFloat(string(bytes.TrimRight(l, ",")), 64)
+		if err != nil {
+			continue
+		}
+		pts = append(pts, time.Duration(s*float64(time.Second)).Round(time.Millisecond))
+	}
+	return pts
 }
 
 // AudioLength decodes path's audio and reports how long it plays.

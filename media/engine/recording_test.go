@@ -1,0 +1,180 @@
+package engine_test
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/media/record/recordtest"
+	"github.com/parley-lab/parley/signaling/protocol"
+	"github.com/parley-lab/parley/signaling/server"
+	"github.com/parley-lab/parley/signaling/store"
+)
+
+// startRecordingServer is startServer with the room's sessions recorded.
+func startRecordingServer(t *testing.T, dir string, durationS int, mode string) *server.Server {
+	t.Helper()
+	srv, err := server.New(server.Config{DataDir: dir, Listen: "127.0.0.1:0",
+		Rooms: []server.Room{{Name: "lab", AutoSession: true, Defaults: server.SessionSettings{DurationS: durationS, Record: mode}}}},
+		server.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve()
+	return srv
+}
+
+// segmentsOf lists the server's segments of the participant at seat, in order.
+func segmentsOf(t *testing.T, srv *server.Server, seat string) []store.Recording {
+	t.Helper()
+	var out []store.Recording
+	sessions, err := srv.Store().Sessions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sessions {
+		ps, err := srv.Store().Participants(s.Code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := srv.Store().Recordings(s.Code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ps {
+			for _, r := range recs {
+				if p.Seat == seat && r.Participant == p.ID {
+					out = append(out, r)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// uploaded waits until a side has nothing left to upload.
+func uploaded(t *testing.T, s *side) {
+	t.Helper()
+	waitFor(t, s, "the recording uploaded", func(st participant.State) bool { return st.Uploads == 0 })
+}
+
+// A discussion with recording on: each participant's one segment reaches
+// the server, its checksum confirmed; it holds VP8 and Opus, lasts the
+// discussion (within 0.5 s), and every picture recorded decodes, in order.
+func TestRecordedDiscussion(t *testing.T) {
+	recordtest.NeedFFmpeg(t)
+	leakCheck(t)
+	dir := t.TempDir()
+	const discussion = 6
+	srv := startRecordingServer(t, filepath.Join(dir, "srv"), discussion, protocol.RecordAudioVideo)
+	defer srv.Close()
+	url := "ws://" + srv.Addr() + "/ws"
+	a := newSide(t, "a", url, dir, 440, nil)
+	b := newSide(t, "b", url, dir, 660, nil)
+	defer a.eng.Leave()
+	defer b.eng.Leave()
+	a.eng.Join("Ann")
+	b.eng.Join("Ben")
+	for _, s := range []*side{a, b} {
+		waitFor(t, s, "recording", func(st participant.State) bool { return st.Recording })
+		if st := s.eng.State(); st.Consent != protocol.ConsentGiven || st.Record != protocol.RecordAudioVideo {
+			t.Fatalf("%s: consent %q, record %q", s.name, st.Consent, st.Record)
+		}
+	}
+	for _, s := range []*side{a, b} {
+		waitFor(t, s, "the end", func(st participant.State) bool { return st.Phase == participant.PhaseEnded && !st.Recording })
+		uploaded(t, s)
+	}
+	for _, s := range []*side{a, b} {
+		segs := segmentsOf(t, srv, s.name)
+		if len(segs) != 1 {
+			t.Fatalf("%s: %d segments on the server, want 1", s.name, len(segs))
+		}
+		seg := segs[0]
+		if seg.CompleteMS == 0 || !seg.Final || seg.Dropped != 0 || seg.EndReason != protocol.SegmentCallEnded {
+			t.Fatalf("%s: segment %+v", s.name, seg)
+		}
+		path := filepath.Join(dir, "srv", seg.Path)
+		p := recordtest.Probe(t, path)
+		if c := p.Codecs(); c["video"] != "vp8" || c["audio"] != "opus" {
+			t.Fatalf("%s: codecs %v", s.name, c)
+		}
+		if d := p.Duration(); (d - discussion*time.Second).Abs() > 500*time.Millisecond {
+			t.Fatalf("%s: the segment plays %v, the discussion lasted %d s", s.name, d, discussion)
+		}
+		pics, complaints := recordtest.Pictures(t, path, 640, 480)
+		if complaints != "" || len(pics) != seg.VideoFrames {
+			t.Fatalf("%s: %d pictures decode, %d were recorded (%s)", s.name, len(pics), seg.VideoFrames, complaints)
+		}
+		// In order, and each where its capture puts it on the server's
+		// clock (the kiosks and the server share this machine's clock, so
+		// the kiosk's offset is near zero): the lab lines the two speakers
+		// up from the segments' start times alone.
+		worst := time.Duration(0)
+		for i, pic := range pics {
+			if i > 0 && pic.Frame <= pics[i-1].Frame {
+				t.Fatalf("%s: picture %d (stamp %d) after stamp %d", s.name, i, pic.Frame, pics[i-1].Frame)
+			}
+			at := time.UnixMilli(seg.StartMS).Add(pic.PTS)
+			worst = max(worst, at.Sub(pic.Captured).Abs())
+		}
+		if worst > 20*time.Millisecond {
+			t.Fatalf("%s: a picture sits %v from its capture time on the server's clock", s.name, worst)
+		}
+		if sec := float64(seg.EndMS-seg.StartMS) / 1000; float64(len(pics)) < 0.5*30*sec {
+			t.Fatalf("%s: %d pictures in %.1f s", s.name, len(pics), sec)
+		}
+		t.Logf("%s: pictures within %v of their capture on the server's clock", s.name, worst)
+		t.Logf("%s: %d pictures, %d packets, %v, %d bytes", s.name, seg.VideoFrames, seg.AudioPackets, p.Duration(), seg.Size)
+	}
+}
+
+// A kiosk that restarts mid-discussion: its recording has two segments,
+// and the gap between them is the time it was away.
+func TestRejoinGivesTwoSegments(t *testing.T) {
+	recordtest.NeedFFmpeg(t)
+	leakCheck(t)
+	dir := t.TempDir()
+	srv := startRecordingServer(t, filepath.Join(dir, "srv"), 600, protocol.RecordAudioVideo)
+	defer srv.Close()
+	url := "ws://" + srv.Addr() + "/ws"
+	a := newSide(t, "a", url, dir, 440, nil)
+	b := newSide(t, "b", url, dir, 660, nil)
+	defer a.eng.Leave()
+	a.eng.Join("Ann")
+	b.eng.Join("Ben")
+	for _, s := range []*side{a, b} {
+		waitFor(t, s, "recording", func(st participant.State) bool { return st.Recording })
+	}
+	eventually(t, "a second of video", func() bool { return b.kit.FramesSent() >= 30 })
+	away := time.Now()
+	b.eng.Close() // the kiosk stops; the token stays
+	b.rec.Close()
+	again := newSide(t, "b", url, dir, 660, nil)
+	defer again.eng.Leave()
+	waitFor(t, again, "recording again", func(st participant.State) bool { return st.Recording })
+	back := time.Now()
+	eventually(t, "a second of video again", func() bool { return again.kit.FramesSent() >= 30 })
+	if _, err := srv.Hub().EndSession(again.eng.State().Session); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, again, "the end", func(st participant.State) bool { return st.Phase == participant.PhaseEnded && !st.Recording })
+	uploaded(t, again)
+	segs := segmentsOf(t, srv, "b")
+	if len(segs) != 2 || segs[0].Seq != 1 || segs[1].Seq != 2 {
+		t.Fatalf("%d segments after a rejoin, want 2: %+v", len(segs), segs)
+	}
+	if segs[0].EndReason != protocol.SegmentShutdown || !segs[1].Final {
+		t.Fatalf("segments end %q then %q (final %v)", segs[0].EndReason, segs[1].EndReason, segs[1].Final)
+	}
+	gap := time.Duration(segs[1].StartMS-segs[0].EndMS) * time.Millisecond
+	want := back.Sub(away)
+	t.Logf("away %v (from the close to the new segment seen), gap between the segments %v", want, gap)
+	if gap <= 0 || (gap-want).Abs() > 500*time.Millisecond {
+		t.Fatalf("the gap between the segments is %v, the kiosk was away %v", gap, want)
+	}
+}
