@@ -100,6 +100,14 @@ func (s *Server) recordingRoutes() {
 	s.mux.HandleFunc("PUT "+p, s.uploadHandler(s.putSegment))
 	s.mux.HandleFunc("GET "+p, s.uploadHandler(s.getSegment))
 	s.mux.HandleFunc("PATCH "+p, s.uploadHandler(s.patchSegment))
+	// Anything else under the path is answered in JSON too.
+	s.mux.HandleFunc(protocol.RecordingsPath, func(w http.ResponseWriter, r *http.Request) {
+		ref := refuse(http.StatusNotFound, protocol.CodeNoSegment, "%s is not a segment's path (%s{id})", r.URL.Path, protocol.RecordingsPath)
+		if id := strings.TrimPrefix(r.URL.Path, protocol.RecordingsPath); checkSegmentID(id) == nil {
+			ref = refuse(http.StatusMethodNotAllowed, protocol.CodeBadField, "method %s: a segment takes PUT, GET or PATCH", r.Method)
+		}
+		writeJSON(w, ref.status, ref.body)
+	})
 }
 
 type uploadFunc func(w http.ResponseWriter, r *http.Request, u uploader, id string) (protocol.UploadStatus, *refusal)

@@ -374,6 +374,8 @@ func TestRecordingRefusals(t *testing.T) {
 		t.Fatalf("refusals changed the copy: %+v", st)
 	}
 	upA.get("never-declared").want(t, http.StatusNotFound, protocol.CodeNoSegment)
+	upA.do("GET", protocol.RecordingsPath+"a/b", nil).want(t, http.StatusNotFound, protocol.CodeNoSegment)
+	upA.do("DELETE", protocol.RecordingsPath+seg.ID, nil).want(t, http.StatusMethodNotAllowed, protocol.CodeBadField)
 
 	// Every field is checked, and the refusal names it.
 	for field, change := range map[string]func(*protocol.Segment){
