@@ -73,6 +73,7 @@ language = "de"
 		{"s3.toml", "[[rooms]]\nname = \"a\"\n[rooms.defaults]\nmatching = \"lottery\"\n", "matching"},
 		{"s4.toml", "[[ice_servers]]\nurls = [\"turn:x:3478\"]\n", "needs username and credential"},
 		{"s5.toml", "listen = 5\n", "line"},
+		{"s6.toml", "[[rooms]]\nname = \"a\"\n[rooms.defaults]\nrecord = \"video\"\n", "rooms[0] (a).defaults: invalid configuration: record: must be"},
 	}
 	for _, b := range bad {
 		p := write(t, dir, b.file, b.body)
@@ -227,5 +228,38 @@ func TestBenchRefusesWhatItCannotRun(t *testing.T) {
 	// The on-screen comparison needs a display and says so before doing anything.
 	if _, errs, code := run(t, map[string]string{}, "bench", "--only", "screen"); code == 0 || !strings.Contains(errs, "$DISPLAY") {
 		t.Fatalf("no display: %d %q", code, errs)
+	}
+}
+
+// TestRecordFlagAndRecordingsExport: `session create --record`, the
+// participants table's consent and recording columns, and the recordings
+// export kind.
+func TestRecordFlagAndRecordingsExport(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := server.New(server.Config{DataDir: dir, Listen: "127.0.0.1:0", Rooms: []server.Room{{Name: "econlab"}}},
+		server.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Listen()
+	go srv.Serve()
+	defer srv.Close()
+	env := map[string]string{EnvURL: "http://" + srv.Addr()}
+	out, errs, code := run(t, env, "session", "create", "--data", dir, "--room", "econlab", "--record", "audio_video")
+	if code != 0 || !strings.Contains(out, "record audio_video") {
+		t.Fatalf("create --record: %d %q %q", code, out, errs)
+	}
+	code0 := strings.Fields(out)[1]
+	if _, errs, code = run(t, env, "session", "create", "--data", dir, "--room", "econlab", "--record", "video"); code != 1 || !strings.Contains(errs, "record:") {
+		t.Fatalf("create --record video: %d %q", code, errs)
+	}
+	if out, errs, code = run(t, env, "session", "participants", code0, "--data", dir); code != 0 || !strings.Contains(out, "CONSENT") || !strings.Contains(out, "RECORDING") {
+		t.Fatalf("participants table: %d %q %q", code, out, errs)
+	}
+	if out, errs, code = run(t, nil, "export", "--data", dir, "--session", code0, "--kind", "recordings"); code != 0 || !strings.HasPrefix(out, "session_code,participant_code,seat,group,seq,segment_id,") {
+		t.Fatalf("export --kind recordings: %d %q %q", code, out, errs)
+	}
+	if _, errs, code = run(t, nil, "export", "--data", dir, "--kind", "videos"); code != 2 || !strings.Contains(errs, "recordings") {
+		t.Fatalf("export --kind videos: %d %q", code, errs)
 	}
 }

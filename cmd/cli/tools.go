@@ -99,7 +99,7 @@ func (c *apiClient) do(method, path string, body any, out io.Writer) error {
 
 // sessionUsage is `parley session`'s help.
 const sessionUsage = `usage: parley session COMMAND [ARGS] [FLAGS]   (flags may come before or after the arguments)
-  create [--room R] [--duration S] [--matching arrival|random|fixed] [--settings FILE]
+  create [--room R] [--duration S] [--matching arrival|random|fixed] [--record off|audio|audio_video] [--settings FILE]
   list
   show CODE
   start CODE          random matching pairs those present now; prints who was paired and who was left
@@ -149,7 +149,7 @@ func runSession(env Env, args []string) error {
 	url, token, data := apiFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	// Flags of create only: the others do not show them in their help.
-	var room, settingsFile, matching *string
+	var room, settingsFile, matching, record *string
 	var duration, updates *int
 	if sub == "watch" {
 		updates = fs.Int("updates", 0, "stop after this many tables (0: until Ctrl+C)")
@@ -159,6 +159,7 @@ func runSession(env Env, args []string) error {
 		settingsFile = fs.String("settings", "", "session settings as a JSON or TOML file")
 		duration = fs.Int("duration", 0, "discussion duration in seconds (default from the room)")
 		matching = fs.String("matching", "", "arrival, random or fixed")
+		record = fs.String("record", "", "off, audio or audio_video: each kiosk records what it sends, after asking for consent (default from the room)")
 	}
 	pos, err := parseInterspersed(fs, args[1:])
 	if err != nil {
@@ -183,7 +184,7 @@ func runSession(env Env, args []string) error {
 		err = c.do("GET", "/api/sessions", nil, &buf)
 	case "create":
 		var settings *server.SessionSettings
-		if *settingsFile != "" || *duration != 0 || *matching != "" {
+		if *settingsFile != "" || *duration != 0 || *matching != "" || *record != "" {
 			settings = &server.SessionSettings{}
 			if *settingsFile != "" {
 				if err := readSettings(*settingsFile, settings); err != nil {
@@ -195,6 +196,9 @@ func runSession(env Env, args []string) error {
 			}
 			if *matching != "" {
 				settings.Matching = *matching
+			}
+			if *record != "" {
+				settings.Record = *record
 			}
 		}
 		err = c.do("POST", "/api/sessions", map[string]any{"room": *room, "settings": settings}, &buf)
@@ -326,13 +330,14 @@ func printSessionResult(w io.Writer, sub string, data []byte) error {
 		if err := json.Unmarshal(data, &ps); err != nil {
 			return err
 		}
-		fmt.Fprintln(tw, "#\tCODE\tSEAT\tPSEUDONYM\tCONNECTED\tSTATE\tGROUP\tTIME LEFT")
+		fmt.Fprintln(tw, "#\tCODE\tSEAT\tPSEUDONYM\tCONNECTED\tSTATE\tGROUP\tTIME LEFT\tCONSENT\tRECORDING")
 		for _, p := range ps {
 			left := ""
 			if p.TimeLeftS != nil {
 				left = fmt.Sprintf("%.0fs", *p.TimeLeftS)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%v\t%s\t%d\t%s\n", p.IDInSession, p.Code, p.Seat, p.Pseudonym, p.Connected, p.State, p.Group, left)
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%v\t%s\t%d\t%s\t%s\t%s\n", p.IDInSession, p.Code, p.Seat, p.Pseudonym, p.Connected, p.State, p.Group, left,
+				consentCell(p), recordingCell(p.Recording))
 		}
 	case "post":
 		var m server.APIMessage
@@ -386,9 +391,31 @@ func printSessionResult(w io.Writer, sub string, data []byte) error {
 		if err := json.Unmarshal(data, &s); err != nil {
 			return err
 		}
-		fmt.Fprintf(tw, "session %s in room %s: %s (duration %ds, matching %s, %d participants)\n", s.Code, s.Room, s.State, s.Settings.DurationS, s.Settings.Matching, s.Participants)
+		fmt.Fprintf(tw, "session %s in room %s: %s (duration %ds, matching %s, record %s, %d participants)\n", s.Code, s.Room, s.State, s.Settings.DurationS, s.Settings.Matching, s.Settings.Record, s.Participants)
 	}
 	return nil
+}
+
+// consentCell is a participant's consent as the table shows it: given,
+// declined, or — (not answered, or the session records nothing).
+func consentCell(p server.ParticipantView) string {
+	if p.Consent == "" {
+		return "—"
+	}
+	return p.Consent
+}
+
+// recordingCell is a participant's recording: whether a segment is being
+// recorded, and segments uploaded of those declared.
+func recordingCell(r *server.RecordingView) string {
+	if r == nil {
+		return "—"
+	}
+	now := "not recording"
+	if r.Recording {
+		now = "recording"
+	}
+	return fmt.Sprintf("%s, %d/%d uploaded", now, r.Uploaded, r.Declared)
 }
 
 func runExport(env Env, args []string) error {
@@ -397,7 +424,7 @@ func runExport(env Env, args []string) error {
 	data := fs.String("data", DefaultDataDir, "server data directory")
 	session := fs.String("session", "", "session code (default: all sessions)")
 	format := fs.String("format", export.CSV, "csv or jsonl")
-	kind := fs.String("kind", export.Messages, "messages or events")
+	kind := fs.String("kind", export.Messages, "messages, events or recordings (one row per recorded segment)")
 	out := fs.String("out", "", "output file (default: standard output)")
 	excel := fs.Bool("excel", false, "CSV for a spreadsheet: UTF-8 with a byte order mark, formula-like cells made inert with a leading '")
 	if err := fs.Parse(args); err != nil {
@@ -406,8 +433,8 @@ func runExport(env Env, args []string) error {
 	if *format != export.CSV && *format != export.JSONL {
 		return fmt.Errorf("%w: --format %q: use csv or jsonl", ErrUsage, *format)
 	}
-	if *kind != export.Messages && *kind != export.Events {
-		return fmt.Errorf("%w: --kind %q: use messages or events", ErrUsage, *kind)
+	if !export.ValidKind(*kind) {
+		return fmt.Errorf("%w: --kind %q: use messages, events or recordings", ErrUsage, *kind)
 	}
 	st, err := store.OpenReadOnly(*data)
 	if err != nil {

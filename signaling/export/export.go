@@ -1,4 +1,5 @@
-// Package export writes a session's chat messages and events as CSV
+// Package export writes a session's chat messages, events and recorded
+// segments as CSV
 // (RFC 4180) or JSON Lines for analysis. The message columns keep oTree
 // chat's names and meanings first, so existing R and Stata scripts work,
 // then add what oTree lacks.
@@ -26,14 +27,28 @@ const (
 
 // Kinds of export.
 const (
-	Messages = "messages"
-	Events   = "events"
+	Messages   = "messages"
+	Events     = "events"
+	Recordings = "recordings" // one row per uploaded (or declared) segment
 )
+
+// Kinds lists the kinds of export, for help and refusals.
+var Kinds = []string{Messages, Events, Recordings}
+
+// ValidKind reports whether k is a kind of export.
+func ValidKind(k string) bool {
+	for _, x := range Kinds {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
 
 // ErrFormat is returned for a format other than csv or jsonl.
 var ErrFormat = errors.New("unknown export format")
 
-// ErrKind is returned for a kind other than messages or events.
+// ErrKind is returned for a kind other than messages, events or recordings.
 var ErrKind = errors.New("unknown export kind")
 
 // ErrExcel is returned for the spreadsheet mode with a format other than CSV.
@@ -77,7 +92,7 @@ type Row struct {
 type Options struct {
 	Session string // empty: every session
 	Format  string // CSV or JSONL
-	Kind    string // Messages or Events
+	Kind    string // Messages, Events or Recordings
 	// Excel makes a CSV for opening in a spreadsheet: UTF-8 with a byte
 	// order mark, and every cell that a spreadsheet would run as a formula
 	// (starting with =, +, -, @, a tab or a carriage return) prefixed with
@@ -100,8 +115,8 @@ func Write(w io.Writer, st *store.Store, o Options) error {
 	if err != nil {
 		return err
 	}
-	if o.Kind != Messages && o.Kind != Events {
-		return fmt.Errorf("%w %q: use messages or events", ErrKind, o.Kind)
+	if !ValidKind(o.Kind) {
+		return fmt.Errorf("%w %q: use messages, events or recordings", ErrKind, o.Kind)
 	}
 	out := &sink{format: o.Format, enc: json.NewEncoder(w), excel: o.Excel}
 	out.enc.SetEscapeHTML(false)
@@ -118,8 +133,10 @@ func Write(w io.Writer, st *store.Store, o Options) error {
 		return writeMessages(out, st, sessions)
 	case Events:
 		return writeEvents(out, st, sessions)
+	case Recordings:
+		return writeRecordings(out, st, sessions)
 	}
-	return fmt.Errorf("%w %q: use messages or events", ErrKind, o.Kind)
+	return fmt.Errorf("%w %q: use messages, events or recordings", ErrKind, o.Kind)
 }
 
 // sessionsOf lists the sessions to export: the one named, or every

@@ -102,12 +102,13 @@ const (
 // CodeBadField (400) and CodeInternal (500).
 const (
 	CodeNotYours       = "not_yours"       // 403: the segment names another participant or session
+	CodeNotRecorded    = "not_recorded"    // 403: the session does not record (this mode), or the participant did not consent
 	CodeNoSegment      = "no_segment"      // 404: no segment with that id for this participant
 	CodeUploadConflict = "upload_conflict" // 409: the id is declared with another size or checksum
 	CodeBadOffset      = "bad_offset"      // 409: the chunk does not start where the server's copy ends
 	CodeBadChecksum    = "bad_checksum"    // 422: the bytes received do not have the declared SHA-256
 	CodeDiskFull       = "disk_full"       // 507: the server's disk is full; nothing was deleted, try later
-	CodeTooLarge       = "too_large"       // 413: a chunk over MaxUploadChunk or a segment over MaxSegmentBytes
+	CodeTooLarge       = "too_large"       // 413: a chunk over MaxUploadChunk or past Size, or a segment over MaxSegmentBytes
 )
 
 // Segment describes one recorded segment: what the kiosk wrote from one

@@ -150,8 +150,8 @@ func (s *Server) apiExport(w http.ResponseWriter, r *http.Request) (any, error) 
 	if o.Format != export.CSV && o.Format != export.JSONL {
 		return nil, fmt.Errorf("%w %q: use csv or jsonl", export.ErrFormat, o.Format)
 	}
-	if o.Kind != "" && o.Kind != export.Messages && o.Kind != export.Events {
-		return nil, fmt.Errorf("%w %q: use messages or events", export.ErrKind, o.Kind)
+	if o.Kind != "" && !export.ValidKind(o.Kind) {
+		return nil, fmt.Errorf("%w %q: use messages, events or recordings", export.ErrKind, o.Kind)
 	}
 	if o.Excel && o.Format != export.CSV {
 		return nil, fmt.Errorf("%w (format %q)", export.ErrExcel, o.Format)

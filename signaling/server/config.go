@@ -90,6 +90,11 @@ type SessionSettings struct {
 	// the session started (or they became ready, if later) is told so, and
 	// the experimenter sees it.
 	NoPartnerAfterS int `json:"no_partner_after_s" toml:"no_partner_after_s"`
+	// Record: protocol.RecordOff (default), RecordAudio or RecordAudioVideo.
+	// With recording on, each kiosk asks for consent before pairing, only
+	// participants who consented are paired, and the kiosks upload their
+	// recordings (recordings.go).
+	Record string `json:"record" toml:"record"`
 }
 
 func boolPtr(b bool) *bool { return &b }
@@ -131,6 +136,9 @@ func (s SessionSettings) WithDefaults() SessionSettings {
 	}
 	if s.NoPartnerAfterS == 0 {
 		s.NoPartnerAfterS = DefaultNoPartnerAfterS
+	}
+	if s.Record == "" {
+		s.Record = protocol.RecordOff
 	}
 	return s
 }
@@ -180,6 +188,11 @@ func (s SessionSettings) Validate() error {
 	}
 	if s.NoPartnerAfterS < 1 || s.NoPartnerAfterS > MaxDurationS {
 		return bad("no_partner_after_s", "must be 1 to %d seconds, got %d", MaxDurationS, s.NoPartnerAfterS)
+	}
+	switch s.Record {
+	case protocol.RecordOff, protocol.RecordAudio, protocol.RecordAudioVideo:
+	default:
+		return bad("record", "must be %q, %q or %q, got %q", protocol.RecordOff, protocol.RecordAudio, protocol.RecordAudioVideo, s.Record)
 	}
 	seen := map[string]bool{}
 	for i, c := range s.Channels {

@@ -285,6 +285,8 @@ func (h *Hub) PairByHand(code string, seats []string) (GroupView, error) {
 			return GroupView{}, fmt.Errorf("%w: %s is in group %d already", ErrGroupState, seat, p.group.rec.Num)
 		case p.conn == nil || p.rec.RemovedMS != 0:
 			return GroupView{}, fmt.Errorf("%w: %s is not connected and waiting", ErrGroupState, seat)
+		case !p.consentOK():
+			return GroupView{}, fmt.Errorf("%w: %s has not consented to being recorded (this session records %s)", ErrGroupState, seat, s.settings.Record)
 		}
 		seen[p] = true
 		ids = append(ids, p.rec.ID)

@@ -219,6 +219,10 @@ type ParticipantView struct {
 	Devices  *protocol.Devices `json:"devices,omitempty"`
 	Quality  *protocol.Stats   `json:"quality,omitempty"`
 	LastSeen *time.Time        `json:"last_seen,omitempty"`
+	// Consent (when the session records): "given", "declined" or "" (not
+	// answered yet); Recording the kiosk's recording and its uploads.
+	Consent   string         `json:"consent,omitempty"`
+	Recording *RecordingView `json:"recording,omitempty"`
 }
 
 // Participants lists a session's participants with their state.
@@ -245,9 +249,16 @@ func (h *Hub) participantViewLocked(p *participant, now time.Time) ParticipantVi
 		t := p.lastSeen.UTC()
 		v.LastSeen = &t
 	}
+	if p.sess.settings.Record != protocol.RecordOff {
+		v.Consent, v.Recording = p.rec.Consent, p.recording.view()
+	}
 	switch {
 	case !p.ready():
 		v.State = "device_check"
+	case p.rec.Consent == protocol.ConsentDeclined && !p.consentOK():
+		v.State = "declined" // never paired
+	case !p.consentOK():
+		v.State = "consent" // waiting for the answer to the consent screen
 	case p.noPartner:
 		v.State = "no_partner"
 	}

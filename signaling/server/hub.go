@@ -219,6 +219,10 @@ func (h *Hub) dispatchLocked(c *conn, env protocol.Envelope, body any) *protocol
 		return h.statsLocked(p, env.Ref, b)
 	case *protocol.Devices:
 		return h.devicesLocked(p, env.Ref, b)
+	case *protocol.Consent:
+		return h.consentLocked(p, env.Ref, b)
+	case *protocol.RecordingState:
+		return h.recordingLocked(p, env.Ref, b)
 	}
 	if env.Type == protocol.TypeReady {
 		return h.readyLocked(p, env.Ref)

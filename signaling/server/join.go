@@ -225,10 +225,11 @@ func (h *Hub) welcomeLocked(p *participant, ref, token string, resumed bool, now
 			DurationS: st.DurationS, GroupSize: st.GroupSize, MaxMessageRunes: st.MaxMessageRunes,
 			AllowMuteAudio: st.AllowMuteAudio, AllowMuteVideo: st.AllowMuteVideo,
 			SelfView: *st.SelfView, ChatEnabled: *st.ChatEnabled,
-			DeviceCheck: st.DeviceCheck, NoPartnerAfterS: st.NoPartnerAfterS,
+			DeviceCheck: st.DeviceCheck, NoPartnerAfterS: st.NoPartnerAfterS, Record: st.Record,
 		},
 		Channels: h.channelsLocked(p),
 		Ready:    p.rec.ReadyMS != 0,
+		Consent:  p.rec.Consent,
 	})
 }
 

@@ -22,7 +22,7 @@ func (h *Hub) pairLocked(s *session, now time.Time, starting bool) {
 	for _, p := range s.participants {
 		if p.group == nil && p.conn != nil && p.rec.RemovedMS == 0 {
 			waiting = append(waiting, p)
-			if p.ready() {
+			if p.pairable() {
 				cands = append(cands, pairing.Candidate{ID: p.rec.ID, Seat: p.rec.Seat, Order: p.rec.Arrival})
 			}
 		}
@@ -52,7 +52,7 @@ func (h *Hub) pairLocked(s *session, now time.Time, starting bool) {
 // session's no_partner_after_s after the session started (or was created)
 // or p became ready, whichever is later.
 func (h *Hub) armNoPartnerLocked(p *participant, now time.Time) {
-	if p.noPartner || p.noPartnerTimer != nil || !p.ready() {
+	if p.noPartner || p.noPartnerTimer != nil || !p.pairable() {
 		return
 	}
 	from := max(p.sess.rec.StartedMS, p.sess.rec.CreatedMS, p.rec.ReadyMS, p.rec.JoinedMS)

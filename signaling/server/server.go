@@ -78,6 +78,10 @@ type Server struct {
 	wg       sync.WaitGroup
 	// stopCommit tells the committer to finish the queue and stop.
 	stopCommit chan struct{}
+	// writeChunk writes recording uploads (recordings.go); segLocks
+	// serialises the requests on one segment.
+	writeChunk chunkWriter
+	segLocks   segLocks
 }
 
 // New opens the data directory, restores state and prepares the handlers.
@@ -87,7 +91,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, clock: RealClock, log: slog.Default()}
+	s := &Server{cfg: cfg, clock: RealClock, log: slog.Default(), writeChunk: writeAt}
 	for _, o := range opts {
 		o(s)
 	}
@@ -125,6 +129,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	s.mux.HandleFunc("GET /ws", s.serveWS)
 	s.dash, s.stopDash = newDashAuth(s.clock), make(chan struct{})
 	s.routes()
+	s.recordingRoutes()
 	s.dashboardRoutes()
 	s.stopCommit = make(chan struct{})
 	s.wg.Add(2)
@@ -162,7 +167,7 @@ func (s *Server) Hub() *Hub { return s.hub }
 // Store is the server's store (for export in-process).
 func (s *Server) Store() *store.Store { return s.st }
 
-// Handler serves /ws, /healthz and /api/.
+// Handler serves /ws, /healthz, /api/, /recordings/ and the dashboard.
 func (s *Server) Handler() http.Handler { return s.mux }
 
 // Listen binds the configured address (":0" picks a port).

@@ -55,6 +55,9 @@ type participant struct {
 	devices  *protocol.Devices
 	quality  *protocol.Stats
 	lastSeen time.Time
+	// recording is the kiosk's latest recording report and the segments it
+	// declared and uploaded (recordings.go).
+	recording recordingState
 }
 
 // ready reports whether p may be paired: it finished the device check, or
@@ -62,6 +65,17 @@ type participant struct {
 func (p *participant) ready() bool {
 	return p.rec.ReadyMS != 0 || p.sess.settings.DeviceCheck == protocol.DeviceCheckOff
 }
+
+// consentOK reports whether p's consent allows pairing: the session
+// records nothing, or p consented. With recording on, one who has not
+// answered yet waits, and one who declined is never paired.
+func (p *participant) consentOK() bool {
+	return p.sess.settings.Record == protocol.RecordOff || p.rec.Consent == protocol.ConsentGiven
+}
+
+// pairable reports whether p may be a candidate for a group: the one rule
+// the pairing, the no-partner timer and pairing by hand apply.
+func (p *participant) pairable() bool { return p.ready() && p.consentOK() }
 
 // heldSignal is a relayed signal waiting for its recipient to come back.
 type heldSignal struct {
@@ -99,6 +113,18 @@ func (h *Hub) restore() error {
 			s.participants = append(s.participants, p)
 			h.byToken[pr.TokenHash] = p
 			h.byID[pr.ID] = p
+		}
+		recs, err := h.st.Recordings(rec.Code)
+		if err != nil {
+			return fmt.Errorf("session %s recordings: %w", rec.Code, err)
+		}
+		for _, r := range recs {
+			if p := h.byID[r.Participant]; p != nil {
+				p.recording.declared++
+				if r.CompleteMS != 0 {
+					p.recording.uploaded++
+				}
+			}
 		}
 		gs, err := h.st.Groups(rec.Code)
 		if err != nil {

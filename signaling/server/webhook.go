@@ -21,14 +21,30 @@ const (
 	webhookIdle = time.Second
 )
 
-// WebhookPayload is what a webhook receives for each new message. Delivery is
-// at least once: the X-Parley-Delivery header and message.id identify
-// repeats.
+// WebhookPayload is what a webhook receives for each new message and, for a
+// webhook of the whole session (no channel), for each event of the kinds in
+// webhookEvents. Delivery is at least once: the X-Parley-Delivery header and
+// message.id (event.id) identify repeats.
 type WebhookPayload struct {
-	WebhookID string         `json:"webhook_id"`
-	Session   string         `json:"session"`
-	Channel   string         `json:"channel"` // channel key, as in exports
-	Message   webhookMessage `json:"message"`
+	WebhookID string          `json:"webhook_id"`
+	Session   string          `json:"session"`
+	Channel   string          `json:"channel,omitempty"` // channel key, as in exports
+	Message   *webhookMessage `json:"message,omitempty"`
+	Event     *webhookEvent   `json:"event,omitempty"`
+}
+
+// webhookEvents are the event kinds posted to webhooks (each queued in the
+// transaction that records it): a participant's recording is all on the
+// server.
+var webhookEvents = []string{EvRecordingComplete}
+
+type webhookEvent struct {
+	ID          int64           `json:"id"`
+	Kind        string          `json:"kind"`
+	Participant string          `json:"participant_id,omitempty"`
+	Group       string          `json:"group,omitempty"`
+	Data        json.RawMessage `json:"data"`
+	TimeMS      int64           `json:"time_ms"`
 }
 
 type webhookMessage struct {
@@ -108,15 +124,34 @@ func (d *dispatcher) drain() {
 	}
 }
 
-func (d *dispatcher) attempt(del store.Delivery) {
+// payload is what del posts, and its session.
+func (d *dispatcher) payload(del store.Delivery) (body []byte, session string, err error) {
+	if del.EventID != 0 {
+		e, err := d.st.Event(del.EventID)
+		if err != nil {
+			return nil, "", err
+		}
+		body, _ = json.Marshal(WebhookPayload{WebhookID: del.WebhookID, Session: e.Session, Event: &webhookEvent{
+			ID: e.ID, Kind: e.Kind, Participant: e.Participant, Group: e.Group, Data: e.Data, TimeMS: e.TimeMS,
+		}})
+		return body, e.Session, nil
+	}
 	m, err := d.st.Message(del.MessageID)
 	if err != nil {
-		d.log.Error("webhook message", "err", err)
-		return
+		return nil, "", err
 	}
-	body, _ := json.Marshal(WebhookPayload{WebhookID: del.WebhookID, Session: m.Session, Channel: m.Channel, Message: webhookMessage{
+	body, _ = json.Marshal(WebhookPayload{WebhookID: del.WebhookID, Session: m.Session, Channel: m.Channel, Message: &webhookMessage{
 		ID: m.ID, Seq: m.Seq, SenderID: m.SenderID, Nickname: m.Nickname, SenderRole: m.SenderRole, Body: m.Body, TimeMS: m.TimeMS,
 	}})
+	return body, m.Session, nil
+}
+
+func (d *dispatcher) attempt(del store.Delivery) {
+	body, session, err := d.payload(del)
+	if err != nil {
+		d.log.Error("webhook payload", "err", err)
+		return
+	}
 	err = d.post(del, body)
 	now := d.clock.Now()
 	if err == nil {
@@ -135,9 +170,12 @@ func (d *dispatcher) attempt(del store.Delivery) {
 		d.log.Error("webhook mark failed", "err", err)
 	}
 	if next == 0 {
-		d.log.Warn("webhook gave up", "webhook", del.WebhookID, "message", del.MessageID, "attempts", attempts, "err", err)
-		d.st.AddEvent(store.Event{Session: m.Session, Kind: EvWebhookGaveUp, TimeMS: ms(now),
-			Data: json.RawMessage(fmt.Sprintf(`{"webhook_id":%q,"message_id":%q,"attempts":%d}`, del.WebhookID, del.MessageID, attempts))})
+		d.log.Warn("webhook gave up", "webhook", del.WebhookID, "message", del.MessageID, "event", del.EventID, "attempts", attempts, "err", err)
+		data := fmt.Sprintf(`{"webhook_id":%q,"message_id":%q,"attempts":%d}`, del.WebhookID, del.MessageID, attempts)
+		if del.EventID != 0 {
+			data = fmt.Sprintf(`{"webhook_id":%q,"event_id":%d,"attempts":%d}`, del.WebhookID, del.EventID, attempts)
+		}
+		d.st.AddEvent(store.Event{Session: session, Kind: EvWebhookGaveUp, TimeMS: ms(now), Data: json.RawMessage(data)})
 	}
 }
 

@@ -1,6 +1,6 @@
 package store
 
-// participants.go: participants, their resume tokens (hashed) and readiness.
+// participants.go: participants, their resume tokens (hashed), readiness and consent.
 
 import (
 	"database/sql"
@@ -23,6 +23,11 @@ type Participant struct {
 	Arrival     int64 // arrival order within the session
 	ReadyMS     int64 // when the participant finished the device check; 0 = not yet
 	RemovedMS   int64 // when the experimenter removed the participant; 0 = not removed
+	// Consent is the answer to the recording consent screen
+	// (protocol.ConsentGiven or ConsentDeclined; "" = not answered), given at
+	// ConsentMS.
+	Consent   string
+	ConsentMS int64
 }
 
 // AddParticipant stores p, assigning IDInSession and Arrival, with the
@@ -33,8 +38,8 @@ func (s *Store) AddParticipant(p Participant, evs ...Event) (Participant, error)
 			Scan(&p.IDInSession, &p.Arrival); err != nil {
 			return err
 		}
-		_, err := tx.Exec(`INSERT INTO participants(`+participantCols+`) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)`,
-			p.ID, p.Session, p.Code, p.IDInSession, p.Seat, p.Pseudonym, p.TokenHash, p.GroupID, p.JoinedMS, p.Arrival, p.ReadyMS, p.RemovedMS)
+		_, err := tx.Exec(`INSERT INTO participants(`+participantCols+`) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+			p.ID, p.Session, p.Code, p.IDInSession, p.Seat, p.Pseudonym, p.TokenHash, p.GroupID, p.JoinedMS, p.Arrival, p.ReadyMS, p.RemovedMS, p.Consent, p.ConsentMS)
 		if isUnique(err) {
 			return fmt.Errorf("participant %s: %w", p.ID, ErrExists)
 		}
@@ -46,11 +51,11 @@ func (s *Store) AddParticipant(p Participant, evs ...Event) (Participant, error)
 	return p, err
 }
 
-const participantCols = `id,session_code,code,id_in_session,seat,pseudonym,token_hash,group_id,joined_ms,arrival,ready_ms,removed_ms`
+const participantCols = `id,session_code,code,id_in_session,seat,pseudonym,token_hash,group_id,joined_ms,arrival,ready_ms,removed_ms,consent,consent_ms`
 
 func scanParticipant(sc interface{ Scan(...any) error }) (Participant, error) {
 	var p Participant
-	err := sc.Scan(&p.ID, &p.Session, &p.Code, &p.IDInSession, &p.Seat, &p.Pseudonym, &p.TokenHash, &p.GroupID, &p.JoinedMS, &p.Arrival, &p.ReadyMS, &p.RemovedMS)
+	err := sc.Scan(&p.ID, &p.Session, &p.Code, &p.IDInSession, &p.Seat, &p.Pseudonym, &p.TokenHash, &p.GroupID, &p.JoinedMS, &p.Arrival, &p.ReadyMS, &p.RemovedMS, &p.Consent, &p.ConsentMS)
 	return p, err
 }
 
@@ -64,6 +69,12 @@ func (s *Store) SetRemoved(participantID string, ms int64, evs ...Event) (bool, 
 // events that record it. The first time wins.
 func (s *Store) SetReady(participantID string, ms int64, evs ...Event) (bool, error) {
 	return s.updateOnce(`UPDATE participants SET ready_ms=? WHERE id=? AND ready_ms=0`, []any{ms, participantID}, evs)
+}
+
+// SetConsent records a participant's answer to the consent screen, with
+// the events that record it. The first answer wins.
+func (s *Store) SetConsent(participantID, consent string, ms int64, evs ...Event) (bool, error) {
+	return s.updateOnce(`UPDATE participants SET consent=?, consent_ms=? WHERE id=? AND consent=''`, []any{consent, ms, participantID}, evs)
 }
 
 // Participants lists a session's participants in arrival order.

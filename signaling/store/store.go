@@ -24,7 +24,7 @@ const FileName = "parley.db"
 
 // SchemaVersion is the schema this code writes. Open migrates older files
 // forward and refuses newer ones.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // busyTimeoutMS is how long a writer waits for another connection's lock
 // before SQLITE_BUSY; the hub, the webhook dispatcher and an export may
@@ -206,6 +206,57 @@ ALTER TABLE participants ADD COLUMN ready_ms INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE participants ADD COLUMN removed_ms INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE groups ADD COLUMN paused_ms INTEGER NOT NULL DEFAULT 0;
 CREATE UNIQUE INDEX events_idem ON events(participant_id, client_id) WHERE client_id != '';`,
+	// version 3: recording: the participant's consent, the segments the
+	// kiosks upload, and webhook deliveries of events (recording_complete)
+	// besides messages: the outbox is rebuilt because SQLite cannot make
+	// message_id nullable in place.
+	`ALTER TABLE participants ADD COLUMN consent TEXT NOT NULL DEFAULT '';
+ALTER TABLE participants ADD COLUMN consent_ms INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE recordings(
+  participant_id TEXT NOT NULL REFERENCES participants(id),
+  id TEXT NOT NULL,
+  session_code TEXT NOT NULL REFERENCES sessions(code),
+  group_id TEXT NOT NULL DEFAULT '',
+  seq INTEGER NOT NULL,
+  start_ms INTEGER NOT NULL,
+  end_ms INTEGER NOT NULL,
+  mode TEXT NOT NULL,
+  container TEXT NOT NULL,
+  codecs TEXT NOT NULL,
+  width INTEGER NOT NULL DEFAULT 0,
+  height INTEGER NOT NULL DEFAULT 0,
+  size INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  video_frames INTEGER NOT NULL DEFAULT 0,
+  audio_packets INTEGER NOT NULL DEFAULT 0,
+  dropped INTEGER NOT NULL DEFAULT 0,
+  end_reason TEXT NOT NULL DEFAULT '',
+  repaired INTEGER NOT NULL DEFAULT 0,
+  final INTEGER NOT NULL DEFAULT 0,
+  received INTEGER NOT NULL DEFAULT 0,
+  declared_ms INTEGER NOT NULL,
+  complete_ms INTEGER NOT NULL DEFAULT 0,
+  path TEXT NOT NULL,
+  PRIMARY KEY(participant_id, id),
+  UNIQUE(participant_id, seq));
+CREATE INDEX recordings_session ON recordings(session_code, participant_id, seq);
+CREATE TABLE deliveries_v3(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  webhook_id TEXT NOT NULL REFERENCES webhooks(id),
+  message_id TEXT REFERENCES messages(id),
+  event_id INTEGER REFERENCES events(id),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_ms INTEGER NOT NULL,
+  delivered_ms INTEGER NOT NULL DEFAULT 0,
+  gave_up_ms INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT '',
+  UNIQUE(webhook_id, message_id),
+  UNIQUE(webhook_id, event_id));
+INSERT INTO deliveries_v3(id,webhook_id,message_id,attempts,next_ms,delivered_ms,gave_up_ms,last_error)
+  SELECT id,webhook_id,message_id,attempts,next_ms,delivered_ms,gave_up_ms,last_error FROM deliveries;
+DROP TABLE deliveries;
+ALTER TABLE deliveries_v3 RENAME TO deliveries;
+CREATE INDEX deliveries_due ON deliveries(delivered_ms, gave_up_ms, next_ms);`,
 }
 
 func (s *Store) migrate() error {

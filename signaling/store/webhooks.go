@@ -1,8 +1,10 @@
 package store
 
-// webhooks.go: webhooks and the outbox of deliveries owed to them.
+// webhooks.go: webhooks and the outbox of deliveries (messages and events) owed to them.
 
 import (
+	"database/sql"
+	"errors"
 	"fmt"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -17,12 +19,13 @@ type Webhook struct {
 	CreatedMS int64
 }
 
-// Delivery is one message owed to one webhook.
+// Delivery is one message, or one event, owed to one webhook.
 type Delivery struct {
 	ID        int64
 	WebhookID string
 	URL       string
-	MessageID string
+	MessageID string // "" for an event
+	EventID   int64  // 0 for a message
 	Attempts  int
 	NextMS    int64
 }
@@ -64,9 +67,9 @@ func (s *Store) Webhooks(session string) ([]Webhook, error) {
 func (s *Store) DueDeliveries(nowMS int64, limit int) ([]Delivery, error) {
 	return queryAll(s.db, func(sc interface{ Scan(...any) error }) (Delivery, error) {
 		var d Delivery
-		err := sc.Scan(&d.ID, &d.WebhookID, &d.URL, &d.MessageID, &d.Attempts, &d.NextMS)
+		err := sc.Scan(&d.ID, &d.WebhookID, &d.URL, &d.MessageID, &d.EventID, &d.Attempts, &d.NextMS)
 		return d, err
-	}, `SELECT d.id, d.webhook_id, w.url, d.message_id, d.attempts, d.next_ms
+	}, `SELECT d.id, d.webhook_id, w.url, COALESCE(d.message_id,''), COALESCE(d.event_id,0), d.attempts, d.next_ms
 FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
 WHERE d.delivered_ms=0 AND d.gave_up_ms=0 AND w.deleted_ms=0 AND d.next_ms<=? ORDER BY d.next_ms, d.id LIMIT ?`, nowMS, limit)
 }
@@ -85,4 +88,13 @@ func (s *Store) MarkFailed(id, nowMS, nextMS int64, reason string) error {
 	}
 	_, err := s.db.Exec(`UPDATE deliveries SET attempts=attempts+1, next_ms=?, last_error=? WHERE id=?`, nextMS, reason, id)
 	return err
+}
+
+// Event returns one event by id (for a webhook delivery).
+func (s *Store) Event(id int64) (Event, error) {
+	e, err := scanEvent(s.db.QueryRow(`SELECT id,session_code,participant_id,group_id,kind,data,ts_ms,client_id FROM events WHERE id=?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, fmt.Errorf("event %d: %w", id, ErrNotFound)
+	}
+	return e, err
 }

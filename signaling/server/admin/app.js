@@ -89,7 +89,7 @@ function renderSessions() {
   }
   const s = view.sessions.find((x) => x.code === current);
   $("session-info").textContent = s ? "Session " + s.code + ": " + s.state + ", " + s.settings.duration_s + " s, matching " +
-    s.settings.matching + ", " + s.groups + " groups" : "No session chosen.";
+    s.settings.matching + ", recording " + (s.settings.record || "off") + ", " + s.groups + " groups" : "No session chosen.";
   $("start-session").disabled = !s || s.state !== "open";
   $("end-session").disabled = !s || s.state === "ended";
 }
@@ -134,6 +134,16 @@ function quality(q) {
   ];
 }
 
+// recordingCells: the consent (given, declined, — not answered) and the
+// recording (now or not; segments uploaded of those declared), when the
+// session records.
+function recordingCells(p) {
+  if (!p.recording) return [el("td"), el("td")];
+  const r = p.recording;
+  return [el("td", p.consent || "—", p.consent === "declined" ? "bad" : ""),
+    el("td", (r.recording ? "recording" : "not recording") + ", " + r.uploaded + "/" + r.declared + " uploaded")];
+}
+
 function leftCell(p) {
   const c = el("td", p.state === "paused" ? clock(p.time_left_s + (Date.now() - received) / 1000) : clock(p.time_left_s), "time-left");
   if (p.time_left_s !== undefined && p.state !== "paused" && p.state !== "ended") c.dataset.left = p.time_left_s;
@@ -162,7 +172,7 @@ function renderParticipants() {
     const devices = d ? ["camera " + d.camera, "microphone " + d.microphone, "speaker " + d.speaker].filter((x) => !x.endsWith(" ok")).join(", ") || "ok" : "";
     const seen = p.last_seen ? Math.max(0, Math.round((now - Date.parse(p.last_seen)) / 1000)) + " s ago" : "";
     tr.append(pick, el("td", p.seat), el("td", p.pseudonym), st, el("td", p.group || ""), leftCell(p),
-      el("td", devices, devices !== "ok" && devices !== "" ? "bad" : ""), ...quality(p.quality), el("td", seen));
+      el("td", devices, devices !== "ok" && devices !== "" ? "bad" : ""), ...quality(p.quality), ...recordingCells(p), el("td", seen));
     const ctl = el("td");
     if (p.state !== "removed") {
       ctl.append(button("Remove", () => confirm("Remove " + p.seat + " (" + p.pseudonym + ")? Their kiosk goes to the end screen.") &&
@@ -223,7 +233,7 @@ $("start-session").addEventListener("click", () => api("POST", sessionPath() + "
 $("end-session").addEventListener("click", () => confirm("End session " + current + " and every discussion in it?") && api("POST", sessionPath() + "/end"));
 $("create-form").addEventListener("submit", async (e) => {
   e.preventDefault();
-  const s = await api("POST", "/api/sessions", { room: $("create-room").value, settings: { duration_s: 60 * Number($("create-minutes").value) } });
+  const s = await api("POST", "/api/sessions", { room: $("create-room").value, settings: { duration_s: 60 * Number($("create-minutes").value), record: $("create-record").value } });
   current = s.code;
   localStorage.setItem("parley-session", current);
   follow();
