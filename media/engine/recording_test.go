@@ -129,7 +129,7 @@ func TestRecordedDiscussion(t *testing.T) {
 			t.Fatalf("%s: %d pictures in %.1f s", s.name, len(pics), sec)
 		}
 		t.Logf("%s: pictures within %v of their capture on the server's clock", s.name, worst)
-		t.Logf("%s: %d pictures, %d packets, %v, %d bytes", s.name, seg.VideoFrames, seg.AudioPackets, p.Duration(), seg.Size)
+		t.Logf("%s: %d pictures, %d packets, %v, %d bytes", s.name, seg.VideoFrames, seg.AudioPkts, p.Duration(), seg.Size)
 	}
 }
 

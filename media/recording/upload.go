@@ -246,7 +246,7 @@ func (r *Recorder) call(method string, j job, query string, body any) (protocol.
 	}
 	switch e.Code {
 	case protocol.CodeBadToken, protocol.CodeNotYours, protocol.CodeNoSegment, protocol.CodeUploadConflict,
-		protocol.CodeTooLarge, protocol.CodeBadField:
+		protocol.CodeTooLarge, protocol.CodeBadField, protocol.CodeNotRecorded:
 		return protocol.UploadStatus{}, fmt.Errorf("%w: %w", errRefused, e)
 	}
 	// disk_full, bad_checksum (sent again from the start), internal, a

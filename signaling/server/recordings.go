@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/parley-lab/parley/signaling/protocol"
 	"github.com/parley-lab/parley/signaling/store"
@@ -196,6 +197,20 @@ func (s *Server) putSegment(w http.ResponseWriter, r *http.Request, u uploader, 
 		return protocol.UploadStatus{}, refuse(http.StatusConflict, protocol.CodeUploadConflict,
 			"segment %s is declared already with another size or checksum (%d bytes, sha256 %s)", id, stored.Size, stored.SHA256)
 	}
+	if !created && seg.Final && !stored.Final {
+		// The discussion ended while this kiosk had no call: its last
+		// segment, sent already, is declared again as the last.
+		whole, err := s.st.MarkFinal(u.id, id, ms(s.clock.Now()), s.completion(u, stored, s.clock.Now()))
+		if err != nil {
+			s.log.Error("store segment final", "err", err)
+			return protocol.UploadStatus{}, refuse(http.StatusInternalServerError, protocol.CodeInternal, "the server could not store the segment; try again")
+		}
+		stored.Final = true
+		if whole {
+			s.log.Info("recording complete", "session", u.session, "participant", u.id, "last_segment", id)
+			s.hooks.wake()
+		}
+	}
 	if created {
 		s.hub.mu.Lock()
 		if p := s.hub.byID[u.id]; p != nil {
@@ -348,6 +363,19 @@ func (s *Server) writeRefusal(rec store.Recording, err error) *refusal {
 // its final name and records it complete (with recording_complete once the
 // participant's final segment and all before it are complete); the wrong
 // one discards the copy.
+// completion is how a segment's upload, and the participant's whole
+// recording, are recorded.
+func (s *Server) completion(u uploader, rec store.Recording, now time.Time) store.Completion {
+	return store.Completion{
+		Uploaded: ev(u.session, u.id, rec.Group, EvRecordingUploaded,
+			map[string]any{"segment": rec.ID, "seq": rec.Seq, "size": rec.Size, "sha256": rec.SHA256, "path": filepath.ToSlash(rec.Path)}, now),
+		Whole: func(n int, bytes int64) store.Event {
+			return ev(u.session, u.id, rec.Group, EvRecordingComplete, map[string]any{"segments": n, "bytes": bytes}, now)
+		},
+		Webhooks: hooksFor(EvRecordingComplete, u.webhooks),
+	}
+}
+
 func (s *Server) finish(u uploader, rec store.Recording) (protocol.UploadStatus, *refusal) {
 	full := filepath.Join(s.cfg.DataDir, rec.Path)
 	src := full + partSuffix
@@ -380,14 +408,7 @@ func (s *Server) finish(u uploader, rec store.Recording) (protocol.UploadStatus,
 		return protocol.UploadStatus{}, refuse(http.StatusInternalServerError, protocol.CodeInternal, "the server could not keep the segment; try again")
 	}
 	now := s.clock.Now()
-	whole, err := s.st.CompleteSegment(u.id, rec.ID, ms(now), store.Completion{
-		Uploaded: ev(u.session, u.id, rec.Group, EvRecordingUploaded,
-			map[string]any{"segment": rec.ID, "seq": rec.Seq, "size": rec.Size, "sha256": rec.SHA256, "path": filepath.ToSlash(rec.Path)}, now),
-		Whole: func(n int, bytes int64) store.Event {
-			return ev(u.session, u.id, rec.Group, EvRecordingComplete, map[string]any{"segments": n, "bytes": bytes}, now)
-		},
-		Webhooks: hooksFor(EvRecordingComplete, u.webhooks),
-	})
+	whole, err := s.st.CompleteSegment(u.id, rec.ID, ms(now), s.completion(u, rec, now))
 	if err != nil {
 		s.log.Error("store segment complete", "err", err)
 		return protocol.UploadStatus{}, refuse(http.StatusInternalServerError, protocol.CodeInternal, "the server could not record the segment complete; try again")

@@ -511,3 +511,33 @@ func TestRecordingCompleteWebhook(t *testing.T) {
 		t.Fatalf("recording_complete data %s", p.Event.Data)
 	}
 }
+
+// A discussion that ends while the kiosk has no call: its last segment,
+// uploaded already, is declared again as final, and that completes the
+// participant's recording (once: a third declaration changes nothing).
+func TestRecordingFinalDeclaredAfterUpload(t *testing.T) {
+	checkGoroutines(t)
+	ts := startServer(t, t.TempDir(), recordingConfig(protocol.RecordAudio), nil)
+	defer ts.Close()
+	a := recordingKiosk(t, ts, "a")
+	code := a.welcome.Session
+	up := ts.uploads(t, a.welcome.Token)
+	d := segmentBytes(2_000)
+	s := segmentOf(a.welcome, 1, d, false)
+	s.Mode, s.Codecs, s.Width, s.Height, s.VideoFrames = protocol.RecordAudio, []string{protocol.CodecOpus}, 0, 0, 0
+	up.put(s).want(t, http.StatusOK, "")
+	up.upload(s.ID, d, 1_000)
+	eventKinds(t, ts, code, EvRecordingUploaded)
+	if n := eventKinds(t, ts, code)[EvRecordingComplete]; n != 0 {
+		t.Fatal("recording_complete before any segment was final")
+	}
+	s.Final = true
+	up.put(s).want(t, http.StatusOK, "")
+	if n := eventKinds(t, ts, code, EvRecordingComplete)[EvRecordingComplete]; n != 1 {
+		t.Fatalf("%d recording_complete events after the final declaration", n)
+	}
+	up.put(s).want(t, http.StatusOK, "")
+	if n := eventKinds(t, ts, code)[EvRecordingComplete]; n != 1 {
+		t.Fatalf("%d recording_complete events after declaring it final twice", n)
+	}
+}

@@ -141,41 +141,74 @@ func (s *Store) CompleteSegment(participantID, id string, ms int64, c Completion
 		if err := addEvents(tx, []Event{c.Uploaded}); err != nil {
 			return err
 		}
-		var final sql.NullInt64
-		if err := tx.QueryRow(`SELECT MIN(seq) FROM recordings WHERE participant_id=? AND final!=0`, participantID).Scan(&final); err != nil {
-			return err
-		}
-		// Only the completion that closes the set fires: a segment after
-		// the final one (which should not exist) changes nothing.
-		if !final.Valid || int64(seq) > final.Int64 || c.Whole == nil {
-			return nil
-		}
-		var n int
-		var bytes int64
-		if err := tx.QueryRow(`SELECT COUNT(*), COALESCE(SUM(size),0) FROM recordings WHERE participant_id=? AND seq BETWEEN 1 AND ? AND complete_ms!=0`,
-			participantID, final.Int64).Scan(&n, &bytes); err != nil {
-			return err
-		}
-		if int64(n) != final.Int64 {
-			return nil
-		}
-		e := c.Whole(n, bytes)
-		if err := addEvents(tx, []Event{e}); err != nil {
-			return err
-		}
-		var evID int64
-		if err := tx.QueryRow(`SELECT last_insert_rowid()`).Scan(&evID); err != nil {
-			return err
-		}
-		for _, w := range c.Webhooks {
-			if _, err := tx.Exec(`INSERT INTO deliveries(webhook_id,event_id,next_ms) VALUES(?,?,?)`, w, evID, ms); err != nil {
-				return err
-			}
-		}
-		whole = true
-		return nil
+		whole, err = completeSetTx(tx, participantID, seq, ms, c)
+		return err
 	})
 	return whole && err == nil, err
+}
+
+// MarkFinal marks a segment its participant's last (the kiosk learnt that
+// the discussion was over after it had sent the segment). If that makes the
+// participant's recording whole, it is recorded as in CompleteSegment.
+func (s *Store) MarkFinal(participantID, id string, ms int64, c Completion) (whole bool, err error) {
+	err = s.tx(func(tx *sql.Tx) error {
+		res, err := tx.Exec(`UPDATE recordings SET final=1 WHERE participant_id=? AND id=? AND final=0`, participantID, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return nil
+		}
+		var seq int
+		var complete int64
+		if err := tx.QueryRow(`SELECT seq, complete_ms FROM recordings WHERE participant_id=? AND id=?`, participantID, id).Scan(&seq, &complete); err != nil {
+			return err
+		}
+		if complete == 0 {
+			return nil // its completion will close the set
+		}
+		whole, err = completeSetTx(tx, participantID, seq, ms, c)
+		return err
+	})
+	return whole && err == nil, err
+}
+
+// completeSetTx writes the Whole event (with its webhook deliveries) when
+// the segment seq, just completed or marked final, closes the
+// participant's set: a final segment and every one before it complete.
+func completeSetTx(tx *sql.Tx, participantID string, seq int, ms int64, c Completion) (bool, error) {
+	var final sql.NullInt64
+	if err := tx.QueryRow(`SELECT MIN(seq) FROM recordings WHERE participant_id=? AND final!=0`, participantID).Scan(&final); err != nil {
+		return false, err
+	}
+	// Only the completion that closes the set fires: a segment after
+	// the final one (which should not exist) changes nothing.
+	if !final.Valid || int64(seq) > final.Int64 || c.Whole == nil {
+		return false, nil
+	}
+	var n int
+	var bytes int64
+	if err := tx.QueryRow(`SELECT COUNT(*), COALESCE(SUM(size),0) FROM recordings WHERE participant_id=? AND seq BETWEEN 1 AND ? AND complete_ms!=0`,
+		participantID, final.Int64).Scan(&n, &bytes); err != nil {
+		return false, err
+	}
+	if int64(n) != final.Int64 {
+		return false, nil
+	}
+	e := c.Whole(n, bytes)
+	if err := addEvents(tx, []Event{e}); err != nil {
+		return false, err
+	}
+	var evID int64
+	if err := tx.QueryRow(`SELECT last_insert_rowid()`).Scan(&evID); err != nil {
+		return false, err
+	}
+	for _, w := range c.Webhooks {
+		if _, err := tx.Exec(`INSERT INTO deliveries(webhook_id,event_id,next_ms) VALUES(?,?,?)`, w, evID, ms); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // Recordings lists a session's segments (every session's if empty) by
