@@ -133,6 +133,10 @@ func TestRecordedDiscussion(t *testing.T) {
 	}
 }
 
+// timeAway is how long the restarted kiosk of TestRejoinGivesTwoSegments
+// stays off: the scenario, not a wait for something.
+const timeAway = 2 * time.Second
+
 // A kiosk that restarts mid-discussion: its recording has two segments,
 // and the gap between them is the time it was away.
 func TestRejoinGivesTwoSegments(t *testing.T) {
@@ -154,6 +158,7 @@ func TestRejoinGivesTwoSegments(t *testing.T) {
 	away := time.Now()
 	b.eng.Close() // the kiosk stops; the token stays
 	b.rec.Close()
+	time.Sleep(timeAway) // the workstation is off for a while
 	again := newSide(t, "b", url, dir, 660, nil)
 	defer again.eng.Leave()
 	waitFor(t, again, "recording again", func(st participant.State) bool { return st.Recording })

@@ -2,6 +2,7 @@ package recording
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,12 +12,18 @@ import (
 	"time"
 
 	"github.com/parley-lab/parley/media/record/recordtest"
+	"github.com/parley-lab/parley/signaling/client"
 	"github.com/parley-lab/parley/signaling/protocol"
+	"github.com/parley-lab/parley/signaling/server"
+	"github.com/parley-lab/parley/signaling/testkit"
 )
 
 // crashEnv names the recordings directory of the child that records until
-// it is killed.
-const crashEnv = "PARLEY_RECORDING_CHILD"
+// it is killed; whoEnv holds its participant (a Start, as JSON).
+const (
+	crashEnv = "PARLEY_RECORDING_CHILD"
+	whoEnv   = "PARLEY_RECORDING_WHO"
+)
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(crashEnv); dir != "" {
@@ -40,7 +47,12 @@ func recordUntilKilled(dir string) {
 		fmt.Println("error", err)
 		os.Exit(1)
 	}
-	if _, err := r.Start(crashWho); err != nil {
+	var who Start
+	if err := json.Unmarshal([]byte(os.Getenv(whoEnv)), &who); err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	if _, err := r.Start(who); err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
 	}
@@ -63,17 +75,60 @@ func recordUntilKilled(dir string) {
 	}
 }
 
-var crashWho = Start{Server: unreachable, Token: "tok", Session: "S1", Participant: "p_1", Group: "S1-g1", Mode: protocol.RecordAudioVideo}
+// joinRecorded joins a participant who consents to a session that
+// records, and returns who they are for a recorder.
+func joinRecorded(t *testing.T, srv *server.Server) Start {
+	t.Helper()
+	h := &welcomes{got: make(chan *protocol.Welcome, 4)}
+	sess, err := client.NewSession(client.SessionConfig{URL: srv.URL(), Room: "lab", Seat: "w1", Log: quiet}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sess.Close(false) })
+	sess.Start("Ann")
+	var w *protocol.Welcome
+	select {
+	case w = <-h.got:
+	case <-time.After(time.Minute):
+		t.Fatal("no welcome")
+	}
+	sess.Send(protocol.TypeConsent, protocol.Consent{Given: true, Language: "en"})
+	testkit.Eventually(t, "the consent stored", func() bool {
+		ps, _ := srv.Hub().Participants(w.Session)
+		return len(ps) == 1 && ps[0].Consent == protocol.ConsentGiven
+	})
+	return Start{Server: srv.URL(), Token: w.Token, Session: w.Session, Participant: w.ParticipantID, Mode: protocol.RecordAudioVideo}
+}
+
+type welcomes struct{ got chan *protocol.Welcome }
+
+func (w *welcomes) Online(bool) {}
+func (w *welcomes) Message(typ, ref string, body any) {
+	if b, ok := body.(*protocol.Welcome); ok {
+		w.got <- b
+	}
+}
 
 // A kiosk killed with SIGKILL mid-recording: at the next start its segment
 // is recovered (closed, marked repaired, ended where its last frame is),
-// reported once as stopped by the crash, counted for upload, and its file
-// plays to within 2 s of the kill.
-func TestKilledKioskSegmentIsRecovered(t *testing.T) {
+// reported once as stopped by the crash, and its file plays to within 2 s
+// of the kill; then it is uploaded, the server confirms its checksum, and
+// only then is the kiosk's copy deleted.
+func TestKilledKioskSegmentIsRecoveredAndUploaded(t *testing.T) {
 	recordtest.NeedFFmpeg(t)
 	dir := t.TempDir()
+	srv, err := server.Start(server.Config{DataDir: filepath.Join(dir, "srv"), Listen: "127.0.0.1:0",
+		Rooms: []server.Room{{Name: "lab", AutoSession: true, Defaults: server.SessionSettings{Record: protocol.RecordAudioVideo}}}},
+		server.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	who := joinRecorded(t, srv)
+	whoJSON, _ := json.Marshal(who)
+	kiosk := filepath.Join(dir, "kiosk")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashEnv+"="+dir)
+	cmd.Env = append(os.Environ(), crashEnv+"="+kiosk, whoEnv+"="+string(whoJSON))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -100,29 +155,39 @@ func TestKilledKioskSegmentIsRecovered(t *testing.T) {
 		t.Fatalf("the recording child stopped at picture %d", last)
 	}
 
-	r := openRecorder(t, dir, &tap{}, &clock{t: time.Now()})
-	reports := r.Recovered("p_1")
+	// The restarted kiosk: Open recovers the segment and uploads it.
+	r := openRecorder(t, kiosk, &tap{}, &clock{t: time.Now()})
+	reports := r.Recovered(who.Participant)
 	if len(reports) != 1 || reports[0].State != protocol.RecordingStopped || reports[0].Reason != protocol.SegmentCrash || reports[0].Seq != 1 {
 		t.Fatalf("recovered reports %+v", reports)
 	}
-	if again := r.Recovered("p_1"); len(again) != 0 {
+	if again := r.Recovered(who.Participant); len(again) != 0 {
 		t.Fatalf("reported twice: %+v", again)
 	}
-	if n := r.Pending(); n != 1 {
-		t.Fatalf("%d segments pending, want the recovered one", n)
+	testkit.Eventually(t, "the recovered segment uploaded", func() bool { return r.Pending() == 0 })
+	recs, err := srv.Store().Recordings(who.Session)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("the server has %d segments (%v), want the recovered one", len(recs), err)
 	}
-	m, err := loadManifest(filepath.Join(dir, "S1", "p_1"))
+	e := recs[0]
+	path := filepath.Join(dir, "srv", e.Path)
+	if e.CompleteMS == 0 || !e.Repaired || e.EndReason != protocol.SegmentCrash || e.SHA256 != fileSHA(t, path) {
+		t.Fatalf("the server's segment %+v", e)
+	}
+	m, err := loadManifest(filepath.Join(kiosk, who.Session, who.Participant))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := m.Segments[0]
-	if e.State != stateClosed || !e.Repaired || e.EndReason != protocol.SegmentCrash || e.SHA256 != fileSHA(t, filepath.Join(m.dir, e.File)) {
-		t.Fatalf("recovered segment %+v", e)
+	if m.Segments[0].State != stateUploaded {
+		t.Fatalf("the kiosk's manifest says %q", m.Segments[0].State)
+	}
+	if _, err := os.Stat(filepath.Join(m.dir, m.Segments[0].File)); !os.IsNotExist(err) {
+		t.Fatalf("the kiosk kept its copy after the server confirmed it: %v", err)
 	}
 	if lost := killedAt.UnixMilli() - e.EndMS; lost < 0 || lost > 2000 {
 		t.Fatalf("the recovered segment ends %d ms before the kill", lost)
 	}
-	stamps, _ := recordtest.Stamps(t, filepath.Join(m.dir, e.File), testW, testH)
+	stamps, _ := recordtest.Stamps(t, path, testW, testH)
 	t.Logf("killed after picture %d; %d pictures recovered, ending %d ms before the kill", last, len(stamps), killedAt.UnixMilli()-e.EndMS)
 	if len(stamps) < sent-2*testFPS || len(stamps) != e.VideoFrames {
 		t.Fatalf("%d pictures decode (%d counted), %d were handed over before the kill", len(stamps), e.VideoFrames, sent)
