@@ -65,13 +65,19 @@ func startServer(t *testing.T, dir, addr string, durationS int) *server.Server {
 	return srv
 }
 
+// newSide is a test participant: ready and consenting by itself.
 func newSide(t *testing.T, name, url, dir string, tone float64, net transport.Net) *side {
+	t.Helper()
+	return openSide(t, name, url, dir, tone, net, true)
+}
+
+func openSide(t *testing.T, name, url, dir string, tone float64, net transport.Net, autoConsent bool) *side {
 	t.Helper()
 	p, err := local.Open(kit.Options{VideoSource: "test", AudioSource: "test", ToneHz: tone, PlayAudio: true, Measure: true,
 		AudioBackends: []malgo.Backend{kit.NullBackend}, LoopbackCandidates: net == nil, Net: net, Log: quiet},
 		engine.Config{Session: client.SessionConfig{URL: url, Room: "lab", Seat: name, StateFile: filepath.Join(dir, name+".json"),
 			BackoffMin: 50 * time.Millisecond, BackoffMax: 500 * time.Millisecond},
-			Log: quiet, StatsInterval: 500 * time.Millisecond, AutoReady: true, AutoConsent: true},
+			Log: quiet, StatsInterval: 500 * time.Millisecond, AutoReady: true, AutoConsent: autoConsent},
 		filepath.Join(dir, name+"-recordings"))
 	if err != nil {
 		t.Fatal(err)

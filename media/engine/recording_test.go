@@ -183,3 +183,52 @@ func TestRejoinGivesTwoSegments(t *testing.T) {
 		t.Fatalf("the gap between the segments is %v, the kiosk was away %v", gap, want)
 	}
 }
+
+// A participant who declines is not paired and records nothing; the next
+// one who consents is paired with the one waiting.
+func TestDeclinedConsentIsNotPairedNorRecorded(t *testing.T) {
+	leakCheck(t)
+	dir := t.TempDir()
+	srv := startRecordingServer(t, filepath.Join(dir, "srv"), 600, protocol.RecordAudio)
+	defer srv.Close()
+	url := "ws://" + srv.Addr() + "/ws"
+	a := openSide(t, "a", url, dir, 440, nil, false) // a person: asked
+	defer a.eng.Leave()
+	b := newSide(t, "b", url, dir, 660, nil)
+	defer b.eng.Leave()
+	b.eng.Join("Ben") // consents by itself (a test participant)
+	waitFor(t, b, "waiting", func(st participant.State) bool { return st.Phase == participant.PhaseWaiting })
+	a.eng.Join("Ann")
+	waitFor(t, a, "asked", func(st participant.State) bool { return st.Phase == participant.PhaseWaiting && st.Record == protocol.RecordAudio })
+	if st := a.eng.State(); st.Consent != "" {
+		t.Fatalf("a person's consent is %q before they answered", st.Consent)
+	}
+	a.eng.Consent(false, "en")
+	eventually(t, "the refusal stored", func() bool {
+		ps, _ := srv.Hub().Participants(a.eng.State().Session)
+		for _, p := range ps {
+			if p.Seat == "a" {
+				return p.Consent == protocol.ConsentDeclined
+			}
+		}
+		return false
+	})
+	c := newSide(t, "c", url, dir, 880, nil)
+	defer c.eng.Leave()
+	c.eng.Join("Cem")
+	for _, s := range []*side{b, c} {
+		waitFor(t, s, "recording", func(st participant.State) bool { return st.Recording })
+	}
+	if st := a.eng.State(); st.Phase != participant.PhaseWaiting || st.Consent != protocol.ConsentDeclined || st.Recording || len(st.Partners) != 0 {
+		t.Fatalf("the participant who declined: phase %v, consent %q, recording %v, partners %v", st.Phase, st.Consent, st.Recording, st.Partners)
+	}
+	if st := b.eng.State(); len(st.Partners) != 1 || st.Partners[0] != "Cem" {
+		t.Fatalf("b paired with %v, want Cem", st.Partners)
+	}
+	if n := a.rec.Pending(); n != 0 {
+		t.Fatalf("the participant who declined has %d segments", n)
+	}
+	if segs := segmentsOf(t, srv, "a"); len(segs) != 0 {
+		t.Fatalf("the server has %d segments of the participant who declined", len(segs))
+	}
+}
