@@ -1,12 +1,15 @@
 package engine_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/media/record/recordtest"
+	"github.com/parley-lab/parley/signaling/export"
 	"github.com/parley-lab/parley/signaling/protocol"
 	"github.com/parley-lab/parley/signaling/server"
 	"github.com/parley-lab/parley/signaling/store"
@@ -181,6 +184,31 @@ func TestRejoinGivesTwoSegments(t *testing.T) {
 	t.Logf("away %v (from the close to the new segment seen), gap between the segments %v", want, gap)
 	if gap <= 0 || (gap-want).Abs() > 500*time.Millisecond {
 		t.Fatalf("the gap between the segments is %v, the kiosk was away %v", gap, want)
+	}
+	// The recordings export says the same, and where each segment sits on
+	// the discussion's clock.
+	var out bytes.Buffer
+	if err := export.Write(&out, srv.Store(), export.Options{Format: export.JSONL, Kind: export.Recordings}); err != nil {
+		t.Fatal(err)
+	}
+	var rows []export.RecordingRow
+	for _, line := range bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n")) {
+		var r export.RecordingRow
+		if err := json.Unmarshal(line, &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Seat == "b" {
+			rows = append(rows, r)
+		}
+	}
+	if len(rows) != 2 || rows[0].GapBeforeS != nil || rows[1].GapBeforeS == nil || rows[0].OffsetS == nil {
+		t.Fatalf("export rows %+v", rows)
+	}
+	if g := time.Duration(*rows[1].GapBeforeS * float64(time.Second)); (g - gap).Abs() > time.Millisecond {
+		t.Fatalf("the export's gap %v, the segments' %v", g, gap)
+	}
+	if off := time.Duration(*rows[1].OffsetS*float64(time.Second)) - time.Duration(*rows[0].OffsetS*float64(time.Second)); (off - time.Duration(segs[1].StartMS-segs[0].StartMS)*time.Millisecond).Abs() > time.Millisecond {
+		t.Fatalf("offsets on the discussion clock %v and %v", *rows[0].OffsetS, *rows[1].OffsetS)
 	}
 }
 

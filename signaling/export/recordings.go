@@ -23,6 +23,7 @@ var RecordingColumns = []string{
 	"start_iso", "start_ms", "end_iso", "end_ms", "duration_s",
 	"mode", "codecs", "width", "height", "size_bytes", "sha256", "path",
 	"upload_state", "received_bytes", "repaired", "end_reason", "dropped",
+	"discussion_start_ms", "offset_s", "gap_before_s",
 }
 
 // RecordingRow is one exported segment. Path is relative to the server's
@@ -52,6 +53,13 @@ type RecordingRow struct {
 	Repaired        bool    `json:"repaired"`
 	EndReason       string  `json:"end_reason"`
 	Dropped         int     `json:"dropped"`
+	// DiscussionStartMS is when the group's discussion clock started;
+	// OffsetS is where the segment starts on that clock (negative: before
+	// it), so two speakers' files line up; GapBeforeS is the time since the
+	// participant's previous segment ended (nil for the first).
+	DiscussionStartMS *int64   `json:"discussion_start_ms"`
+	OffsetS           *float64 `json:"offset_s"`
+	GapBeforeS        *float64 `json:"gap_before_s"`
 }
 
 func recordingRow(r store.Recording, l lookup) RecordingRow {
@@ -80,6 +88,10 @@ func recordingRow(r store.Recording, l lookup) RecordingRow {
 	if g, ok := l.groups[gid]; ok {
 		num := g.Num
 		row.Group = &num
+		if start := g.ClockStartedMS; start != 0 {
+			off := float64(r.StartMS-start) / 1000
+			row.DiscussionStartMS, row.OffsetS = &start, &off
+		}
 	}
 	return row
 }
@@ -97,17 +109,31 @@ func writeRecordings(out *sink, st *store.Store, sessions []string) error {
 		if err != nil {
 			return err
 		}
+		prevEnd := map[string]int64{} // by participant: segments come in order of seq
 		for _, rec := range recs {
 			r := recordingRow(rec, l)
+			if end, ok := prevEnd[rec.Participant]; ok {
+				gap := float64(rec.StartMS-end) / 1000
+				r.GapBeforeS = &gap
+			}
+			prevEnd[rec.Participant] = rec.EndMS
 			if err := out.row(r, []string{
 				r.SessionCode, r.ParticipantCode, r.Seat, optInt(r.Group), strconv.Itoa(r.Seq), r.SegmentID,
 				r.StartISO, strconv.FormatInt(r.StartMS, 10), r.EndISO, strconv.FormatInt(r.EndMS, 10), strconv.FormatFloat(r.DurationS, 'f', 3, 64),
 				r.Mode, r.Codecs, strconv.Itoa(r.Width), strconv.Itoa(r.Height), strconv.FormatInt(r.SizeBytes, 10), r.SHA256, r.Path,
 				r.UploadState, strconv.FormatInt(r.ReceivedBytes, 10), strconv.FormatBool(r.Repaired), r.EndReason, strconv.Itoa(r.Dropped),
+				optInt64(r.DiscussionStartMS), optFloat(r.OffsetS), optFloat(r.GapBeforeS),
 			}); err != nil {
 				return err
 			}
 		}
 	}
 	return out.flush()
+}
+
+func optInt64(p *int64) string {
+	if p == nil {
+		return ""
+	}
+	return strconv.FormatInt(*p, 10)
 }
