@@ -142,6 +142,16 @@ func (w *Writer) Audio(packet []byte, at time.Time) {
 func (w *Writer) ms(at time.Time) int64 { return at.Sub(w.start).Milliseconds() }
 
 func (w *Writer) put(b block) {
+	if b.ms < 0 {
+		// Captured before the segment's time zero (the keyframe a new
+		// segment asks for may be in the encoder already): a sound from
+		// before the segment is left out; a picture is shown from zero,
+		// else nothing could be decoded until the next keyframe.
+		if b.track == audioTrack {
+			return
+		}
+		b.ms = 0
+	}
 	b.data = append([]byte(nil), b.data...) // the caller reuses its buffer
 	w.mu.Lock()
 	defer w.mu.Unlock()

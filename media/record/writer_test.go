@@ -281,3 +281,34 @@ func absDur(d time.Duration) time.Duration {
 	}
 	return d
 }
+
+// Frames captured just before the segment's time zero: the picture (the
+// segment's first keyframe) is shown from zero, the sound is left out, and
+// every picture has a presentation time.
+func TestFramesFromBeforeTheStart(t *testing.T) {
+	recordtest.NeedFFmpeg(t)
+	path, start, w, s := newSegment(t)
+	early := start.Add(-30 * time.Millisecond)
+	w.Audio(s.Audio(), early)
+	w.Video(s.Video(early), early)
+	recordtest.Feed(w, s, start.Add(frameDur), time.Second)
+	sum, err := w.Close(start.Add(time.Second + frameDur))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.AudioPackets != 50 {
+		t.Fatalf("%d audio packets written, want the 50 from the start on", sum.AudioPackets)
+	}
+	pics, complaints := recordtest.Pictures(t, path, testW, testH)
+	if complaints != "" || len(pics) != len(s.Sent) {
+		t.Fatalf("%d pictures decode of %d (%s)", len(pics), len(s.Sent), complaints)
+	}
+	if pics[0].PTS != 0 || pics[0].Frame != 0 {
+		t.Fatalf("the early picture is frame %d at %v, want frame 0 at 0", pics[0].Frame, pics[0].PTS)
+	}
+	for i, p := range pics {
+		if p.PTS < 0 {
+			t.Fatalf("picture %d has no presentation time", i)
+		}
+	}
+}

@@ -66,6 +66,11 @@ type Start struct {
 	Offset time.Duration
 }
 
+// SegmentLead puts a segment's time zero this far before the call
+// connected: the first picture (the keyframe the segment asks for, maybe
+// captured before it opened) then sits at its own time in the file.
+const SegmentLead = 100 * time.Millisecond
+
 // ErrRecording is returned for a request that cannot be recorded.
 var ErrRecording = errors.New("recording")
 
@@ -220,7 +225,7 @@ func (r *Recorder) Start(s Start) (protocol.RecordingState, error) {
 	}
 	seq := len(m.Segments) + 1
 	file := fmt.Sprintf("%03d-%s.webm", seq, id)
-	now := r.cfg.Now()
+	now := r.cfg.Now().Add(-SegmentLead)
 	w, err := record.Create(filepath.Join(m.dir, file), t, now)
 	if err != nil {
 		return protocol.RecordingState{}, fmt.Errorf("%w: %v", ErrRecording, err)

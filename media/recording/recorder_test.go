@@ -105,7 +105,7 @@ func TestSegmentsOfTwoCalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.State != protocol.RecordingStarted || st.Seq != 1 || st.AtMS != c.now().Add(who.Offset).UnixMilli() {
+	if st.State != protocol.RecordingStarted || st.Seq != 1 || st.AtMS != c.now().Add(who.Offset-SegmentLead).UnixMilli() {
 		t.Fatalf("start report %+v", st)
 	}
 	if !r.Recording() {
@@ -142,11 +142,12 @@ func TestSegmentsOfTwoCalls(t *testing.T) {
 	if first.Seq != 1 || second.Seq != 2 || first.EndReason != protocol.SegmentCallLost || !second.Final || first.Final {
 		t.Fatalf("segments %+v", m.Segments)
 	}
-	if second.GapBeforeMS != 3000 || first.EndMS-first.StartMS != 2000 || second.EndMS-second.StartMS != 1000 {
-		t.Fatalf("times: first %d..%d, second %d..%d, gap %d ms; want 2 s, 3 s away, 1 s",
+	lead := SegmentLead.Milliseconds() // each segment begins that much before its call
+	if second.GapBeforeMS != 3000-lead || first.EndMS-first.StartMS != 2000+lead || second.EndMS-second.StartMS != 1000+lead {
+		t.Fatalf("times: first %d..%d, second %d..%d, gap %d ms; want 2 s, 3 s away, 1 s, with the segments' lead",
 			first.StartMS, first.EndMS, second.StartMS, second.EndMS, second.GapBeforeMS)
 	}
-	if first.StartMS != time.Unix(1_800_000_000, 0).Add(who.Offset).UnixMilli() {
+	if first.StartMS != time.Unix(1_800_000_000, 0).Add(who.Offset-SegmentLead).UnixMilli() {
 		t.Fatalf("the first segment starts at %d, not in server time", first.StartMS)
 	}
 	for _, e := range m.Segments {

@@ -79,7 +79,8 @@ func Probe(t testing.TB, path string) Probed {
 }
 
 // Picture is one decoded picture of the test source: its stamp (frame
-// number and capture time) and where the file puts it.
+// number and capture time) and where the file puts it (PTS; -1 when
+// ffprobe gives no time for it).
 type Picture struct {
 	Frame    uint32
 	Captured time.Time
@@ -146,6 +147,7 @@ func framePTS(t testing.TB, path string) []time.Duration {
 	for _, l := range bytes.Fields(out) {
 		s, err := strconv.ParseFloat(string(bytes.TrimRight(l, ",")), 64)
 		if err != nil {
+			pts = append(pts, -1) // "N/A": kept in its place
 			continue
 		}
 		pts = append(pts, time.Duration(s*float64(time.Second)).Round(time.Millisecond))
