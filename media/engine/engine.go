@@ -138,7 +138,6 @@ type Engine struct {
 	ice     []protocol.ICEServer
 	calls   map[string]*callEntry
 	seen    map[string]bool // message ids, so a replay never shows twice
-	offset  time.Duration   // server clock minus local clock
 	// partnerAtServer: the server last said the partner is connected to it.
 	partnerAtServer bool
 	// unreachable is armed while the server connection is down.

@@ -73,7 +73,6 @@ func (h *handler) Message(typ, ref string, body any) {
 	switch b := body.(type) {
 	case *protocol.Welcome:
 		e.selfID = b.ParticipantID
-		e.offset = time.UnixMilli(b.ServerTimeMS).Sub(now)
 		e.st.Pseudonym, e.st.Session, e.st.Seat = b.Pseudonym, b.Session, b.Seat
 		e.st.AllowMuteAudio, e.st.AllowMuteVideo = b.Settings.AllowMuteAudio, b.Settings.AllowMuteVideo
 		e.st.SelfView, e.st.MaxMessageRunes = b.Settings.SelfView, b.Settings.MaxMessageRunes
@@ -107,13 +106,12 @@ func (h *handler) Message(typ, ref string, body any) {
 	case *protocol.Paired:
 		after = e.pairedLocked(b)
 	case *protocol.Clock:
-		e.offset = time.UnixMilli(b.ServerTimeMS).Sub(now)
 		e.st.Paused, e.st.PausedLeft = b.Paused, time.Duration(b.RemainingMS)*time.Millisecond
 		if b.Paused {
 			// The deadline as if the clock ran on: the UI shows PausedLeft.
 			e.st.Deadline = now.Add(e.st.PausedLeft)
 		} else {
-			e.st.Deadline = time.UnixMilli(b.DeadlineMS).Add(-e.offset)
+			e.st.Deadline = time.UnixMilli(b.DeadlineMS).Add(-e.sess.Offset())
 		}
 		e.st.Duration = time.Duration(b.DeadlineMS-b.StartedAtMS) * time.Millisecond
 	case *protocol.Signal:
@@ -176,7 +174,7 @@ func (e *Engine) addMessageLocked(m protocol.ChatMessage) {
 	e.seen[m.ID] = true
 	pm := participant.Message{
 		ID: m.ID, Channel: m.Channel, Seq: m.Seq, Pseudonym: m.Pseudonym, Role: m.Role, Body: m.Body,
-		Time: time.UnixMilli(m.TimeMS).Add(-e.offset), Own: m.SenderID != "" && m.SenderID == e.selfID,
+		Time: time.UnixMilli(m.TimeMS).Add(-e.sess.Offset()), Own: m.SenderID != "" && m.SenderID == e.selfID,
 	}
 	e.st.Messages = append(e.st.Messages, pm)
 	// An experimenter's announcement shows over the screen until dismissed;

@@ -35,11 +35,11 @@ func (e *Engine) syncRecording(reason string, final bool) {
 	}
 	e.recMu.Lock()
 	defer e.recMu.Unlock()
-	token := e.sess.Stored().Token
+	token, offset := e.sess.Stored().Token, e.sess.Offset()
 	e.mu.Lock()
 	want := e.recordsLocked() && !e.ended && !e.closed && e.callConnectedLocked()
 	start := recording.Start{Server: e.cfg.Session.URL, Token: token, Session: e.st.Session, Participant: e.selfID,
-		Group: e.group, Mode: e.st.Record, Offset: e.offset}
+		Group: e.group, Mode: e.st.Record, Offset: offset}
 	e.mu.Unlock()
 	switch {
 	case want && !r.Recording():

@@ -107,12 +107,13 @@ type Session struct {
 	signals   []pendingSignal
 	refusedCS []protocol.ChatSend // the latest chat messages refused for good, for the handler to show
 	inFlight  flight
-	retryAt   time.Time     // nothing from the outbox is sent before this
-	offset    time.Duration // server clock minus local clock, from the welcome
-	saveMu    sync.Mutex    // one save (or the forgetting) at a time
-	forgotten bool          // Close(forget) ran: nothing is saved any more
-	dirty     bool          // st changed since the last save
-	durable   bool          // ... and the change must reach the disk (token, outbox)
+	retryAt   time.Time      // nothing from the outbox is sent before this
+	clock     offsetEstimate // the server's clock, from welcomes and acks
+	joinSent  time.Time      // when the current connection's join left
+	saveMu    sync.Mutex     // one save (or the forgetting) at a time
+	forgotten bool           // Close(forget) ran: nothing is saved any more
+	dirty     bool           // st changed since the last save
+	durable   bool           // ... and the change must reach the disk (token, outbox)
 	started   bool
 	cancel    context.CancelFunc
 	done      chan struct{}
@@ -245,7 +246,15 @@ func (s *Session) forgetState() {
 }
 
 // now is the local time; serverNowMS the server's, as the session knows it.
-func (s *Session) serverNowMSLocked() int64 { return time.Now().Add(s.offset).UnixMilli() }
+func (s *Session) serverNowMSLocked() int64 { return time.Now().Add(s.clock.offset()).UnixMilli() }
+
+// Offset is the server's clock minus this machine's, as well as the
+// kiosk knows it (see clock.go); 0 before the first welcome.
+func (s *Session) Offset() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.clock.offset()
+}
 
 // Send sends a signal, call state or stats message. Call states and stats
 // are kept until the server acknowledges them, across drops (and, on a
@@ -450,6 +459,7 @@ func (s *Session) sendJoin(c *Conn) {
 	} else {
 		req.Pseudonym = s.pseudonym
 	}
+	s.joinSent = time.Now()
 	s.mu.Unlock()
 	c.Send(protocol.TypeJoin, "join", req)
 }
@@ -602,7 +612,7 @@ func (s *Session) read(ctx context.Context, c *Conn) bool {
 			}
 			s.st.URL, s.st.Room, s.st.Seat = s.cfg.URL, s.cfg.Room, s.cfg.Seat
 			s.st.ParticipantID, s.st.Session, s.st.Pseudonym = b.ParticipantID, b.Session, b.Pseudonym
-			s.offset = time.UnixMilli(b.ServerTimeMS).Sub(time.Now())
+			s.clock.add(b.ServerTimeMS, s.joinSent, time.Now())
 			s.dirty, s.durable = true, true
 			s.online = true
 			s.inFlight.reset()
@@ -634,7 +644,7 @@ func (s *Session) read(ctx context.Context, c *Conn) bool {
 			s.mu.Unlock()
 			s.kick()
 		case *protocol.Ack:
-			s.settle(env.Ref)
+			s.settle(env.Ref, b.ServerTimeMS)
 			pass = false
 		case *protocol.Error:
 			pass = s.refused(env.Ref, b)
@@ -646,10 +656,14 @@ func (s *Session) read(ctx context.Context, c *Conn) bool {
 	return welcomed
 }
 
-// settle removes the report or signal ref names: the server has it.
-func (s *Session) settle(ref string) {
+// settle removes the report or signal ref names: the server has it. Its
+// ack's time, from serverMS, is a sample of the server's clock.
+func (s *Session) settle(ref string, serverMS int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if sent, ok := s.inFlight.sent[ref]; ok && serverMS != 0 {
+		s.clock.add(serverMS, sent, time.Now())
+	}
 	s.inFlight.done(ref)
 	if id, ok := strings.CutPrefix(ref, reportRefPrefix); ok {
 		s.st.Reports = slices.DeleteFunc(s.st.Reports, func(r Report) bool { return r.ID == id })
@@ -707,7 +721,7 @@ func (s *Session) refused(ref string, e *protocol.Error) bool {
 		s.dirty, s.durable = true, true
 	}
 	s.mu.Unlock()
-	s.settle(ref)
+	s.settle(ref, 0)
 	if isReport || isSignal {
 		s.log.Warn("server refused a report or signal", "code", e.Code, "message", e.Message, "ref", ref)
 	}

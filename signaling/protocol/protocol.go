@@ -240,6 +240,9 @@ type ChatSend struct {
 // Ack confirms a kiosk message that carries an id (Signal, CallState, Stats).
 type Ack struct {
 	ID string `json:"id"`
+	// ServerTimeMS is the server's clock when it answered: with the
+	// request's round trip, the kiosk learns the server's time.
+	ServerTimeMS int64 `json:"server_time_ms,omitempty"`
 }
 
 // ChatAck tells the sender its message was committed.

@@ -111,7 +111,7 @@ func (h *Hub) commitBatch(batch []*commitReq) {
 				if err != nil {
 					r.from.conn.sendError(r.ackRef, protocol.CodeInternal, "the report could not be saved; send it again", "")
 				} else {
-					h.sendLocked(r.from, protocol.TypeAck, r.ackRef, protocol.Ack{ID: r.ackRef})
+					h.ackLocked(r.from, r.ackRef)
 				}
 			}
 			continue

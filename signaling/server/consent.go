@@ -78,7 +78,7 @@ func (h *Hub) consentLocked(p *participant, ref string, c *protocol.Consent) *pr
 		}
 	}
 	if ref != "" {
-		h.sendLocked(p, protocol.TypeAck, ref, protocol.Ack{ID: ref})
+		h.ackLocked(p, ref)
 	}
 	if p.group == nil {
 		h.pairLocked(p.sess, now, false)

@@ -274,7 +274,7 @@ func (h *Hub) readyLocked(p *participant, ref string) *protocol.Error {
 		}
 	}
 	if ref != "" {
-		h.sendLocked(p, protocol.TypeAck, ref, protocol.Ack{ID: ref})
+		h.ackLocked(p, ref)
 	}
 	if p.group == nil {
 		h.pairLocked(p.sess, now, false)

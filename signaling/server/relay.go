@@ -37,7 +37,7 @@ func (h *Hub) signalLocked(p *participant, ref string, sig *protocol.Signal) *pr
 	// The ack tells the sender the signal reached the server (relayed or
 	// held): one written into a connection that died unnoticed is resent.
 	if ref != "" {
-		h.sendLocked(p, protocol.TypeAck, ref, protocol.Ack{ID: ref})
+		h.ackLocked(p, ref)
 	}
 	if to.conn != nil && to.conn.enqueue(frame) {
 		return nil
@@ -59,4 +59,10 @@ func (h *Hub) signalLocked(p *participant, ref string, sig *protocol.Signal) *pr
 	}
 	to.held = append(to.held, heldSignal{from: p, frame: frame})
 	return nil
+}
+
+// ackLocked confirms p's request ref, with the server's time: the kiosk
+// times the round trip to learn the server's clock.
+func (h *Hub) ackLocked(p *participant, ref string) {
+	h.sendLocked(p, protocol.TypeAck, ref, protocol.Ack{ID: ref, ServerTimeMS: ms(h.clock.Now())})
 }
