@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,8 +21,10 @@ import (
 	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/media/local"
 	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/media/recording"
 	"github.com/parley-lab/parley/media/testsrc"
 	"github.com/parley-lab/parley/signaling/client"
+	"github.com/parley-lab/parley/signaling/protocol"
 	"github.com/parley-lab/parley/signaling/server"
 	"github.com/parley-lab/parley/ui"
 )
@@ -33,6 +36,11 @@ const (
 	// demoAreasAt is when, after the call connects, the unattended demo
 	// reports where the videos are drawn.
 	demoAreasAt = time.Second
+	// demoUploadWait bounds the wait for the recordings at the end.
+	demoUploadWait = 30 * time.Second
+	// demoReadConsent is how long the unattended demo shows the consent
+	// screen before agreeing (a screenshot can catch it).
+	demoReadConsent = 500 * time.Millisecond
 	// DemoWindowWidth and DemoWindowHeight are each demo window's size.
 	DemoWindowWidth, DemoWindowHeight = 960, 540
 )
@@ -45,6 +53,7 @@ type demoSide struct {
 	name string
 	kit  *kit.Kit
 	eng  *engine.Engine
+	rec  *recording.Recorder
 	win  fyne.Window
 	k    *ui.Kiosk
 }
@@ -55,8 +64,14 @@ func runDemo(env Env, args []string) error {
 	auto := fs.Bool("auto", false, "unattended: fill in pseudonyms, skip the device check, short discussion, quit at the end")
 	dur := fs.Duration("duration", 0, "discussion length (default 2m, 20s with --auto)")
 	testOnly := fs.Bool("test-sources", false, "use test sources for both windows even if a camera is present")
+	record := fs.String("record", protocol.RecordAudioVideo, "record the discussion: off, audio or audio_video (each kiosk asks for consent first)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	switch *record {
+	case protocol.RecordOff, protocol.RecordAudio, protocol.RecordAudioVideo:
+	default:
+		return fmt.Errorf("%w: --record %q: want off, audio or audio_video", ErrUsage, *record)
 	}
 	if *dur == 0 {
 		*dur = demoDuration
@@ -75,7 +90,7 @@ func runDemo(env Env, args []string) error {
 	defer os.RemoveAll(dir)
 	srv, err := server.Start(server.Config{DataDir: filepath.Join(dir, "server"), Listen: "127.0.0.1:0",
 		Rooms: []server.Room{{Name: "demo", AutoSession: true, Defaults: server.SessionSettings{
-			DurationS: int(dur.Seconds()), AllowMuteAudio: true, AllowMuteVideo: true, SessionChat: false}}}},
+			DurationS: int(dur.Seconds()), AllowMuteAudio: true, AllowMuteVideo: true, SessionChat: false, Record: *record}}}},
 		server.WithLogger(log))
 	if err != nil {
 		return err
@@ -101,7 +116,7 @@ func runDemo(env Env, args []string) error {
 		}
 		k, eng := p.Kit, p.Engine
 		win, kiosk := windowedKiosk(a, eng, fmt.Sprintf("Parley demo: participant %d", i+1), !*auto)
-		sides[i] = &demoSide{name: []string{"Alex", "Sam"}[i], kit: k, eng: eng, win: win, k: kiosk}
+		sides[i] = &demoSide{name: []string{"Alex", "Sam"}[i], kit: k, eng: eng, rec: p.Recorder, win: win, k: kiosk}
 		defer p.Close()
 	}
 	for _, s := range sides {
@@ -117,7 +132,7 @@ func runDemo(env Env, args []string) error {
 		})
 	}
 	if *auto {
-		go func() { quit(demoAutoRun(env, sides, *dur)) }()
+		go func() { quit(errors.Join(demoAutoRun(env, sides, *dur), demoRecordings(env, srv, sides))) }()
 	} else {
 		// The demo ends when both windows are closed.
 		open := len(sides)
@@ -135,7 +150,42 @@ func runDemo(env Env, args []string) error {
 	for _, s := range sides {
 		s.k.Close()
 	}
+	if !*auto {
+		demoRecordings(env, srv, sides)
+	}
 	return verdict
+}
+
+// demoRecordings waits (a little) for both kiosks' uploads and lists what
+// the server holds: one line per segment, as a lab would find it.
+func demoRecordings(env Env, srv *server.Server, sides []*demoSide) error {
+	recs, err := srv.Store().Recordings("")
+	if err != nil || len(recs) == 0 {
+		return err
+	}
+	var errs []error
+	for _, s := range sides {
+		// The recorder's own count: the engine may have stopped (the window closed).
+		deadline := time.Now().Add(demoUploadWait)
+		for s.rec.Pending() > 0 && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if n := s.rec.Pending(); n > 0 {
+			errs = append(errs, fmt.Errorf("%s: %d recording segments not uploaded within %v", s.name, n, demoUploadWait))
+		}
+	}
+	if recs, err = srv.Store().Recordings(""); err != nil {
+		return err
+	}
+	for _, r := range recs {
+		state := "uploading"
+		if r.CompleteMS != 0 {
+			state = "uploaded, checksum confirmed"
+		}
+		fmt.Fprintf(env.Stdout, "RECORDING participant=%s seq=%d codecs=%s duration_s=%.1f bytes=%d state=%q\n",
+			r.Participant, r.Seq, strings.Join(r.Codecs, "+"), float64(r.EndMS-r.StartMS)/1000, r.Size, state)
+	}
+	return errors.Join(errs...)
 }
 
 // demoAutoRun plays both participants: join, talk (a chat message each
@@ -151,6 +201,16 @@ func demoAutoRun(env Env, sides []*demoSide, dur time.Duration) error {
 	time.Sleep(500 * time.Millisecond) // let the windows appear: a person would read the welcome first
 	for _, s := range sides {
 		s.eng.Join(s.name)
+	}
+	// A person reads the consent screen (when the session records) and agrees.
+	for _, s := range sides {
+		if !participant.Wait(context.Background(), s.eng, 30*time.Second, func(st participant.State) bool { return st.Phase >= participant.PhaseWaiting }) {
+			return fmt.Errorf("%s: not joined within 30 s", s.name)
+		}
+		if st := s.eng.State(); st.Record != "" && st.Record != protocol.RecordOff {
+			time.Sleep(demoReadConsent)
+			s.eng.Consent(true, "en")
+		}
 	}
 	for _, s := range sides {
 		if !participant.Wait(context.Background(), s.eng, 30*time.Second, func(st participant.State) bool { return st.MediaConnected && !st.Deadline.IsZero() }) {

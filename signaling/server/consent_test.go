@@ -216,3 +216,26 @@ func TestRecordSettingValidation(t *testing.T) {
 		t.Fatalf("default record %q: %v", s.Record, s.Validate())
 	}
 }
+
+// With the device check on, the experimenter still sees who has the
+// consent screen in front of them and who declined: the kiosk asks for
+// consent before its device check.
+func TestConsentStatesComeBeforeTheDeviceCheck(t *testing.T) {
+	checkGoroutines(t)
+	cfg := recordingConfig(protocol.RecordAudio)
+	cfg.Rooms[0].Defaults.DeviceCheck = protocol.DeviceCheckRequired
+	ts := startServer(t, t.TempDir(), cfg, nil)
+	defer ts.Close()
+	a := dialKiosk(t, ts.url, "a")
+	// Joined, not through the device check (join() would finish it).
+	a.send(protocol.TypeJoin, "join", protocol.JoinRequest{Room: DefaultRoom, Seat: "seat-a", Pseudonym: "a"})
+	a.nextBody(protocol.TypeWelcome, &a.welcome)
+	code := a.welcome.Session
+	if ps := participantsOf(t, ts, code); ps["a"].State != "consent" {
+		t.Fatalf("before answering: state %q, want consent", ps["a"].State)
+	}
+	a.consent(false)
+	if ps := participantsOf(t, ts, code); ps["a"].State != "declined" {
+		t.Fatalf("after declining: state %q, want declined", ps["a"].State)
+	}
+}

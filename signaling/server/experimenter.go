@@ -252,13 +252,14 @@ func (h *Hub) participantViewLocked(p *participant, now time.Time) ParticipantVi
 	if p.sess.settings.Record != protocol.RecordOff {
 		v.Consent, v.Recording = p.rec.Consent, p.recording.view()
 	}
+	// In the kiosk's order: the consent screen comes before the device check.
 	switch {
-	case !p.ready():
-		v.State = "device_check"
 	case p.rec.Consent == protocol.ConsentDeclined && !p.consentOK():
 		v.State = "declined" // never paired
 	case !p.consentOK():
 		v.State = "consent" // waiting for the answer to the consent screen
+	case !p.ready():
+		v.State = "device_check"
 	case p.noPartner:
 		v.State = "no_partner"
 	}
