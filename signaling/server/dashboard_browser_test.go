@@ -95,3 +95,37 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Fatalf("the API after logout: %d %v", status, err)
 	}
 }
+
+// TestRecordingSessionInChromium: in a session that records, the
+// experimenter sees at a glance who declined, who is being recorded and how
+// many segments have reached the server.
+func TestRecordingSessionInChromium(t *testing.T) {
+	cfg := recordingConfig(protocol.RecordAudioVideo)
+	ts := startServer(t, t.TempDir(), cfg, nil)
+	defer ts.Close()
+	br := startChromium(t)
+	a, b := dialKiosk(t, ts.url, "A"), dialKiosk(t, ts.url, "B")
+	a.join(protocol.JoinRequest{})
+	b.join(protocol.JoinRequest{})
+	a.consent(true)
+	b.consent(false)
+	a.send(protocol.TypeRecording, "r1", protocol.RecordingState{Segment: "seg-1", Seq: 1, State: protocol.RecordingStarted, ID: "r1"})
+	for env := a.next(protocol.TypeAck); env.Ref != "r1"; env = a.next(protocol.TypeAck) {
+	}
+
+	br.navigate(ts.base + "/admin/")
+	br.until("the login form", `document.getElementById("token")`)
+	if err := br.eval(`document.getElementById("token").value = `+jsString(ts.AdminToken())+`; document.getElementById("login").click()`, nil); err != nil {
+		t.Fatal(err)
+	}
+	br.until("the dashboard", `document.querySelector('meta[name="csrf"]')`)
+	br.navigate(ts.base + "/admin/?session=" + a.welcome.Session)
+	br.until("seat B's row, declined", `document.querySelector("#participant-seat-B .state-declined")`)
+	br.until("seat A's row, recording", `[...document.querySelectorAll("#participant-seat-A td")].some(td => td.textContent.startsWith("recording, 0/0"))`)
+	br.until("the session's setting", `document.body.textContent.includes("recording audio_video")`)
+	if dir := os.Getenv("PARLEY_SHOTS"); dir != "" {
+		os.MkdirAll(dir, 0o755)
+		br.screenshot(filepath.Join(dir, "dashboard-recording.png"))
+	}
+	br.screenshot(filepath.Join(t.TempDir(), "dashboard.png"))
+}
