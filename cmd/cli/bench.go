@@ -127,8 +127,8 @@ func runBench(env Env, args []string) error {
 			return fmt.Errorf("recording benchmark: %w", err)
 		}
 		rep.Record = &res
-		fmt.Fprintf(env.Stdout, "recording one participant (%dx%d VP8 at %d kb/s + Opus, %.0f s): %.2f%% of a core, %.1f MB per minute\n",
-			res.Width, res.Height, res.VideoKbps, res.MediaSeconds, 100*res.CPUShare, res.MBPerMinute)
+		fmt.Fprintf(env.Stdout, "recording one participant (%dx%d VP8 at %d kb/s + Opus, %.0f s): %.2f%% of a core, %.1f MB per minute (audio alone %.2f)\n",
+			res.Width, res.Height, res.VideoKbps, res.MediaSeconds, 100*res.CPUShare, res.MBPerMinute, res.AudioMBPerMinute)
 	}
 	if *only == "" || *only == "server" {
 		for _, f := range strings.Split(*sizes, ",") {

@@ -38,11 +38,14 @@ type RecordResult struct {
 	// CPUShare is CPU seconds per second of media: the share of one core.
 	CPUShare    float64 `json:"cpu_share_of_core"`
 	MBPerMinute float64 `json:"mb_per_minute"`
-	Width       int     `json:"width"`
-	Height      int     `json:"height"`
-	VideoKbps   int     `json:"video_kbps"`
-	Frames      int     `json:"frames"`
-	Packets     int     `json:"packets"`
+	// AudioMBPerMinute is the Opus alone (an audio-only session's
+	// recording, without the container's few bytes per packet).
+	AudioMBPerMinute float64 `json:"audio_mb_per_minute"`
+	Width            int     `json:"width"`
+	Height           int     `json:"height"`
+	VideoKbps        int     `json:"video_kbps"`
+	Frames           int     `json:"frames"`
+	Packets          int     `json:"packets"`
 }
 
 type clipFrame struct {
@@ -98,8 +101,13 @@ func Record(dir string, d time.Duration) (RecordResult, error) {
 	if err != nil {
 		return RecordResult{}, fmt.Errorf("recording benchmark: %w", err)
 	}
+	var opusBytes int
+	for _, f := range audio {
+		opusBytes += len(f.data)
+	}
 	return RecordResult{MediaSeconds: d.Seconds(), CPUShare: cpu / d.Seconds(), MBPerMinute: float64(sum.Bytes) / 1e6 / d.Minutes(),
-		Width: w, Height: h, VideoKbps: kit.DefaultVideoBitrate / 1000, Frames: sum.VideoFrames, Packets: sum.AudioPackets}, nil
+		AudioMBPerMinute: float64(opusBytes) / 1e6 / recordClip.Minutes(),
+		Width:            w, Height: h, VideoKbps: kit.DefaultVideoBitrate / 1000, Frames: sum.VideoFrames, Packets: sum.AudioPackets}, nil
 }
 
 // encodeClip encodes recordClip of the test picture and tone.
