@@ -5,6 +5,8 @@
 package local
 
 import (
+	"log/slog"
+
 	"github.com/parley-lab/parley/media/engine"
 	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/media/recording"
@@ -39,10 +41,17 @@ func Open(kitOptions kit.Options, cfg engine.Config, recordDir string) (*Partici
 				}
 			}})
 		if err != nil {
-			k.Close()
-			return nil, err
+			// The kiosk still serves its participant; a session that
+			// records says in the log that this one cannot.
+			log := cfg.Log
+			if log == nil {
+				log = slog.Default()
+			}
+			log.Error("recordings cannot be kept on this workstation; a session that records will not be recorded here", "dir", recordDir, "err", err)
+			p.Recorder = nil
+		} else {
+			cfg.Recorder = p.Recorder
 		}
-		cfg.Recorder = p.Recorder
 	}
 	cfg.Media, cfg.Dial = k.Media(), k.Dialer()
 	if p.Engine, err = engine.New(cfg); err != nil {

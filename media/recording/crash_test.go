@@ -198,3 +198,53 @@ func TestKilledKioskSegmentIsRecoveredAndUploaded(t *testing.T) {
 		}
 	}
 }
+
+// A segment finished while the server is down stays on the kiosk, counted
+// as pending, and goes up when the server is back (same address, same data).
+func TestUploadWaitsForTheServer(t *testing.T) {
+	dir := t.TempDir()
+	start := func(addr string) *server.Server {
+		t.Helper()
+		srv, err := server.Start(server.Config{DataDir: filepath.Join(dir, "srv"), Listen: addr,
+			Rooms: []server.Room{{Name: "lab", AutoSession: true, Defaults: server.SessionSettings{Record: protocol.RecordAudioVideo}}}},
+			server.WithLogger(quiet))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return srv
+	}
+	srv := start("127.0.0.1:0")
+	addr := srv.Addr()
+	who := joinRecorded(t, srv)
+	srv.Close()
+
+	tp := &tap{}
+	c := &clock{t: time.Now()}
+	r := openRecorder(t, filepath.Join(dir, "kiosk"), tp, c)
+	if _, err := r.Start(who); err != nil {
+		t.Fatal(err)
+	}
+	recordtest.Feed(tp, recordtest.MustSource(t, testW, testH, testFPS), c.now(), 2*time.Second)
+	c.add(2 * time.Second)
+	if _, _, err := r.Stop(who, protocol.SegmentCallEnded, true); err != nil {
+		t.Fatal(err)
+	}
+	r.Upload() // refused: nobody listens
+	if n := r.Pending(); n != 1 {
+		t.Fatalf("%d pending with the server down, want 1", n)
+	}
+
+	srv = start(addr)
+	defer srv.Close()
+	r.Upload() // as the engine does when the server answers again
+	testkit.Eventually(t, "the segment uploaded", func() bool { return r.Pending() == 0 })
+	recs, err := srv.Store().Recordings(who.Session)
+	if err != nil || len(recs) != 1 || recs[0].CompleteMS == 0 || !recs[0].Final {
+		t.Fatalf("the server's segments: %+v (%v)", recs, err)
+	}
+	// The participant's discussion is over and all of it is on the server:
+	// nothing of them is left on the workstation.
+	if _, err := os.Stat(filepath.Join(dir, "kiosk", who.Session, who.Participant)); !os.IsNotExist(err) {
+		t.Fatalf("the participant's recording directory is still there: %v", err)
+	}
+}
