@@ -85,14 +85,7 @@ func (c KioskConfig) StatePath() string {
 	if c.StateFile != "" {
 		return c.StateFile
 	}
-	dir := os.Getenv("XDG_STATE_HOME")
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			home = os.TempDir()
-		}
-		dir = filepath.Join(home, ".local", "state")
-	}
+	dir := xdgDir("XDG_STATE_HOME", ".local", "state")
 	sum := sha256.Sum256([]byte(c.Server + "\x00" + c.Room + "\x00" + c.Seat))
 	return filepath.Join(dir, "parley", "kiosk-"+hex.EncodeToString(sum[:6])+".json")
 }
@@ -104,15 +97,20 @@ func (c KioskConfig) RecordingsPath() string {
 	if c.RecordingsDir != "" {
 		return c.RecordingsDir
 	}
-	dir := os.Getenv("XDG_DATA_HOME")
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			home = os.TempDir()
-		}
-		dir = filepath.Join(home, ".local", "share")
+	return filepath.Join(xdgDir("XDG_DATA_HOME", ".local", "share"), "parley", "recordings")
+}
+
+// xdgDir is the XDG base directory named by env, or its default under the
+// home directory (the temporary directory without a home).
+func xdgDir(env string, underHome ...string) string {
+	if dir := os.Getenv(env); dir != "" {
+		return dir
 	}
-	return filepath.Join(dir, "parley", "recordings")
+	home, err := os.UserHomeDir()
+	if err != nil {
+		home = os.TempDir()
+	}
+	return filepath.Join(append([]string{home}, underHome...)...)
 }
 
 // ErrKioskConfig wraps kiosk configuration errors; the message names the key.

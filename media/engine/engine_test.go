@@ -50,18 +50,20 @@ type side struct {
 	tone float64
 }
 
+// startServer serves the room "lab", whose sessions open by themselves
+// and last durationS.
 func startServer(t *testing.T, dir, addr string, durationS int) *server.Server {
 	t.Helper()
-	srv, err := server.New(server.Config{DataDir: dir, Listen: addr,
-		Rooms: []server.Room{{Name: "lab", AutoSession: true, Defaults: server.SessionSettings{DurationS: durationS}}}},
-		server.WithLogger(quiet))
+	return startRooms(t, dir, addr, server.Room{Name: "lab", AutoSession: true, Defaults: server.SessionSettings{DurationS: durationS}})
+}
+
+// startRooms serves rooms from the data directory dir on addr.
+func startRooms(t *testing.T, dir, addr string, rooms ...server.Room) *server.Server {
+	t.Helper()
+	srv, err := server.Start(server.Config{DataDir: dir, Listen: addr, Rooms: rooms}, server.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve()
 	return srv
 }
 

@@ -104,15 +104,7 @@ func TestServerNotUpYetIsSaidAndJoinedWhenItIs(t *testing.T) {
 func TestJoinBeforeTheSessionGoesThroughWhenItOpens(t *testing.T) {
 	leakCheck(t)
 	dir := t.TempDir()
-	srv, err := server.New(server.Config{DataDir: filepath.Join(dir, "srv"), Listen: "127.0.0.1:0", Rooms: []server.Room{{Name: "econlab"}}},
-		server.WithLogger(quiet))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve()
+	srv := startRooms(t, filepath.Join(dir, "srv"), "127.0.0.1:0", server.Room{Name: "econlab"})
 	defer srv.Close()
 	a := stillSide(t, "a", "ws://"+srv.Addr()+"/ws", "econlab", dir, nil)
 	a.eng.Join("Ann")

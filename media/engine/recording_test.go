@@ -19,17 +19,8 @@ import (
 // startRecordingServer is startServer with the room's sessions recorded.
 func startRecordingServer(t *testing.T, dir string, durationS int, mode string) *server.Server {
 	t.Helper()
-	srv, err := server.New(server.Config{DataDir: dir, Listen: "127.0.0.1:0",
-		Rooms: []server.Room{{Name: "lab", AutoSession: true, Defaults: server.SessionSettings{DurationS: durationS, Record: mode}}}},
-		server.WithLogger(quiet))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve()
-	return srv
+	return startRooms(t, dir, "127.0.0.1:0", server.Room{Name: "lab", AutoSession: true,
+		Defaults: server.SessionSettings{DurationS: durationS, Record: mode}})
 }
 
 // segmentsOf lists the server's segments of the participant at seat, in order.
