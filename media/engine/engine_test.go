@@ -161,7 +161,7 @@ func TestMediaSurvivesPacketLoss(t *testing.T) {
 	// Four seconds of video each way (at 30 frames a second), however long
 	// a busy machine takes to send them.
 	for _, s := range []*side{a, b} {
-		eventually(t, s.name+" sending 120 frames", func() bool { return s.kit.FramesSent() >= 120 })
+		testkit.Reaches(t, s.name+" sending 120 frames", s.kit.FramesSent, 120)
 	}
 	for _, pair := range [][2]*side{{a, b}, {b, a}} {
 		me, partner := pair[0], pair[1]

@@ -14,6 +14,7 @@ import (
 	"github.com/parley-lab/parley/signaling/protocol"
 	"github.com/parley-lab/parley/signaling/server"
 	"github.com/parley-lab/parley/signaling/store"
+	"github.com/parley-lab/parley/signaling/testkit"
 )
 
 // startRecordingServer is startServer with the room's sessions recorded.
@@ -156,7 +157,7 @@ func TestRejoinGivesTwoSegments(t *testing.T) {
 	for _, s := range []*side{a, b} {
 		waitFor(t, s, "recording", func(st participant.State) bool { return st.Recording })
 	}
-	eventually(t, "a second of video", func() bool { return b.kit.FramesSent() >= 30 })
+	testkit.Reaches(t, "a second of video", b.kit.FramesSent, 30)
 	away := time.Now()
 	b.eng.Close() // the kiosk stops; the token stays
 	b.rec.Close()
@@ -165,7 +166,7 @@ func TestRejoinGivesTwoSegments(t *testing.T) {
 	defer again.eng.Leave()
 	waitFor(t, again, "recording again", func(st participant.State) bool { return st.Recording })
 	back := time.Now()
-	eventually(t, "a second of video again", func() bool { return again.kit.FramesSent() >= 30 })
+	testkit.Reaches(t, "a second of video again", again.kit.FramesSent, 30)
 	if _, err := srv.Hub().EndSession(again.eng.State().Session); err != nil {
 		t.Fatal(err)
 	}

@@ -28,3 +28,21 @@ func Eventually(t testing.TB, what string, cond func() bool) {
 		time.Sleep(EventuallyPoll)
 	}
 }
+
+// Reaches waits until count reaches target, failing the test with what
+// only when the count has not moved for EventuallyLimit: a starved
+// machine makes a stream slow (a video encoder runs below normal priority
+// by design), which is not what a test of the stream looks for.
+func Reaches(t testing.TB, what string, count func() int64, target int64) {
+	t.Helper()
+	last, moved := count(), time.Now()
+	for last < target {
+		if time.Since(moved) > EventuallyLimit {
+			t.Fatalf("timed out waiting for %s: stuck at %d of %d", what, last, target)
+		}
+		time.Sleep(EventuallyPoll)
+		if n := count(); n != last {
+			last, moved = n, time.Now()
+		}
+	}
+}

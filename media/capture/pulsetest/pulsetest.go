@@ -237,15 +237,37 @@ func release() {
 // FeedTick is how often Feed tops up a microphone's FIFO.
 const FeedTick = 10 * time.Millisecond
 
+// FeedOpenLimit bounds the wait for PulseAudio to hold the microphone's
+// FIFO open for reading (a blocking open would wait for ever if it never does).
+const FeedOpenLimit = 10 * time.Second
+
+// openWriter opens the FIFO for writing once PulseAudio reads it: a
+// non-blocking open fails (ENXIO) while nobody reads, and is tried again.
+func (m Mic) openWriter(t testing.TB) *os.File {
+	t.Helper()
+	deadline := time.Now().Add(FeedOpenLimit)
+	for {
+		fd, err := syscall.Open(m.FIFO, syscall.O_WRONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+		if err == nil {
+			if err := syscall.SetNonblock(fd, false); err != nil {
+				syscall.Close(fd)
+				t.Fatalf("microphone %s: %v", m.Name, err)
+			}
+			return os.NewFile(uintptr(fd), m.FIFO)
+		}
+		if err != syscall.ENXIO || time.Now().After(deadline) {
+			t.Fatalf("microphone %s: PulseAudio does not read its FIFO %s (within %v): %v", m.Name, m.FIFO, FeedOpenLimit, err)
+		}
+		time.Sleep(FeedTick)
+	}
+}
+
 // Feed writes next's samples into the microphone's FIFO in real time (Rate
 // a second) until the test ends or stop is called (then the FIFO has no
 // writer, and the source delivers nothing). next(i) is sample i.
 func (m Mic) Feed(t testing.TB, next func(i int) int16) (stop func()) {
 	t.Helper()
-	f, err := os.OpenFile(m.FIFO, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := m.openWriter(t)
 	quit := make(chan struct{})
 	done := make(chan struct{})
 	var once sync.Once
