@@ -7,6 +7,8 @@ import (
 
 	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/transport/v4/vnet"
+
+	"github.com/parley-lab/parley/signaling/testkit"
 )
 
 // Limits for the congestion tests.
@@ -52,7 +54,7 @@ func testRateLimited(t *testing.T, linkRate int) {
 	p := newPair(t, n, s, DefaultVideoCeiling)
 	followEstimate(s, p.a)
 	start := time.Now()
-	waitUntil(t, "the video bitrate to fall below the link's rate", func() bool {
+	testkit.Eventually(t, "the video bitrate to fall below the link's rate", func() bool {
 		return int(s.encBitrate.Load())+AudioReserve < linkRate
 	})
 	adapted := time.Now()
@@ -60,7 +62,7 @@ func testRateLimited(t *testing.T, linkRate int) {
 	// The queue built before the adaptation drains; after it the latency
 	// is bounded.
 	var p95 time.Duration
-	waitUntil(t, "a bounded latency on the capped link", func() bool {
+	testkit.Eventually(t, "a bounded latency on the capped link", func() bool {
 		var n int
 		since := time.Now().Add(-settledFrames * time.Second / testFPS)
 		if since.Before(adapted) {
@@ -70,7 +72,7 @@ func testRateLimited(t *testing.T, linkRate int) {
 		return n >= minSettledFrames && p95 < capLatencyBound
 	})
 	okBefore, lostBefore := p.audioOK.Load(), p.audioLost.Load()
-	waitUntil(t, "a second of audio on the capped link", func() bool { return p.audioOK.Load() > okBefore+50 })
+	testkit.Eventually(t, "a second of audio on the capped link", func() bool { return p.audioOK.Load() > okBefore+50 })
 	if ok, lost := p.audioOK.Load()-okBefore, p.audioLost.Load()-lostBefore; lost*20 > ok+lost {
 		t.Errorf("audio after the adaptation: %d frames received, %d concealed", ok, lost)
 	}
@@ -94,9 +96,9 @@ func TestCleanLinkKeepsFullRate(t *testing.T) {
 	p := newPair(t, n, s, DefaultVideoCeiling)
 	followEstimate(s, p.a)
 	decoded := p.decoded.Load()
-	waitUntil(t, "three seconds of video", func() bool { return p.decoded.Load() >= decoded+3*testFPS })
+	testkit.Eventually(t, "three seconds of video", func() bool { return p.decoded.Load() >= decoded+3*testFPS })
 	t.Logf("clean link after 3 s of video: estimate %d b/s, video target %d b/s", p.a.Estimate(), p.a.TargetVideoBitrate())
-	waitUntil(t, fmt.Sprintf("a video target of at least 9/10 of the ceiling %d b/s on a clean link", DefaultVideoCeiling),
+	testkit.Eventually(t, fmt.Sprintf("a video target of at least 9/10 of the ceiling %d b/s on a clean link", DefaultVideoCeiling),
 		func() bool { return p.a.TargetVideoBitrate() >= DefaultVideoCeiling*9/10 })
 }
 

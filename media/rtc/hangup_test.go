@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/parley-lab/parley/signaling/protocol"
+
+	"github.com/parley-lab/parley/signaling/testkit"
 )
 
 // When the partner hangs up (its discussion ended a moment before ours),
@@ -18,7 +20,7 @@ func TestPartnerHangupIsNotAFailureAtOnce(t *testing.T) {
 		p := newPair(t, n, s, 0)
 		hungUp := time.Now()
 		p.a.Close()
-		waitUntil(t, "B to see the hang-up", func() bool { return !p.historyB.first(protocol.CallDisconnected).IsZero() })
+		testkit.Eventually(t, "B to see the hang-up", func() bool { return !p.historyB.first(protocol.CallDisconnected).IsZero() })
 		if !p.historyB.first(protocol.CallFailed).IsZero() {
 			t.Fatal("the partner's hang-up was reported as failed at once")
 		}
@@ -30,7 +32,7 @@ func TestPartnerHangupIsNotAFailureAtOnce(t *testing.T) {
 			}
 			continue
 		}
-		waitUntil(t, "B to give the call up", func() bool { return !p.historyB.first(protocol.CallFailed).IsZero() })
+		testkit.Eventually(t, "B to give the call up", func() bool { return !p.historyB.first(protocol.CallFailed).IsZero() })
 		if d := p.historyB.first(protocol.CallFailed).Sub(hungUp); d < RemoteHangupGrace {
 			t.Fatalf("failed %v after the hang-up; the grace is %v", d, RemoteHangupGrace)
 		}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/transport/v4/vnet"
+
+	"github.com/parley-lab/parley/signaling/testkit"
 )
 
 // lossCounter drops every lossEvery-th new video packet from A to B (never
@@ -77,17 +79,17 @@ func TestNACKBoundedPerLostPacket(t *testing.T) {
 	l.mu.Lock()
 	l.dropping = true
 	l.mu.Unlock()
-	waitUntil(t, "lost packets", func() bool { return l.lost() >= wantLost })
+	testkit.Eventually(t, "lost packets", func() bool { return l.lost() >= wantLost })
 	l.mu.Lock()
 	l.dropping = false
 	l.mu.Unlock()
 	// Every lost packet is found missing, and none is still waited for
 	// (each repaired or given up).
-	waitUntil(t, "the repairs", func() bool {
+	testkit.Eventually(t, "the repairs", func() bool {
 		return p.b.Repair().NACK.Missing >= int64(wantLost) && p.b.repair.nack.pending() == 0
 	})
 	decodedBefore := p.decoded.Load()
-	waitUntil(t, "video after the loss", func() bool { return p.decoded.Load() > decodedBefore+testFPS })
+	testkit.Eventually(t, "video after the loss", func() bool { return p.decoded.Load() > decodedBefore+testFPS })
 	p.close()
 
 	nst, rst := p.b.Repair().NACK, p.a.Repair().Retransmit

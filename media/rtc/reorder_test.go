@@ -12,6 +12,8 @@ import (
 
 	"github.com/parley-lab/parley/media/testsrc"
 	"github.com/parley-lab/parley/signaling/protocol"
+
+	"github.com/parley-lab/parley/signaling/testkit"
 )
 
 // reorderEvery: the test's audio sender swaps every reorderEvery-th
@@ -62,7 +64,7 @@ func TestReorderedAudioIsHandedOn(t *testing.T) {
 	defer b.Close()
 	relayB.connect(b)
 	relayA.connect(a)
-	waitUntil(t, "the call", connected.Load)
+	testkit.Eventually(t, "the call", connected.Load)
 
 	enc, err := opus.NewEncoder(SampleRate, 1, opus.AppVoIP)
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/parley-lab/parley/signaling/protocol"
+
+	"github.com/parley-lab/parley/signaling/testkit"
 )
 
 // Our offer carries VP8 and Opus only, the feedback we implement and the
@@ -98,7 +100,7 @@ func TestOfferPreferringH264AndVP9EndsOnVP8(t *testing.T) {
 				return err
 			}
 			go func() {
-				waitUntil(t, "the answer", func() bool { return remote.RemoteDescription() != nil })
+				testkit.Eventually(t, "the answer", func() bool { return remote.RemoteDescription() != nil })
 				remote.AddICECandidate(init)
 			}()
 		}
@@ -130,7 +132,7 @@ func TestOfferPreferringH264AndVP9EndsOnVP8(t *testing.T) {
 	if err := call.HandleSignal(protocol.Signal{Kind: protocol.SignalOffer, SDP: offer.SDP}); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "decoded VP8 frames", func() bool { return decoded.Load() >= 10 })
+	testkit.Eventually(t, "decoded VP8 frames", func() bool { return decoded.Load() >= 10 })
 	a, _ := answer.Load().(string)
 	for _, bad := range []string{"H264", "VP9"} {
 		if strings.Contains(a, bad) {

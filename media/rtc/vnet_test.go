@@ -21,6 +21,8 @@ import (
 	"github.com/parley-lab/parley/media/testsrc"
 	"github.com/parley-lab/parley/media/vp8"
 	"github.com/parley-lab/parley/signaling/protocol"
+
+	"github.com/parley-lab/parley/signaling/testkit"
 )
 
 // Tests here run two calls on pion's virtual network: side A sends test
@@ -34,18 +36,6 @@ const (
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-// waitUntil polls cond until it holds, failing the test after waitLimit.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(pollEvery)
-	}
-}
 
 // rtpOf returns the RTP header fields of a UDP chunk that carries SRTP
 // (whose header is in the clear), ok false for anything else (STUN, DTLS,
@@ -345,7 +335,7 @@ func newPair(t *testing.T, n *testNet, s *sender, ceiling int) *pair {
 		}
 		time.Sleep(pollEvery)
 	}
-	waitUntil(t, "the first decoded frame", func() bool { return p.decoded.Load() > 0 })
+	testkit.Eventually(t, "the first decoded frame", func() bool { return p.decoded.Load() > 0 })
 	return p
 }
 
