@@ -77,10 +77,8 @@ type waiting struct {
 
 func (v *videoReceiver) run() {
 	var (
-		started bool
-		expect  uint16
-		held    = map[uint16]waiting{}
-		a       assembler
+		seq sequencer
+		a   assembler
 	)
 	a.broken = true // nothing decodable until the first keyframe
 	for {
@@ -90,39 +88,81 @@ func (v *videoReceiver) run() {
 		}
 		now := time.Now()
 		v.bytes.Add(int64(len(pkt.Payload)))
-		if !started {
-			started, expect = true, pkt.SequenceNumber
-		}
-		d := int16(pkt.SequenceNumber - expect)
-		if d < 0 {
-			continue // processed already, or given up on
-		}
-		if d > maxReorder {
-			clear(held)
-			expect = pkt.SequenceNumber
-			a.lose()
-		}
-		held[pkt.SequenceNumber] = waiting{pkt, now}
-		for len(held) > 0 {
-			if w, ok := held[expect]; ok {
-				delete(held, expect)
-				expect++
-				a.add(w.pkt, w.at, v)
+		for _, w := range seq.push(pkt, now, v.wait()) {
+			if w.pkt == nil {
+				a.lose()
 				continue
 			}
-			oldest := now
-			for _, w := range held {
-				if w.at.Before(oldest) {
-					oldest = w.at
+			frame, askKey := a.add(w.pkt, w.at)
+			if frame == nil {
+				if askKey {
+					v.askKeyframe()
 				}
+				continue
 			}
-			if now.Sub(oldest) < v.wait() {
-				break // wait for the retransmission
+			if err := v.decode(frame); err != nil {
+				a.broken = true
+				v.askKeyframe()
+				continue
 			}
-			expect++
-			a.lose()
+			a.broken = false
+			v.delaySum.Add(int64(time.Since(a.startAt)))
+			v.delayN.Add(1)
 		}
 	}
+}
+
+// sequencer puts packets back in sequence order: one that comes early is
+// held until the gap before it is filled (a retransmission) or has waited
+// long enough, and the gap is then given up.
+type sequencer struct {
+	started bool
+	expect  uint16
+	held    map[uint16]waiting
+	out     []waiting
+}
+
+// push takes a packet as it arrives at now; it returns what is now in
+// order, a nil packet standing for each one given up on (valid until the
+// next push). wait is how long a gap may wait for its retransmission.
+func (s *sequencer) push(pkt *rtp.Packet, now time.Time, wait time.Duration) []waiting {
+	s.out = s.out[:0]
+	if s.held == nil {
+		s.held = map[uint16]waiting{}
+	}
+	if !s.started {
+		s.started, s.expect = true, pkt.SequenceNumber
+	}
+	d := int16(pkt.SequenceNumber - s.expect)
+	if d < 0 {
+		return s.out // processed already, or given up on
+	}
+	if d > maxReorder {
+		clear(s.held)
+		s.expect = pkt.SequenceNumber
+		s.out = append(s.out, waiting{})
+	}
+	s.held[pkt.SequenceNumber] = waiting{pkt, now}
+	for len(s.held) > 0 {
+		if w, ok := s.held[s.expect]; ok {
+			delete(s.held, s.expect)
+			s.expect++
+			s.out = append(s.out, w)
+			continue
+		}
+		oldest := now
+		for _, w := range s.held {
+			if w.at.Before(oldest) {
+				oldest = w.at
+			}
+		}
+		if now.Sub(oldest) < wait {
+			break // wait for the retransmission
+		}
+		s.expect++
+		s.out = append(s.out, waiting{})
+	}
+	return s.out
 }
 
 // assembler builds VP8 frames from packets in sequence order.
@@ -141,40 +181,37 @@ func (a *assembler) lose() {
 	a.broken, a.inFrame, a.frame = true, false, a.frame[:0]
 }
 
-func (a *assembler) add(pkt *rtp.Packet, at time.Time, v *videoReceiver) {
+// add takes the next packet in order. At a frame's last packet (the marker
+// bit) it returns the frame to decode, valid until the next add; askKey
+// says that a frame was complete but cannot be decoded (it follows a loss
+// and is not a keyframe). The caller decodes, and sets broken when
+// decoding fails, clears it when it works.
+func (a *assembler) add(pkt *rtp.Packet, at time.Time) (frame []byte, askKey bool) {
 	payload, err := a.depack.Unmarshal(pkt.Payload)
 	if err != nil || len(payload) == 0 {
-		return
+		return nil, false
 	}
 	if a.depack.S == 1 && a.depack.PID == 0 {
 		a.inFrame, a.ts, a.frame, a.startAt = true, pkt.Timestamp, a.frame[:0], at
 	} else if !a.inFrame || pkt.Timestamp != a.ts {
 		a.inFrame = false
-		return
+		return nil, false
 	}
 	if len(a.frame)+len(payload) > maxFrameBytes {
 		a.inFrame, a.broken = false, true
-		return
+		return nil, false
 	}
 	a.frame = append(a.frame, payload...)
 	if !pkt.Marker {
-		return
+		return nil, false
 	}
 	// The last packet of the frame: decode now, not when the next begins.
 	a.inFrame = false
 	keyframe := a.frame[0]&0x01 == 0
 	if a.broken && !keyframe {
-		v.askKeyframe()
-		return
+		return nil, true
 	}
-	if err := v.decode(a.frame); err != nil {
-		a.broken = true
-		v.askKeyframe()
-		return
-	}
-	a.broken = false
-	v.delaySum.Add(int64(time.Since(a.startAt)))
-	v.delayN.Add(1)
+	return a.frame, false
 }
 
 func (v *videoReceiver) askKeyframe() {
