@@ -130,7 +130,14 @@ func New(cfg Config) (*Call, error) {
 	se.SetICETimeouts(ICEDisconnectedTimeout, ICEFailedTimeout-ICEDisconnectedTimeout, ICEKeepalive)
 	se.SetICEMaxBindingRequests(ICEMaxBindingRequests)
 	se.SetDTLSRetransmissionInterval(DTLSRetransmitInterval)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	// A browser hides its addresses behind random .local names: resolve
+	// them (a query on the LAN, as browsers do), never announce our own.
+	// The virtual network of tests and benchmarks has no multicast.
+	if cfg.Net == nil {
+		se.SetICEMulticastDNSMode(ice.MulticastDNSModeQueryOnly)
+	} else {
+		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	}
 	se.SetIncludeLoopbackCandidate(cfg.Loopback)
 	se.SetInterfaceFilter(func(name string) bool {
 		for _, p := range virtualInterfaces {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parley-lab/parley/signaling/protocol"
+	"github.com/parley-lab/parley/signaling/testkit"
 )
 
 // participantsOf is the experimenter's participants view of a session.
@@ -45,10 +46,19 @@ func TestConsentGatesPairing(t *testing.T) {
 	a.consent(false)
 	a.consent(true) // the first answer is kept
 	b.consent(true)
-	clk.Advance(2 * DefaultNoPartnerAfterS * time.Second)
+	// The waiting count that follows b's answer comes after its no-partner
+	// timer is armed: only then may the fake clock move past it.
 	var w protocol.Waiting
-	for b.nextBody(protocol.TypeWaiting, &w); !w.NoPartner; b.nextBody(protocol.TypeWaiting, &w) {
-	}
+	b.nextBody(protocol.TypeWaiting, &w)
+	clk.Advance(2 * DefaultNoPartnerAfterS * time.Second)
+	testkit.Eventually(t, "b told that no partner came", func() bool {
+		for _, env := range b.drain() {
+			if env.Type == protocol.TypeWaiting {
+				json.Unmarshal(env.Data, &w)
+			}
+		}
+		return w.NoPartner
+	})
 	for _, env := range a.drain() {
 		if env.Type == protocol.TypePaired {
 			t.Fatal("a participant who declined was paired")
