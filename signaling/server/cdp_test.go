@@ -197,6 +197,13 @@ func (c *chromium) eval(js string, out any) error {
 	return nil
 }
 
+// run runs JavaScript statements in the page.
+func (c *chromium) run(js string) error { return c.eval(js, nil) }
+
+// value evaluates a JavaScript expression in the page (awaiting a
+// promise) and decodes it into out.
+func (c *chromium) value(js string, out any) error { return c.eval(js, out) }
+
 // until waits for a JavaScript condition to be true in the page.
 func (c *chromium) until(what, js string) {
 	c.t.Helper()

@@ -15,8 +15,28 @@ import (
 func TestDashboardInChromium(t *testing.T) {
 	ts := startServer(t, t.TempDir(), Config{}, nil)
 	defer ts.Close()
-	br := startChromium(t)
+	experimenterDay(t, ts, startChromium(t), "chromium")
+}
 
+// TestDashboardInFirefox: the same, in Debian's Firefox ESR.
+func TestDashboardInFirefox(t *testing.T) {
+	ts := startServer(t, t.TempDir(), Config{}, nil)
+	defer ts.Close()
+	experimenterDay(t, ts, startFirefox(t), "firefox")
+}
+
+// realBrowser is what the dashboard tests do in a real browser (chromium, firefox).
+type realBrowser interface {
+	navigate(url string)
+	until(what, js string)
+	run(js string) error
+	value(js string, out any) error
+	screenshot(path string)
+}
+
+// experimenterDay is the experimenter's session in br (named name in
+// the screenshot's file name).
+func experimenterDay(t *testing.T, ts *testServer, br realBrowser, name string) {
 	a, b, w, clkA := inCall(t, ts)
 	c, d := dialKiosk(t, ts.url, "C"), dialKiosk(t, ts.url, "D")
 	c.join(protocol.JoinRequest{})
@@ -32,7 +52,7 @@ func TestDashboardInChromium(t *testing.T) {
 	// Log in with the admin token.
 	br.navigate(ts.base + "/admin/")
 	br.until("the login form", `document.getElementById("token")`)
-	if err := br.eval(`document.getElementById("token").value = `+jsString(ts.AdminToken())+`; document.getElementById("login").click()`, nil); err != nil {
+	if err := br.run(`document.getElementById("token").value = `+jsString(ts.AdminToken())+`; document.getElementById("login").click()`); err != nil {
 		t.Fatal(err)
 	}
 	br.until("the dashboard", `document.querySelector('meta[name="csrf"]')`)
@@ -40,10 +60,10 @@ func TestDashboardInChromium(t *testing.T) {
 	// The kiosks' rows, live.
 	br.until("seat A's row in a call", `document.querySelector("#participant-seat-A .state-in_call")`)
 	br.until("group 2", `document.getElementById("group-2")`)
-	br.eval(`window.confirm = () => true`, nil)
+	br.run(`window.confirm = () => true`)
 	if dir := os.Getenv("PARLEY_SHOTS"); dir != "" {
 		os.MkdirAll(dir, 0o755)
-		br.screenshot(filepath.Join(dir, "dashboard-two-pairs.png"))
+		br.screenshot(filepath.Join(dir, "dashboard-two-pairs-"+name+".png"))
 	}
 	br.screenshot(filepath.Join(t.TempDir(), "dashboard.png"))
 
@@ -53,8 +73,8 @@ func TestDashboardInChromium(t *testing.T) {
 	br.until("the newcomer's row", `document.getElementById("participant-seat-E")`)
 
 	// A message to group 1 reaches its kiosks.
-	br.eval(`document.getElementById("post-to").value = "group:1"; document.getElementById("post-body").value = "Two minutes left";
-		document.querySelector("#post-form button").click()`, nil)
+	br.run(`document.getElementById("post-to").value = "group:1"; document.getElementById("post-body").value = "Two minutes left";
+		document.querySelector("#post-form button").click()`)
 	var m protocol.ChatMessage
 	a.nextBody(protocol.TypeChatMsg, &m)
 	if m.Body != "Two minutes left" || m.Role != protocol.RoleExperimenter {
@@ -63,7 +83,7 @@ func TestDashboardInChromium(t *testing.T) {
 	br.until("the message in the chat", `[...document.querySelectorAll("#chat .body")].some(e => e.textContent === "Two minutes left")`)
 
 	// More time moves the kiosk's deadline.
-	br.eval(`document.querySelector("#group-1 .more-time").click()`, nil)
+	br.run(`document.querySelector("#group-1 .more-time").click()`)
 	var clk protocol.Clock
 	a.nextBody(protocol.TypeClock, &clk)
 	if clk.DeadlineMS != clkA.DeadlineMS+60_000 {
@@ -71,7 +91,7 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	// Pause stops it.
 	br.until("the pause button", `document.querySelector("#group-1 .pause")`)
-	br.eval(`document.querySelector("#group-1 .pause").click()`, nil)
+	br.run(`document.querySelector("#group-1 .pause").click()`)
 	a.nextBody(protocol.TypeClock, &clk)
 	if !clk.Paused {
 		t.Fatalf("clock after pause: %+v", clk)
@@ -79,7 +99,7 @@ func TestDashboardInChromium(t *testing.T) {
 	br.until("group 1 shown paused", `document.querySelector("#group-1 .state-paused")`)
 
 	// Remove ends that kiosk.
-	br.eval(`document.querySelector("#participant-seat-C .remove").click()`, nil)
+	br.run(`document.querySelector("#participant-seat-C .remove").click()`)
 	var ended protocol.Ended
 	c.nextBody(protocol.TypeEnded, &ended)
 	if ended.Reason != protocol.EndRemoved {
@@ -88,10 +108,10 @@ func TestDashboardInChromium(t *testing.T) {
 	br.until("C shown removed", `document.querySelector("#participant-seat-C .state-removed")`)
 
 	// Logging out locks the page again.
-	br.eval(`document.getElementById("logout").click()`, nil)
+	br.run(`document.getElementById("logout").click()`)
 	br.until("the login form after logout", `document.getElementById("token")`)
 	var status int
-	if err := br.eval(`fetch("/api/sessions").then(r => r.status)`, &status); err != nil || status != 401 {
+	if err := br.value(`fetch("/api/sessions").then(r => r.status)`, &status); err != nil || status != 401 {
 		t.Fatalf("the API after logout: %d %v", status, err)
 	}
 }
@@ -115,7 +135,7 @@ func TestRecordingSessionInChromium(t *testing.T) {
 
 	br.navigate(ts.base + "/admin/")
 	br.until("the login form", `document.getElementById("token")`)
-	if err := br.eval(`document.getElementById("token").value = `+jsString(ts.AdminToken())+`; document.getElementById("login").click()`, nil); err != nil {
+	if err := br.run(`document.getElementById("token").value = `+jsString(ts.AdminToken())+`; document.getElementById("login").click()`); err != nil {
 		t.Fatal(err)
 	}
 	br.until("the dashboard", `document.querySelector('meta[name="csrf"]')`)
