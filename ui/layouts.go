@@ -52,20 +52,25 @@ func (l *columnLayout) Layout(objs []fyne.CanvasObject, size fyne.Size) {
 	}
 }
 
+// MinSize is as wide as the widest object needs (at most the column's
+// width), so that a window narrower than the column still shows it all,
+// wrapped, instead of cutting its right side off.
 func (l *columnLayout) MinSize(objs []fyne.CanvasObject) fyne.Size {
-	var h float32
+	var w, h float32
 	n := 0
 	for _, o := range objs {
 		if !o.Visible() {
 			continue
 		}
-		h += o.MinSize().Height
+		m := o.MinSize()
+		w = max(w, m.Width)
+		h += m.Height
 		n++
 	}
 	if n > 1 {
 		h += theme.Padding() * float32(n-1)
 	}
-	return fyne.NewSize(l.width, h)
+	return fyne.NewSize(min(w, l.width), h)
 }
 
 // fracLayout splits the width between two objects: the first gets frac of it.
