@@ -243,17 +243,16 @@ const FeedOpenLimit = 10 * time.Second
 
 // openWriter opens the FIFO for writing once PulseAudio reads it: a
 // non-blocking open fails (ENXIO) while nobody reads, and is tried again.
-func (m Mic) openWriter(t testing.TB) *os.File {
+// The descriptor stays non-blocking: writeAll waits for room itself, so
+// that stopping never waits on a PulseAudio that stopped reading (it does
+// while the source is suspended).
+func (m Mic) openWriter(t testing.TB) int {
 	t.Helper()
 	deadline := time.Now().Add(FeedOpenLimit)
 	for {
 		fd, err := syscall.Open(m.FIFO, syscall.O_WRONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 		if err == nil {
-			if err := syscall.SetNonblock(fd, false); err != nil {
-				syscall.Close(fd)
-				t.Fatalf("microphone %s: %v", m.Name, err)
-			}
-			return os.NewFile(uintptr(fd), m.FIFO)
+			return fd
 		}
 		if err != syscall.ENXIO || time.Now().After(deadline) {
 			t.Fatalf("microphone %s: PulseAudio does not read its FIFO %s (within %v): %v", m.Name, m.FIFO, FeedOpenLimit, err)
@@ -262,16 +261,39 @@ func (m Mic) openWriter(t testing.TB) *os.File {
 	}
 }
 
+// writeAll writes b to the non-blocking fd, waiting for room while the
+// pipe is full; it gives up (false) when quit closes or the write fails.
+func writeAll(fd int, b []byte, quit <-chan struct{}) bool {
+	for len(b) > 0 {
+		n, err := syscall.Write(fd, b)
+		if n > 0 {
+			b = b[n:]
+		}
+		switch {
+		case err == syscall.EAGAIN:
+			select {
+			case <-quit:
+				return false
+			case <-time.After(FeedTick):
+			}
+		case err == syscall.EINTR:
+		case err != nil:
+			return false
+		}
+	}
+	return true
+}
+
 // Feed writes next's samples into the microphone's FIFO in real time (Rate
 // a second) until the test ends or stop is called (then the FIFO has no
 // writer, and the source delivers nothing). next(i) is sample i.
 func (m Mic) Feed(t testing.TB, next func(i int) int16) (stop func()) {
 	t.Helper()
-	f := m.openWriter(t)
+	fd := m.openWriter(t)
 	quit := make(chan struct{})
 	done := make(chan struct{})
 	var once sync.Once
-	stop = func() { once.Do(func() { close(quit); <-done; f.Close() }) }
+	stop = func() { once.Do(func() { close(quit); <-done; syscall.Close(fd) }) }
 	t.Cleanup(stop)
 	go func() {
 		defer close(done)
@@ -294,7 +316,7 @@ func (m Mic) Feed(t testing.TB, next func(i int) int16) (stop func()) {
 				v := next(written + i)
 				buf = append(buf, byte(v), byte(uint16(v)>>8))
 			}
-			if _, err := f.Write(buf); err != nil {
+			if !writeAll(fd, buf, quit) {
 				return
 			}
 			written += due
