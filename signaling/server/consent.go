@@ -43,6 +43,15 @@ type RecordingView struct {
 	Uploaded  int    `json:"uploaded"` // of which complete on the server
 }
 
+// noteReport takes a segment's start or stop. The latest report by
+// sequence number is the state: a stop resent after the next segment's
+// start does not hide that start.
+func (r *recordingState) noteReport(segment string, seq int, started bool) {
+	if seq >= r.seq {
+		r.segment, r.seq, r.active = segment, seq, started
+	}
+}
+
 func (r recordingState) view() *RecordingView {
 	return &RecordingView{Recording: r.active, Segment: r.segment, Seq: r.seq, Declared: r.declared, Uploaded: r.uploaded}
 }
@@ -117,12 +126,7 @@ func (h *Hub) recordingLocked(p *participant, ref string, r *protocol.RecordingS
 		return nil // a resend: acknowledged again
 	}
 	p.rememberReport(r.ID)
-	// The latest report by sequence number is the state: a stop resent
-	// after the next segment's start does not hide that start.
-	if r.Seq >= p.recording.seq {
-		p.recording.segment, p.recording.seq = r.Segment, r.Seq
-		p.recording.active = r.State == protocol.RecordingStarted
-	}
+	p.recording.noteReport(r.Segment, r.Seq, r.State == protocol.RecordingStarted)
 	e := ev(p.sess.rec.Code, p.rec.ID, p.groupID(), kind, map[string]any{"segment": r.Segment, "seq": r.Seq, "reason": r.Reason, "at_ms": ms(at)}, at)
 	e.ClientID = r.ID
 	report.events = []store.Event{e}

@@ -249,3 +249,37 @@ func TestConsentStatesComeBeforeTheDeviceCheck(t *testing.T) {
 		t.Fatalf("after declining: state %q, want declined", ps["a"].State)
 	}
 }
+
+// A restarted server still shows who is recording now: the latest start or
+// stop each participant reported is read back from the events.
+func TestRecordingStateSurvivesARestart(t *testing.T) {
+	checkGoroutines(t)
+	dir := t.TempDir()
+	cfg := recordingConfig(protocol.RecordAudioVideo)
+	ts := startServer(t, dir, cfg, nil)
+	a := recordingKiosk(t, ts, "a")
+	b := recordingKiosk(t, ts, "b")
+	report := func(k *kiosk, ref string, r protocol.RecordingState) {
+		r.ID = ref
+		k.send(protocol.TypeRecording, ref, r)
+		for env := k.next(protocol.TypeAck); env.Ref != ref; env = k.next(protocol.TypeAck) {
+		}
+	}
+	report(a, "a1", protocol.RecordingState{Segment: "seg-a1", Seq: 1, State: protocol.RecordingStarted})
+	report(b, "b1", protocol.RecordingState{Segment: "seg-b1", Seq: 1, State: protocol.RecordingStarted})
+	report(b, "b2", protocol.RecordingState{Segment: "seg-b1", Seq: 1, State: protocol.RecordingStopped, Reason: protocol.SegmentCallLost})
+	code := a.welcome.Session
+	a.close()
+	b.close()
+	ts.Close()
+
+	ts = startServer(t, dir, cfg, nil)
+	defer ts.Close()
+	ps := participantsOf(t, ts, code)
+	if r := ps["a"].Recording; r == nil || !r.Recording || r.Segment != "seg-a1" || r.Seq != 1 {
+		t.Fatalf("a after the restart: %+v", r)
+	}
+	if r := ps["b"].Recording; r == nil || r.Recording || r.Seq != 1 {
+		t.Fatalf("b after the restart: %+v", r)
+	}
+}

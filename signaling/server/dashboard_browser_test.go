@@ -52,7 +52,7 @@ func experimenterDay(t *testing.T, ts *testServer, br realBrowser, name string) 
 	// Log in with the admin token.
 	br.navigate(ts.base + "/admin/")
 	br.until("the login form", `document.getElementById("token")`)
-	if err := br.run(`document.getElementById("token").value = `+jsString(ts.AdminToken())+`; document.getElementById("login").click()`); err != nil {
+	if err := br.run(`document.getElementById("token").value = ` + jsString(ts.AdminToken()) + `; document.getElementById("login").click()`); err != nil {
 		t.Fatal(err)
 	}
 	br.until("the dashboard", `document.querySelector('meta[name="csrf"]')`)
@@ -135,7 +135,7 @@ func TestRecordingSessionInChromium(t *testing.T) {
 
 	br.navigate(ts.base + "/admin/")
 	br.until("the login form", `document.getElementById("token")`)
-	if err := br.run(`document.getElementById("token").value = `+jsString(ts.AdminToken())+`; document.getElementById("login").click()`); err != nil {
+	if err := br.run(`document.getElementById("token").value = ` + jsString(ts.AdminToken()) + `; document.getElementById("login").click()`); err != nil {
 		t.Fatal(err)
 	}
 	br.until("the dashboard", `document.querySelector('meta[name="csrf"]')`)

@@ -126,6 +126,11 @@ func (h *Hub) restore() error {
 				}
 			}
 		}
+		if rec.State != store.SessionEnded {
+			if err := h.restoreRecordingLocked(rec.Code); err != nil {
+				return err
+			}
+		}
 		gs, err := h.st.Groups(rec.Code)
 		if err != nil {
 			return fmt.Errorf("session %s groups: %w", rec.Code, err)
@@ -223,4 +228,25 @@ func (g *group) has(id string) bool {
 		}
 	}
 	return false
+}
+
+// restoreRecordingLocked sets whether each participant of a running
+// session is recording now, from the latest start or stop they reported.
+func (h *Hub) restoreRecordingLocked(code string) error {
+	evs, err := h.st.EventsOfKinds(code, EvRecordingStarted, EvRecordingStopped)
+	if err != nil {
+		return fmt.Errorf("session %s recording events: %w", code, err)
+	}
+	for _, e := range evs {
+		p := h.byID[e.Participant]
+		var d struct {
+			Segment string `json:"segment"`
+			Seq     int    `json:"seq"`
+		}
+		if p == nil || json.Unmarshal(e.Data, &d) != nil {
+			continue
+		}
+		p.recording.noteReport(d.Segment, d.Seq, e.Kind == EvRecordingStarted)
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -58,6 +59,22 @@ func (s *Store) Events(session string) ([]Event, error) {
 		args = append(args, session)
 	}
 	return queryAll(s.db, scanEvent, q+` ORDER BY id`, args...)
+}
+
+// EventsOfKinds lists a session's events of the given kinds, in the order
+// they were logged (what a restarted server needs, without reading every
+// statistics report).
+func (s *Store) EventsOfKinds(session string, kinds ...string) ([]Event, error) {
+	if len(kinds) == 0 {
+		return nil, nil
+	}
+	q := `SELECT id,session_code,participant_id,group_id,kind,data,ts_ms,client_id FROM events WHERE session_code=? AND kind IN (?` +
+		strings.Repeat(",?", len(kinds)-1) + `) ORDER BY id`
+	args := []any{session}
+	for _, k := range kinds {
+		args = append(args, k)
+	}
+	return queryAll(s.db, scanEvent, q, args...)
 }
 
 func scanEvent(sc interface{ Scan(...any) error }) (Event, error) {
