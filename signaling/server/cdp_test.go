@@ -148,9 +148,19 @@ func (c *chromium) read() {
 	}
 }
 
-// call runs one DevTools method and returns its result.
+// call runs one DevTools method and returns its result; a failure ends the test.
 func (c *chromium) call(method string, params any) json.RawMessage {
 	c.t.Helper()
+	r, err := c.try(method, params)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return r
+}
+
+// try runs one DevTools method and returns its result or the browser's
+// refusal (a script whose page is navigating away is refused).
+func (c *chromium) try(method string, params any) (json.RawMessage, error) {
 	c.mu.Lock()
 	c.id++
 	id := c.id
@@ -158,24 +168,26 @@ func (c *chromium) call(method string, params any) json.RawMessage {
 	c.wait[id] = ch
 	c.mu.Unlock()
 	if err := c.ws.WriteJSON(map[string]any{"id": id, "method": method, "params": params}); err != nil {
-		c.t.Fatal(err)
+		return nil, err
 	}
 	select {
 	case r := <-ch:
 		if r.Error != nil {
-			c.t.Fatalf("%s: %s", method, r.Error.Message)
+			return nil, fmt.Errorf("%s: %s", method, r.Error.Message)
 		}
-		return r.Result
+		return r.Result, nil
 	case <-time.After(chromiumLimit):
-		c.t.Fatalf("%s: no answer", method)
+		return nil, fmt.Errorf("%s: no answer within %v", method, chromiumLimit)
 	}
-	return nil
 }
 
 // eval runs JavaScript in the page (awaiting a promise) and decodes its value into out.
 func (c *chromium) eval(js string, out any) error {
 	c.t.Helper()
-	raw := c.call("Runtime.evaluate", map[string]any{"expression": js, "awaitPromise": true, "returnByValue": true})
+	raw, err := c.try("Runtime.evaluate", map[string]any{"expression": js, "awaitPromise": true, "returnByValue": true})
+	if err != nil {
+		return err
+	}
 	var r struct {
 		Result struct {
 			Value json.RawMessage `json:"value"`

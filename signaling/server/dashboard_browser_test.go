@@ -37,6 +37,12 @@ type realBrowser interface {
 // experimenterDay is the experimenter's session in br (named name in
 // the screenshot's file name).
 func experimenterDay(t *testing.T, ts *testServer, br realBrowser, name string) {
+	do := func(js string) {
+		t.Helper()
+		if err := br.run(js); err != nil {
+			t.Fatal(err)
+		}
+	}
 	a, b, w, clkA := inCall(t, ts)
 	c, d := dialKiosk(t, ts.url, "C"), dialKiosk(t, ts.url, "D")
 	c.join(protocol.JoinRequest{})
@@ -52,7 +58,7 @@ func experimenterDay(t *testing.T, ts *testServer, br realBrowser, name string) 
 	// Log in with the admin token.
 	br.navigate(ts.base + "/admin/")
 	br.until("the login form", `document.getElementById("token")`)
-	if err := br.run(`document.getElementById("token").value = ` + jsString(ts.AdminToken()) + `; document.getElementById("login").click()`); err != nil {
+	if err := br.run(`document.getElementById("token").value = ` + jsString(ts.AdminToken()) + `; setTimeout(() => document.getElementById("login").click(), 0)`); err != nil {
 		t.Fatal(err)
 	}
 	br.until("the dashboard", `document.querySelector('meta[name="csrf"]')`)
@@ -60,7 +66,7 @@ func experimenterDay(t *testing.T, ts *testServer, br realBrowser, name string) 
 	// The kiosks' rows, live.
 	br.until("seat A's row in a call", `document.querySelector("#participant-seat-A .state-in_call")`)
 	br.until("group 2", `document.getElementById("group-2")`)
-	br.run(`window.confirm = () => true`)
+	do(`window.confirm = () => true`)
 	if dir := os.Getenv("PARLEY_SHOTS"); dir != "" {
 		os.MkdirAll(dir, 0o755)
 		br.screenshot(filepath.Join(dir, "dashboard-two-pairs-"+name+".png"))
@@ -73,7 +79,7 @@ func experimenterDay(t *testing.T, ts *testServer, br realBrowser, name string) 
 	br.until("the newcomer's row", `document.getElementById("participant-seat-E")`)
 
 	// A message to group 1 reaches its kiosks.
-	br.run(`document.getElementById("post-to").value = "group:1"; document.getElementById("post-body").value = "Two minutes left";
+	do(`document.getElementById("post-to").value = "group:1"; document.getElementById("post-body").value = "Two minutes left";
 		document.querySelector("#post-form button").click()`)
 	var m protocol.ChatMessage
 	a.nextBody(protocol.TypeChatMsg, &m)
@@ -83,7 +89,7 @@ func experimenterDay(t *testing.T, ts *testServer, br realBrowser, name string) 
 	br.until("the message in the chat", `[...document.querySelectorAll("#chat .body")].some(e => e.textContent === "Two minutes left")`)
 
 	// More time moves the kiosk's deadline.
-	br.run(`document.querySelector("#group-1 .more-time").click()`)
+	do(`document.querySelector("#group-1 .more-time").click()`)
 	var clk protocol.Clock
 	a.nextBody(protocol.TypeClock, &clk)
 	if clk.DeadlineMS != clkA.DeadlineMS+60_000 {
@@ -91,7 +97,7 @@ func experimenterDay(t *testing.T, ts *testServer, br realBrowser, name string) 
 	}
 	// Pause stops it.
 	br.until("the pause button", `document.querySelector("#group-1 .pause")`)
-	br.run(`document.querySelector("#group-1 .pause").click()`)
+	do(`document.querySelector("#group-1 .pause").click()`)
 	a.nextBody(protocol.TypeClock, &clk)
 	if !clk.Paused {
 		t.Fatalf("clock after pause: %+v", clk)
@@ -99,7 +105,7 @@ func experimenterDay(t *testing.T, ts *testServer, br realBrowser, name string) 
 	br.until("group 1 shown paused", `document.querySelector("#group-1 .state-paused")`)
 
 	// Remove ends that kiosk.
-	br.run(`document.querySelector("#participant-seat-C .remove").click()`)
+	do(`document.querySelector("#participant-seat-C .remove").click()`)
 	var ended protocol.Ended
 	c.nextBody(protocol.TypeEnded, &ended)
 	if ended.Reason != protocol.EndRemoved {
@@ -108,7 +114,9 @@ func experimenterDay(t *testing.T, ts *testServer, br realBrowser, name string) 
 	br.until("C shown removed", `document.querySelector("#participant-seat-C .state-removed")`)
 
 	// Logging out locks the page again.
-	br.run(`document.getElementById("logout").click()`)
+	// Clicked after the script returns: the click navigates, and a browser
+	// drops the answer of a script whose page goes away.
+	do(`setTimeout(() => document.getElementById("logout").click(), 0)`)
 	br.until("the login form after logout", `document.getElementById("token")`)
 	var status int
 	if err := br.value(`fetch("/api/sessions").then(r => r.status)`, &status); err != nil || status != 401 {
@@ -135,7 +143,7 @@ func TestRecordingSessionInChromium(t *testing.T) {
 
 	br.navigate(ts.base + "/admin/")
 	br.until("the login form", `document.getElementById("token")`)
-	if err := br.run(`document.getElementById("token").value = ` + jsString(ts.AdminToken()) + `; document.getElementById("login").click()`); err != nil {
+	if err := br.run(`document.getElementById("token").value = ` + jsString(ts.AdminToken()) + `; setTimeout(() => document.getElementById("login").click(), 0)`); err != nil {
 		t.Fatal(err)
 	}
 	br.until("the dashboard", `document.querySelector('meta[name="csrf"]')`)
