@@ -119,16 +119,21 @@ func TestServerConfigPrecedence(t *testing.T) {
 	}
 }
 
-// TestSessionAndExportCommands drives a real server through the CLI.
-func TestSessionAndExportCommands(t *testing.T) {
-	dir := t.TempDir()
-	srv, err := server.New(server.Config{DataDir: dir, Listen: "127.0.0.1:0", Rooms: []server.Room{{Name: "econlab"}}},
+// startEconlab serves the room "econlab" (sessions opened by hand) from dir.
+func startEconlab(t *testing.T, dir string) *server.Server {
+	t.Helper()
+	srv, err := server.Start(server.Config{DataDir: dir, Listen: "127.0.0.1:0", Rooms: []server.Room{{Name: "econlab"}}},
 		server.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.Listen()
-	go srv.Serve()
+	return srv
+}
+
+// TestSessionAndExportCommands drives a real server through the CLI.
+func TestSessionAndExportCommands(t *testing.T) {
+	dir := t.TempDir()
+	srv := startEconlab(t, dir)
 	defer srv.Close()
 	env := map[string]string{EnvURL: "http://" + srv.Addr()}
 	out, errs, code := run(t, env, "session", "create", "--data", dir, "--room", "econlab", "--duration", "90")
@@ -236,13 +241,7 @@ func TestBenchRefusesWhatItCannotRun(t *testing.T) {
 // export kind.
 func TestRecordFlagAndRecordingsExport(t *testing.T) {
 	dir := t.TempDir()
-	srv, err := server.New(server.Config{DataDir: dir, Listen: "127.0.0.1:0", Rooms: []server.Room{{Name: "econlab"}}},
-		server.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Listen()
-	go srv.Serve()
+	srv := startEconlab(t, dir)
 	defer srv.Close()
 	env := map[string]string{EnvURL: "http://" + srv.Addr()}
 	out, errs, code := run(t, env, "session", "create", "--data", dir, "--room", "econlab", "--record", "audio_video")

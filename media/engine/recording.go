@@ -35,14 +35,17 @@ func (e *Engine) syncRecording(reason string, final bool) {
 	}
 	e.recMu.Lock()
 	defer e.recMu.Unlock()
-	token, offset := e.sess.Stored().Token, e.sess.Offset()
 	e.mu.Lock()
 	want := e.recordsLocked() && !e.ended && !e.closed && e.callConnectedLocked()
-	start := recording.Start{Server: e.cfg.Session.URL, Token: token, Session: e.st.Session, Participant: e.selfID,
-		Group: e.group, Mode: e.st.Record, Offset: offset}
+	start := recording.Start{Server: e.cfg.Session.URL, Session: e.st.Session, Participant: e.selfID,
+		Group: e.group, Mode: e.st.Record}
 	e.mu.Unlock()
 	switch {
 	case want && !r.Recording():
+		// Only a new segment needs the token (for its upload) and the
+		// clock offset (for its times): the state file's copy is not
+		// taken on every call state.
+		start.Token, start.Offset = e.sess.Stored().Token, e.sess.Offset()
 		st, err := r.Start(start)
 		if err != nil {
 			e.log.Error("recording did not start", "err", err)

@@ -112,7 +112,7 @@ func Create(path string, t Tracks, start time.Time) (*Writer, error) {
 		os.Remove(path)
 		return nil, err
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := SyncDir(filepath.Dir(path)); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -277,7 +277,9 @@ func (w *Writer) finish(end time.Time) error {
 	return nil
 }
 
-func syncDir(dir string) error {
+// SyncDir syncs a directory, so that a file created or renamed in it
+// survives a power cut.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("record: %w", err)

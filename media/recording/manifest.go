@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/parley-lab/parley/media/record"
 	"github.com/parley-lab/parley/signaling/protocol"
 )
 
@@ -109,7 +110,7 @@ func (m *manifest) save() error {
 		err = os.Rename(tmp, path)
 	}
 	if err == nil {
-		err = syncDir(m.dir)
+		err = record.SyncDir(m.dir)
 	}
 	if err != nil {
 		return fmt.Errorf("recording manifest %s: %w", path, err)
@@ -128,13 +129,4 @@ func loadManifest(dir string) (*manifest, error) {
 		return nil, fmt.Errorf("recording manifest %s: %w", filepath.Join(dir, manifestName), err)
 	}
 	return m, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
