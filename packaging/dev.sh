@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 # (a virtual X server with software GL, screenshots; PulseAudio in user space for
 # the microphone and speaker tests; ffmpeg to play recordings back), and to package.
 BUILD_PKGS="gcc pkg-config libgl1-mesa-dev xorg-dev libvpx-dev libopus-dev libopusfile-dev libyuv-dev"
-TEST_PKGS="xvfb xauth libgl1-mesa-dri imagemagick xdotool x11-utils pulseaudio tesseract-ocr tesseract-ocr-eng chromium firefox-esr ffmpeg"
+TEST_PKGS="xvfb xauth libgl1-mesa-dri imagemagick xdotool x11-utils pulseaudio espeak-ng tesseract-ocr tesseract-ocr-eng chromium firefox-esr ffmpeg"
 PACKAGE_PKGS="dpkg-dev fakeroot"
 # Extra Go build tags for every build and test.
 TAGS="${PARLEY_TAGS:-}"
@@ -71,7 +71,7 @@ run_tests() {
 	echo "dev.sh: audio through PulseAudio with every core busy (alone: the load would disturb other tests)"
 	PARLEY_REQUIRE_PULSEAUDIO=1 PARLEY_AUDIO_LOAD_TESTS=1 go test -tags "$TAGS" -p 1 -count=1 -timeout 10m -v \
 		-run 'TestPulseCaptureBitExact|TestPlaybackThroughPulse|TestCallThroughPulseAudio' \
-		./media/capture ./media/kit ./media/audiocall | grep -E '^(---|ok|FAIL|PASS)|_test.go:'
+		./media/capture ./media/kit ./media/bench | grep -E '^(---|ok|FAIL|PASS)|_test.go:'
 	echo "dev.sh: race detector on the server and client"
 	go test -race -timeout 10m ./signaling/... ./pairing/...
 	echo "dev.sh: fuzzing every decoder for $FUZZTIME each"

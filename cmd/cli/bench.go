@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/parley-lab/parley/media/audiolab"
 	"github.com/parley-lab/parley/media/bench"
 	"github.com/parley-lab/parley/signaling/loadtest"
 	"github.com/parley-lab/parley/signaling/store"
@@ -43,6 +44,7 @@ type BenchReport struct {
 	Screen  *ScreenResult         `json:"screen,omitempty"`
 	Network []bench.NetworkResult `json:"network,omitempty"`
 	Record  *bench.RecordResult   `json:"record,omitempty"`
+	Audio   *bench.AudioResult    `json:"audio,omitempty"`
 }
 
 // ServerResult is one server capacity run.
@@ -65,7 +67,8 @@ func runBench(env Env, args []string) error {
 	fs.SetOutput(env.Stderr)
 	jsonOut := fs.String("json", "", "write the results as JSON to this file")
 	plotOut := fs.String("plot", "", "draw the call distributions as a PNG to this file")
-	only := fs.String("only", "", "run one part: call, screen, server, network, record")
+	only := fs.String("only", "", "run one part: call, screen, server, network, record, audio")
+	audioPhase := fs.Duration("audio-phase", bench.AudioPhase, "audio: how long each condition is measured")
 	recDur := fs.Duration("record-duration", benchRecordMedia, "record: how much of a discussion is recorded")
 	netDur := fs.Duration("network-duration", benchNetworkTime, "network: each scenario's discussion length")
 	scenario := fs.String("scenario", "", "network: run only the scenarios whose name contains this")
@@ -75,9 +78,9 @@ func runBench(env Env, args []string) error {
 		return err
 	}
 	switch *only {
-	case "", "call", "screen", "server", "network", "record":
+	case "", "call", "screen", "server", "network", "record", "audio":
 	default:
-		return fmt.Errorf("%w: --only %q: want call, screen, server, network or record", ErrUsage, *only)
+		return fmt.Errorf("%w: --only %q: want call, screen, server, network, record or audio", ErrUsage, *only)
 	}
 	rep := BenchReport{Machine: machine(), Version: versionString(), Time: time.Now().UTC()}
 	if *only == "" || *only == "call" {
@@ -129,6 +132,16 @@ func runBench(env Env, args []string) error {
 		rep.Record = &res
 		fmt.Fprintf(env.Stdout, "recording one participant (%dx%d VP8 at %d kb/s + Opus, %.0f s): %.2f%% of a core, %.1f MB per minute (audio alone %.2f)\n",
 			res.Width, res.Height, res.VideoKbps, res.MediaSeconds, 100*res.CPUShare, res.MBPerMinute, res.AudioMBPerMinute)
+	}
+	if *only == "" || *only == "audio" {
+		switch res, err := runBenchAudio(env, *audioPhase); {
+		case errors.Is(err, audiolab.ErrNoPulseAudio) && *only == "":
+			fmt.Fprintf(env.Stderr, "parley bench: skipping the audio comparison: %v\n", err)
+		case err != nil:
+			return fmt.Errorf("audio benchmark: %w", err)
+		default:
+			rep.Audio = res
+		}
 	}
 	if *only == "" || *only == "server" {
 		for _, f := range strings.Split(*sizes, ",") {

@@ -28,9 +28,9 @@ const (
 	// DefaultVideoCeiling is the video bitrate on a clean link when the
 	// configuration sets none.
 	DefaultVideoCeiling = 1_000_000
-	// AudioReserve is Opus at 32 kb/s with its RTP, SRTP, UDP and IP
-	// overhead at 50 packets a second, rounded up.
-	AudioReserve = 64_000
+	// AudioReserve is Opus at 48 kb/s (the kit's default) with its RTP,
+	// SRTP, UDP and IP overhead at 50 packets a second, rounded up.
+	AudioReserve = 80_000
 	// VideoFloor is the least video bitrate asked of the encoder; below
 	// the picture's need at the coarsest quantizer libvpx skips frames.
 	VideoFloor = 80_000

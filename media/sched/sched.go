@@ -42,7 +42,7 @@ func Video() error { return lockAndNice(VideoNice) }
 // a free P at once; when every P runs busy goroutines they wait, and the
 // speaker runs dry. Measured on 2 cores (another engineer's build beside),
 // a call through PulseAudio with two busy goroutines in the process, 10 s
-// (media/audiocall): GOMAXPROCS 2 gave 106-108 dropouts and 137-171 ms
+// (media/bench's TestCallThroughPulseAudio): GOMAXPROCS 2 gave 106-108 dropouts and 137-171 ms
 // mouth to ear in 2 runs; GOMAXPROCS 4 gave 1, 2, 0 and 30 dropouts and
 // 61-167 ms in 4 runs (the 30 while the machine was loaded besides).
 const SpareProcs = 2
