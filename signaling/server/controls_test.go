@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -206,4 +207,46 @@ func TestPrivateMessagesBetweenExperimenterAndOneParticipant(t *testing.T) {
 	// B cannot name A's private channel.
 	b.send(protocol.TypeChat, "x", protocol.ChatSend{Channel: msgs[0].Channel, Body: "snoop", ClientMsgID: "x"})
 	b.expectError("x", protocol.CodeNoChannel)
+}
+
+// A removed participant's kiosk hears only that it was removed: not the
+// end of its group's discussion (sent to the partner) nor, for one removed
+// while waiting, the end of the session.
+func TestRemovedKioskIsToldOnlyThatItWasRemoved(t *testing.T) {
+	checkGoroutines(t)
+	ts := startServer(t, t.TempDir(), Config{}, newFakeClock())
+	defer ts.Close()
+	a, b, w, _ := inCall(t, ts)
+	tok := ts.AdminToken()
+	waiting := dialKiosk(t, ts.url, "W")
+	waiting.join(protocol.JoinRequest{})
+	endedOf := func(k *kiosk) []protocol.Ended {
+		var out []protocol.Ended
+		for _, env := range k.drain() {
+			if env.Type == protocol.TypeEnded {
+				var e protocol.Ended
+				if err := json.Unmarshal(env.Data, &e); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	for _, seat := range []string{"seat-A", "seat-W"} {
+		if code := ts.api(t, "POST", "/api/sessions/"+w.Session+"/participants/"+seat+"/remove", tok, nil, nil); code != http.StatusOK {
+			t.Fatalf("remove %s: %d", seat, code)
+		}
+	}
+	if code := ts.api(t, "POST", "/api/sessions/"+w.Session+"/end", tok, nil, nil); code != http.StatusOK {
+		t.Fatalf("end session: %d", code)
+	}
+	for _, k := range []*kiosk{a, waiting} {
+		if got := endedOf(k); len(got) != 1 || got[0].Reason != protocol.EndRemoved {
+			t.Errorf("%s was told %+v, want only %q", k.name, got, protocol.EndRemoved)
+		}
+	}
+	if got := endedOf(b); len(got) != 1 || got[0].Reason != protocol.EndExperimenter {
+		t.Errorf("the partner was told %+v, want %q", got, protocol.EndExperimenter)
+	}
 }

@@ -195,7 +195,7 @@ func (h *Hub) EndSession(code string) (SessionView, error) {
 	s.rec.State, s.rec.EndedMS = store.SessionEnded, ms(now)
 	h.log.Info("session ended", "session", code)
 	for _, p := range s.participants {
-		if p.group == nil {
+		if p.group == nil && p.rec.RemovedMS == 0 {
 			h.sendLocked(p, protocol.TypeEnded, "", protocol.Ended{Reason: protocol.EndSession, AtMS: ms(now)})
 		}
 	}
