@@ -223,6 +223,9 @@ type ParticipantView struct {
 	// answered yet); Recording the kiosk's recording and its uploads.
 	Consent   string         `json:"consent,omitempty"`
 	Recording *RecordingView `json:"recording,omitempty"`
+	// CanPair: the experimenter may pair this participant by hand now
+	// (waiting, or in a group that ended; see handPairRefusal).
+	CanPair bool `json:"can_pair"`
 }
 
 // Participants lists a session's participants with their state.
@@ -292,6 +295,7 @@ func (h *Hub) participantViewLocked(p *participant, now time.Time) ParticipantVi
 	if p.rec.RemovedMS != 0 {
 		v.State = "removed"
 	}
+	v.CanPair = p.sess.rec.State != store.SessionEnded && p.handPairRefusal() == nil
 	return v
 }
 

@@ -159,7 +159,7 @@ function renderParticipants() {
     const tr = el("tr", null, p.connected ? "" : "offline");
     tr.id = "participant-" + p.seat;
     const pick = el("td");
-    if (!p.group && p.connected && p.state !== "removed") {
+    if (p.can_pair) { // waiting, or left over when their group ended
       const box = el("input");
       box.type = "checkbox";
       box.value = p.seat;
