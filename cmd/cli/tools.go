@@ -434,7 +434,7 @@ func printSessionResult(w io.Writer, sub string, data []byte) error {
 		if err := json.Unmarshal(data, &sv); err != nil {
 			return err
 		}
-		fmt.Fprintf(tw, "session %s started: %d groups formed now, %d left without a group\n", sv.Code, len(sv.Paired), len(sv.LeftOver))
+		fmt.Fprintf(tw, "session %s started: %s formed now, %d left without a group\n", sv.Code, plural(len(sv.Paired), "group"), len(sv.LeftOver))
 		for i, seats := range sv.Paired {
 			fmt.Fprintf(tw, "  paired %d: %s\n", i+1, strings.Join(seats, ", "))
 		}
@@ -449,6 +449,14 @@ func printSessionResult(w io.Writer, sub string, data []byte) error {
 		fmt.Fprintf(tw, "session %s in room %s: %s (duration %ds, matching %s, record %s, %d participants)\n", s.Code, s.Room, s.State, s.Settings.DurationS, s.Settings.Matching, s.Settings.Record, s.Participants)
 	}
 	return nil
+}
+
+// plural is "1 group", "2 groups".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // consentCell is a participant's consent as the table shows it: given,
