@@ -39,8 +39,11 @@ type participant struct {
 	conn  *conn
 	// held are signaling frames for this participant while it is offline.
 	held []heldSignal
-	// connectedTo: peers this participant reported the call connected with.
+	// connectedTo: peers this participant reported the call connected with
+	// (now); callUp: those it ever did in this group (a call that is down
+	// again is reconnecting).
 	connectedTo map[string]bool
+	callUp      map[string]bool
 	chat        bucket // chat messages
 	reports     bucket // call states and stats
 	// reported: ids of recent call-state and stats reports, so a resend

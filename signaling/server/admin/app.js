@@ -167,7 +167,10 @@ function renderParticipants() {
       pick.append(box);
     }
     const st = el("td");
-    st.append(el("span", p.connected ? p.state : p.state + " (offline)", "state state-" + p.state));
+    // The state says what the experimenter must know of the connections
+    // too (connecting, left, partner reconnecting); the row is greyed
+    // while the kiosk is offline.
+    st.append(el("span", p.state.replace(/_/g, " "), "state state-" + p.state));
     const d = p.devices;
     const devices = d ? ["camera " + d.camera, "microphone " + d.microphone, "speaker " + d.speaker].filter((x) => !x.endsWith(" ok")).join(", ") || "ok" : "";
     const seen = p.last_seen ? Math.max(0, Math.round((now - Date.parse(p.last_seen)) / 1000)) + " s ago" : "";
