@@ -235,4 +235,21 @@ func TestControlsThroughTheCLI(t *testing.T) {
 			t.Errorf("participants does not show %s %s:\n%s", seat, state, out)
 		}
 	}
+
+	// Once every group has ended, show, participants and watch say so.
+	const allEnded = "all 2 groups have ended; the session is still started"
+	if out = cli("show", code); strings.Contains(out, "have ended") {
+		t.Errorf("show says all ended while group 2 runs: %q", out)
+	}
+	if out = cli("end-group", code, "2"); !strings.Contains(out, "group 2 ("+lm[1]+", "+pm[2]+"): ended") {
+		t.Errorf("end-group says %q", out)
+	}
+	for _, args := range [][]string{{"show", code}, {"participants", code}, {"watch", code, "--updates", "1"}} {
+		if out = cli(args...); !strings.Contains(out, allEnded) {
+			t.Errorf("%s after the last group ended: %q", args[0], out)
+		}
+	}
+	if out = cli("participants", code, "--json"); strings.Contains(out, "have ended") {
+		t.Errorf("participants --json is not JSON alone: %q", out)
+	}
 }

@@ -343,7 +343,39 @@ func runSession(env Env, args []string) error {
 		_, err = env.Stdout.Write(buf.Bytes())
 		return err
 	}
-	return printSessionResult(env.Stdout, sub, buf.Bytes())
+	if err := printSessionResult(env.Stdout, sub, buf.Bytes()); err != nil {
+		return err
+	}
+	if sub == "participants" {
+		return printAllEnded(env.Stdout, c, pos[0])
+	}
+	return nil
+}
+
+// allGroupsEnded is what show, participants and watch say when every
+// group's discussion is over but the session is still open.
+func allGroupsEnded(s server.SessionView) string {
+	if !s.AllGroupsEnded || s.State == store.SessionEnded {
+		return ""
+	}
+	return fmt.Sprintf("all %s have ended; the session is still %s (parley session end %s closes it)", plural(s.Groups, "group"), s.State, s.Code)
+}
+
+// printAllEnded says so under the participants table when every group
+// of session code has ended.
+func printAllEnded(w io.Writer, c *apiClient, code string) error {
+	var buf bytes.Buffer
+	if err := c.do("GET", "/api/sessions/"+code, nil, &buf); err != nil {
+		return err
+	}
+	var s server.SessionView
+	if err := json.Unmarshal(buf.Bytes(), &s); err != nil {
+		return err
+	}
+	if note := allGroupsEnded(s); note != "" {
+		fmt.Fprintln(w, note)
+	}
+	return nil
 }
 
 func readSettings(path string, into *server.SessionSettings) error {
@@ -447,6 +479,9 @@ func printSessionResult(w io.Writer, sub string, data []byte) error {
 			return err
 		}
 		fmt.Fprintf(tw, "session %s in room %s: %s (duration %ds, matching %s, record %s, %d participants)\n", s.Code, s.Room, s.State, s.Settings.DurationS, s.Settings.Matching, s.Settings.Record, s.Participants)
+		if note := allGroupsEnded(s); note != "" {
+			fmt.Fprintln(tw, note)
+		}
 	}
 	return nil
 }

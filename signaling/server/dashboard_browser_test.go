@@ -50,7 +50,8 @@ func experimenterDay(t *testing.T, ts *testServer, br realBrowser, name string) 
 	c.waitPaired()
 	d.waitPaired()
 	startCall(t, c, d)
-	c.next(protocol.TypeClock)
+	var clkC protocol.Clock
+	c.nextBody(protocol.TypeClock, &clkC)
 	for _, k := range []*kiosk{a, b, c, d} {
 		k.send(protocol.TypeStats, "", protocol.Stats{Peer: "x", RTTMS: 3, FPSSent: 30, FPSRecv: 29, AudioDelayMS: 22, VideoDelayMS: 7})
 	}
@@ -94,6 +95,17 @@ func experimenterDay(t *testing.T, ts *testServer, br realBrowser, name string) 
 	a.nextBody(protocol.TypeClock, &clk)
 	if clk.DeadlineMS != clkA.DeadlineMS+60_000 {
 		t.Fatalf("deadline %d after +1 min, want %d", clk.DeadlineMS, clkA.DeadlineMS+60_000)
+	}
+	// A minute more for all groups: both pairs' deadlines move.
+	do(`document.getElementById("more-time-all").click()`)
+	a.nextBody(protocol.TypeClock, &clk)
+	if clk.DeadlineMS != clkA.DeadlineMS+120_000 {
+		t.Fatalf("group 1's deadline %d after +1 min for all, want %d", clk.DeadlineMS, clkA.DeadlineMS+120_000)
+	}
+	var clk2 protocol.Clock
+	c.nextBody(protocol.TypeClock, &clk2)
+	if clk2.DeadlineMS != clkC.DeadlineMS+60_000 {
+		t.Fatalf("group 2's deadline %d after +1 min for all, want %d", clk2.DeadlineMS, clkC.DeadlineMS+60_000)
 	}
 	// Pause stops it.
 	br.until("the pause button", `document.querySelector("#group-1 .pause")`)

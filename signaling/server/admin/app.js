@@ -97,6 +97,10 @@ function renderSessions() {
 function renderGroups() {
   const body = $("groups").tBodies[0];
   body.replaceChildren();
+  // The "all groups" buttons change every clock that runs or is paused.
+  const anyClock = view.groups.some((g) => g.state === "running" || g.state === "paused");
+  $("more-time-all").disabled = !anyClock;
+  $("less-time-all").disabled = !anyClock;
   for (const g of view.groups) {
     const tr = el("tr");
     tr.id = "group-" + g.num;
@@ -232,6 +236,8 @@ $("session").addEventListener("change", (e) => {
   history.replaceState(null, "", current ? "?session=" + encodeURIComponent(current) : location.pathname);
   follow();
 });
+$("more-time-all").addEventListener("click", () => api("POST", sessionPath() + "/groups/all/time", { delta_s: 60 }));
+$("less-time-all").addEventListener("click", () => api("POST", sessionPath() + "/groups/all/time", { delta_s: -60 }));
 $("start-session").addEventListener("click", () => api("POST", sessionPath() + "/start"));
 $("end-session").addEventListener("click", () => confirm("End session " + current + " and every discussion in it?") && api("POST", sessionPath() + "/end"));
 $("create-form").addEventListener("submit", async (e) => {
