@@ -97,6 +97,10 @@ func (c *apiClient) do(method, path string, body any, out io.Writer) error {
 	return err
 }
 
+// postTextArg is the position of post's message among its arguments
+// (CODE CHANNEL TEXT...).
+const postTextArg = 2
+
 // sessionUsage is `parley session`'s help.
 const sessionUsage = `usage: parley session COMMAND [ARGS] [FLAGS]   (flags may come before or after the arguments)
   create [--room R] [--duration S] [--matching arrival|random|fixed] [--record off|audio|audio_video] [--settings FILE]
@@ -105,9 +109,10 @@ const sessionUsage = `usage: parley session COMMAND [ARGS] [FLAGS]   (flags may 
   start CODE          random matching pairs those present now; prints who was paired and who was left
   end CODE
   participants CODE
-  post CODE CHANNEL TEXT   CHANNEL: experimenter, session, group:N (N as participants shows) or a named channel
+  post CODE CHANNEL TEXT   CHANNEL: experimenter, session, group:N (N as participants shows), private:SEAT or a named channel;
+                           TEXT may start with "-" (after "--" nothing is a flag)
   end-group CODE N         end one group's discussion now
-  time CODE N|all SECONDS  more time (negative: less) for group N or every running group
+  time CODE N|all SECONDS  more time (negative, as -30: less) for group N or every running group
   pause CODE N, resume CODE N
   remove CODE SEAT         the participant's kiosk goes to the end screen; their group's discussion ends
   pair CODE SEAT SEAT...   pair waiting participants by hand
@@ -115,20 +120,65 @@ const sessionUsage = `usage: parley session COMMAND [ARGS] [FLAGS]   (flags may 
 every command takes --url, --token, --data and --json; see parley session COMMAND --help`
 
 // parseInterspersed parses flags wherever they stand among the positional
-// arguments, and returns the positionals.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+// arguments, and returns the positionals. A negative number ("-30": less
+// time) is an argument, not a flag; so is, from the textFrom'th positional
+// on (0: never), any word starting with "-" that names no flag of fs (a
+// message "-- see above"). After "--" everything is an argument.
+func parseInterspersed(fs *flag.FlagSet, args []string, textFrom int) ([]string, error) {
 	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
+	for len(args) > 0 {
+		a := args[0]
+		switch {
+		case a == "--":
+			return append(pos, args[1:]...), nil
+		case !strings.HasPrefix(a, "-") || a == "-" || isNegativeNumber(a) ||
+			textFrom > 0 && len(pos) >= textFrom && !namesFlag(fs, a):
+			pos = append(pos, a)
+			args = args[1:]
+			continue
+		}
+		// One flag (with its value, if it takes one) at a time: what follows
+		// it may be an argument that starts with "-".
+		n := 1
+		if name, _, hasValue := flagParts(a); !hasValue {
+			if f := fs.Lookup(name); f != nil && !isBoolFlag(f) && len(args) > 1 {
+				n = 2
+			}
+		}
+		if err := fs.Parse(args[:n]); err != nil {
 			return nil, err
 		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
+		args = args[n:]
 	}
+	return pos, nil
+}
+
+// flagParts splits "-name", "--name" or "-name=value".
+func flagParts(a string) (name, value string, hasValue bool) {
+	name = strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+	name, value, hasValue = strings.Cut(name, "=")
+	return name, value, hasValue
+}
+
+// namesFlag reports whether a is a flag of fs (or asks for help).
+func namesFlag(fs *flag.FlagSet, a string) bool {
+	name, _, _ := flagParts(a)
+	return fs.Lookup(name) != nil || name == "h" || name == "help"
+}
+
+func isBoolFlag(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+// isNegativeNumber reports whether a is a number below zero such as -30
+// or -1.5.
+func isNegativeNumber(a string) bool {
+	if len(a) < 2 || a[0] != '-' || (a[1] < '0' || a[1] > '9') && a[1] != '.' {
+		return false
+	}
+	_, err := strconv.ParseFloat(a, 64)
+	return err == nil
 }
 
 func runSession(env Env, args []string) error {
@@ -161,7 +211,11 @@ func runSession(env Env, args []string) error {
 		matching = fs.String("matching", "", "arrival, random or fixed")
 		record = fs.String("record", "", "off, audio or audio_video: each kiosk records what it sends, after asking for consent (default from the room)")
 	}
-	pos, err := parseInterspersed(fs, args[1:])
+	textFrom := 0
+	if sub == "post" {
+		textFrom = postTextArg // the message may start with "-"
+	}
+	pos, err := parseInterspersed(fs, args[1:], textFrom)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil // the flag set printed the help, no token needed
@@ -224,10 +278,11 @@ func runSession(env Env, args []string) error {
 		if aerr != nil {
 			return aerr
 		}
-		body, aerr := arg(2, "the message text")
-		if aerr != nil {
+		if _, aerr := arg(postTextArg, "the message text"); aerr != nil {
 			return aerr
 		}
+		// The words of an unquoted message, as typed.
+		body := strings.Join(pos[postTextArg:], " ")
 		err = c.do("POST", "/api/sessions/"+code+"/channels/"+neturl.PathEscape(ch)+"/messages", map[string]string{"body": body}, &buf)
 	case "end-group", "pause", "resume", "time":
 		code, aerr := arg(0, "a session code and a group number")
@@ -288,7 +343,39 @@ func runSession(env Env, args []string) error {
 		_, err = env.Stdout.Write(buf.Bytes())
 		return err
 	}
-	return printSessionResult(env.Stdout, sub, buf.Bytes())
+	if err := printSessionResult(env.Stdout, sub, buf.Bytes()); err != nil {
+		return err
+	}
+	if sub == "participants" {
+		return printAllEnded(env.Stdout, c, pos[0])
+	}
+	return nil
+}
+
+// allGroupsEnded is what show, participants and watch say when every
+// group's discussion is over but the session is still open.
+func allGroupsEnded(s server.SessionView) string {
+	if !s.AllGroupsEnded || s.State == store.SessionEnded {
+		return ""
+	}
+	return fmt.Sprintf("all %s have ended; the session is still %s (parley session end %s closes it)", plural(s.Groups, "group"), s.State, s.Code)
+}
+
+// printAllEnded says so under the participants table when every group
+// of session code has ended.
+func printAllEnded(w io.Writer, c *apiClient, code string) error {
+	var buf bytes.Buffer
+	if err := c.do("GET", "/api/sessions/"+code, nil, &buf); err != nil {
+		return err
+	}
+	var s server.SessionView
+	if err := json.Unmarshal(buf.Bytes(), &s); err != nil {
+		return err
+	}
+	if note := allGroupsEnded(s); note != "" {
+		fmt.Fprintln(w, note)
+	}
+	return nil
 }
 
 func readSettings(path string, into *server.SessionSettings) error {
@@ -379,7 +466,7 @@ func printSessionResult(w io.Writer, sub string, data []byte) error {
 		if err := json.Unmarshal(data, &sv); err != nil {
 			return err
 		}
-		fmt.Fprintf(tw, "session %s started: %d groups formed now, %d left without a group\n", sv.Code, len(sv.Paired), len(sv.LeftOver))
+		fmt.Fprintf(tw, "session %s started: %s formed now, %d left without a group\n", sv.Code, plural(len(sv.Paired), "group"), len(sv.LeftOver))
 		for i, seats := range sv.Paired {
 			fmt.Fprintf(tw, "  paired %d: %s\n", i+1, strings.Join(seats, ", "))
 		}
@@ -392,8 +479,19 @@ func printSessionResult(w io.Writer, sub string, data []byte) error {
 			return err
 		}
 		fmt.Fprintf(tw, "session %s in room %s: %s (duration %ds, matching %s, record %s, %d participants)\n", s.Code, s.Room, s.State, s.Settings.DurationS, s.Settings.Matching, s.Settings.Record, s.Participants)
+		if note := allGroupsEnded(s); note != "" {
+			fmt.Fprintln(tw, note)
+		}
 	}
 	return nil
+}
+
+// plural is "1 group", "2 groups".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // consentCell is a participant's consent as the table shows it: given,

@@ -46,8 +46,13 @@ func watchSession(env Env, c *apiClient, code string, updates int, asJSON bool) 
 			fmt.Fprintf(env.Stdout, "session %s at %s (Ctrl+C to stop)\n", code, time.Now().Format("15:04:05"))
 			if asJSON {
 				env.Stdout.Write(buf.Bytes())
-			} else if err := printSessionResult(env.Stdout, "participants", buf.Bytes()); err != nil {
-				return err
+			} else {
+				if err := printSessionResult(env.Stdout, "participants", buf.Bytes()); err != nil {
+					return err
+				}
+				if err := printAllEnded(env.Stdout, c, code); err != nil {
+					return err
+				}
 			}
 			if shown++; updates > 0 && shown >= updates {
 				return nil

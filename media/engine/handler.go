@@ -407,13 +407,15 @@ func (e *Engine) applySignal(peer string, ce *callEntry, s protocol.Signal) {
 }
 
 // endLocked ends the discussion: calls close at once, devices are released.
+// The first end is the one the participant is told: a later "ended" (the
+// group's end after this participant was removed) does not replace it.
 func (e *Engine) endLocked(reason string) func() {
-	e.st.Phase = participant.PhaseEnded
-	e.st.EndReason = reason
-	e.st.MediaConnected = false
 	if e.ended {
 		return nil
 	}
+	e.st.Phase = participant.PhaseEnded
+	e.st.EndReason = reason
+	e.st.MediaConnected = false
 	e.ended = true
 	calls := e.takeCallsLocked()
 	return func() {

@@ -242,3 +242,31 @@ func TestServerThatLostItsDataAsksForTheDeviceCheckAgain(t *testing.T) {
 		return s.Session != "" && s.Session != first && s.ServerOnline && !s.Ready
 	})
 }
+
+// TestRemovedParticipantIsToldSoAndThePartnerThatTheExperimenterEndedIt:
+// the experimenter removes A mid-discussion; A's kiosk says its
+// participation was ended, B's that the experimenter ended the discussion.
+func TestRemovedParticipantIsToldSoAndThePartnerThatTheExperimenterEndedIt(t *testing.T) {
+	leakCheck(t)
+	dir := t.TempDir()
+	srv := startServer(t, filepath.Join(dir, "srv"), "127.0.0.1:0", 60)
+	defer srv.Close()
+	url := "ws://" + srv.Addr() + "/ws"
+	auto := func(c *engine.Config) { c.AutoReady = true }
+	a := stillSide(t, "a", url, "lab", dir, auto)
+	b := stillSide(t, "b", url, "lab", dir, auto)
+	a.eng.Join("Ann")
+	b.eng.Join("Ben")
+	for _, s := range []*side{a, b} {
+		waitFor(t, s, "paired", func(st participant.State) bool { return st.Phase >= participant.PhasePaired })
+	}
+	if _, err := srv.Hub().RemoveParticipant(a.eng.State().Session, "a"); err != nil {
+		t.Fatal(err)
+	}
+	for s, want := range map[*side]string{a: protocol.EndRemoved, b: protocol.EndExperimenter} {
+		waitFor(t, s, "the end", func(st participant.State) bool { return st.Phase == participant.PhaseEnded })
+		if got := s.eng.State().EndReason; got != want {
+			t.Errorf("%s: end reason %q, want %q", s.name, got, want)
+		}
+	}
+}

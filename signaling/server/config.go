@@ -268,6 +268,13 @@ type Config struct {
 	MaxJoinsPerAddrPerMinute int `toml:"max_joins_per_addr_per_minute"`
 	// LateChatGrace: see DefaultLateChatGrace.
 	LateChatGrace time.Duration `toml:"late_chat_grace"`
+	// TrustedProxy: the server is reached through a reverse proxy that
+	// terminates TLS and sets X-Forwarded-Proto and X-Forwarded-For. Only
+	// then does the dashboard believe those headers: its cookie is Secure
+	// when X-Forwarded-Proto is https, and wrong tokens lock out the
+	// address the proxy names rather than the proxy's own. Without a proxy
+	// anyone could send them, so it stays false.
+	TrustedProxy bool `toml:"trusted_proxy"`
 }
 
 // WithDefaults fills unset fields. A config with no rooms gets one room,

@@ -213,14 +213,23 @@ func (h *Hub) setClockLocked(g *group, deadline, paused int64, e store.Event, no
 	return nil
 }
 
-// participantLocked finds a session's participant by id, code or seat.
+// participantLocked finds a session's participant by id, code or seat. A
+// seat used by several participants in turn (its kiosk restarted for the
+// next person) names the latest.
 func (h *Hub) participantLocked(s *session, who string) (*participant, error) {
+	var atSeat *participant
 	for _, p := range s.participants {
-		if p.rec.ID == who || p.rec.Code == who || p.rec.Seat == who {
+		if p.rec.ID == who || p.rec.Code == who {
 			return p, nil
 		}
+		if p.rec.Seat == who {
+			atSeat = p
+		}
 	}
-	return nil, fmt.Errorf("%w %q in session %s", ErrUnknownParticipant, who, s.rec.Code)
+	if atSeat == nil {
+		return nil, fmt.Errorf("%w %q in session %s", ErrUnknownParticipant, who, s.rec.Code)
+	}
+	return atSeat, nil
 }
 
 // RemoveParticipant takes a participant out of the session: their kiosk
@@ -256,8 +265,28 @@ func (h *Hub) RemoveParticipant(code, who string) (ParticipantView, error) {
 	return h.participantViewLocked(p, now), nil
 }
 
-// PairByHand forms a group of the waiting participants at seats (as many
-// as the session's group size), whatever the matching rule.
+// handPairRefusal says why p cannot be paired by hand now (nil: it can).
+// A member of a group whose discussion ended (its partner was removed, or
+// the experimenter ended it early) can be paired again, as one waiting can,
+// if it is connected or may still resume and consented where the session
+// records.
+func (p *participant) handPairRefusal() error {
+	switch {
+	case p.rec.RemovedMS != 0:
+		return fmt.Errorf("%w: %s was removed", ErrGroupState, p.rec.Seat)
+	case p.group != nil && p.group.rec.EndedMS == 0:
+		return fmt.Errorf("%w: %s is in group %d already", ErrGroupState, p.rec.Seat, p.group.rec.Num)
+	case p.conn == nil && !p.resumable():
+		return fmt.Errorf("%w: %s is not connected and has left", ErrGroupState, p.rec.Seat)
+	case !p.consentOK():
+		return fmt.Errorf("%w: %s has not consented to being recorded (this session records %s)", ErrGroupState, p.rec.Seat, p.sess.settings.Record)
+	}
+	return nil
+}
+
+// PairByHand forms a group of the participants at seats (as many as the
+// session's group size), whatever the matching rule: waiting ones, or
+// members of a group that ended (see handPairRefusal).
 func (h *Hub) PairByHand(code string, seats []string) (GroupView, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -273,20 +302,20 @@ func (h *Hub) PairByHand(code string, seats []string) (GroupView, error) {
 	}
 	var ids []string
 	seen := map[*participant]bool{}
+	before := map[string]int{} // seat: the ended group it was in
 	for _, seat := range seats {
 		p, err := h.participantLocked(s, seat)
 		if err != nil {
 			return GroupView{}, err
 		}
-		switch {
-		case seen[p]:
+		if seen[p] {
 			return GroupView{}, fmt.Errorf("%w: %s is named twice", ErrBadRequest, seat)
-		case p.group != nil:
-			return GroupView{}, fmt.Errorf("%w: %s is in group %d already", ErrGroupState, seat, p.group.rec.Num)
-		case p.conn == nil || p.rec.RemovedMS != 0:
-			return GroupView{}, fmt.Errorf("%w: %s is not connected and waiting", ErrGroupState, seat)
-		case !p.consentOK():
-			return GroupView{}, fmt.Errorf("%w: %s has not consented to being recorded (this session records %s)", ErrGroupState, seat, s.settings.Record)
+		}
+		if err := p.handPairRefusal(); err != nil {
+			return GroupView{}, err
+		}
+		if p.group != nil {
+			before[p.rec.Seat] = p.group.rec.Num
 		}
 		seen[p] = true
 		ids = append(ids, p.rec.ID)
@@ -296,7 +325,11 @@ func (h *Hub) PairByHand(code string, seats []string) (GroupView, error) {
 		return GroupView{}, err
 	}
 	g := s.groups[len(s.groups)-1]
-	h.event(code, "", g.rec.ID, EvPairedByHand, map[string]any{"seats": seats}, now)
+	data := map[string]any{"seats": seats}
+	if len(before) > 0 {
+		data["previous_groups"] = before
+	}
+	h.event(code, "", g.rec.ID, EvPairedByHand, data, now)
 	h.pairLocked(s, now, false) // the others' waiting counts
 	return h.groupViewLocked(g, now), nil
 }

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"encoding/json"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -206,4 +208,130 @@ func TestPrivateMessagesBetweenExperimenterAndOneParticipant(t *testing.T) {
 	// B cannot name A's private channel.
 	b.send(protocol.TypeChat, "x", protocol.ChatSend{Channel: msgs[0].Channel, Body: "snoop", ClientMsgID: "x"})
 	b.expectError("x", protocol.CodeNoChannel)
+}
+
+// A removed participant's kiosk hears only that it was removed: not the
+// end of its group's discussion (sent to the partner) nor, for one removed
+// while waiting, the end of the session.
+func TestRemovedKioskIsToldOnlyThatItWasRemoved(t *testing.T) {
+	checkGoroutines(t)
+	ts := startServer(t, t.TempDir(), Config{}, newFakeClock())
+	defer ts.Close()
+	a, b, w, _ := inCall(t, ts)
+	tok := ts.AdminToken()
+	waiting := dialKiosk(t, ts.url, "W")
+	waiting.join(protocol.JoinRequest{})
+	endedOf := func(k *kiosk) []protocol.Ended {
+		var out []protocol.Ended
+		for _, env := range k.drain() {
+			if env.Type == protocol.TypeEnded {
+				var e protocol.Ended
+				if err := json.Unmarshal(env.Data, &e); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	for _, seat := range []string{"seat-A", "seat-W"} {
+		if code := ts.api(t, "POST", "/api/sessions/"+w.Session+"/participants/"+seat+"/remove", tok, nil, nil); code != http.StatusOK {
+			t.Fatalf("remove %s: %d", seat, code)
+		}
+	}
+	if code := ts.api(t, "POST", "/api/sessions/"+w.Session+"/end", tok, nil, nil); code != http.StatusOK {
+		t.Fatalf("end session: %d", code)
+	}
+	for _, k := range []*kiosk{a, waiting} {
+		if got := endedOf(k); len(got) != 1 || got[0].Reason != protocol.EndRemoved {
+			t.Errorf("%s was told %+v, want only %q", k.name, got, protocol.EndRemoved)
+		}
+	}
+	if got := endedOf(b); len(got) != 1 || got[0].Reason != protocol.EndExperimenter {
+		t.Errorf("the partner was told %+v, want %q", got, protocol.EndExperimenter)
+	}
+}
+
+// canPair returns each seat's can_pair as the participants view has it.
+func canPair(t *testing.T, ts *testServer, session string) map[string]bool {
+	t.Helper()
+	var ps []ParticipantView
+	if code := ts.api(t, "GET", "/api/sessions/"+session+"/participants", ts.AdminToken(), nil, &ps); code != http.StatusOK {
+		t.Fatalf("participants: %d", code)
+	}
+	out := map[string]bool{}
+	for _, p := range ps {
+		out[p.Seat] = p.CanPair
+	}
+	return out
+}
+
+// A participant left over when their partner was removed (or their
+// group's discussion ended) can be paired again by hand; one who left
+// cannot.
+func TestRepairALeftOverParticipantByHand(t *testing.T) {
+	checkGoroutines(t)
+	ts := startServer(t, t.TempDir(), Config{}, newFakeClock())
+	defer ts.Close()
+	a, _, w, _ := inCall(t, ts)
+	tok := ts.AdminToken()
+	c, d := dialKiosk(t, ts.url, "C"), dialKiosk(t, ts.url, "D")
+	c.join(protocol.JoinRequest{})
+	d.join(protocol.JoinRequest{})
+	c.waitPaired()
+	base := "/api/sessions/" + w.Session
+	for _, seat := range []string{"seat-B", "seat-D"} {
+		if code := ts.api(t, "POST", base+"/participants/"+seat+"/remove", tok, nil, nil); code != http.StatusOK {
+			t.Fatalf("remove %s: %d", seat, code)
+		}
+	}
+	a.next(protocol.TypeEnded)
+	c.next(protocol.TypeEnded)
+	want := map[string]bool{"seat-A": true, "seat-B": false, "seat-C": true, "seat-D": false}
+	if got := canPair(t, ts, w.Session); !maps.Equal(got, want) {
+		t.Fatalf("can_pair %v, want %v", got, want)
+	}
+	var gv GroupView
+	if code := ts.api(t, "POST", base+"/pair", tok, map[string]any{"seats": []string{"seat-A", "seat-C"}}, &gv); code != http.StatusOK || gv.Num != 3 {
+		t.Fatalf("re-pair A and C: %d %+v", code, gv)
+	}
+	for _, k := range []*kiosk{a, c} {
+		if p := k.waitPaired(); p.Group != gv.ID || len(p.Members) != 2 {
+			t.Fatalf("%s paired %+v, want group %s", k.name, p, gv.ID)
+		}
+	}
+	if got := canPair(t, ts, w.Session); got["seat-A"] || got["seat-C"] {
+		t.Fatalf("can_pair %v after the re-pairing", got)
+	}
+	// The new group's discussion runs as any other.
+	startCall(t, a, c)
+	var clk protocol.Clock
+	a.nextBody(protocol.TypeClock, &clk)
+	eventKinds(t, ts, w.Session, EvPairedByHand)
+	evs, err := ts.Store().EventsOfKinds(w.Session, EvPairedByHand)
+	if err != nil || len(evs) != 1 || !strings.Contains(string(evs[0].Data), `"previous_groups":{"seat-A":1,"seat-C":2}`) {
+		t.Fatalf("paired_by_experimenter events %v %v", evs, err)
+	}
+
+	// E and F end their discussion; F leaves for good: only E may be paired.
+	e, f := dialKiosk(t, ts.url, "E"), dialKiosk(t, ts.url, "F")
+	e.join(protocol.JoinRequest{})
+	f.join(protocol.JoinRequest{})
+	e.waitPaired()
+	if code := ts.api(t, "POST", base+"/groups/4/end", tok, nil, nil); code != http.StatusOK {
+		t.Fatalf("end group 4: %d", code)
+	}
+	f.next(protocol.TypeEnded)
+	f.send(protocol.TypeLeave, "", nil)
+	eventually(t, "F gone", func() bool { return !canPair(t, ts, w.Session)["seat-F"] })
+	if !canPair(t, ts, w.Session)["seat-E"] {
+		t.Fatal("E, still connected after the end, cannot be paired")
+	}
+	var raw []byte
+	if code := ts.api(t, "POST", base+"/pair", tok, map[string]any{"seats": []string{"seat-E", "seat-F"}}, &raw); code != http.StatusConflict || !strings.Contains(string(raw), "has left") {
+		t.Fatalf("pairing one who left: %d %s", code, raw)
+	}
+	if code := ts.api(t, "POST", base+"/pair", tok, map[string]any{"seats": []string{"seat-E", "seat-A"}}, &raw); code != http.StatusConflict || !strings.Contains(string(raw), "in group 3 already") {
+		t.Fatalf("pairing one whose discussion runs: %d %s", code, raw)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 )
@@ -150,8 +151,45 @@ func cookieAllowed(r *http.Request, s *dashSession) bool {
 	return subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf)) == 1 && sameOrigin(r)
 }
 
-// setSessionCookie sets (or, with maxAge < 0, clears) the session cookie.
-func setSessionCookie(w http.ResponseWriter, r *http.Request, id string, maxAge int) {
+// setSessionCookie sets (or, with maxAge < 0, clears) the session cookie;
+// Secure when the browser reached the server over TLS.
+func (s *Server) setSessionCookie(w http.ResponseWriter, r *http.Request, id string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{Name: dashCookie, Value: id, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.overTLS(r)})
+}
+
+// Headers a trusted reverse proxy sets (Config.TrustedProxy).
+const (
+	forwardedProto = "X-Forwarded-Proto"
+	forwardedFor   = "X-Forwarded-For"
+)
+
+// overTLS reports whether the browser's request came over TLS: to this
+// server, or to a trusted proxy that says so.
+func (s *Server) overTLS(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	if !s.cfg.TrustedProxy {
+		return false
+	}
+	// The first value is the scheme the browser used (a chain of proxies
+	// appends theirs).
+	proto, _, _ := strings.Cut(r.Header.Get(forwardedProto), ",")
+	return strings.EqualFold(strings.TrimSpace(proto), "https")
+}
+
+// clientAddr is the address a login counts against: the peer, or behind a
+// trusted proxy the address that proxy saw (the last X-Forwarded-For entry:
+// the ones before it are whatever the browser sent).
+func (s *Server) clientAddr(r *http.Request) string {
+	if s.cfg.TrustedProxy {
+		if fwd := r.Header.Values(forwardedFor); len(fwd) > 0 {
+			all := strings.Split(fwd[len(fwd)-1], ",")
+			if last := strings.TrimSpace(all[len(all)-1]); last != "" {
+				return last
+			}
+		}
+	}
+	return remoteHost(r)
 }

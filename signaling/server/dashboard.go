@@ -108,7 +108,7 @@ func (s *Server) adminPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) adminLogin(w http.ResponseWriter, r *http.Request) {
 	noStore(w)
-	addr := remoteHost(r)
+	addr := s.clientAddr(r)
 	if !sameOrigin(r) {
 		http.Error(w, ErrCSRF.Error(), http.StatusForbidden)
 		return
@@ -126,7 +126,7 @@ func (s *Server) adminLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, _ := s.dash.start()
-	setSessionCookie(w, r, id, int(DashboardSessionTTL/time.Second))
+	s.setSessionCookie(w, r, id, int(DashboardSessionTTL/time.Second))
 	s.log.Info("dashboard login", "addr", addr)
 	http.Redirect(w, r, "/admin/", http.StatusSeeOther)
 }
@@ -139,7 +139,7 @@ func (s *Server) adminLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.dash.end(id)
-	setSessionCookie(w, r, "", -1)
+	s.setSessionCookie(w, r, "", -1)
 	http.Redirect(w, r, "/admin/", http.StatusSeeOther)
 }
 
@@ -222,6 +222,7 @@ func (s *Server) adminEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("X-Accel-Buffering", "no") // a proxy (nginx) passes each event at once
 	tick := time.NewTicker(DashboardPushInterval)
 	defer tick.Stop()
 	var sent uint64

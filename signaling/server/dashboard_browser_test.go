@@ -1,6 +1,8 @@
 package server
 
 import (
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -50,7 +52,8 @@ func experimenterDay(t *testing.T, ts *testServer, br realBrowser, name string) 
 	c.waitPaired()
 	d.waitPaired()
 	startCall(t, c, d)
-	c.next(protocol.TypeClock)
+	var clkC protocol.Clock
+	c.nextBody(protocol.TypeClock, &clkC)
 	for _, k := range []*kiosk{a, b, c, d} {
 		k.send(protocol.TypeStats, "", protocol.Stats{Peer: "x", RTTMS: 3, FPSSent: 30, FPSRecv: 29, AudioDelayMS: 22, VideoDelayMS: 7})
 	}
@@ -94,6 +97,17 @@ func experimenterDay(t *testing.T, ts *testServer, br realBrowser, name string) 
 	a.nextBody(protocol.TypeClock, &clk)
 	if clk.DeadlineMS != clkA.DeadlineMS+60_000 {
 		t.Fatalf("deadline %d after +1 min, want %d", clk.DeadlineMS, clkA.DeadlineMS+60_000)
+	}
+	// A minute more for all groups: both pairs' deadlines move.
+	do(`document.getElementById("more-time-all").click()`)
+	a.nextBody(protocol.TypeClock, &clk)
+	if clk.DeadlineMS != clkA.DeadlineMS+120_000 {
+		t.Fatalf("group 1's deadline %d after +1 min for all, want %d", clk.DeadlineMS, clkA.DeadlineMS+120_000)
+	}
+	var clk2 protocol.Clock
+	c.nextBody(protocol.TypeClock, &clk2)
+	if clk2.DeadlineMS != clkC.DeadlineMS+60_000 {
+		t.Fatalf("group 2's deadline %d after +1 min for all, want %d", clk2.DeadlineMS, clkC.DeadlineMS+60_000)
 	}
 	// Pause stops it.
 	br.until("the pause button", `document.querySelector("#group-1 .pause")`)
@@ -154,6 +168,78 @@ func TestRecordingSessionInChromium(t *testing.T) {
 	if dir := os.Getenv("PARLEY_SHOTS"); dir != "" {
 		os.MkdirAll(dir, 0o755)
 		br.screenshot(filepath.Join(dir, "dashboard-recording.png"))
+	}
+	br.screenshot(filepath.Join(t.TempDir(), "dashboard.png"))
+}
+
+// TestDashboardTwoRecordedPairsInChromium: the picture of the docs, two
+// pairs in their recorded discussion as an experimenter sees them: each
+// participant consented, is in a call and is being recorded (one uploaded
+// a segment from before a reconnect), one call loses packets, and the
+// chat shows a group's messages. PARLEY_SHOTS keeps the screenshot as
+// dashboard.png (copied to docs/dashboard.png when it changes).
+func TestDashboardTwoRecordedPairsInChromium(t *testing.T) {
+	ts := startServer(t, t.TempDir(), recordingConfig(protocol.RecordAudioVideo), nil)
+	defer ts.Close()
+	br := startChromium(t)
+	var ks []*kiosk
+	for _, n := range [][2]string{{"ws-01", "Heron"}, {"ws-02", "Otter"}, {"ws-03", "Lynx"}, {"ws-04", "Wren"}} {
+		k := dialKiosk(t, ts.url, n[1])
+		k.join(protocol.JoinRequest{Seat: n[0], Pseudonym: n[1]})
+		k.consent(true)
+		k.send(protocol.TypeDevices, "", protocol.Devices{Camera: protocol.DeviceOK, Microphone: protocol.DeviceOK, Speaker: protocol.DeviceOK})
+		ks = append(ks, k)
+	}
+	for _, k := range ks {
+		k.waitPaired()
+	}
+	startCall(t, ks[0], ks[1])
+	startCall(t, ks[2], ks[3])
+	for _, k := range ks {
+		k.next(protocol.TypeClock)
+	}
+	// ws-03 reconnected once: its first segment is on the server.
+	data := segmentBytes(4096)
+	up := ts.uploads(t, ks[2].welcome.Token)
+	up.put(segmentOf(ks[2].welcome, 1, data, false)).want(t, http.StatusOK, "")
+	up.upload(segmentOf(ks[2].welcome, 1, data, false).ID, data, len(data))
+	for i, k := range ks {
+		seq := 1
+		if i == 2 {
+			seq = 2
+		}
+		ref := fmt.Sprintf("rec-%d", i)
+		k.send(protocol.TypeRecording, ref, protocol.RecordingState{Segment: fmt.Sprintf("seg-%d-%d", i, seq), Seq: seq, State: protocol.RecordingStarted, ID: ref})
+		for env := k.next(protocol.TypeAck); env.Ref != ref; env = k.next(protocol.TypeAck) {
+		}
+		st := protocol.Stats{Peer: "x", RTTMS: float64(2 + i), FPSSent: 30, FPSRecv: 29, AudioDelayMS: float64(20 + 3*i), VideoDelayMS: float64(6 + i), PacketLoss: 0.002}
+		if i == 3 {
+			st.PacketLoss, st.FPSRecv, st.RTTMS = 0.07, 12, 240 // a poor call shows red
+		}
+		k.send(protocol.TypeStats, "", st)
+	}
+	ks[0].chat(protocol.ChannelGroup, "Shall we start with the first question?", "m1")
+	ks[1].chat(protocol.ChannelGroup, "Yes. I would pick option B, because it is cheaper.", "m2")
+	ks[2].chat(protocol.ChannelGroup, "Hello Wren!", "m3")
+	if _, err := ts.hub.PostMessage(ks[0].welcome.Session, "experimenter", "", "Please discuss until the time runs out."); err != nil {
+		t.Fatal(err)
+	}
+
+	br.navigate(ts.base + "/admin/")
+	br.until("the login form", `document.getElementById("token")`)
+	if err := br.run(`document.getElementById("token").value = ` + jsString(ts.AdminToken()) + `; setTimeout(() => document.getElementById("login").click(), 0)`); err != nil {
+		t.Fatal(err)
+	}
+	br.until("the dashboard", `document.querySelector('meta[name="csrf"]')`)
+	br.navigate(ts.base + "/admin/?session=" + ks[0].welcome.Session)
+	br.until("all four in their calls", `document.querySelectorAll("#participants .state-in_call").length === 4`)
+	br.until("the consent column", `[...document.querySelectorAll("#participant-ws-01 td")].some(td => td.textContent === "given")`)
+	br.until("ws-03's upload", `[...document.querySelectorAll("#participant-ws-03 td")].some(td => td.textContent === "recording, 1/1 uploaded")`)
+	br.until("the poor call in red", `document.querySelector("#participant-ws-04 td.bad")`)
+	br.until("the chat", `document.querySelectorAll("#chat .msg").length === 4`)
+	if dir := os.Getenv("PARLEY_SHOTS"); dir != "" {
+		os.MkdirAll(dir, 0o755)
+		br.screenshot(filepath.Join(dir, "dashboard.png"))
 	}
 	br.screenshot(filepath.Join(t.TempDir(), "dashboard.png"))
 }

@@ -88,7 +88,8 @@ func (h *Hub) startClockLocked(g *group, now time.Time, reason string, evs ...st
 }
 
 // endGroupLocked ends a group's discussion at atMS and tells its members;
-// the offline ones learn it when they return.
+// the offline ones learn it when they return. A removed member is not told
+// again: its kiosk says it was removed, not that the discussion ended.
 func (h *Hub) endGroupLocked(g *group, reason string, atMS int64) {
 	now := h.clock.Now()
 	s := g.members[0].sess
@@ -110,6 +111,9 @@ func (h *Hub) endGroupLocked(g *group, reason string, atMS int64) {
 	g.rec.EndedMS, g.rec.EndReason = atMS, reason
 	h.log.Info("clock end", "session", s.rec.Code, "group", g.rec.ID, "reason", reason)
 	for _, m := range g.members {
+		if m.rec.RemovedMS != 0 {
+			continue // told "removed" already: that stays their kiosk's last word
+		}
 		h.sendLocked(m, protocol.TypeEnded, "", protocol.Ended{Reason: reason, AtMS: atMS})
 	}
 }

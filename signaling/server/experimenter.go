@@ -195,7 +195,7 @@ func (h *Hub) EndSession(code string) (SessionView, error) {
 	s.rec.State, s.rec.EndedMS = store.SessionEnded, ms(now)
 	h.log.Info("session ended", "session", code)
 	for _, p := range s.participants {
-		if p.group == nil {
+		if p.group == nil && p.rec.RemovedMS == 0 {
 			h.sendLocked(p, protocol.TypeEnded, "", protocol.Ended{Reason: protocol.EndSession, AtMS: ms(now)})
 		}
 	}
@@ -211,7 +211,7 @@ type ParticipantView struct {
 	Seat        string   `json:"seat"`
 	Pseudonym   string   `json:"pseudonym"`
 	Connected   bool     `json:"connected"`
-	State       string   `json:"state"` // device_check, waiting, no_partner, paired, in_call, paused, ended, removed
+	State       string   `json:"state"` // one of the State constants: connecting, device_check, waiting, in_call, left...
 	Group       int      `json:"group,omitempty"`
 	TimeLeftS   *float64 `json:"time_left_s,omitempty"`
 	// Devices is the kiosk's report of its camera, microphone and speaker;
@@ -223,6 +223,9 @@ type ParticipantView struct {
 	// answered yet); Recording the kiosk's recording and its uploads.
 	Consent   string         `json:"consent,omitempty"`
 	Recording *RecordingView `json:"recording,omitempty"`
+	// CanPair: the experimenter may pair this participant by hand now
+	// (waiting, or in a group that ended; see handPairRefusal).
+	CanPair bool `json:"can_pair"`
 }
 
 // Participants lists a session's participants with their state.
@@ -241,10 +244,28 @@ func (h *Hub) Participants(code string) ([]ParticipantView, error) {
 	return out, nil
 }
 
+// Participant states as the experimenter sees them (ParticipantView.State).
+const (
+	StateConnecting          = "connecting"           // offline; its kiosk may come back (it did not leave)
+	StateLeft                = "left"                 // its kiosk left before the discussion ended
+	StateConsent             = "consent"              // answering the consent screen
+	StateDeclined            = "declined"             // declined to be recorded: never paired
+	StateDeviceCheck         = "device_check"         // in the device check
+	StateWaiting             = "waiting"              // ready, waiting for a partner
+	StateNoPartner           = "no_partner"           // waited past no_partner_after_s
+	StatePaired              = "paired"               // in a group, the call not (yet) up
+	StateInCall              = "in_call"              // the call with every partner is up
+	StatePartnerReconnecting = "partner_reconnecting" // a partner is offline, or their call dropped
+	StatePartnerLeft         = "partner_left"         // a partner left before the end
+	StatePaused              = "paused"               // the group's clock is paused
+	StateEnded               = "ended"                // the discussion (or the session) is over
+	StateRemoved             = "removed"              // the experimenter removed them
+)
+
 // participantViewLocked is one participant as the experimenter sees it.
 func (h *Hub) participantViewLocked(p *participant, now time.Time) ParticipantView {
 	v := ParticipantView{ID: p.rec.ID, Code: p.rec.Code, IDInSession: p.rec.IDInSession, Seat: p.rec.Seat,
-		Pseudonym: p.rec.Pseudonym, Connected: p.conn != nil, State: "waiting", Devices: p.devices, Quality: p.quality}
+		Pseudonym: p.rec.Pseudonym, Connected: p.conn != nil, Devices: p.devices, Quality: p.quality}
 	if !p.lastSeen.IsZero() {
 		t := p.lastSeen.UTC()
 		v.LastSeen = &t
@@ -252,47 +273,65 @@ func (h *Hub) participantViewLocked(p *participant, now time.Time) ParticipantVi
 	if p.sess.settings.Record != protocol.RecordOff {
 		v.Consent, v.Recording = p.rec.Consent, p.recording.view()
 	}
-	// In the kiosk's order: the consent screen comes before the device check.
-	switch {
-	case p.rec.Consent == protocol.ConsentDeclined && !p.consentOK():
-		v.State = "declined" // never paired
-	case !p.consentOK():
-		v.State = "consent" // waiting for the answer to the consent screen
-	case !p.ready():
-		v.State = "device_check"
-	case p.noPartner:
-		v.State = "no_partner"
-	}
 	if g := p.group; g != nil {
 		v.Group = g.rec.Num
-		v.State = "paired"
-		allConnected := true
-		for _, o := range g.members {
-			if o != p && !p.connectedTo[o.rec.ID] {
-				allConnected = false
-			}
-		}
-		if allConnected {
-			v.State = "in_call"
-		}
 		if gv := h.groupViewLocked(g, now); gv.TimeLeftS != nil {
 			v.TimeLeftS = gv.TimeLeftS
-			if gv.State == "paused" {
-				v.State = "paused"
-			}
 		}
 		if g.rec.EndedMS != 0 {
-			v.State = "ended"
 			zero := 0.0
 			v.TimeLeftS = &zero
 		}
-	} else if p.sess.rec.State == store.SessionEnded {
-		v.State = "ended"
 	}
-	if p.rec.RemovedMS != 0 {
-		v.State = "removed"
-	}
+	v.State = p.stateLocked()
+	v.CanPair = p.sess.rec.State != store.SessionEnded && p.handPairRefusal() == nil
 	return v
+}
+
+// stateLocked is p's state, the most pressing first: what ended it, then
+// its own connection, then where it is (before pairing in the kiosk's
+// order: the consent screen comes before the device check), then its
+// partners' connections and calls.
+func (p *participant) stateLocked() string {
+	g := p.group
+	switch {
+	case p.rec.RemovedMS != 0:
+		return StateRemoved
+	case g != nil && g.rec.EndedMS != 0, g == nil && p.sess.rec.State == store.SessionEnded:
+		return StateEnded
+	case p.left:
+		return StateLeft
+	case p.conn == nil:
+		return StateConnecting
+	case g == nil:
+		switch {
+		case p.rec.Consent == protocol.ConsentDeclined && !p.consentOK():
+			return StateDeclined
+		case !p.consentOK():
+			return StateConsent
+		case !p.ready():
+			return StateDeviceCheck
+		case p.noPartner:
+			return StateNoPartner
+		}
+		return StateWaiting
+	}
+	state := StateInCall
+	for _, o := range g.members {
+		switch {
+		case o == p:
+		case o.left && o.rec.RemovedMS == 0:
+			return StatePartnerLeft
+		case o.conn == nil || p.callUp[o.rec.ID] && !p.connectedTo[o.rec.ID]:
+			state = StatePartnerReconnecting
+		case !p.connectedTo[o.rec.ID] && state == StateInCall:
+			state = StatePaired
+		}
+	}
+	if state != StatePartnerReconnecting && g.rec.PausedMS != 0 && g.rec.ClockStartedMS != 0 {
+		return StatePaused
+	}
+	return state
 }
 
 // ChannelView is a channel as the experimenter sees it.

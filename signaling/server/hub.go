@@ -228,6 +228,7 @@ func (h *Hub) dispatchLocked(c *conn, env protocol.Envelope, body any) *protocol
 		return h.readyLocked(p, env.Ref)
 	}
 	if env.Type == protocol.TypeLeave {
+		p.left = true // the event's commit moves the dashboard's version
 		h.event(p.sess.rec.Code, p.rec.ID, p.groupID(), EvLeave, nil, h.clock.Now())
 		h.log.Info("leave", "session", p.sess.rec.Code, "group", p.groupID(), "seat", p.rec.Seat, "participant", p.rec.ID)
 		c.shut(websocket.CloseNormalClosure, "left")

@@ -177,7 +177,7 @@ func (h *Hub) attachLocked(c *conn, p *participant, ref string, since map[string
 		// nothing: its disconnect is logged here, before the reconnect.
 		h.event(p.sess.rec.Code, p.rec.ID, p.groupID(), EvDisconnect, map[string]any{"reason": "replaced"}, now)
 	}
-	c.p, p.conn = p, c
+	c.p, p.conn, p.left = p, c, false
 	c.joined.Store(true)
 	h.event(p.sess.rec.Code, p.rec.ID, p.groupID(), EvReconnect, nil, now)
 	h.log.Info("resume", "session", p.sess.rec.Code, "group", p.groupID(), "seat", p.rec.Seat, "participant", p.rec.ID)

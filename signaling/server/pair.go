@@ -97,6 +97,9 @@ func (h *Hub) formGroupLocked(s *session, ids []string, now time.Time) error {
 			p.noPartnerTimer = nil
 		}
 		p.noPartner = false
+		// One paired again after its group ended starts afresh: nothing of
+		// the old group's calls carries over.
+		p.held, p.connectedTo, p.callUp = nil, map[string]bool{}, nil
 	}
 	s.addGroupLocked(g)
 	h.log.Info("paired", "session", s.rec.Code, "group", rec.ID, "num", num, "members", ids)

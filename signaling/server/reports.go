@@ -49,6 +49,12 @@ func (h *Hub) callStateLocked(p *participant, ref string, cs *protocol.CallState
 	}
 	p.rememberReport(cs.ID)
 	p.connectedTo[cs.Peer] = cs.State == protocol.CallConnected
+	if cs.State == protocol.CallConnected {
+		if p.callUp == nil {
+			p.callUp = map[string]bool{}
+		}
+		p.callUp[cs.Peer] = true
+	}
 	if g.rec.ClockStartedMS != 0 || g.rec.EndedMS != 0 || cs.State != protocol.CallConnected {
 		return nil
 	}

@@ -39,8 +39,11 @@ type participant struct {
 	conn  *conn
 	// held are signaling frames for this participant while it is offline.
 	held []heldSignal
-	// connectedTo: peers this participant reported the call connected with.
+	// connectedTo: peers this participant reported the call connected with
+	// (now); callUp: those it ever did in this group (a call that is down
+	// again is reconnecting).
 	connectedTo map[string]bool
+	callUp      map[string]bool
 	chat        bucket // chat messages
 	reports     bucket // call states and stats
 	// reported: ids of recent call-state and stats reports, so a resend
@@ -58,6 +61,15 @@ type participant struct {
 	// recording is the kiosk's latest recording report and the segments it
 	// declared and uploaded (recordings.go).
 	recording recordingState
+	// left is set when the kiosk said "leave" (its participant is done and
+	// it forgot the token), cleared if it comes back all the same.
+	left bool
+}
+
+// resumable reports whether an offline p may still come back: it did not
+// leave, was not removed, and nobody else holds its seat now.
+func (p *participant) resumable() bool {
+	return p.conn == nil && !p.left && p.rec.RemovedMS == 0 && p.sess.seatHolder(p.rec.Seat, p) == nil
 }
 
 // ready reports whether p may be paired: it finished the device check, or
@@ -130,6 +142,9 @@ func (h *Hub) restore() error {
 			if err := h.restoreRecordingLocked(rec.Code); err != nil {
 				return err
 			}
+		}
+		if err := h.restoreLeftLocked(rec.Code); err != nil {
+			return err
 		}
 		gs, err := h.st.Groups(rec.Code)
 		if err != nil {
@@ -228,6 +243,21 @@ func (g *group) has(id string) bool {
 		}
 	}
 	return false
+}
+
+// restoreLeftLocked sets who left, from each participant's latest leave
+// or reconnect.
+func (h *Hub) restoreLeftLocked(code string) error {
+	evs, err := h.st.EventsOfKinds(code, EvLeave, EvReconnect)
+	if err != nil {
+		return fmt.Errorf("session %s leave events: %w", code, err)
+	}
+	for _, e := range evs {
+		if p := h.byID[e.Participant]; p != nil {
+			p.left = e.Kind == EvLeave
+		}
+	}
+	return nil
 }
 
 // restoreRecordingLocked sets whether each participant of a running

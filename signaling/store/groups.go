@@ -38,7 +38,9 @@ func (s *Store) CreateGroup(g Group, evs ...Event) error {
 			return err
 		}
 		for _, m := range g.Members {
-			res, err := tx.Exec(`UPDATE participants SET group_id=? WHERE id=? AND group_id=''`, g.ID, m)
+			// Free: in no group, or in one whose discussion ended (paired
+			// again by hand); group_id is then the latest group.
+			res, err := tx.Exec(`UPDATE participants SET group_id=? WHERE id=? AND (group_id='' OR group_id IN (SELECT id FROM groups WHERE ended_ms!=0))`, g.ID, m)
 			if err != nil {
 				return err
 			}

@@ -97,6 +97,10 @@ function renderSessions() {
 function renderGroups() {
   const body = $("groups").tBodies[0];
   body.replaceChildren();
+  // The "all groups" buttons change every clock that runs or is paused.
+  const anyClock = view.groups.some((g) => g.state === "running" || g.state === "paused");
+  $("more-time-all").disabled = !anyClock;
+  $("less-time-all").disabled = !anyClock;
   for (const g of view.groups) {
     const tr = el("tr");
     tr.id = "group-" + g.num;
@@ -159,7 +163,7 @@ function renderParticipants() {
     const tr = el("tr", null, p.connected ? "" : "offline");
     tr.id = "participant-" + p.seat;
     const pick = el("td");
-    if (!p.group && p.connected && p.state !== "removed") {
+    if (p.can_pair) { // waiting, or left over when their group ended
       const box = el("input");
       box.type = "checkbox";
       box.value = p.seat;
@@ -167,7 +171,10 @@ function renderParticipants() {
       pick.append(box);
     }
     const st = el("td");
-    st.append(el("span", p.connected ? p.state : p.state + " (offline)", "state state-" + p.state));
+    // The state says what the experimenter must know of the connections
+    // too (connecting, left, partner reconnecting); the row is greyed
+    // while the kiosk is offline.
+    st.append(el("span", p.state.replace(/_/g, " "), "state state-" + p.state));
     const d = p.devices;
     const devices = d ? ["camera " + d.camera, "microphone " + d.microphone, "speaker " + d.speaker].filter((x) => !x.endsWith(" ok")).join(", ") || "ok" : "";
     const seen = p.last_seen ? Math.max(0, Math.round((now - Date.parse(p.last_seen)) / 1000)) + " s ago" : "";
@@ -229,6 +236,8 @@ $("session").addEventListener("change", (e) => {
   history.replaceState(null, "", current ? "?session=" + encodeURIComponent(current) : location.pathname);
   follow();
 });
+$("more-time-all").addEventListener("click", () => api("POST", sessionPath() + "/groups/all/time", { delta_s: 60 }));
+$("less-time-all").addEventListener("click", () => api("POST", sessionPath() + "/groups/all/time", { delta_s: -60 }));
 $("start-session").addEventListener("click", () => api("POST", sessionPath() + "/start"));
 $("end-session").addEventListener("click", () => confirm("End session " + current + " and every discussion in it?") && api("POST", sessionPath() + "/end"));
 $("create-form").addEventListener("submit", async (e) => {
