@@ -228,9 +228,7 @@ func (h *Hub) dispatchLocked(c *conn, env protocol.Envelope, body any) *protocol
 		return h.readyLocked(p, env.Ref)
 	}
 	if env.Type == protocol.TypeLeave {
-		h.event(p.sess.rec.Code, p.rec.ID, p.groupID(), EvLeave, nil, h.clock.Now())
-		h.log.Info("leave", "session", p.sess.rec.Code, "group", p.groupID(), "seat", p.rec.Seat, "participant", p.rec.ID)
-		c.shut(websocket.CloseNormalClosure, "left")
+		h.leaveLocked(c, p)
 		return nil
 	}
 	return &protocol.Error{Code: protocol.CodeUnknownType, Message: fmt.Sprintf("%q is sent by the server, not by a kiosk", env.Type)}
