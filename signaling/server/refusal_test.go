@@ -6,7 +6,9 @@ package server
 // server keeps of a replaced connection and a kiosk's repeated reports.
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -314,4 +316,79 @@ func codeOf(t *testing.T, ts *testServer, session, id string) string {
 	}
 	t.Fatalf("no participant %s", id)
 	return ""
+}
+
+// postRaw posts body as it is (not re-encoded) to the experimenter API and
+// returns the status and the reply (its "error" when it has one).
+func postRaw(t *testing.T, ts *testServer, path string, body []byte) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", ts.base+path, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+ts.AdminToken())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	reply, _ := io.ReadAll(resp.Body)
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(reply, &e) == nil && e.Error != "" {
+		return resp.StatusCode, e.Error
+	}
+	return resp.StatusCode, string(reply)
+}
+
+// The experimenter API checks what it is sent as the protocol checks a
+// kiosk's frames: invalid UTF-8 is refused naming the field, never stored
+// with U+FFFD in its place, and decode errors are in the protocol's words.
+func TestAPIRefusesInvalidUTF8AndSaysWhatIsWrong(t *testing.T) {
+	checkGoroutines(t)
+	ts := startServer(t, t.TempDir(), Config{}, newFakeClock())
+	defer ts.Close()
+	k := dialKiosk(t, ts.url, "K")
+	w := k.join(protocol.JoinRequest{})
+	path := "/api/sessions/" + w.Session + "/channels/experimenter/messages"
+	for _, c := range []struct {
+		name, body string
+		want       []string
+	}{
+		{"raw invalid byte", "{\"body\":\"caf\xe9\"}", []string{`field "body" is not valid UTF-8`}},
+		{"escaped lone surrogate", `{"body":"caf\ud800"}`, []string{`field "body" is not valid UTF-8`}},
+		{"invalid byte in a key", "{\"bo\xffdy\":\"x\"}", []string{"field name", "UTF-8"}},
+		{"a number for a string", `{"body":1}`, []string{`field "body" must be a string, not number`}},
+		{"an unknown field", `{"body":"x","colour":"red"}`, []string{`field "colour" is not known`}},
+		{"cut short", `{"body":"x"`, []string{"not valid JSON"}},
+		{"two values", `{"body":"x"}{"body":"y"}`, []string{"more than one JSON value"}},
+	} {
+		status, reply := postRaw(t, ts, path, []byte(c.body))
+		if status != http.StatusBadRequest {
+			t.Errorf("%s: status %d (%s), want 400", c.name, status, reply)
+			continue
+		}
+		for _, want := range c.want {
+			if !strings.Contains(reply, want) {
+				t.Errorf("%s: reply %s, want it to say %q", c.name, reply, want)
+			}
+		}
+		if strings.Contains(reply, "Go struct") || strings.Contains(reply, "json:") {
+			t.Errorf("%s: reply %s speaks Go", c.name, reply)
+		}
+	}
+	// Session settings are checked the same way, named inside "settings".
+	if status, reply := postRaw(t, ts, "/api/sessions", []byte(`{"room":"lab","settings":{"duration_s":"long"}}`)); status != http.StatusBadRequest ||
+		!strings.Contains(reply, `field "settings.duration_s" must be a whole number`) {
+		t.Errorf("settings of the wrong type: %d %s", status, reply)
+	}
+	// A literal U+FFFD that was really sent is text like any other.
+	if status, reply := postRaw(t, ts, path, []byte(`{"body":"a real \ufffd"}`)); status != http.StatusOK {
+		t.Fatalf("valid message: %d %s", status, reply)
+	}
+	msgs, err := ts.Store().Messages(w.Session, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 || msgs[0].Body != "a real \uFFFD" {
+		t.Fatalf("stored %+v, want only the valid message", msgs)
+	}
 }
