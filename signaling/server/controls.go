@@ -292,11 +292,10 @@ func (h *Hub) PairByHand(code string, seats []string) (GroupView, error) {
 		ids = append(ids, p.rec.ID)
 	}
 	now := h.clock.Now()
-	if err := h.formGroupLocked(s, ids, now); err != nil {
+	if err := h.formGroupLocked(s, ids, now, seats); err != nil {
 		return GroupView{}, err
 	}
 	g := s.groups[len(s.groups)-1]
-	h.event(code, "", g.rec.ID, EvPairedByHand, map[string]any{"seats": seats}, now)
 	h.pairLocked(s, now, false) // the others' waiting counts
 	return h.groupViewLocked(g, now), nil
 }

@@ -64,8 +64,13 @@ type Hub struct {
 	commitMu sync.Mutex
 	cqMu     sync.Mutex
 	cq       []*commitReq
-	cqWake   chan struct{}
-	cqDone   chan struct{}
+	// cqRetry: server-made events whose commit failed, committed again
+	// on their own once retryAt has passed (see commit.go).
+	cqRetry    []*commitReq
+	retryAt    time.Time
+	retryTries int
+	cqWake     chan struct{}
+	cqDone     chan struct{}
 
 	mu       sync.Mutex
 	closed   bool
