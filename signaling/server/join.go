@@ -70,6 +70,7 @@ func (h *Hub) joinPendingLocked(room string, now time.Time) {
 			continue
 		}
 		delete(h.pending, c)
+		c.parked.Store(false)
 		req := pj.req
 		if refusal := h.joinLocked(c, pj.ref, &req); refusal != nil {
 			c.sendErrorValue(pj.ref, *refusal)
@@ -121,6 +122,7 @@ func (h *Hub) joinLocked(c *conn, ref string, req *protocol.JoinRequest) *protoc
 		if errors.Is(err, errNoSession) {
 			// Kept: the participant joins the moment a session opens.
 			h.pending[c] = pendingJoin{ref: ref, req: *req}
+			c.parked.Store(true) // the join timeout lets it wait
 			return &protocol.Error{Code: protocol.CodeNoSession, Message: err.Error(), Field: "room"}
 		}
 		h.log.Error("open session", "err", err)

@@ -8,6 +8,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -391,4 +392,57 @@ func TestAPIRefusesInvalidUTF8AndSaysWhatIsWrong(t *testing.T) {
 	if len(msgs) != 1 || msgs[0].Body != "a real \uFFFD" {
 		t.Fatalf("stored %+v, want only the valid message", msgs)
 	}
+}
+
+// A join parked until a session opens (no_session) is a join: the kiosk
+// waits as told and is not cut off by the join timeout (its reconnects
+// would use up the per-address join cap). A parked join the session then
+// refuses is closed in time like any connection that has not joined.
+func TestParkedJoinIsNotCutOffByTheJoinTimeout(t *testing.T) {
+	checkGoroutines(t)
+	clock := newFakeClock()
+	ts := startServer(t, t.TempDir(), Config{Rooms: []Room{{Name: "econlab"}}}, clock)
+	defer ts.Close()
+	kim, kim2 := dialKiosk(t, ts.url, "Kim"), dialKiosk(t, ts.url, "Kim2")
+	for i, k := range []*kiosk{kim, kim2} {
+		// The same pseudonym: once the session opens, one of them is refused.
+		k.send(protocol.TypeJoin, "j", protocol.JoinRequest{Room: "econlab", Seat: fmt.Sprintf("s%d", i), Pseudonym: "Kim"})
+		k.expectError("j", protocol.CodeNoSession)
+	}
+	for range 3 {
+		clock.Advance(DefaultJoinTimeout)
+	}
+	// Still connected: each is answered.
+	kim.drain()
+	kim2.drain()
+	if code := ts.api(t, "POST", "/api/sessions", ts.AdminToken(), map[string]any{"room": "econlab"}, nil); code != http.StatusOK {
+		t.Fatalf("create session: %d", code)
+	}
+	var joined, refused *kiosk
+	for joined == nil || refused == nil {
+		for _, k := range []*kiosk{kim, kim2} {
+			for _, env := range k.drain() {
+				switch {
+				case env.Type == protocol.TypeWelcome:
+					joined = k
+				case env.Type == protocol.TypeError && env.Ref == "j":
+					refused = k
+				}
+			}
+		}
+	}
+	if joined == refused {
+		t.Fatalf("%s both joined and was refused", joined.name)
+	}
+	clock.Advance(DefaultJoinTimeout)
+	select {
+	case <-refused.done:
+	case <-time.After(waitTimeout):
+		t.Fatalf("%s: refused when the session opened, and never closed", refused.name)
+	}
+	var ce *websocket.CloseError
+	if !asClose(refused.closed, &ce) || ce.Code != websocket.ClosePolicyViolation {
+		t.Fatalf("%s closed with %v, want 1008", refused.name, refused.closed)
+	}
+	joined.drain() // the joined one stays
 }
