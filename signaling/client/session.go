@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -19,7 +20,7 @@ const (
 	DefaultBackoffMin = 250 * time.Millisecond
 	DefaultBackoffMax = 5 * time.Second
 	// DefaultMaxQueued bounds the reports and signals kept for sending (chat
-	// is never dropped).
+	// is never dropped, nor reports other than stats: see addReportLocked).
 	DefaultMaxQueued = 512
 	// DefaultLeaveDrain bounds how long Close(true) (a participant who
 	// leaves, or whose discussion ended) waits for the server to take what
@@ -159,6 +160,8 @@ type Session struct {
 	done      chan struct{}
 	wake      chan struct{}
 	msgSeq    int
+	// droppedStats counts stats reports dropped for a full queue.
+	droppedStats int
 }
 
 // NewSession prepares a session and loads its state file, if any.
@@ -406,19 +409,37 @@ func (s *Session) Send(typ string, v any) error {
 	return nil
 }
 
+// addReportLocked queues a report. At MaxQueued (a long outage) the
+// oldest stats go first, a new stats report included when nothing else can
+// go; call states, devices, consent and recording states are never dropped
+// (they are few, and each is an event of the record).
 func (s *Session) addReportLocked(typ, id string, v any) error {
-	if len(s.st.Reports) >= s.cfg.MaxQueued {
-		return ErrQueueFull
-	}
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return err
+	}
+	if len(s.st.Reports) >= s.cfg.MaxQueued {
+		i := slices.IndexFunc(s.st.Reports, func(r Report) bool { return r.Type == protocol.TypeStats })
+		switch {
+		case i >= 0:
+			s.st.Reports = slices.Delete(s.st.Reports, i, i+1)
+			s.droppedStats++
+			if s.droppedStats == 1 || s.droppedStats%droppedStatsLogEvery == 0 {
+				s.log.Warn("report queue full while offline: the oldest stats dropped to keep call states", "dropped_stats", s.droppedStats, "max_queued", s.cfg.MaxQueued)
+			}
+		case typ == protocol.TypeStats:
+			return ErrQueueFull
+		}
 	}
 	s.st.Reports = append(s.st.Reports, Report{Type: typ, ID: id, Data: raw})
 	s.dirty = true
 	s.kick()
 	return nil
 }
+
+// droppedStatsLogEvery: a long outage logs its dropped stats now and then,
+// not once each.
+const droppedStatsLogEvery = 100
 
 // readyRef is the ref of the ready message.
 const readyRef = signalRefPrefix + "ready"
