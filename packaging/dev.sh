@@ -96,16 +96,35 @@ run_tests() {
 # "context deadline exceeded" and no failing input (go.dev/issue/75804, seen
 # here with both cores busy); such a run found nothing, so it is run once
 # more. A run that found a failing input always writes it and says so.
+# On failure the log also holds the failing input's contents.
 fuzz_one() {
 	local pkg=$1 target=$2 log=$3
 	if go test -tags "$TAGS" -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg" >"$log" 2>&1; then
 		return 0
 	fi
 	if grep -q 'Failing input written' "$log" || ! grep -q '^    context deadline exceeded$' "$log"; then
+		failing_input "$pkg" "$log"
 		return 1
 	fi
 	echo "dev.sh: fuzz $pkg $target stopped by the Go fuzz coordinator's deadline race (go.dev/issue/75804), no failing input: once more"
-	go test -tags "$TAGS" -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg" >"$log" 2>&1
+	if go test -tags "$TAGS" -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg" >"$log" 2>&1; then
+		return 0
+	fi
+	failing_input "$pkg" "$log"
+	return 1
+}
+
+# failing_input appends to log the contents of the input the fuzzer saved
+# (it names the file relative to the package: testdata/fuzz/TARGET/HASH).
+failing_input() {
+	local pkg=$1 log=$2 dir file
+	file=$(sed -n 's/.*Failing input written to \([^ ]*\).*/\1/p' "$log" | head -n 1)
+	[ -n "$file" ] || return 0
+	dir=$(go list -tags "$TAGS" -f '{{.Dir}}' "$pkg")
+	{
+		echo "dev.sh: the failing input, $dir/$file:"
+		cat "$dir/$file" 2>&1 || true
+	} >>"$log"
 }
 
 # fuzz_all runs every Fuzz target briefly, one package at a time.

@@ -14,8 +14,9 @@ import (
 )
 
 // LeaveLimit bounds how long leaving waits for the engine (devices, the
-// network) before the kiosk quits anyway. The engine forgets the resume
-// token first, so nothing is left behind by not waiting longer.
+// network) before the kiosk quits anyway. The engine's state file stops
+// naming the participant for resuming first, and keeps what the server has
+// not yet taken for the next start, so nothing is lost by not waiting longer.
 const LeaveLimit = 1500 * time.Millisecond
 
 // leaveAndQuit ends participation and quits within LeaveLimit.

@@ -422,8 +422,11 @@ func (e *Engine) endLocked(reason string) func() {
 		e.syncRecording(protocol.SegmentCallEnded, true)
 		closeCalls(calls)
 		e.cfg.Media.Close()
-		// Nothing is left to resume: forget the token so a restarted kiosk
-		// greets the next participant instead of this one's end screen.
+		// Nothing is left to resume: the session delivers what its outbox
+		// still holds (chat typed before the end is accepted late), then
+		// forgets the token so a restarted kiosk greets the next
+		// participant instead of this one's end screen; what the server
+		// did not take in time is kept for the next start.
 		// (Run apart: this is the session's own goroutine, which Close waits for.)
 		go e.sess.Close(true)
 	}

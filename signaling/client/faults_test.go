@@ -6,12 +6,12 @@ package client
 // up stored exactly once, and the kiosk's reports too.
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
+	"os"
 	"sort"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,98 +21,6 @@ import (
 	"github.com/parley-lab/parley/signaling/store"
 	"github.com/parley-lab/parley/signaling/testkit"
 )
-
-// cable is a TCP proxy on loopback whose link can be pulled: while it is
-// out, bytes in flight are swallowed and new connections hang, as with an
-// unplugged cable (no reset, no refusal).
-type cable struct {
-	ln     net.Listener
-	target string
-
-	mu    sync.Mutex
-	out   bool
-	conns []net.Conn
-}
-
-func newCable(t *testing.T, target string) *cable {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &cable{ln: ln, target: target}
-	go c.accept()
-	t.Cleanup(func() { ln.Close(); c.plug() })
-	return c
-}
-
-func (c *cable) url() string { return "ws://" + c.ln.Addr().String() + "/ws" }
-
-func (c *cable) accept() {
-	for {
-		in, err := c.ln.Accept()
-		if err != nil {
-			return
-		}
-		c.mu.Lock()
-		c.conns = append(c.conns, in)
-		c.mu.Unlock()
-		go c.serve(in)
-	}
-}
-
-func (c *cable) serve(in net.Conn) {
-	out, err := net.Dial("tcp", c.target)
-	if err != nil {
-		in.Close()
-		return
-	}
-	c.mu.Lock()
-	c.conns = append(c.conns, out)
-	c.mu.Unlock()
-	go c.pipe(out, in)
-	c.pipe(in, out)
-}
-
-// pipe copies src to dst, dropping what it reads while the cable is out.
-func (c *cable) pipe(dst, src net.Conn) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			c.mu.Lock()
-			out := c.out
-			c.mu.Unlock()
-			if !out {
-				if _, werr := dst.Write(buf[:n]); werr != nil {
-					return
-				}
-			}
-		}
-		if err != nil {
-			dst.Close()
-			return
-		}
-	}
-}
-
-// pull takes the cable out: the connections stay open but carry nothing.
-func (c *cable) pull() {
-	c.mu.Lock()
-	c.out = true
-	c.mu.Unlock()
-}
-
-// plug puts it back. The connections that lived through the outage are
-// dead by now on both ends (TCP would have given up), so they are closed.
-func (c *cable) plug() {
-	c.mu.Lock()
-	conns := c.conns
-	c.conns, c.out = nil, false
-	c.mu.Unlock()
-	for _, x := range conns {
-		x.Close()
-	}
-}
 
 // faultServer starts a server on loopback with the clock injected; its
 // room starts the clock at pairing, so a test controls the deadline.
@@ -156,9 +64,9 @@ func storedBodies(t *testing.T, st *store.Store, session, sender string, want in
 
 // twoKiosks joins A through a cable that can be pulled and B directly,
 // both ready after their device check.
-func twoKiosks(t *testing.T, srv *server.Server) (link *cable, a, b *Session, ra, rb *recorder) {
+func twoKiosks(t *testing.T, srv *server.Server) (link *testkit.Cable, a, b *Session, ra, rb *recorder) {
 	t.Helper()
-	link = newCable(t, srv.Addr())
+	link = testkit.NewCable(t, srv.Addr())
 	dir := t.TempDir()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ra, rb = newRecorder(), newRecorder()
@@ -166,7 +74,7 @@ func twoKiosks(t *testing.T, srv *server.Server) (link *cable, a, b *Session, ra
 		return SessionConfig{URL: url, Room: "lab", Seat: seat, StateFile: dir + "/" + seat + ".json",
 			BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond, Log: quiet}
 	}
-	a, _ = NewSession(cfg(link.url(), "a"), ra)
+	a, _ = NewSession(cfg(link.URL(), "a"), ra)
 	b, _ = NewSession(cfg("ws://"+srv.Addr()+"/ws", "b"), rb)
 	t.Cleanup(func() { a.Close(false); b.Close(false) })
 	a.Start("Ann")
@@ -187,7 +95,7 @@ func TestOutageLongerThanTheBurstLosesNothing(t *testing.T) {
 
 	// The cable goes out. A keeps typing, more than the server's burst
 	// (10), and reports its call failing; nothing it sends is refused.
-	link.pull()
+	link.Pull()
 	const typed = 15
 	var want []string
 	for i := range typed {
@@ -200,7 +108,7 @@ func TestOutageLongerThanTheBurstLosesNothing(t *testing.T) {
 	}
 	// A notices the dead connection by itself (no ack within AckTimeout).
 	ra.waitFor(t, "A offline", func(_ []any, online bool) bool { return !online })
-	link.plug()
+	link.Plug()
 
 	got := storedBodies(t, srv.Store(), a.Stored().Session, idA, typed)
 	if len(got) != typed {
@@ -250,13 +158,13 @@ func TestMessagesTypedBeforeTheDeadlineDuringADropAreKeptLate(t *testing.T) {
 	rb.waitFor(t, "B's clock", clocked)
 	idA := a.Stored().ParticipantID
 
-	link.pull()
+	link.Pull()
 	a.Chat("group", "typed before the deadline, 1")
 	a.Chat("group", "typed before the deadline, 2")
 	ra.waitFor(t, "A offline", func(_ []any, online bool) bool { return !online })
 	clock.Advance(61 * time.Second) // the deadline passes while A is away
 	rb.waitFor(t, "B's end", func(msgs []any, _ bool) bool { return count(msgs, func(*protocol.Ended) bool { return true }) > 0 })
-	link.plug()
+	link.Plug()
 
 	got := storedBodies(t, srv.Store(), a.Stored().Session, idA, 2)
 	if len(got) != 2 {
@@ -274,4 +182,103 @@ func TestMessagesTypedBeforeTheDeadlineDuringADropAreKeptLate(t *testing.T) {
 		return count(msgs, func(e *protocol.Error) bool { return e.Code == protocol.CodeChatClosed }) == 1
 	})
 	eventuallyEmpty(t, a)
+}
+
+// A participant who leaves right after typing, faster than the rate limit
+// lets the server take it: Close(true) waits until the server has taken
+// everything, then lets go; nothing is left behind, not even a state file.
+func TestLeaveRightAfterTypingDeliversEverything(t *testing.T) {
+	srv := faultServer(t, t.TempDir(), server.RealClock) // the rate limit refills as time passes
+	_, a, _, ra, rb := twoKiosks(t, srv)
+	paired := func(msgs []any, _ bool) bool { return count(msgs, func(*protocol.Paired) bool { return true }) > 0 }
+	ra.waitFor(t, "A paired", paired)
+	rb.waitFor(t, "B paired", paired)
+	st := a.Stored()
+	const typed = 14 // more than the burst of 10: some are refused rate_limited and retried
+	for i := range typed {
+		a.Chat("group", fmt.Sprintf("last words %d", i))
+	}
+	a.Close(true)
+	got := storedBodies(t, srv.Store(), st.Session, st.ParticipantID, typed)
+	if len(got) != typed {
+		t.Fatalf("stored %d of %d messages", len(got), typed)
+	}
+	for i, m := range got {
+		if want := fmt.Sprintf("last words %d", i); m.Body != want {
+			t.Fatalf("message %d is %q, want %q", i, m.Body, want)
+		}
+	}
+	if _, err := os.Stat(a.cfg.StateFile); !os.IsNotExist(err) {
+		t.Fatalf("state file after leaving with everything delivered: %v", err)
+	}
+}
+
+// A participant whose part ends while the cable is out: what the server
+// has not taken when the bounded wait is over stays in the state file with
+// its token, never resumed; the next start at the seat delivers it (late:
+// typed before the deadline) and then joins as the next participant.
+func TestUnsentAtTheEndIsDeliveredByTheNextStart(t *testing.T) {
+	clk := clock.NewFakeAt(time.Now())
+	srv := faultServer(t, t.TempDir(), clk)
+	link, a, _, ra, rb := twoKiosks(t, srv)
+	clocked := func(msgs []any, _ bool) bool { return count(msgs, func(*protocol.Clock) bool { return true }) > 0 }
+	ra.waitFor(t, "A's clock", clocked)
+	rb.waitFor(t, "B's clock", clocked)
+	st := a.Stored()
+
+	link.Pull()
+	want := []string{"typed before the end, 1", "typed before the end, 2", "typed before the end, 3"}
+	for _, body := range want {
+		a.Chat("group", body)
+	}
+	a.cfg.LeaveDrain = time.Millisecond // the cable stays out: waiting longer changes nothing
+	a.Close(true)
+	if a.Resumable() {
+		t.Fatal("a participant who is done can still be resumed")
+	}
+	var kept State
+	b, err := os.ReadFile(a.cfg.StateFile)
+	if err != nil {
+		t.Fatalf("nothing kept of the undelivered messages: %v", err)
+	}
+	if err := json.Unmarshal(b, &kept); err != nil {
+		t.Fatal(err)
+	}
+	if kept.Token != "" || len(kept.Outbox) != 0 || len(kept.Unsent) != 1 || len(kept.Unsent[0].Outbox) != len(want) || kept.Unsent[0].Token != st.Token {
+		t.Fatalf("state file after an undelivered end: %s", b)
+	}
+	clk.Advance(61 * time.Second)
+	rb.waitFor(t, "B's end", func(msgs []any, _ bool) bool { return count(msgs, func(*protocol.Ended) bool { return true }) > 0 })
+	link.Plug()
+
+	rc := newRecorder()
+	c, err := NewSession(a.cfg, rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(false)
+	if c.Resumable() {
+		t.Fatal("the next participant would resume as the one who is done")
+	}
+	c.Start("Cleo")
+	got := storedBodies(t, srv.Store(), st.Session, st.ParticipantID, len(want))
+	if len(got) != len(want) {
+		t.Fatalf("stored %d of %d", len(got), len(want))
+	}
+	for i, m := range got {
+		if m.Body != want[i] || !m.Late {
+			t.Errorf("message %d: %q late=%v, want %q late", i, m.Body, m.Late, want[i])
+		}
+	}
+	rc.waitFor(t, "Cleo joined as a new participant", func(msgs []any, _ bool) bool {
+		return count(msgs, func(w *protocol.Welcome) bool { return w.Pseudonym == "Cleo" && w.ParticipantID != st.ParticipantID }) == 1
+	})
+	testkit.Eventually(t, "the delivered items gone from the state file", func() bool {
+		return len(c.Stored().Unsent) == 0
+	})
+	b, _ = os.ReadFile(a.cfg.StateFile)
+	var after State
+	if err := json.Unmarshal(b, &after); err != nil || len(after.Unsent) != 0 {
+		t.Fatalf("state file after delivery: %s (%v)", b, err)
+	}
 }

@@ -33,6 +33,7 @@ func (s *Session) run(ctx context.Context) {
 	writerDone := make(chan struct{})
 	go func() { defer close(writerDone); s.writer(ctx) }()
 	defer func() { <-writerDone }()
+	s.deliverUnsent(ctx)
 	backoff := s.cfg.BackoffMin
 	for ctx.Err() == nil {
 		c, err := Dial(ctx, s.cfg.URL)
@@ -207,6 +208,7 @@ func (s *Session) read(ctx context.Context, c *Conn) bool {
 			s.dirty, s.durable = true, true
 			s.mu.Unlock()
 			s.kick()
+			s.poke()
 		case *protocol.Ack:
 			s.settle(env.Ref, b.ServerTimeMS)
 			pass = false
@@ -235,12 +237,13 @@ func (s *Session) settle(ref string, serverMS int64) {
 	}
 	s.signals = slices.DeleteFunc(s.signals, func(sg pendingSignal) bool { return sg.ref == ref })
 	s.kick()
+	s.poke()
 }
 
 // refused handles an error from the server; it reports whether the handler
 // should hear of it (not for a refusal the session retries by itself).
 func (s *Session) refused(ref string, e *protocol.Error) bool {
-	if ref == "join" && e.Code == protocol.CodeBadToken {
+	if ref == "join" && e.Code == protocol.CodeBadToken && !s.delivery {
 		// The server no longer knows us (a new database): start over, on
 		// this connection, as a new participant with the pseudonym typed
 		// (without one, the server says so and the kiosk asks for it).

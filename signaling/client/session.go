@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -19,8 +20,17 @@ const (
 	DefaultBackoffMin = 250 * time.Millisecond
 	DefaultBackoffMax = 5 * time.Second
 	// DefaultMaxQueued bounds the reports and signals kept for sending (chat
-	// is never dropped).
+	// is never dropped, nor reports other than stats: see addReportLocked).
 	DefaultMaxQueued = 512
+	// DefaultLeaveDrain bounds how long Close(true) (a participant who
+	// leaves, or whose discussion ended) waits for the server to take what
+	// the outbox still holds before the session lets go of the connection.
+	// What is still unsent then is kept in the state file (see Unsent).
+	DefaultLeaveDrain = 10 * time.Second
+	// UnsentDeliveryTimeout bounds delivering one earlier participant's
+	// unsent items at a start; what is not delivered by then waits for the
+	// next start.
+	UnsentDeliveryTimeout = 30 * time.Second
 )
 
 // Errors.
@@ -45,6 +55,8 @@ type SessionConfig struct {
 	// BackoffMin and BackoffMax bound the wait between reconnect attempts.
 	BackoffMin, BackoffMax time.Duration
 	MaxQueued              int
+	// LeaveDrain: see DefaultLeaveDrain.
+	LeaveDrain time.Duration
 	// Log receives the session's problems (nil: slog.Default()).
 	Log *slog.Logger
 }
@@ -83,6 +95,36 @@ type State struct {
 	// Ready: the participant finished the device check; told to the server
 	// after every (re)join until it says so in its welcome.
 	Ready bool `json:"ready,omitempty"`
+	// Unsent holds what earlier participants at this seat had not
+	// delivered when they left or their discussion ended; the next start
+	// delivers it (see Session.Close).
+	Unsent []Unsent `json:"unsent,omitempty"`
+}
+
+// Unsent is what one participant who is done had not delivered: chat and
+// reports with the token that lets a later start deliver them as that
+// participant. It is never resumed as a participant at the kiosk.
+type Unsent struct {
+	URL           string              `json:"url"`
+	Room          string              `json:"room"`
+	Seat          string              `json:"seat"`
+	Token         string              `json:"token"`
+	ParticipantID string              `json:"participant_id"`
+	Session       string              `json:"session"`
+	Outbox        []protocol.ChatSend `json:"outbox,omitempty"`
+	Reports       []Report            `json:"reports,omitempty"`
+}
+
+// unsentLocked is what this session's participant has not delivered, if
+// anything (and it can be delivered: a token is known).
+func (s *Session) unsentLocked() (Unsent, bool) {
+	if s.st.Token == "" || len(s.st.Outbox) == 0 && len(s.st.Reports) == 0 {
+		return Unsent{}, false
+	}
+	return Unsent{URL: s.cfg.URL, Room: s.cfg.Room, Seat: s.cfg.Seat, Token: s.st.Token,
+		ParticipantID: s.st.ParticipantID, Session: s.st.Session,
+		Outbox:  append([]protocol.ChatSend(nil), s.st.Outbox...),
+		Reports: append([]Report(nil), s.st.Reports...)}, true
 }
 
 // Session keeps one participant joined: it connects, joins or resumes,
@@ -105,8 +147,12 @@ type Session struct {
 	retryAt   time.Time      // nothing from the outbox is sent before this
 	clock     offsetEstimate // the server's clock, from welcomes and acks
 	joinSent  time.Time      // when the current connection's join left
-	saveMu    sync.Mutex     // one save (or the forgetting) at a time
-	forgotten bool           // Close(forget) ran: nothing is saved any more
+	saveMu    sync.Mutex     // one save at a time
+	leaving   bool           // Close(forget) began: the state file holds this participant as Unsent, never to resume
+	closeMu   sync.Mutex     // one Close at a time
+	closed    bool           // Close ran
+	settled   chan struct{}  // poked when the outbox or the reports shrink
+	delivery  bool           // this session only delivers an earlier participant's Unsent
 	dirty     bool           // st changed since the last save
 	durable   bool           // ... and the change must reach the disk (token, outbox)
 	started   bool
@@ -114,6 +160,8 @@ type Session struct {
 	done      chan struct{}
 	wake      chan struct{}
 	msgSeq    int
+	// droppedStats counts stats reports dropped for a full queue.
+	droppedStats int
 }
 
 // NewSession prepares a session and loads its state file, if any.
@@ -124,14 +172,8 @@ func NewSession(cfg SessionConfig, h Handler) (*Session, error) {
 	if cfg.BackoffMax == 0 {
 		cfg.BackoffMax = DefaultBackoffMax
 	}
-	if cfg.MaxQueued == 0 {
-		cfg.MaxQueued = DefaultMaxQueued
-	}
-	if cfg.Log == nil {
-		cfg.Log = slog.Default()
-	}
-	s := &Session{cfg: cfg, h: h, log: cfg.Log, st: State{Since: map[string]int64{}}, wake: make(chan struct{}, 1)}
-	s.inFlight.reset()
+	s := newSession(cfg, h)
+	cfg = s.cfg
 	if cfg.StateFile != "" {
 		b, err := os.ReadFile(cfg.StateFile)
 		switch {
@@ -140,8 +182,10 @@ func NewSession(cfg SessionConfig, h Handler) (*Session, error) {
 				return nil, fmt.Errorf("kiosk state file %s is damaged (%v); delete it to start fresh", cfg.StateFile, err)
 			}
 			if s.st.URL != cfg.URL || s.st.Room != cfg.Room || s.st.Seat != cfg.Seat {
-				// Another server, room or seat: the token is not this kiosk's.
-				s.st = State{}
+				// Another server, room or seat (or a participant who is
+				// done): the token is not this kiosk's to resume. What
+				// earlier participants left unsent is still delivered.
+				s.st = State{Unsent: s.st.Unsent}
 			}
 			if s.st.Since == nil {
 				s.st.Since = map[string]int64{}
@@ -151,6 +195,29 @@ func NewSession(cfg SessionConfig, h Handler) (*Session, error) {
 		}
 	}
 	return s, nil
+}
+
+// newSession is a session with cfg's defaults filled in and no state.
+func newSession(cfg SessionConfig, h Handler) *Session {
+	if cfg.BackoffMin == 0 {
+		cfg.BackoffMin = DefaultBackoffMin
+	}
+	if cfg.BackoffMax == 0 {
+		cfg.BackoffMax = DefaultBackoffMax
+	}
+	if cfg.MaxQueued == 0 {
+		cfg.MaxQueued = DefaultMaxQueued
+	}
+	if cfg.LeaveDrain == 0 {
+		cfg.LeaveDrain = DefaultLeaveDrain
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	s := &Session{cfg: cfg, h: h, log: cfg.Log, st: State{Since: map[string]int64{}},
+		wake: make(chan struct{}, 1), settled: make(chan struct{}, 1)}
+	s.inFlight.reset()
+	return s
 }
 
 // Resumable reports whether a stored token lets the session rejoin without
@@ -168,6 +235,7 @@ func (s *Session) Stored() State {
 	st := s.st
 	st.Outbox = append([]protocol.ChatSend(nil), s.st.Outbox...)
 	st.Reports = append([]Report(nil), s.st.Reports...)
+	st.Unsent = append([]Unsent(nil), s.st.Unsent...)
 	return st
 }
 
@@ -191,14 +259,29 @@ func (s *Session) Start(pseudonym string) {
 	go s.run(ctx)
 }
 
-// Close stops the session; with forget it also deletes the stored state so
-// the next participant at this seat starts fresh. Without forget, what is
-// not yet saved is saved first.
+// Close stops the session. With forget (the participant left, or the
+// discussion ended) the state file at once stops naming a participant to
+// resume, so the next participant at this seat starts fresh; then the
+// session waits up to LeaveDrain for the server to take what the outbox
+// still holds (chat typed before the end is accepted late), and only then
+// lets go. Whatever is still unsent stays in the state file as Unsent, with
+// its token, and the next start delivers it; it is logged as an error
+// meanwhile. Without forget, what is not yet saved is saved. Close is safe
+// to call more than once; only the first call does anything.
 func (s *Session) Close(forget bool) {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
 	if forget {
-		// The state file goes first, whatever the network does: the next
-		// participant at this seat must never resume as this one.
-		s.forgetState()
+		s.mu.Lock()
+		s.leaving = true
+		s.dirty, s.durable = true, true
+		s.mu.Unlock()
+		s.save()
+		s.drain(s.cfg.LeaveDrain)
 	}
 	s.mu.Lock()
 	if s.conn != nil && forget {
@@ -219,26 +302,58 @@ func (s *Session) Close(forget bool) {
 	}
 	if !forget {
 		s.save()
+		return
+	}
+	s.mu.Lock()
+	left, unsent := s.unsentLocked()
+	if s.st.Token == "" {
+		// Never joined: nobody on the server could take these.
+		for _, cs := range s.st.Outbox {
+			s.log.Error("chat message lost: the participant never joined", "err", ErrUndelivered,
+				"client_msg_id", cs.ClientMsgID, "channel", cs.Channel, "typed_at_ms", cs.TypedAtMS, "body", cs.Body)
+		}
+	}
+	s.dirty, s.durable = true, true
+	s.mu.Unlock()
+	s.save()
+	if unsent {
+		s.log.Error("the server did not take everything before the participant's part ended; kept in the kiosk state file, the next start delivers it",
+			"err", ErrUndelivered, "participant", left.ParticipantID, "session", left.Session,
+			"chat_messages", len(left.Outbox), "reports", len(left.Reports), "waited", s.cfg.LeaveDrain, "state_file", s.cfg.StateFile)
+	}
+	s.mu.Lock()
+	s.st = State{Since: map[string]int64{}, Unsent: s.diskStateLocked().Unsent}
+	s.mu.Unlock()
+}
+
+// ErrUndelivered is logged for chat or reports the server has not taken
+// when a participant's part ends; they are kept for the next start.
+var ErrUndelivered = errors.New("chat or reports not delivered")
+
+// drain waits until the outbox and the reports are empty (the server took
+// everything), for at most limit; it reports whether they emptied.
+func (s *Session) drain(limit time.Duration) bool {
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		empty := len(s.st.Outbox) == 0 && len(s.st.Reports) == 0
+		running := s.started
+		s.mu.Unlock()
+		if empty || !running {
+			return empty
+		}
+		select {
+		case <-s.settled:
+		case <-timer.C:
+			return false
+		}
 	}
 }
 
 // LeaveTimeout bounds sending "leave" when a participant leaves: the
 // server notices a dead connection anyway, and leaving must not hang.
 const LeaveTimeout = 500 * time.Millisecond
-
-// forgetState drops the token and the outbox and removes the state file;
-// no save after it writes the file again.
-func (s *Session) forgetState() {
-	s.saveMu.Lock()
-	defer s.saveMu.Unlock()
-	s.mu.Lock()
-	s.st = State{Since: map[string]int64{}}
-	s.dirty, s.forgotten = false, true
-	s.mu.Unlock()
-	if s.cfg.StateFile != "" {
-		os.Remove(s.cfg.StateFile)
-	}
-}
 
 // now is the local time; serverNowMS the server's, as the session knows it.
 func (s *Session) serverNowMSLocked() int64 { return time.Now().Add(s.clock.offset()).UnixMilli() }
@@ -294,19 +409,37 @@ func (s *Session) Send(typ string, v any) error {
 	return nil
 }
 
+// addReportLocked queues a report. At MaxQueued (a long outage) the
+// oldest stats go first, a new stats report included when nothing else can
+// go; call states, devices, consent and recording states are never dropped
+// (they are few, and each is an event of the record).
 func (s *Session) addReportLocked(typ, id string, v any) error {
-	if len(s.st.Reports) >= s.cfg.MaxQueued {
-		return ErrQueueFull
-	}
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return err
+	}
+	if len(s.st.Reports) >= s.cfg.MaxQueued {
+		i := slices.IndexFunc(s.st.Reports, func(r Report) bool { return r.Type == protocol.TypeStats })
+		switch {
+		case i >= 0:
+			s.st.Reports = slices.Delete(s.st.Reports, i, i+1)
+			s.droppedStats++
+			if s.droppedStats == 1 || s.droppedStats%droppedStatsLogEvery == 0 {
+				s.log.Warn("report queue full while offline: the oldest stats dropped to keep call states", "dropped_stats", s.droppedStats, "max_queued", s.cfg.MaxQueued)
+			}
+		case typ == protocol.TypeStats:
+			return ErrQueueFull
+		}
 	}
 	s.st.Reports = append(s.st.Reports, Report{Type: typ, ID: id, Data: raw})
 	s.dirty = true
 	s.kick()
 	return nil
 }
+
+// droppedStatsLogEvery: a long outage logs its dropped stats now and then,
+// not once each.
+const droppedStatsLogEvery = 100
 
 // readyRef is the ref of the ready message.
 const readyRef = signalRefPrefix + "ready"
@@ -382,6 +515,14 @@ func (s *Session) Chat(channel, body string) string {
 	s.dirty, s.durable = true, true
 	s.kick()
 	return id
+}
+
+// poke tells a drain that the outbox or the reports shrank.
+func (s *Session) poke() {
+	select {
+	case s.settled <- struct{}{}:
+	default:
+	}
 }
 
 func (s *Session) kick() {

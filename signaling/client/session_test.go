@@ -1,6 +1,9 @@
 package client
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -168,5 +171,65 @@ func TestSessionSurvivesServerAndKioskRestart(t *testing.T) {
 	b2.Close(true)
 	if b2.Resumable() {
 		t.Error("Close(forget) kept the token")
+	}
+}
+
+// After a long outage the report queue is full: the oldest stats make
+// room; a call state is never dropped.
+func TestFullReportQueueDropsStatsNeverCallStates(t *testing.T) {
+	s, err := NewSession(SessionConfig{URL: "ws://127.0.0.1:1/ws", Room: "lab", Seat: "a", MaxQueued: 4,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, newRecorder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		if err := s.Send(protocol.TypeStats, protocol.Stats{Peer: "p", FramesDecoded: int64(i)}); err != nil {
+			t.Fatalf("stats %d: %v", i, err)
+		}
+	}
+	states := []string{protocol.CallDisconnected, protocol.CallConnecting, protocol.CallConnected, protocol.CallDisconnected, protocol.CallFailed, protocol.CallConnecting}
+	for _, st := range states {
+		if err := s.Send(protocol.TypeCallState, protocol.CallState{Peer: "p", State: st}); err != nil {
+			t.Fatalf("call state %s refused: %v", st, err)
+		}
+	}
+	// The queue holds call states only: a new stats report has no room.
+	if err := s.Send(protocol.TypeStats, protocol.Stats{Peer: "p"}); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("stats into a queue of call states: %v, want ErrQueueFull", err)
+	}
+	var got []string
+	for _, r := range s.Stored().Reports {
+		if r.Type != protocol.TypeCallState {
+			t.Fatalf("a %s report kept over a call state", r.Type)
+		}
+		var cs protocol.CallState
+		json.Unmarshal(r.Data, &cs)
+		got = append(got, cs.State)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(states) {
+		t.Fatalf("call states kept %v, want %v in order", got, states)
+	}
+}
+
+// Stats replace the oldest stats when the queue is full of them.
+func TestFullReportQueueKeepsTheNewestStats(t *testing.T) {
+	s, err := NewSession(SessionConfig{URL: "ws://127.0.0.1:1/ws", Room: "lab", Seat: "a", MaxQueued: 3,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, newRecorder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := s.Send(protocol.TypeStats, protocol.Stats{Peer: "p", FramesDecoded: int64(i)}); err != nil {
+			t.Fatalf("stats %d: %v", i, err)
+		}
+	}
+	var got []int64
+	for _, r := range s.Stored().Reports {
+		var st protocol.Stats
+		json.Unmarshal(r.Data, &st)
+		got = append(got, st.FramesDecoded)
+	}
+	if fmt.Sprint(got) != "[2 3 4]" {
+		t.Fatalf("stats kept %v, want the newest three", got)
 	}
 }

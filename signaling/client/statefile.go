@@ -7,27 +7,37 @@ package client
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 )
 
-// save writes the state file if it changed. Only the writer goroutine and
-// Close call it.
+// save writes the state file if it changed. Only the writer goroutine,
+// the delivery of Unsent and Close call it.
 func (s *Session) save() {
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
 	s.mu.Lock()
-	if !s.dirty || s.cfg.StateFile == "" || s.forgotten {
+	if !s.dirty || s.cfg.StateFile == "" {
 		s.mu.Unlock()
 		return
 	}
-	b, err := json.Marshal(s.st)
+	st, leaving := s.diskStateLocked(), s.leaving
+	b, err := json.Marshal(st)
 	durable := s.durable
 	s.dirty, s.durable = false, false
 	s.mu.Unlock()
 	if err == nil {
-		err = writeFileAtomic(s.cfg.StateFile, b, durable)
+		if leaving && len(st.Unsent) == 0 {
+			// Done, and nothing left to deliver: no state at all.
+			err = os.Remove(s.cfg.StateFile)
+			if errors.Is(err, os.ErrNotExist) {
+				err = nil
+			}
+		} else {
+			err = writeFileAtomic(s.cfg.StateFile, b, durable)
+		}
 	}
 	if err != nil {
 		s.log.Error("kiosk state", "err", fmt.Errorf("%w: %v", ErrStateFile, err))
@@ -35,6 +45,20 @@ func (s *Session) save() {
 		s.dirty, s.durable = true, s.durable || durable // try again with the next change
 		s.mu.Unlock()
 	}
+}
+
+// diskStateLocked is what the state file holds: the state, or, once the
+// participant is leaving, only what is unsent (its own included), so that
+// no start resumes as a participant who is done.
+func (s *Session) diskStateLocked() State {
+	if !s.leaving {
+		return s.st
+	}
+	st := State{Unsent: append([]Unsent(nil), s.st.Unsent...)}
+	if u, ok := s.unsentLocked(); ok {
+		st.Unsent = append(st.Unsent, u)
+	}
+	return st
 }
 
 // writeFileAtomic replaces path with b; durable also syncs it to disk.

@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -148,6 +150,11 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
+// DescribeJSONError is describeJSONError for other decoders of JSON sent
+// to the server (the experimenter API): prefix names the enclosing field
+// ("settings."), or is empty.
+func DescribeJSONError(err error, prefix string) string { return describeJSONError(err, prefix) }
+
 // describeJSONError turns encoding/json's error into a sentence that names
 // the field and what was expected, in the protocol's words.
 func describeJSONError(err error, prefix string) string {
@@ -166,7 +173,13 @@ func describeJSONError(err error, prefix string) string {
 	case errors.As(err, &se):
 		return fmt.Sprintf("the message is not valid JSON (at byte %d)", se.Offset)
 	}
-	if strings.Contains(err.Error(), "unexpected end of JSON") {
+	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if prefix != "" {
+			f = strconv.Quote(prefix + strings.Trim(f, `"`))
+		}
+		return fmt.Sprintf("field %s is not known", f)
+	}
+	if strings.Contains(err.Error(), "unexpected end of JSON") || errors.Is(err, io.ErrUnexpectedEOF) {
 		return "the message is not valid JSON (it ends too early)"
 	}
 	return "the message is not valid JSON"

@@ -311,7 +311,7 @@ type Stats struct {
 	BitrateKbps   float64 `json:"bitrate_kbps"`
 	PacketLoss    float64 `json:"packet_loss"` // fraction 0..1 of the interval's packets
 	AudioDelayMS  float64 `json:"audio_delay_ms"`
-	VideoDelayMS  float64 `json:"video_delay_ms"`
+	VideoDelayMS  float64 `json:"video_delay_ms"` // mean over the interval's decoded frames
 	FramesDecoded int64   `json:"frames_decoded"`
 	IntervalMS    int64   `json:"interval_ms,omitempty"`
 	// ID and AtMS as in CallState.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parley-lab/parley/signaling/export"
+	"github.com/parley-lab/parley/signaling/protocol"
 	"github.com/parley-lab/parley/signaling/store"
 )
 
@@ -172,11 +174,32 @@ func (s *Server) apiExport(w http.ResponseWriter, r *http.Request) (any, error) 
 	return nil, nil
 }
 
+// decodeBody decodes an API request's JSON body into v, checked as the
+// protocol checks a kiosk's frames: every string valid UTF-8 (never
+// silently replaced), no unknown field, one JSON value; the refusal names
+// the field in the protocol's words. An empty body leaves v as it is.
 func decodeBody(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return fmt.Errorf("%w: request body: it is larger than %d bytes", ErrBadRequest, maxAPIBody)
+		}
 		return fmt.Errorf("%w: request body: %v", ErrBadRequest, err)
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil
+	}
+	if err := protocol.CheckUTF8(raw); err != nil {
+		return fmt.Errorf("%w: request body: %v", ErrBadRequest, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: request body: %s", ErrBadRequest, protocol.DescribeJSONError(err, ""))
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: request body: more than one JSON value", ErrBadRequest)
 	}
 	return nil
 }

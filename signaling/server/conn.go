@@ -36,6 +36,8 @@ type conn struct {
 	p *participant
 	// joined is set once a join or resume succeeded (read by the join timeout).
 	joined atomic.Bool
+	// parked is set while its join waits for a session to open (no_session).
+	parked atomic.Bool
 	// addr is the remote IP address, for the per-address caps.
 	addr string
 }

@@ -321,15 +321,14 @@ func (h *Hub) PairByHand(code string, seats []string) (GroupView, error) {
 		ids = append(ids, p.rec.ID)
 	}
 	now := h.clock.Now()
-	if err := h.formGroupLocked(s, ids, now); err != nil {
+	byHand := map[string]any{"seats": seats}
+	if len(before) > 0 {
+		byHand["previous_groups"] = before
+	}
+	if err := h.formGroupLocked(s, ids, now, byHand); err != nil {
 		return GroupView{}, err
 	}
 	g := s.groups[len(s.groups)-1]
-	data := map[string]any{"seats": seats}
-	if len(before) > 0 {
-		data["previous_groups"] = before
-	}
-	h.event(code, "", g.rec.ID, EvPairedByHand, data, now)
 	h.pairLocked(s, now, false) // the others' waiting counts
 	return h.groupViewLocked(g, now), nil
 }

@@ -126,7 +126,7 @@ func (h *Hub) CreateSession(room string, settings json.RawMessage) (SessionView,
 		dec := json.NewDecoder(strings.NewReader(string(settings)))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&st); err != nil {
-			return SessionView{}, fmt.Errorf("%w: settings: %v", ErrBadRequest, err)
+			return SessionView{}, fmt.Errorf("%w: settings: %s", ErrBadRequest, protocol.DescribeJSONError(err, "settings."))
 		}
 	}
 	s, err := h.createSessionLocked(room, st, h.clock.Now())

@@ -64,8 +64,13 @@ type Hub struct {
 	commitMu sync.Mutex
 	cqMu     sync.Mutex
 	cq       []*commitReq
-	cqWake   chan struct{}
-	cqDone   chan struct{}
+	// cqRetry: server-made events whose commit failed, committed again
+	// on their own once retryAt has passed (see commit.go).
+	cqRetry    []*commitReq
+	retryAt    time.Time
+	retryTries int
+	cqWake     chan struct{}
+	cqDone     chan struct{}
 
 	mu       sync.Mutex
 	closed   bool
@@ -228,10 +233,7 @@ func (h *Hub) dispatchLocked(c *conn, env protocol.Envelope, body any) *protocol
 		return h.readyLocked(p, env.Ref)
 	}
 	if env.Type == protocol.TypeLeave {
-		p.left = true // the event's commit moves the dashboard's version
-		h.event(p.sess.rec.Code, p.rec.ID, p.groupID(), EvLeave, nil, h.clock.Now())
-		h.log.Info("leave", "session", p.sess.rec.Code, "group", p.groupID(), "seat", p.rec.Seat, "participant", p.rec.ID)
-		c.shut(websocket.CloseNormalClosure, "left")
+		h.leaveLocked(c, p)
 		return nil
 	}
 	return &protocol.Error{Code: protocol.CodeUnknownType, Message: fmt.Sprintf("%q is sent by the server, not by a kiosk", env.Type)}

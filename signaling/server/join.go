@@ -70,6 +70,7 @@ func (h *Hub) joinPendingLocked(room string, now time.Time) {
 			continue
 		}
 		delete(h.pending, c)
+		c.parked.Store(false)
 		req := pj.req
 		if refusal := h.joinLocked(c, pj.ref, &req); refusal != nil {
 			c.sendErrorValue(pj.ref, *refusal)
@@ -121,6 +122,7 @@ func (h *Hub) joinLocked(c *conn, ref string, req *protocol.JoinRequest) *protoc
 		if errors.Is(err, errNoSession) {
 			// Kept: the participant joins the moment a session opens.
 			h.pending[c] = pendingJoin{ref: ref, req: *req}
+			c.parked.Store(true) // the join timeout lets it wait
 			return &protocol.Error{Code: protocol.CodeNoSession, Message: err.Error(), Field: "room"}
 		}
 		h.log.Error("open session", "err", err)
@@ -239,16 +241,34 @@ func (h *Hub) disconnected(c *conn) {
 	defer h.mu.Unlock()
 	delete(h.pending, c)
 	p := c.p
-	if p == nil || p.conn != c {
+	if p == nil || p.conn != c || h.closed {
+		if p != nil && p.conn == c {
+			p.conn, c.p = nil, nil
+		}
 		return
 	}
-	p.conn, c.p = nil, nil
-	if h.closed {
-		return
-	}
+	h.detachLocked(c, p, "connection_lost", h.clock.Now())
+}
+
+// leaveLocked: p's kiosk said it leaves. The participant is detached at
+// once, before its connection closes, so the seat is free the moment the
+// kiosk sees the close (a kiosk delivering an earlier participant's unsent
+// messages then joins as the next one).
+func (h *Hub) leaveLocked(c *conn, p *participant) {
 	now := h.clock.Now()
-	h.event(p.sess.rec.Code, p.rec.ID, p.groupID(), EvDisconnect, map[string]any{"reason": "connection_lost"}, now)
-	h.log.Info("disconnect", "session", p.sess.rec.Code, "group", p.groupID(), "seat", p.rec.Seat, "participant", p.rec.ID)
+	p.left = true // the event's commit moves the dashboard's version
+	h.event(p.sess.rec.Code, p.rec.ID, p.groupID(), EvLeave, nil, now)
+	h.log.Info("leave", "session", p.sess.rec.Code, "group", p.groupID(), "seat", p.rec.Seat, "participant", p.rec.ID)
+	h.detachLocked(c, p, "left", now)
+	c.shut(websocket.CloseNormalClosure, "left")
+}
+
+// detachLocked ends p's connection c: logged with reason, and told to the
+// others.
+func (h *Hub) detachLocked(c *conn, p *participant, reason string, now time.Time) {
+	p.conn, c.p = nil, nil
+	h.event(p.sess.rec.Code, p.rec.ID, p.groupID(), EvDisconnect, map[string]any{"reason": reason}, now)
+	h.log.Info("disconnect", "session", p.sess.rec.Code, "group", p.groupID(), "seat", p.rec.Seat, "participant", p.rec.ID, "reason", reason)
 	if g := p.group; g != nil {
 		for _, m := range g.members {
 			if m != p {

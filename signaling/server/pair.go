@@ -32,7 +32,7 @@ func (h *Hub) pairLocked(s *session, now time.Time, starting bool) {
 		formed = pairing.Form(rule, cands, s.settings.GroupSize, s.settings.FixedGroups, h.rng, starting)
 	}
 	for _, ids := range formed {
-		h.formGroupLocked(s, ids, now)
+		h.formGroupLocked(s, ids, now, nil)
 	}
 	present := 0
 	for _, p := range waiting {
@@ -76,14 +76,21 @@ func (h *Hub) noPartnerDue(p *participant) {
 	h.pairLocked(p.sess, now, false) // tells p (and refreshes the others' counts)
 }
 
-func (h *Hub) formGroupLocked(s *session, ids []string, now time.Time) error {
+// formGroupLocked forms a group of ids; byHand, when not nil, is the data
+// of the experimenter's pairing (the seats named), recorded as
+// paired_by_hand in the group's own transaction.
+func (h *Hub) formGroupLocked(s *session, ids []string, now time.Time, byHand map[string]any) error {
 	num := len(s.groups) + 1
 	rec := store.Group{ID: fmt.Sprintf("%s-g%d", s.rec.Code, num), Session: s.rec.Code, Num: num, Members: ids, PairedMS: ms(now)}
 	codes := make([]string, len(ids))
 	for i, id := range ids {
 		codes[i] = h.byID[id].rec.Code
 	}
-	if err := h.st.CreateGroup(rec, ev(s.rec.Code, "", rec.ID, EvPaired, map[string]any{"members": ids, "member_codes": codes, "num": num}, now)); err != nil {
+	evs := []store.Event{ev(s.rec.Code, "", rec.ID, EvPaired, map[string]any{"members": ids, "member_codes": codes, "num": num}, now)}
+	if byHand != nil {
+		evs = append(evs, ev(s.rec.Code, "", rec.ID, EvPairedByHand, byHand, now))
+	}
+	if err := h.st.CreateGroup(rec, evs...); err != nil {
 		h.log.Error("create group", "err", err)
 		return err
 	}

@@ -6,7 +6,10 @@ package server
 // server keeps of a replaced connection and a kiosk's repeated reports.
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -314,4 +317,132 @@ func codeOf(t *testing.T, ts *testServer, session, id string) string {
 	}
 	t.Fatalf("no participant %s", id)
 	return ""
+}
+
+// postRaw posts body as it is (not re-encoded) to the experimenter API and
+// returns the status and the reply (its "error" when it has one).
+func postRaw(t *testing.T, ts *testServer, path string, body []byte) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", ts.base+path, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+ts.AdminToken())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	reply, _ := io.ReadAll(resp.Body)
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(reply, &e) == nil && e.Error != "" {
+		return resp.StatusCode, e.Error
+	}
+	return resp.StatusCode, string(reply)
+}
+
+// The experimenter API checks what it is sent as the protocol checks a
+// kiosk's frames: invalid UTF-8 is refused naming the field, never stored
+// with U+FFFD in its place, and decode errors are in the protocol's words.
+func TestAPIRefusesInvalidUTF8AndSaysWhatIsWrong(t *testing.T) {
+	checkGoroutines(t)
+	ts := startServer(t, t.TempDir(), Config{}, newFakeClock())
+	defer ts.Close()
+	k := dialKiosk(t, ts.url, "K")
+	w := k.join(protocol.JoinRequest{})
+	path := "/api/sessions/" + w.Session + "/channels/experimenter/messages"
+	for _, c := range []struct {
+		name, body string
+		want       []string
+	}{
+		{"raw invalid byte", "{\"body\":\"caf\xe9\"}", []string{`field "body" is not valid UTF-8`}},
+		{"escaped lone surrogate", `{"body":"caf\ud800"}`, []string{`field "body" is not valid UTF-8`}},
+		{"invalid byte in a key", "{\"bo\xffdy\":\"x\"}", []string{"field name", "UTF-8"}},
+		{"a number for a string", `{"body":1}`, []string{`field "body" must be a string, not number`}},
+		{"an unknown field", `{"body":"x","colour":"red"}`, []string{`field "colour" is not known`}},
+		{"cut short", `{"body":"x"`, []string{"not valid JSON"}},
+		{"two values", `{"body":"x"}{"body":"y"}`, []string{"more than one JSON value"}},
+	} {
+		status, reply := postRaw(t, ts, path, []byte(c.body))
+		if status != http.StatusBadRequest {
+			t.Errorf("%s: status %d (%s), want 400", c.name, status, reply)
+			continue
+		}
+		for _, want := range c.want {
+			if !strings.Contains(reply, want) {
+				t.Errorf("%s: reply %s, want it to say %q", c.name, reply, want)
+			}
+		}
+		if strings.Contains(reply, "Go struct") || strings.Contains(reply, "json:") {
+			t.Errorf("%s: reply %s speaks Go", c.name, reply)
+		}
+	}
+	// Session settings are checked the same way, named inside "settings".
+	if status, reply := postRaw(t, ts, "/api/sessions", []byte(`{"room":"lab","settings":{"duration_s":"long"}}`)); status != http.StatusBadRequest ||
+		!strings.Contains(reply, `field "settings.duration_s" must be a whole number`) {
+		t.Errorf("settings of the wrong type: %d %s", status, reply)
+	}
+	// A literal U+FFFD that was really sent is text like any other.
+	if status, reply := postRaw(t, ts, path, []byte(`{"body":"a real \ufffd"}`)); status != http.StatusOK {
+		t.Fatalf("valid message: %d %s", status, reply)
+	}
+	msgs, err := ts.Store().Messages(w.Session, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 || msgs[0].Body != "a real \uFFFD" {
+		t.Fatalf("stored %+v, want only the valid message", msgs)
+	}
+}
+
+// A join parked until a session opens (no_session) is a join: the kiosk
+// waits as told and is not cut off by the join timeout (its reconnects
+// would use up the per-address join cap). A parked join the session then
+// refuses is closed in time like any connection that has not joined.
+func TestParkedJoinIsNotCutOffByTheJoinTimeout(t *testing.T) {
+	checkGoroutines(t)
+	clock := newFakeClock()
+	ts := startServer(t, t.TempDir(), Config{Rooms: []Room{{Name: "econlab"}}}, clock)
+	defer ts.Close()
+	kim, kim2 := dialKiosk(t, ts.url, "Kim"), dialKiosk(t, ts.url, "Kim2")
+	for i, k := range []*kiosk{kim, kim2} {
+		// The same pseudonym: once the session opens, one of them is refused.
+		k.send(protocol.TypeJoin, "j", protocol.JoinRequest{Room: "econlab", Seat: fmt.Sprintf("s%d", i), Pseudonym: "Kim"})
+		k.expectError("j", protocol.CodeNoSession)
+	}
+	for range 3 {
+		clock.Advance(DefaultJoinTimeout)
+	}
+	// Still connected: each is answered.
+	kim.drain()
+	kim2.drain()
+	if code := ts.api(t, "POST", "/api/sessions", ts.AdminToken(), map[string]any{"room": "econlab"}, nil); code != http.StatusOK {
+		t.Fatalf("create session: %d", code)
+	}
+	var joined, refused *kiosk
+	for joined == nil || refused == nil {
+		for _, k := range []*kiosk{kim, kim2} {
+			for _, env := range k.drain() {
+				switch {
+				case env.Type == protocol.TypeWelcome:
+					joined = k
+				case env.Type == protocol.TypeError && env.Ref == "j":
+					refused = k
+				}
+			}
+		}
+	}
+	if joined == refused {
+		t.Fatalf("%s both joined and was refused", joined.name)
+	}
+	clock.Advance(DefaultJoinTimeout)
+	select {
+	case <-refused.done:
+	case <-time.After(waitTimeout):
+		t.Fatalf("%s: refused when the session opened, and never closed", refused.name)
+	}
+	var ce *websocket.CloseError
+	if !asClose(refused.closed, &ce) || ce.Code != websocket.ClosePolicyViolation {
+		t.Fatalf("%s closed with %v, want 1008", refused.name, refused.closed)
+	}
+	joined.drain() // the joined one stays
 }

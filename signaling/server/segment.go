@@ -4,6 +4,7 @@ package server
 // PUT /recordings/{id}); every refusal names the field.
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -24,7 +25,10 @@ func decodeSegment(r io.Reader) (protocol.Segment, *refusal) {
 		if errors.As(err, &tooBig) {
 			return seg, refuse(http.StatusRequestEntityTooLarge, protocol.CodeTooLarge, "the segment's description is over %d bytes", maxSegmentBody)
 		}
-		return seg, fieldRefusal("body", "the body is not a segment description: %v", err)
+		if field := protocol.ErrorField(err); field != "" {
+			return seg, fieldRefusal(field, "%v", err)
+		}
+		return seg, fieldRefusal("body", "the body is not a segment description: %s", protocol.DescribeJSONError(err, ""))
 	}
 	return seg, checkSegment(seg)
 }
@@ -86,7 +90,16 @@ func checkSegment(seg protocol.Segment) *refusal {
 // decodeJSON decodes one JSON value. Unknown fields are allowed: a newer
 // kiosk may describe more than this server stores.
 func decodeJSON(r io.Reader, v any) error {
-	dec := json.NewDecoder(r)
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	// Checked as a kiosk's frames are: text that is not UTF-8 is refused,
+	// never stored with U+FFFD in its place.
+	if err := protocol.CheckUTF8(raw); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(v); err != nil {
 		return err
 	}

@@ -241,11 +241,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	c := newConn(ws, s.cfg.SendQueueBytes, s.log)
 	c.addr = addr
 	// A connection that never joins is closed, so idle sockets cannot pile up.
-	joinTimer := s.clock.AfterFunc(s.cfg.JoinTimeout, func() {
-		if !c.joined.Load() {
-			c.shut(websocket.ClosePolicyViolation, fmt.Sprintf("no join within %s", s.cfg.JoinTimeout))
-		}
-	})
+	joinTimer := s.watchJoin(c)
 	if s.live == nil {
 		s.live = map[*conn]struct{}{}
 	}
@@ -265,6 +261,47 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(2)
 	go func() { defer s.wg.Done(); c.writeLoop(s.cfg) }()
 	go func() { defer s.wg.Done(); c.readLoop(s.hub) }()
+}
+
+// joinWatch closes a connection that has not joined within JoinTimeout.
+// A join parked until a session opens (no_session) counts as a join: its
+// kiosk waits as told, and is looked at again one JoinTimeout later (so a
+// parked join refused when the session opens is still closed in time).
+type joinWatch struct {
+	mu      sync.Mutex
+	t       Timer
+	stopped bool
+}
+
+func (s *Server) watchJoin(c *conn) *joinWatch {
+	w := &joinWatch{}
+	var check func()
+	check = func() {
+		if c.joined.Load() {
+			return
+		}
+		if c.parked.Load() {
+			w.mu.Lock()
+			if !w.stopped {
+				w.t = s.clock.AfterFunc(s.cfg.JoinTimeout, check)
+			}
+			w.mu.Unlock()
+			return
+		}
+		c.shut(websocket.ClosePolicyViolation, fmt.Sprintf("no join within %s", s.cfg.JoinTimeout))
+	}
+	w.mu.Lock()
+	w.t = s.clock.AfterFunc(s.cfg.JoinTimeout, check)
+	w.mu.Unlock()
+	return w
+}
+
+// Stop ends the watch (the connection is closed).
+func (w *joinWatch) Stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopped = true
+	w.t.Stop()
 }
 
 // loadOrCreateToken reads the admin token, creating it (0600) on first start.

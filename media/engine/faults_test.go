@@ -1,0 +1,111 @@
+package engine_test
+
+// The end of a discussion while a kiosk is cut off: what its participant
+// typed before the deadline must reach the server's store, once, even
+// though the kiosk hears "ended" the moment it is back and lets go of its
+// session.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/parley-lab/parley/media/engine"
+	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/signaling/clock"
+	"github.com/parley-lab/parley/signaling/server"
+	"github.com/parley-lab/parley/signaling/testkit"
+)
+
+func TestDeadlineDuringADropLosesNoChat(t *testing.T) {
+	leakCheck(t)
+	dir := t.TempDir()
+	clk := clock.NewFakeAt(time.Now())
+	srv, err := server.Start(server.Config{DataDir: filepath.Join(dir, "srv"), Listen: "127.0.0.1:0",
+		Rooms: []server.Room{{Name: "lab", AutoSession: true, Defaults: server.SessionSettings{DurationS: 60, ClockStart: server.ClockPaired}}}},
+		server.WithLogger(quiet), server.WithClock(clk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	link := testkit.NewCable(t, srv.Addr())
+	auto := func(c *engine.Config) { c.AutoReady = true }
+	a := stillSide(t, "a", link.URL(), "lab", dir, auto)
+	b := stillSide(t, "b", "ws://"+srv.Addr()+"/ws", "lab", dir, auto)
+	a.eng.Join("Ann")
+	b.eng.Join("Ben")
+	for _, s := range []*side{a, b} {
+		waitFor(t, s, "the discussion's clock", func(st participant.State) bool { return !st.Deadline.IsZero() })
+	}
+
+	var typed []string
+	say := func(body string) {
+		typed = append(typed, body)
+		a.eng.SendChat("group", body)
+	}
+	say("typed online")
+	waitFor(t, a, "the first message stored", func(st participant.State) bool { return len(st.Messages) == 1 })
+
+	// The cable goes out; Ann types on, and the deadline passes while her
+	// kiosk is away. Together with the first, the messages stay within
+	// the rate limit's burst: the fake clock refills nothing.
+	link.Pull()
+	for i := range 8 {
+		say(fmt.Sprintf("typed offline %d", i))
+	}
+	waitFor(t, a, "the kiosk noticing the drop", func(st participant.State) bool { return !st.ServerOnline })
+	clk.Advance(61 * time.Second)
+	waitFor(t, b, "the end", func(st participant.State) bool { return st.Phase == participant.PhaseEnded })
+	// Back: "welcome", then "ended" at once.
+	link.Plug()
+	waitFor(t, a, "the end", func(st participant.State) bool { return st.Phase == participant.PhaseEnded })
+
+	session := b.eng.State().Session
+	var ann string
+	testkit.Eventually(t, "every message typed stored", func() bool {
+		msgs, err := srv.Store().Messages(session, "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, m := range msgs {
+			if m.Nickname == "Ann" {
+				ann = m.SenderID
+				n++
+			}
+		}
+		return n >= len(typed)
+	})
+	msgs, err := srv.Store().Messages(session, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	late := 0
+	for _, m := range msgs {
+		if m.SenderID == ann {
+			count[m.Body]++
+			if m.Late {
+				late++
+			}
+		}
+	}
+	for _, body := range typed {
+		if count[body] != 1 {
+			t.Errorf("%q stored %d times, want once", body, count[body])
+		}
+	}
+	if len(count) != len(typed) {
+		t.Errorf("stored %d distinct messages of Ann's, typed %d: %v", len(count), len(typed), count)
+	}
+	if late != len(typed)-1 {
+		t.Errorf("%d messages marked late, want the %d typed offline", late, len(typed)-1)
+	}
+	// Delivered: nothing is kept for a later start, and no token either.
+	testkit.Eventually(t, "the state file removed", func() bool {
+		_, err := os.Stat(filepath.Join(dir, "a.json"))
+		return os.IsNotExist(err)
+	})
+}

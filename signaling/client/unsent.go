@@ -1,0 +1,157 @@
+package client
+
+// unsent.go: delivering what earlier participants at this seat left
+// unsent (see Session.Close). At a start, before this session joins, a
+// short-lived session per earlier participant resumes with its token,
+// sends its chat and reports, and leaves; then the entry leaves the state
+// file. The server drops duplicates by id, so a delivery cut short and
+// repeated stores nothing twice.
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/parley-lab/parley/signaling/protocol"
+)
+
+// deliverUnsent delivers s.st.Unsent, one earlier participant at a time.
+func (s *Session) deliverUnsent(ctx context.Context) {
+	s.mu.Lock()
+	pending := slices.Clone(s.st.Unsent)
+	s.mu.Unlock()
+	for _, u := range pending {
+		if ctx.Err() != nil {
+			return
+		}
+		left, done := s.deliver(ctx, u)
+		s.mu.Lock()
+		if i := slices.IndexFunc(s.st.Unsent, func(x Unsent) bool { return x.Token == u.Token }); i >= 0 {
+			if done {
+				s.st.Unsent = slices.Delete(s.st.Unsent, i, i+1)
+			} else {
+				s.st.Unsent[i] = left
+			}
+		}
+		s.dirty, s.durable = true, true
+		s.mu.Unlock()
+		s.save()
+	}
+}
+
+// deliver sends u's chat and reports as u's participant. done: nothing of
+// u is left to deliver (delivered, or refused for good and logged); else
+// left is what remains for the next start.
+func (s *Session) deliver(ctx context.Context, u Unsent) (left Unsent, done bool) {
+	h := &deliveryHandler{joinRefused: make(chan *protocol.Error, 1)}
+	d := newSession(SessionConfig{URL: u.URL, Room: u.Room, Seat: u.Seat, Client: s.cfg.Client,
+		BackoffMin: s.cfg.BackoffMin, BackoffMax: s.cfg.BackoffMax, MaxQueued: s.cfg.MaxQueued, Log: s.log}, h)
+	h.d = d
+	d.delivery = true
+	d.st = State{URL: u.URL, Room: u.Room, Seat: u.Seat, Token: u.Token, ParticipantID: u.ParticipantID, Session: u.Session,
+		Since: map[string]int64{}, Outbox: slices.Clone(u.Outbox), Reports: slices.Clone(u.Reports)}
+	remaining := func() Unsent {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		r := u
+		r.Outbox, r.Reports = slices.Clone(d.st.Outbox), slices.Clone(d.st.Reports)
+		return r
+	}
+	s.log.Info("delivering what an earlier participant at this seat left unsent", "participant", u.ParticipantID,
+		"session", u.Session, "chat_messages", len(u.Outbox), "reports", len(u.Reports))
+	d.Start("")
+	timer := time.NewTimer(UnsentDeliveryTimeout)
+	defer timer.Stop()
+	for {
+		d.mu.Lock()
+		empty := len(d.st.Outbox) == 0 && len(d.st.Reports) == 0
+		d.mu.Unlock()
+		if empty {
+			break
+		}
+		select {
+		case <-d.settled:
+		case e := <-h.joinRefused:
+			d.Close(false)
+			if e.Code == protocol.CodeBadToken {
+				// The server does not know the participant (a new
+				// database): nothing can ever deliver these.
+				for _, cs := range d.st.Outbox {
+					s.log.Error("chat message lost: the server no longer knows its participant", "err", ErrUndelivered,
+						"participant", u.ParticipantID, "client_msg_id", cs.ClientMsgID, "channel", cs.Channel,
+						"typed_at_ms", cs.TypedAtMS, "body", cs.Body)
+				}
+				return Unsent{}, true
+			}
+			s.log.Warn("unsent chat or reports of an earlier participant not delivered: the server refused the join; kept for the next start",
+				"participant", u.ParticipantID, "code", e.Code, "message", e.Message)
+			return remaining(), false
+		case <-timer.C:
+			d.Close(false)
+			r := remaining()
+			s.log.Error("unsent chat or reports of an earlier participant not delivered in time; kept for the next start",
+				"err", ErrUndelivered, "participant", u.ParticipantID, "chat_messages", len(r.Outbox), "reports", len(r.Reports),
+				"waited", UnsentDeliveryTimeout)
+			return r, false
+		case <-ctx.Done():
+			d.Close(false)
+			return remaining(), false
+		}
+	}
+	d.leaveAndStop()
+	s.log.Info("delivered what an earlier participant left unsent", "participant", u.ParticipantID)
+	return Unsent{}, true
+}
+
+// leaveAndStop says "leave" and stops once the server has closed the
+// connection (it frees the seat first), or after LeaveTimeout.
+func (s *Session) leaveAndStop() {
+	s.mu.Lock()
+	c, cancel, done := s.conn, s.cancel, s.done
+	s.mu.Unlock()
+	frame, _ := protocol.Encode(protocol.TypeLeave, "", nil)
+	sent := c != nil && c.SendRawWithin(frame, LeaveTimeout) == nil
+	cancel() // no reconnect after the server's close
+	if sent {
+		t := time.NewTimer(LeaveTimeout)
+		select {
+		case <-done:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	if c != nil {
+		c.Close()
+	}
+	<-done
+}
+
+// deliveryHandler hears a delivering session: refusals are logged, the
+// join's refusal ends the delivery.
+type deliveryHandler struct {
+	d           *Session
+	joinRefused chan *protocol.Error
+}
+
+func (h *deliveryHandler) Online(bool) {}
+
+func (h *deliveryHandler) Message(typ, ref string, body any) {
+	e, ok := body.(*protocol.Error)
+	if !ok {
+		return
+	}
+	if ref == "join" {
+		select {
+		case h.joinRefused <- e:
+		default:
+		}
+		return
+	}
+	if id, ok := strings.CutPrefix(ref, ChatRefPrefix); ok {
+		cs, _ := h.d.RefusedChat(id)
+		h.d.log.Error("chat message of an earlier participant refused by the server", "err", ErrUndelivered,
+			"participant", h.d.st.ParticipantID, "code", e.Code, "message", e.Message,
+			"client_msg_id", id, "channel", cs.Channel, "typed_at_ms", cs.TypedAtMS, "body", cs.Body)
+	}
+}
