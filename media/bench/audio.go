@@ -39,8 +39,9 @@ import (
 const (
 	// AudioPhase is how long each condition is measured by default: 7 cycles.
 	AudioPhase = 14 * time.Second
-	// audioSettle is let pass after the call is up, for the jitter buffers.
-	audioSettle = 2 * time.Second
+	// audioSettle is let pass after the call is up, for the jitter buffers
+	// (and Chromium's start-up work, which otherwise falls in its first phase).
+	audioSettle = 5 * time.Second
 	// audioConnectLimit bounds one stack's call set-up.
 	audioConnectLimit = 30 * time.Second
 	// AudioLatencyTarget is issue 13's target for mouth to ear (p50).

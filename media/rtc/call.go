@@ -104,6 +104,7 @@ type Call struct {
 	log    *slog.Logger
 	repair *repair
 	bwe    atomic.Pointer[cc.BandwidthEstimator]
+	path   pathQueue
 
 	mu        sync.Mutex
 	remoteSet bool
@@ -199,6 +200,7 @@ func New(cfg Config) (*Call, error) {
 			// Only now: pion reads the ICE transport's gatherer without its
 			// lock, which ICETransport.Start writes (a data race before).
 			rep.nack.pathRTT.Store(&rtt)
+			c.path.rtt.Store(&rtt)
 		}
 	})
 	pc.OnTrack(c.onTrack)

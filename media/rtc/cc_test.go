@@ -137,3 +137,41 @@ func TestEstimateIgnoresModerateRandomLoss(t *testing.T) {
 		}
 	}
 }
+
+// Heavy loss with no queue on the path (the round trip as low as it was)
+// holds the estimate at RandomLossRate; a queue, or more loss than
+// RandomLossLimit, lets the loss-based estimate count.
+func TestRandomLossWithoutAQueueKeepsARate(t *testing.T) {
+	heavy := fakeBWE{delay: 1_080_000, loss: 90_000, target: 90_000, avgLoss: 0.20}
+	cases := []struct {
+		name string
+		bwe  fakeBWE
+		rtts []time.Duration // the round trips seen, the last now
+		want int
+	}{
+		{"20% loss, no queue", heavy, []time.Duration{2 * time.Millisecond, 3 * time.Millisecond}, RandomLossRate},
+		{"20% loss, the loss-based estimate is higher", fakeBWE{delay: 1_080_000, loss: 700_000, avgLoss: 0.20}, []time.Duration{2 * time.Millisecond}, 700_000},
+		{"20% loss, a queue of 200 ms", heavy, []time.Duration{2 * time.Millisecond, 200 * time.Millisecond}, 90_000},
+		{"40% loss, no queue", fakeBWE{delay: 1_080_000, loss: 90_000, avgLoss: 0.40}, []time.Duration{2 * time.Millisecond}, 90_000},
+		{"20% loss, the delay-based estimate is lower", fakeBWE{delay: 300_000, loss: 90_000, avgLoss: 0.20}, []time.Duration{2 * time.Millisecond}, 300_000},
+		{"20% loss, no round trip known", heavy, nil, 90_000},
+	}
+	for _, tc := range cases {
+		c := &Call{cfg: Config{VideoCeiling: DefaultVideoCeiling}}
+		var e cc.BandwidthEstimator = tc.bwe
+		c.bwe.Store(&e)
+		var got int
+		for i := range tc.rtts {
+			rtt := tc.rtts[i]
+			f := func() time.Duration { return rtt }
+			c.path.rtt.Store(&f)
+			got = c.Estimate()
+		}
+		if tc.rtts == nil {
+			got = c.Estimate()
+		}
+		if got != tc.want {
+			t.Errorf("%s: estimate %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}

@@ -2,9 +2,11 @@ package rtc
 
 import (
 	"encoding/json"
-	"github.com/pion/interceptor/pkg/cc"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/parley-lab/parley/signaling/protocol"
@@ -113,14 +115,60 @@ func (c *Call) Estimate() int {
 		return e.GetTargetBitrate()
 	}
 	if avg > LossDecreaseThreshold && loss > 0 {
+		// Loss with no queue on the path is random (radio, a bad cable),
+		// not the path's limit: the rate need not fall to the floor, where
+		// the encoder skips most frames. A queue, or loss above
+		// RandomLossLimit, is congestion.
+		if avg <= RandomLossLimit && c.path.free() {
+			return min(delay, max(loss, RandomLossRate))
+		}
 		return min(delay, loss)
 	}
 	return delay
 }
 
-// LossDecreaseThreshold is the average loss above which the loss-based
-// estimate counts (GCC's threshold for decreasing).
-const LossDecreaseThreshold = 0.10
+// How loss counts in the estimate.
+const (
+	// LossDecreaseThreshold is the average loss above which the loss-based
+	// estimate counts (GCC's threshold for decreasing).
+	LossDecreaseThreshold = 0.10
+	// RandomLossLimit is the most loss taken as random when the path
+	// shows no queue.
+	RandomLossLimit = 0.30
+	// RandomLossRate is the least estimate under random loss: a video
+	// rate at which 640x480 keeps its frame rate.
+	RandomLossRate = 600_000
+	// QueueMargin is how far above twice the least round trip of the call
+	// the round trip may be with no standing queue on the path.
+	QueueMargin = 30 * time.Millisecond
+)
+
+// pathQueue tells from the path's round trip (ICE's checks, which wait in
+// the same queues as the media) whether a queue stands on the path.
+type pathQueue struct {
+	rtt atomic.Pointer[func() time.Duration]
+	mu  sync.Mutex
+	min time.Duration
+}
+
+// free reports whether the round trip now is within QueueMargin of twice
+// the least seen; false before any round trip is known.
+func (q *pathQueue) free() bool {
+	f := q.rtt.Load()
+	if f == nil {
+		return false
+	}
+	rtt := (*f)()
+	if rtt <= 0 {
+		return false
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.min == 0 || rtt < q.min {
+		q.min = rtt
+	}
+	return rtt <= 2*q.min+QueueMargin
+}
 
 // TargetVideoBitrate is the video bitrate the estimate leaves (bit/s).
 func (c *Call) TargetVideoBitrate() int { return VideoBitrate(c.Estimate(), c.cfg.VideoCeiling) }
