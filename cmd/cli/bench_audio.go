@@ -44,6 +44,12 @@ func printAudio(w io.Writer, r bench.AudioResult) {
 		row(f)
 	}
 	tw.Flush()
+	for _, f := range r.Figures {
+		if c := f.Receiver; c != nil {
+			fmt.Fprintf(w, "%s, %s: the receiver's jitter buffer: %d underruns, %d late, %v shed, %d of %d frames concealed\n",
+				f.Stack, f.Condition, c.AudioUnderruns, c.AudioLate, c.AudioShed.Round(time.Millisecond), c.AudioConcealed, c.AudioFrames)
+		}
+	}
 	for stack, why := range r.Skipped {
 		fmt.Fprintf(w, "%s skipped: %s\n", stack, why)
 	}

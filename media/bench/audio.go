@@ -95,6 +95,17 @@ type AudioFigures struct {
 	SpectralDist    float64 `json:"log_spectral_distance_db"`
 	// EchoPeak is the loudest sample on A's own speaker (of 32767).
 	EchoPeak int16 `json:"echo_peak"`
+	// Receiver is what B's jitter buffer counted, where the stack tells
+	// (Parley): a glitch it did not count came from below it (the device,
+	// the sound server, the machine).
+	Receiver *kit.Counters `json:"receiver,omitempty"`
+}
+
+// receiverCounted is a stack whose receiving side counts its jitter
+// buffer's work.
+type receiverCounted interface {
+	resetReceiver()
+	receiver() kit.Counters
 }
 
 func figures(stack, cond string, s audiolab.Stats) AudioFigures {
@@ -138,7 +149,7 @@ func Audio(ctx context.Context, stacks []AudioStack, conds []Condition, phase ti
 	sig := audiolab.NewSignal(speech)
 	res := AudioResult{Speech: source, PhaseS: phase.Seconds(), Skipped: map[string]string{}}
 	for i, s := range stacks {
-		run, err := AudioCall(ctx, p, s, sig, conds, phase, nil)
+		run, err := AudioCall(ctx, p, s, sig, conds, phase)
 		if errors.Is(err, ErrNoBrowser) {
 			res.Skipped[s.Name()] = err.Error()
 			continue
@@ -161,10 +172,8 @@ type AudioRun struct {
 	Stats   []audiolab.Stats
 }
 
-// AudioCall holds s's call on p and measures it for phase in each
-// condition; each (if not nil) is called as each phase starts and as it
-// ends, with its condition.
-func AudioCall(ctx context.Context, p *audiolab.Pulse, s AudioStack, sig *audiolab.Signal, conds []Condition, phase time.Duration, each func(c Condition, ending bool)) (AudioRun, error) {
+// AudioCall holds s's call on p and measures it for phase in each condition.
+func AudioCall(ctx context.Context, p *audiolab.Pulse, s AudioStack, sig *audiolab.Signal, conds []Condition, phase time.Duration) (AudioRun, error) {
 	var run AudioRun
 	callLength := audioSettle + time.Duration(len(conds))*phase + time.Minute
 	// The microphones are fed before the call: a kiosk checks that its
@@ -217,8 +226,9 @@ func AudioCall(ctx context.Context, p *audiolab.Pulse, s AudioStack, sig *audiol
 	ear, self, mic := recs["spkB.monitor"], recs["spkA.monitor"], recs["micA"]
 	for _, c := range conds {
 		from, fromSelf, fromMic := ear.Len(), self.Len(), mic.Len()
-		if each != nil {
-			each(c, false)
+		counted, ok := s.(receiverCounted)
+		if ok {
+			counted.resetReceiver()
 		}
 		stop := func() {}
 		if c.Start != nil {
@@ -231,12 +241,13 @@ func AudioCall(ctx context.Context, p *audiolab.Pulse, s AudioStack, sig *audiol
 		if err != nil {
 			return run, err
 		}
-		if each != nil {
-			each(c, true)
-		}
 		st := audiolab.Analyse(ear, from, ear.Len(), mouth, sig)
 		f := figures(s.Name(), c.Name, st)
 		f.EchoPeak = peak(self.PCM(fromSelf, self.Len()))
+		if ok {
+			c := counted.receiver()
+			f.Receiver = &c
+		}
 		run.Figures = append(run.Figures, f)
 		run.Stats = append(run.Stats, st)
 		if len(run.Figures) == 1 {
@@ -293,8 +304,8 @@ func (a *ParleyAudio) Start(ctx context.Context, _ *audiolab.Pulse, callLength t
 	return nil
 }
 
-// Kit is participant n's kit (0: A, 1: B), for its counters.
-func (a *ParleyAudio) Kit(n int) *kit.Kit { return a.sides[n].Kit }
+func (a *ParleyAudio) resetReceiver()         { a.sides[1].Kit.ResetCounters() }
+func (a *ParleyAudio) receiver() kit.Counters { return a.sides[1].Kit.Counters() }
 
 // Close makes both leave and stops the server.
 func (a *ParleyAudio) Close() {
