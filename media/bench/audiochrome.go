@@ -112,15 +112,13 @@ func (c *ChromiumAudio) Start(ctx context.Context, p *audiolab.Pulse, _ time.Dur
 	go c.srv.Serve(ln)
 	for _, role := range []string{"a", "b"} {
 		n := strings.ToUpper(role)
-		cmd := exec.Command(path, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-			"--disable-background-networking", "--disable-component-update", "--disable-sync",
-			"--user-data-dir="+filepath.Join(dir, role), "--use-fake-ui-for-media-stream",
-			"--autoplay-policy=no-user-gesture-required",
+		args := append([]string{"--headless=new"}, chromiumArgs(filepath.Join(dir, role))...)
+		cmd := exec.Command(path, append(args,
 			// The audio service in a process of its own does not reach the
 			// sound server here (it is sandboxed away from PULSE_SERVER's
 			// socket); in the browser's process it does.
 			"--disable-features=AudioServiceOutOfProcess,WebRtcHideLocalIpsWithMdns",
-			fmt.Sprintf("http://%s/?role=%s", ln.Addr(), role))
+			fmt.Sprintf("http://%s/?role=%s", ln.Addr(), role))...)
 		cmd.Env = append(os.Environ(), "PULSE_SERVER="+p.ServerEnv(), "PULSE_SOURCE=mic"+n, "PULSE_SINK=spk"+n)
 		cmd.SysProcAttr = dieWithBench // its output is D-Bus complaints
 		if err := cmd.Start(); err != nil {

@@ -76,6 +76,15 @@ func FindChromium() (string, error) {
 	return "", ErrNoBrowser
 }
 
+// chromiumArgs are the flags of every benchmark Chromium: no sandbox (root
+// in CI), no GPU, nothing fetched from outside, its own profile, media
+// allowed and played without a gesture.
+func chromiumArgs(profile string) []string {
+	return []string{"--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+		"--disable-component-update", "--disable-sync", "--user-data-dir=" + profile, "--use-fake-ui-for-media-stream",
+		"--autoplay-policy=no-user-gesture-required"}
+}
+
 // WriteY4M writes n frames of the stamped test video as a Y4M file, the
 // format Chromium's fake camera plays (it loops the file at its frame rate).
 func WriteY4M(path string, w, h, fps, n int) error {
@@ -217,10 +226,8 @@ func Browser(ctx context.Context, chromium string, o BrowserOptions) (BrowserRes
 		args = []string{"--ozone-platform=x11", "--window-position=0,0",
 			fmt.Sprintf("--window-size=%d,%d", window.Width, window.Height)}
 	}
-	args = append(args, "--no-sandbox", "--disable-gpu", "--disable-quic",
-		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir="+profile, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-		"--use-file-for-fake-video-capture="+y4m, "--use-file-for-fake-audio-capture="+wav, "--autoplay-policy=no-user-gesture-required",
+	args = append(append(args, chromiumArgs(profile)...), "--use-fake-device-for-media-stream",
+		"--use-file-for-fake-video-capture="+y4m, "--use-file-for-fake-audio-capture="+wav,
 		"--disable-features=WebRtcHideLocalIpsWithMdns", url)
 	cmd := exec.CommandContext(ctx, chromium, args...)
 	if err := cmd.Start(); err != nil {
