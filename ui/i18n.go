@@ -26,6 +26,7 @@ const (
 	kNoMicrophone        msgKey = "no_microphone"
 	kNoAudioOutput       msgKey = "no_audio_output"
 	kContinue            msgKey = "continue"
+	kTryAgain            msgKey = "try_again"
 	kWaitingTitle        msgKey = "waiting_title"
 	kWaitingCount        msgKey = "waiting_count"
 	kYouAre              msgKey = "you_are"
@@ -117,6 +118,7 @@ var catalogue = map[string]map[msgKey]string{
 		kNoMicrophone:        "No microphone was found. Please tell the experimenter.",
 		kNoAudioOutput:       "No speakers or headphones were found. Please tell the experimenter.",
 		kContinue:            "Continue",
+		kTryAgain:            "Try again",
 		kWaitingTitle:        "Waiting for your partner…",
 		kWaitingCount:        "%d of %d present",
 		kYouAre:              "You are %s",
@@ -204,6 +206,7 @@ var catalogue = map[string]map[msgKey]string{
 		kNoMicrophone:        "Es wurde kein Mikrofon gefunden. Bitte wenden Sie sich an die Versuchsleitung.",
 		kNoAudioOutput:       "Es wurden keine Lautsprecher oder Kopfhörer gefunden. Bitte wenden Sie sich an die Versuchsleitung.",
 		kContinue:            "Weiter",
+		kTryAgain:            "Erneut versuchen",
 		kWaitingTitle:        "Warten auf Ihr Gegenüber…",
 		kWaitingCount:        "%d von %d anwesend",
 		kYouAre:              "Sie sind %s",

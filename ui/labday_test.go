@@ -38,7 +38,18 @@ func TestLabDayGolden(t *testing.T) {
 		s.DeviceCheck, s.NoMicrophone = protocol.DeviceCheckRequired, true
 	})
 	assertGolden(t, h, "23_device_check_required_no_mic.png")
+	// "Try again" looks for the microphone at once; found, the button goes.
+	if !h.k.device.retry.Visible() {
+		t.Fatal("no Try again with the microphone missing")
+	}
+	test.Tap(h.k.device.retry)
+	if calls := h.eng.CallsOf("RetryDevices"); len(calls) != 1 {
+		t.Fatalf("RetryDevices calls %v", calls)
+	}
 	h.set(func(s *participant.State) { s.NoMicrophone = false })
+	if h.k.device.retry.Visible() {
+		t.Fatal("Try again shown with every device working")
+	}
 	test.Tap(h.k.device.cont)
 	h.set(func(s *participant.State) { s.Present, s.Needed, s.NoPartner = 1, 2, true })
 	assertGolden(t, h, "24_no_partner.png")

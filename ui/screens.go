@@ -211,6 +211,7 @@ type deviceScreen struct {
 	noOut     *widget.Label
 	noCamText *widget.Label
 	required  *widget.Label
+	retry     *widget.Button // "Try again": looks for a missing camera or microphone at once
 	cont      *widget.Button
 	col       *fyne.Container
 }
@@ -245,9 +246,11 @@ func (k *Kiosk) newDeviceScreen() *deviceScreen {
 	cont := widget.NewButton(k.t(kContinue), k.deviceContinue)
 	cont.Importance = widget.HighImportance
 	d.cont = cont
+	d.retry = widget.NewButtonWithIcon(k.t(kTryAgain), theme.ViewRefreshIcon(), k.eng.RetryDevices)
+	d.retry.Hide()
 	hint := widget.NewLabel(k.t(kDeviceHint))
 	hint.Wrapping = fyne.TextWrapWord
-	right := container.NewVBox(hint, micLabel, d.meter, d.noCamText, d.noMic, d.noOut, d.required, cont)
+	right := container.NewVBox(hint, micLabel, d.meter, d.noCamText, d.noMic, d.noOut, d.required, d.retry, cont)
 	title := heading(k.t(kDeviceTitle))
 	row := container.NewBorder(nil, nil, view, nil, container.NewPadded(right))
 	col := container.New(&columnLayout{width: deviceColumnWidth}, title, row)
@@ -270,6 +273,8 @@ func (d *deviceScreen) update(s participant.State) {
 	}
 	setVisible(d.noMic, s.NoMicrophone)
 	setVisible(d.noOut, s.NoAudioOutput)
+	// A camera or microphone plugged in now is found at once.
+	setVisible(d.retry, s.NoCamera || s.NoMicrophone)
 	// A required check lets the participant on only with both devices.
 	blocked := s.DeviceCheck == protocol.DeviceCheckRequired && (s.NoCamera || s.NoMicrophone)
 	setVisible(d.required, blocked)
@@ -277,6 +282,11 @@ func (d *deviceScreen) update(s participant.State) {
 		d.cont.Disable()
 	} else {
 		d.cont.Enable()
+	}
+	// With Continue disabled, Try again is what the participant can press.
+	if imp := map[bool]widget.Importance{true: widget.HighImportance, false: widget.MediumImportance}[blocked]; d.retry.Importance != imp {
+		d.retry.Importance = imp
+		d.retry.Refresh()
 	}
 	d.col.Refresh()
 }

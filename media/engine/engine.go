@@ -338,6 +338,21 @@ func (e *Engine) Consent(given bool, language string) {
 	e.notify()
 }
 
+// DeviceRetrier is LocalMedia that can try its missing or failed devices
+// again at once (kit.Kit's media can).
+type DeviceRetrier interface {
+	RetryDevices()
+}
+
+// RetryDevices tries a missing or failed camera and microphone again now
+// (the device check's "Try again"); what is found shows, and goes to the
+// server, with the next device report.
+func (e *Engine) RetryDevices() {
+	if r, ok := e.cfg.Media.(DeviceRetrier); ok {
+		r.RetryDevices()
+	}
+}
+
 // Dismiss hides the announcement with this message id.
 func (e *Engine) Dismiss(messageID string) {
 	e.mu.Lock()
@@ -447,7 +462,7 @@ func (e *Engine) partnerIDsLocked() []string {
 
 // videoLoop marks the partner's video stopped while the call is connected
 // but no frame has come for PartnerVideoStalled, and follows this
-// workstation's camera coming and going.
+// workstation's camera and microphone coming and going.
 func (e *Engine) videoLoop() {
 	defer e.wg.Done()
 	t := time.NewTicker(videoCheckInterval)
@@ -476,11 +491,11 @@ func (e *Engine) videoLoop() {
 		}
 		changed := stopped != e.st.PartnerVideoStopped
 		e.st.PartnerVideoStopped = stopped
-		// A camera plugged in later (or one that stopped) changes what the
-		// device check shows and what the experimenter sees.
-		noCam := e.cfg.Media.NoCamera()
-		devicesChanged := noCam != e.st.NoCamera
-		e.st.NoCamera = noCam
+		// A camera or microphone plugged in later (or one that stopped)
+		// changes what the device check shows and what the experimenter sees.
+		noCam, noMic := e.cfg.Media.NoCamera(), e.cfg.Media.NoMicrophone()
+		devicesChanged := noCam != e.st.NoCamera || noMic != e.st.NoMicrophone
+		e.st.NoCamera, e.st.NoMicrophone = noCam, noMic
 		var report protocol.Devices
 		if devicesChanged {
 			report = e.devicesLocked()
