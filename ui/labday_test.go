@@ -112,6 +112,25 @@ func TestLeavingNeverHangs(t *testing.T) {
 	}
 }
 
+// TestQuitAtTheEndNeverHangs: with end_action = "quit" and an engine
+// whose Leave never returns, the kiosk still quits at the end, within
+// LeaveLimit.
+func TestQuitAtTheEndNeverHangs(t *testing.T) {
+	h := newHarness(t, inCallState(), func(c *Config) { c.EndAction = EndQuit })
+	block := make(chan struct{})
+	defer close(block)
+	h.eng.OnLeave = func() { <-block }
+	h.sync()
+	start := time.Now()
+	h.set(func(s *participant.State) { s.Phase, s.EndReason = participant.PhaseEnded, protocol.EndDeadline })
+	if len(h.quits) != 1 || h.quits[0] != ExitCodeEnded {
+		t.Fatalf("a blocked Leave kept the kiosk from quitting at the end: OnQuit calls %v", h.quits)
+	}
+	if d := time.Since(start); d > 2*LeaveLimit {
+		t.Fatalf("quitting took %v (leave limit %v)", d, LeaveLimit)
+	}
+}
+
 func TestPartnerCameraStoppedInsteadOfAFrozenPicture(t *testing.T) {
 	s := inCallState()
 	s.PartnerVideoStopped = true
