@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -210,6 +211,10 @@ func runKiosk(env Env, args []string) error {
 		Session: client.SessionConfig{URL: cfg.Server, Room: cfg.Room, Seat: cfg.Seat, Client: "parley/" + Version, StateFile: cfg.StatePath()},
 		Log:     log,
 	}, cfg.RecordingsPath())
+	if errors.Is(err, client.ErrStateInUse) {
+		return fmt.Errorf("%w\nAnother kiosk on this machine runs with the same server (%s), room (%s) and seat (%q). "+
+			"Give each kiosk its own seat: seat = \"...\" in %s, --seat or %s (or its own state_file)", err, cfg.Server, cfg.Room, cfg.Seat, path, EnvSeat)
+	}
 	if err != nil {
 		return err
 	}

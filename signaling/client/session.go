@@ -114,6 +114,7 @@ type Session struct {
 	done      chan struct{}
 	wake      chan struct{}
 	msgSeq    int
+	stateLock *os.File // the state file's lock, held until Close
 }
 
 // NewSession prepares a session and loads its state file, if any.
@@ -133,10 +134,16 @@ func NewSession(cfg SessionConfig, h Handler) (*Session, error) {
 	s := &Session{cfg: cfg, h: h, log: cfg.Log, st: State{Since: map[string]int64{}}, wake: make(chan struct{}, 1)}
 	s.inFlight.reset()
 	if cfg.StateFile != "" {
+		lock, err := lockStateFile(cfg.StateFile)
+		if err != nil {
+			return nil, err
+		}
+		s.stateLock = lock
 		b, err := os.ReadFile(cfg.StateFile)
 		switch {
 		case err == nil:
 			if err := json.Unmarshal(b, &s.st); err != nil {
+				lock.Close()
 				return nil, fmt.Errorf("kiosk state file %s is damaged (%v); delete it to start fresh", cfg.StateFile, err)
 			}
 			if s.st.URL != cfg.URL || s.st.Room != cfg.Room || s.st.Seat != cfg.Seat {
@@ -147,6 +154,7 @@ func NewSession(cfg SessionConfig, h Handler) (*Session, error) {
 				s.st.Since = map[string]int64{}
 			}
 		case !errors.Is(err, os.ErrNotExist):
+			lock.Close()
 			return nil, fmt.Errorf("kiosk state file: %w", err)
 		}
 	}
@@ -220,6 +228,7 @@ func (s *Session) Close(forget bool) {
 	if !forget {
 		s.save()
 	}
+	s.unlockState()
 }
 
 // LeaveTimeout bounds sending "leave" when a participant leaves: the
