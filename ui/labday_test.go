@@ -139,8 +139,41 @@ func TestPartnerCameraStoppedInsteadOfAFrozenPicture(t *testing.T) {
 	if !h.k.call.overlay.Visible() || !strings.Contains(h.k.call.overMsg.Text, "camera is off or has stopped") {
 		t.Fatalf("overlay %v %q", h.k.call.overlay.Visible(), h.k.call.overMsg.Text)
 	}
+	assertGolden(t, h, "35_partner_camera_stopped.png")
 	h.set(func(s *participant.State) { s.PartnerVideoStopped = false })
 	if h.k.call.overlay.Visible() {
 		t.Fatal("overlay still shown with the partner's video back")
 	}
+}
+
+// TestNoPINNoticeGolden: a kiosk without an exit PIN says on its welcome
+// screen that IT must set one.
+func TestNoPINNoticeGolden(t *testing.T) {
+	h := newHarness(t, baseState(), func(c *Config) { c.ExitPINHash, c.Kiosk = "", true })
+	h.sync()
+	if !h.k.welcome.noPIN.Visible() {
+		t.Fatal("no notice without a PIN")
+	}
+	assertGolden(t, h, "28_no_pin.png")
+}
+
+// TestDevicesSetToNoneGolden: a workstation where the lab chose no camera
+// and no microphone shows no red error on the device check, and the
+// participant may go on.
+func TestDevicesSetToNoneGolden(t *testing.T) {
+	s := baseState()
+	s.Phase, s.Pseudonym, s.DeviceCheck = participant.PhaseWaiting, "Alice", protocol.DeviceCheckRequired
+	s.CameraOff, s.MicrophoneOff = true, true
+	h := newHarness(t, s, nil)
+	h.sync()
+	d := h.k.device
+	for name, o := range map[string]fyne.CanvasObject{"no camera": d.noCamText, "no microphone": d.noMic, "required": d.required, "try again": d.retry} {
+		if o.Visible() {
+			t.Errorf("%s shown for devices the lab chose not to use", name)
+		}
+	}
+	if d.cont.Disabled() {
+		t.Error("Continue disabled for devices set to none")
+	}
+	assertGolden(t, h, "29_devices_none.png")
 }

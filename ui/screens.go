@@ -210,6 +210,9 @@ type deviceScreen struct {
 	noMic     *widget.Label
 	noOut     *widget.Label
 	noCamText *widget.Label
+	camIcon   *widget.Icon  // red for a camera that is missing, grey for none by the lab's choice
+	micLabel  *widget.Label // hidden with no microphone by the lab's choice
+	hint      *widget.Label
 	required  *widget.Label
 	retry     *widget.Button // "Try again": looks for a missing camera or microphone at once
 	cont      *widget.Button
@@ -220,6 +223,7 @@ func (k *Kiosk) newDeviceScreen() *deviceScreen {
 	d := &deviceScreen{k: k}
 	d.self = NewVideoView(k.eng.Local(), k.frameInterval, true)
 	icon := widget.NewIcon(theme.NewErrorThemedResource(theme.MediaVideoIcon()))
+	d.camIcon = icon
 	d.noCam = container.NewStack(canvas.NewRectangle(colMeterBG),
 		container.NewCenter(container.NewGridWrap(fyne.NewSize(96, 96), icon)))
 	d.noCam.Hide()
@@ -231,6 +235,7 @@ func (k *Kiosk) newDeviceScreen() *deviceScreen {
 	d.meter = container.New(d.meterLay, track, bar)
 	micLabel := widget.NewLabel(k.t(kMicLevel))
 	micLabel.TextStyle.Bold = true
+	d.micLabel = micLabel
 	problem := func(key msgKey) *widget.Label {
 		l := widget.NewLabel(k.t(key))
 		l.Wrapping = fyne.TextWrapWord
@@ -250,6 +255,7 @@ func (k *Kiosk) newDeviceScreen() *deviceScreen {
 	d.retry.Hide()
 	hint := widget.NewLabel(k.t(kDeviceHint))
 	hint.Wrapping = fyne.TextWrapWord
+	d.hint = hint
 	right := container.NewVBox(hint, micLabel, d.meter, d.noCamText, d.noMic, d.noOut, d.required, d.retry, cont)
 	title := heading(k.t(kDeviceTitle))
 	row := container.NewBorder(nil, nil, view, nil, container.NewPadded(right))
@@ -266,6 +272,20 @@ func (d *deviceScreen) update(s participant.State) {
 	setVisible(d.noCamText, s.NoCamera)
 	setVisible(d.self, !noPicture)
 	setVisible(d.meter, !s.MicrophoneOff)
+	setVisible(d.micLabel, !s.MicrophoneOff)
+	var icon fyne.Resource = theme.NewErrorThemedResource(theme.MediaVideoIcon())
+	if !s.NoCamera {
+		icon = theme.NewDisabledResource(theme.MediaVideoIcon()) // none by the lab's choice: no error
+	}
+	if d.camIcon.Resource.Name() != icon.Name() {
+		d.camIcon.SetResource(icon)
+	}
+	// The hint asks only for what this workstation uses.
+	hint := map[[2]bool]msgKey{{false, false}: kDeviceHint, {true, false}: kDeviceHintMic, {false, true}: kDeviceHintCamera,
+		{true, true}: kDeviceHintNone}[[2]bool{s.CameraOff, s.MicrophoneOff}]
+	if text := d.k.t(hint); d.hint.Text != text {
+		d.hint.SetText(text)
+	}
 	if noPicture {
 		d.self.Stop()
 	} else if d.k.screen == scrDevice {
