@@ -18,6 +18,7 @@ import (
 	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/media/recording"
 	"github.com/parley-lab/parley/signaling/client"
+	"github.com/parley-lab/parley/signaling/clock"
 	"github.com/parley-lab/parley/signaling/protocol"
 )
 
@@ -105,7 +106,11 @@ type Config struct {
 	// AutoConsent: test participants consent to recording by themselves.
 	AutoConsent bool
 	Log         *slog.Logger
-	// Now is the clock; tests inject one.
+	// Clock runs the engine's timers (the unreachable notice) and, unless
+	// Now is set, gives the time; tests inject clock.Fake. Default: the
+	// wall clock.
+	Clock clock.Clock
+	// Now is the clock's time; tests inject one.
 	Now func() time.Time
 }
 
@@ -141,7 +146,7 @@ type Engine struct {
 	// partnerAtServer: the server last said the partner is connected to it.
 	partnerAtServer bool
 	// unreachable is armed while the server connection is down.
-	unreachable *time.Timer
+	unreachable clock.Timer
 	dismissed   map[string]bool // announcements the participant closed
 	ended       bool
 	closed      bool
@@ -171,8 +176,11 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real
+	}
 	if cfg.Now == nil {
-		cfg.Now = time.Now
+		cfg.Now = cfg.Clock.Now
 	}
 	e := &Engine{cfg: cfg, log: cfg.Log, changed: make(chan struct{}, 1), calls: map[string]*callEntry{},
 		seen: map[string]bool{}, members: map[string]string{}, stopStats: make(chan struct{}), dismissed: map[string]bool{}}
@@ -278,7 +286,7 @@ func (e *Engine) armUnreachableLocked() {
 	if e.unreachable != nil || e.st.ServerOnline {
 		return
 	}
-	e.unreachable = time.AfterFunc(e.cfg.UnreachableAfter, func() {
+	e.unreachable = e.cfg.Clock.AfterFunc(e.cfg.UnreachableAfter, func() {
 		e.mu.Lock()
 		e.unreachable = nil
 		changed := !e.st.ServerOnline && !e.closed && !e.ended

@@ -20,6 +20,7 @@ import (
 	"github.com/parley-lab/parley/media/local"
 	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/signaling/client"
+	"github.com/parley-lab/parley/signaling/clock"
 	"github.com/parley-lab/parley/signaling/protocol"
 	"github.com/parley-lab/parley/signaling/server"
 	"github.com/parley-lab/parley/signaling/testkit"
@@ -291,4 +292,28 @@ func TestMicrophonePluggedInLaterReachesTheExperimenter(t *testing.T) {
 	media.noMic.Store(true) // it fails mid-way
 	waitFor(t, a, "the microphone lost", func(s participant.State) bool { return s.NoMicrophone })
 	eventually(t, "the microphone reported missing again", reported(protocol.DeviceMissing))
+}
+
+// TestUnreachableNoticeRunsOnTheEnginesClock: the "server cannot be
+// reached" notice falls due on the injected clock, not the wall clock's.
+func TestUnreachableNoticeRunsOnTheEnginesClock(t *testing.T) {
+	leakCheck(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there
+	fake := clock.NewFake()
+	const after = time.Hour // far beyond the test's own time: only the fake clock gets there
+	a := stillSide(t, "a", "ws://"+addr+"/ws", "lab", t.TempDir(), func(c *engine.Config) { c.Clock, c.UnreachableAfter = fake, after })
+	a.eng.Join("Ann")
+	fake.Advance(after - time.Second)
+	if a.eng.State().ServerUnreachable {
+		t.Fatal("the server said unreachable before its time on the engine's clock")
+	}
+	fake.Advance(time.Second)
+	if st := a.eng.State(); !st.ServerUnreachable || st.Phase != participant.PhaseConnecting {
+		t.Fatalf("after %v on the engine's clock: unreachable %v, phase %v", after, st.ServerUnreachable, st.Phase)
+	}
 }
