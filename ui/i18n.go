@@ -21,11 +21,15 @@ const (
 	kServerOffline       msgKey = "server_offline"
 	kDeviceTitle         msgKey = "device_title"
 	kDeviceHint          msgKey = "device_hint"
+	kDeviceHintCamera    msgKey = "device_hint_camera"
+	kDeviceHintMic       msgKey = "device_hint_mic"
+	kDeviceHintNone      msgKey = "device_hint_none"
 	kMicLevel            msgKey = "mic_level"
 	kNoCamera            msgKey = "no_camera"
 	kNoMicrophone        msgKey = "no_microphone"
 	kNoAudioOutput       msgKey = "no_audio_output"
 	kContinue            msgKey = "continue"
+	kTryAgain            msgKey = "try_again"
 	kWaitingTitle        msgKey = "waiting_title"
 	kWaitingCount        msgKey = "waiting_count"
 	kYouAre              msgKey = "you_are"
@@ -112,11 +116,15 @@ var catalogue = map[string]map[msgKey]string{
 		kServerOffline:       "The connection to the lab server was lost. Reconnecting…",
 		kDeviceTitle:         "Check your camera and microphone",
 		kDeviceHint:          "You should see yourself. Say something: the bar below should move.",
+		kDeviceHintCamera:    "You should see yourself.",
+		kDeviceHintMic:       "Say something: the bar below should move.",
+		kDeviceHintNone:      "This workstation takes part without a camera and a microphone. Please continue.",
 		kMicLevel:            "Microphone",
 		kNoCamera:            "No camera was found. Please tell the experimenter.",
 		kNoMicrophone:        "No microphone was found. Please tell the experimenter.",
 		kNoAudioOutput:       "No speakers or headphones were found. Please tell the experimenter.",
 		kContinue:            "Continue",
+		kTryAgain:            "Try again",
 		kWaitingTitle:        "Waiting for your partner…",
 		kWaitingCount:        "%d of %d present",
 		kYouAre:              "You are %s",
@@ -199,11 +207,15 @@ var catalogue = map[string]map[msgKey]string{
 		kServerOffline:       "Die Verbindung zum Laborserver ist unterbrochen. Neuer Versuch läuft…",
 		kDeviceTitle:         "Kamera und Mikrofon prüfen",
 		kDeviceHint:          "Sie sollten sich selbst sehen. Sprechen Sie: Der Balken unten sollte sich bewegen.",
+		kDeviceHintCamera:    "Sie sollten sich selbst sehen.",
+		kDeviceHintMic:       "Sprechen Sie: Der Balken unten sollte sich bewegen.",
+		kDeviceHintNone:      "An diesem Arbeitsplatz wird ohne Kamera und Mikrofon teilgenommen. Bitte fahren Sie fort.",
 		kMicLevel:            "Mikrofon",
 		kNoCamera:            "Es wurde keine Kamera gefunden. Bitte wenden Sie sich an die Versuchsleitung.",
 		kNoMicrophone:        "Es wurde kein Mikrofon gefunden. Bitte wenden Sie sich an die Versuchsleitung.",
 		kNoAudioOutput:       "Es wurden keine Lautsprecher oder Kopfhörer gefunden. Bitte wenden Sie sich an die Versuchsleitung.",
 		kContinue:            "Weiter",
+		kTryAgain:            "Erneut versuchen",
 		kWaitingTitle:        "Warten auf Ihr Gegenüber…",
 		kWaitingCount:        "%d von %d anwesend",
 		kYouAre:              "Sie sind %s",

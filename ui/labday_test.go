@@ -38,7 +38,18 @@ func TestLabDayGolden(t *testing.T) {
 		s.DeviceCheck, s.NoMicrophone = protocol.DeviceCheckRequired, true
 	})
 	assertGolden(t, h, "23_device_check_required_no_mic.png")
+	// "Try again" looks for the microphone at once; found, the button goes.
+	if !h.k.device.retry.Visible() {
+		t.Fatal("no Try again with the microphone missing")
+	}
+	test.Tap(h.k.device.retry)
+	if calls := h.eng.CallsOf("RetryDevices"); len(calls) != 1 {
+		t.Fatalf("RetryDevices calls %v", calls)
+	}
 	h.set(func(s *participant.State) { s.NoMicrophone = false })
+	if h.k.device.retry.Visible() {
+		t.Fatal("Try again shown with every device working")
+	}
 	test.Tap(h.k.device.cont)
 	h.set(func(s *participant.State) { s.Present, s.Needed, s.NoPartner = 1, 2, true })
 	assertGolden(t, h, "24_no_partner.png")
@@ -101,6 +112,25 @@ func TestLeavingNeverHangs(t *testing.T) {
 	}
 }
 
+// TestQuitAtTheEndNeverHangs: with end_action = "quit" and an engine
+// whose Leave never returns, the kiosk still quits at the end, within
+// LeaveLimit.
+func TestQuitAtTheEndNeverHangs(t *testing.T) {
+	h := newHarness(t, inCallState(), func(c *Config) { c.EndAction = EndQuit })
+	block := make(chan struct{})
+	defer close(block)
+	h.eng.OnLeave = func() { <-block }
+	h.sync()
+	start := time.Now()
+	h.set(func(s *participant.State) { s.Phase, s.EndReason = participant.PhaseEnded, protocol.EndDeadline })
+	if len(h.quits) != 1 || h.quits[0] != ExitCodeEnded {
+		t.Fatalf("a blocked Leave kept the kiosk from quitting at the end: OnQuit calls %v", h.quits)
+	}
+	if d := time.Since(start); d > 2*LeaveLimit {
+		t.Fatalf("quitting took %v (leave limit %v)", d, LeaveLimit)
+	}
+}
+
 func TestPartnerCameraStoppedInsteadOfAFrozenPicture(t *testing.T) {
 	s := inCallState()
 	s.PartnerVideoStopped = true
@@ -109,8 +139,41 @@ func TestPartnerCameraStoppedInsteadOfAFrozenPicture(t *testing.T) {
 	if !h.k.call.overlay.Visible() || !strings.Contains(h.k.call.overMsg.Text, "camera is off or has stopped") {
 		t.Fatalf("overlay %v %q", h.k.call.overlay.Visible(), h.k.call.overMsg.Text)
 	}
+	assertGolden(t, h, "35_partner_camera_stopped.png")
 	h.set(func(s *participant.State) { s.PartnerVideoStopped = false })
 	if h.k.call.overlay.Visible() {
 		t.Fatal("overlay still shown with the partner's video back")
 	}
+}
+
+// TestNoPINNoticeGolden: a kiosk without an exit PIN says on its welcome
+// screen that IT must set one.
+func TestNoPINNoticeGolden(t *testing.T) {
+	h := newHarness(t, baseState(), func(c *Config) { c.ExitPINHash, c.Kiosk = "", true })
+	h.sync()
+	if !h.k.welcome.noPIN.Visible() {
+		t.Fatal("no notice without a PIN")
+	}
+	assertGolden(t, h, "28_no_pin.png")
+}
+
+// TestDevicesSetToNoneGolden: a workstation where the lab chose no camera
+// and no microphone shows no red error on the device check, and the
+// participant may go on.
+func TestDevicesSetToNoneGolden(t *testing.T) {
+	s := baseState()
+	s.Phase, s.Pseudonym, s.DeviceCheck = participant.PhaseWaiting, "Alice", protocol.DeviceCheckRequired
+	s.CameraOff, s.MicrophoneOff = true, true
+	h := newHarness(t, s, nil)
+	h.sync()
+	d := h.k.device
+	for name, o := range map[string]fyne.CanvasObject{"no camera": d.noCamText, "no microphone": d.noMic, "required": d.required, "try again": d.retry} {
+		if o.Visible() {
+			t.Errorf("%s shown for devices the lab chose not to use", name)
+		}
+	}
+	if d.cont.Disabled() {
+		t.Error("Continue disabled for devices set to none")
+	}
+	assertGolden(t, h, "29_devices_none.png")
 }

@@ -210,7 +210,11 @@ type deviceScreen struct {
 	noMic     *widget.Label
 	noOut     *widget.Label
 	noCamText *widget.Label
+	camIcon   *widget.Icon  // red for a camera that is missing, grey for none by the lab's choice
+	micLabel  *widget.Label // hidden with no microphone by the lab's choice
+	hint      *widget.Label
 	required  *widget.Label
+	retry     *widget.Button // "Try again": looks for a missing camera or microphone at once
 	cont      *widget.Button
 	col       *fyne.Container
 }
@@ -219,6 +223,7 @@ func (k *Kiosk) newDeviceScreen() *deviceScreen {
 	d := &deviceScreen{k: k}
 	d.self = NewVideoView(k.eng.Local(), k.frameInterval, true)
 	icon := widget.NewIcon(theme.NewErrorThemedResource(theme.MediaVideoIcon()))
+	d.camIcon = icon
 	d.noCam = container.NewStack(canvas.NewRectangle(colMeterBG),
 		container.NewCenter(container.NewGridWrap(fyne.NewSize(96, 96), icon)))
 	d.noCam.Hide()
@@ -230,6 +235,7 @@ func (k *Kiosk) newDeviceScreen() *deviceScreen {
 	d.meter = container.New(d.meterLay, track, bar)
 	micLabel := widget.NewLabel(k.t(kMicLevel))
 	micLabel.TextStyle.Bold = true
+	d.micLabel = micLabel
 	problem := func(key msgKey) *widget.Label {
 		l := widget.NewLabel(k.t(key))
 		l.Wrapping = fyne.TextWrapWord
@@ -245,9 +251,12 @@ func (k *Kiosk) newDeviceScreen() *deviceScreen {
 	cont := widget.NewButton(k.t(kContinue), k.deviceContinue)
 	cont.Importance = widget.HighImportance
 	d.cont = cont
+	d.retry = widget.NewButtonWithIcon(k.t(kTryAgain), theme.ViewRefreshIcon(), k.eng.RetryDevices)
+	d.retry.Hide()
 	hint := widget.NewLabel(k.t(kDeviceHint))
 	hint.Wrapping = fyne.TextWrapWord
-	right := container.NewVBox(hint, micLabel, d.meter, d.noCamText, d.noMic, d.noOut, d.required, cont)
+	d.hint = hint
+	right := container.NewVBox(hint, micLabel, d.meter, d.noCamText, d.noMic, d.noOut, d.required, d.retry, cont)
 	title := heading(k.t(kDeviceTitle))
 	row := container.NewBorder(nil, nil, view, nil, container.NewPadded(right))
 	col := container.New(&columnLayout{width: deviceColumnWidth}, title, row)
@@ -263,6 +272,20 @@ func (d *deviceScreen) update(s participant.State) {
 	setVisible(d.noCamText, s.NoCamera)
 	setVisible(d.self, !noPicture)
 	setVisible(d.meter, !s.MicrophoneOff)
+	setVisible(d.micLabel, !s.MicrophoneOff)
+	var icon fyne.Resource = theme.NewErrorThemedResource(theme.MediaVideoIcon())
+	if !s.NoCamera {
+		icon = theme.NewDisabledResource(theme.MediaVideoIcon()) // none by the lab's choice: no error
+	}
+	if d.camIcon.Resource.Name() != icon.Name() {
+		d.camIcon.SetResource(icon)
+	}
+	// The hint asks only for what this workstation uses.
+	hint := map[[2]bool]msgKey{{false, false}: kDeviceHint, {true, false}: kDeviceHintMic, {false, true}: kDeviceHintCamera,
+		{true, true}: kDeviceHintNone}[[2]bool{s.CameraOff, s.MicrophoneOff}]
+	if text := d.k.t(hint); d.hint.Text != text {
+		d.hint.SetText(text)
+	}
 	if noPicture {
 		d.self.Stop()
 	} else if d.k.screen == scrDevice {
@@ -270,6 +293,8 @@ func (d *deviceScreen) update(s participant.State) {
 	}
 	setVisible(d.noMic, s.NoMicrophone)
 	setVisible(d.noOut, s.NoAudioOutput)
+	// A camera or microphone plugged in now is found at once.
+	setVisible(d.retry, s.NoCamera || s.NoMicrophone)
 	// A required check lets the participant on only with both devices.
 	blocked := s.DeviceCheck == protocol.DeviceCheckRequired && (s.NoCamera || s.NoMicrophone)
 	setVisible(d.required, blocked)
@@ -277,6 +302,11 @@ func (d *deviceScreen) update(s participant.State) {
 		d.cont.Disable()
 	} else {
 		d.cont.Enable()
+	}
+	// With Continue disabled, Try again is what the participant can press.
+	if imp := map[bool]widget.Importance{true: widget.HighImportance, false: widget.MediumImportance}[blocked]; d.retry.Importance != imp {
+		d.retry.Importance = imp
+		d.retry.Refresh()
 	}
 	d.col.Refresh()
 }

@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/user"
 	"sync"
+	"time"
 
 	"fyne.io/fyne/v2"
 
@@ -209,6 +211,10 @@ func runKiosk(env Env, args []string) error {
 		Session: client.SessionConfig{URL: cfg.Server, Room: cfg.Room, Seat: cfg.Seat, Client: "parley/" + Version, StateFile: cfg.StatePath()},
 		Log:     log,
 	}, cfg.RecordingsPath())
+	if errors.Is(err, client.ErrStateInUse) {
+		return fmt.Errorf("%w\nAnother kiosk on this machine runs with the same server (%s), room (%s) and seat (%q). "+
+			"Give each kiosk its own seat: seat = \"...\" in %s, --seat or %s (or its own state_file)", err, cfg.Server, cfg.Room, cfg.Seat, path, EnvSeat)
+	}
 	if err != nil {
 		return err
 	}
@@ -229,8 +235,35 @@ func runKiosk(env Env, args []string) error {
 		w.Resize(fyne.NewSize(1280, 720))
 	}
 	ui.New(a, w, eng, cfg.UI).ShowAndRun()
-	p.Close() // keeps the token if the discussion has not ended (Leave already ran otherwise); media close within their bounds
+	// Keeps the token if the discussion has not ended (Leave already ran
+	// otherwise).
+	closeWithin(p.Close, KioskCloseLimit, log)
 	return nil
+}
+
+// KioskCloseLimit bounds closing the participant once the kiosk's window
+// has closed: the engine (its state file is saved first), the media and
+// the recorder (which cancels an upload under way: what is not uploaded
+// stays on disk and goes at the next start). After the exit keys or
+// end_action = "quit" the engine has left already (within ui.LeaveLimit),
+// so the kiosk is gone within ui.LeaveLimit + recording.StopLimit; a
+// close that takes longer than this is left to the process's exit.
+const KioskCloseLimit = 2 * time.Second
+
+// closeWithin runs closeFn and returns when it has (true), or after limit
+// (false).
+func closeWithin(closeFn func(), limit time.Duration, log *slog.Logger) bool {
+	done := make(chan struct{})
+	go func() { defer close(done); closeFn() }()
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		log.Warn("closing the media and the recorder took too long; exiting anyway", "limit", limit)
+		return false
+	}
 }
 
 func init() {

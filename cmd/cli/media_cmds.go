@@ -29,7 +29,7 @@ func runSelftest(env Env, args []string) error {
 	fs := flag.NewFlagSet("parley selftest", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	serverURL := fs.String("server-url", "", "run against this lab server (ws://host:8480/ws) instead of one in this process")
-	room := fs.String("room", "", "with --server-url: a room that opens sessions by itself")
+	room := fs.String("room", "", "refused: through a lab server the check holds its own session, never in a lab's room")
 	dur := fs.Duration("duration", selftest.DefaultDuration, "length of the test discussion")
 	video := fs.String("video-source", "", "side A's video: test (default) or camera")
 	audio := fs.String("audio-source", "", "side A's audio: test (default) or microphone")

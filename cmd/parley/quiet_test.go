@@ -1,7 +1,8 @@
 package main
 
 // The tools are quiet: `parley version` and `parley --server` print only
-// their own lines on stderr, even under Debian's default C.UTF-8 locale and
+// their own lines on stderr, even under Debian's default C.UTF-8 locale (or
+// plain C, POSIX, or LC_ALL=C over a language: a service or a cron job) and
 // on a machine with ALSA, JACK and PulseAudio libraries (no audio system is
 // initialised, no Fyne locale error). The binary is built for real and run
 // as a child process; the test binary itself never loads the drivers.
@@ -27,9 +28,18 @@ func buildParley(t *testing.T) string {
 	return bin
 }
 
-// plainEnv is the environment of a service or cron job on Debian.
-func plainEnv(home string) []string {
-	return []string{"PATH=/usr/bin:/bin", "LANG=C.UTF-8", "HOME=" + home}
+// plainEnv is the environment of a service or cron job on Debian, with
+// locale its locale variables.
+func plainEnv(home string, locale ...string) []string {
+	return append([]string{"PATH=/usr/bin:/bin", "HOME=" + home}, locale...)
+}
+
+// plainLocales are the locales without a language a tool runs under.
+var plainLocales = [][]string{
+	{"LANG=C.UTF-8"}, // Debian's default
+	{"LANG=C"},
+	{"LANG=POSIX"},
+	{"LC_ALL=C", "LANG=de_DE.UTF-8"}, // LC_ALL wins
 }
 
 func TestToolsPrintOnlyTheirOwnLines(t *testing.T) {
@@ -37,10 +47,16 @@ func TestToolsPrintOnlyTheirOwnLines(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	bin := buildParley(t)
+	for _, locale := range plainLocales {
+		t.Run(strings.Join(locale, " "), func(t *testing.T) { toolsQuiet(t, bin, locale) })
+	}
+}
+
+func toolsQuiet(t *testing.T, bin string, locale []string) {
 	home := t.TempDir()
 
 	cmd := exec.Command(bin, "version")
-	cmd.Env = plainEnv(home)
+	cmd.Env = plainEnv(home, locale...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -53,7 +69,7 @@ func TestToolsPrintOnlyTheirOwnLines(t *testing.T) {
 
 	data := t.TempDir()
 	srv := exec.Command(bin, "--server", "--listen", "127.0.0.1:0", "--data", data)
-	srv.Env = plainEnv(home)
+	srv.Env = plainEnv(home, locale...)
 	srv.Dir = data
 	pipe, err := srv.StderrPipe()
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/media/recording"
 	"github.com/parley-lab/parley/signaling/client"
+	"github.com/parley-lab/parley/signaling/clock"
 	"github.com/parley-lab/parley/signaling/protocol"
 )
 
@@ -105,7 +106,11 @@ type Config struct {
 	// AutoConsent: test participants consent to recording by themselves.
 	AutoConsent bool
 	Log         *slog.Logger
-	// Now is the clock; tests inject one.
+	// Clock runs the engine's timers (the unreachable notice) and, unless
+	// Now is set, gives the time; tests inject clock.Fake. Default: the
+	// wall clock.
+	Clock clock.Clock
+	// Now is the clock's time; tests inject one.
 	Now func() time.Time
 }
 
@@ -141,7 +146,7 @@ type Engine struct {
 	// partnerAtServer: the server last said the partner is connected to it.
 	partnerAtServer bool
 	// unreachable is armed while the server connection is down.
-	unreachable *time.Timer
+	unreachable clock.Timer
 	dismissed   map[string]bool // announcements the participant closed
 	ended       bool
 	closed      bool
@@ -171,8 +176,11 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real
+	}
 	if cfg.Now == nil {
-		cfg.Now = time.Now
+		cfg.Now = cfg.Clock.Now
 	}
 	e := &Engine{cfg: cfg, log: cfg.Log, changed: make(chan struct{}, 1), calls: map[string]*callEntry{},
 		seen: map[string]bool{}, members: map[string]string{}, stopStats: make(chan struct{}), dismissed: map[string]bool{}}
@@ -278,7 +286,7 @@ func (e *Engine) armUnreachableLocked() {
 	if e.unreachable != nil || e.st.ServerOnline {
 		return
 	}
-	e.unreachable = time.AfterFunc(e.cfg.UnreachableAfter, func() {
+	e.unreachable = e.cfg.Clock.AfterFunc(e.cfg.UnreachableAfter, func() {
 		e.mu.Lock()
 		e.unreachable = nil
 		changed := !e.st.ServerOnline && !e.closed && !e.ended
@@ -336,6 +344,21 @@ func (e *Engine) Consent(given bool, language string) {
 		e.log.Error("consent not sent", "err", err)
 	}
 	e.notify()
+}
+
+// DeviceRetrier is LocalMedia that can try its missing or failed devices
+// again at once (kit.Kit's media can).
+type DeviceRetrier interface {
+	RetryDevices()
+}
+
+// RetryDevices tries a missing or failed camera and microphone again now
+// (the device check's "Try again"); what is found shows, and goes to the
+// server, with the next device report.
+func (e *Engine) RetryDevices() {
+	if r, ok := e.cfg.Media.(DeviceRetrier); ok {
+		r.RetryDevices()
+	}
 }
 
 // Dismiss hides the announcement with this message id.
@@ -447,7 +470,7 @@ func (e *Engine) partnerIDsLocked() []string {
 
 // videoLoop marks the partner's video stopped while the call is connected
 // but no frame has come for PartnerVideoStalled, and follows this
-// workstation's camera coming and going.
+// workstation's camera and microphone coming and going.
 func (e *Engine) videoLoop() {
 	defer e.wg.Done()
 	t := time.NewTicker(videoCheckInterval)
@@ -476,11 +499,11 @@ func (e *Engine) videoLoop() {
 		}
 		changed := stopped != e.st.PartnerVideoStopped
 		e.st.PartnerVideoStopped = stopped
-		// A camera plugged in later (or one that stopped) changes what the
-		// device check shows and what the experimenter sees.
-		noCam := e.cfg.Media.NoCamera()
-		devicesChanged := noCam != e.st.NoCamera
-		e.st.NoCamera = noCam
+		// A camera or microphone plugged in later (or one that stopped)
+		// changes what the device check shows and what the experimenter sees.
+		noCam, noMic := e.cfg.Media.NoCamera(), e.cfg.Media.NoMicrophone()
+		devicesChanged := noCam != e.st.NoCamera || noMic != e.st.NoMicrophone
+		e.st.NoCamera, e.st.NoMicrophone = noCam, noMic
 		var report protocol.Devices
 		if devicesChanged {
 			report = e.devicesLocked()

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/parley-lab/parley/media/local"
 	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/signaling/client"
+	"github.com/parley-lab/parley/signaling/clock"
 	"github.com/parley-lab/parley/signaling/protocol"
 	"github.com/parley-lab/parley/signaling/server"
 	"github.com/parley-lab/parley/signaling/testkit"
@@ -241,6 +243,79 @@ func TestServerThatLostItsDataAsksForTheDeviceCheckAgain(t *testing.T) {
 	waitFor(t, a, "welcomed by the new server, not ready", func(s participant.State) bool {
 		return s.Session != "" && s.Session != first && s.ServerOnline && !s.Ready
 	})
+}
+
+// pluggableMedia is a workstation whose camera and microphone come and
+// go, and that counts the device check's "Try again".
+type pluggableMedia struct {
+	stillMedia
+	noCam, noMic atomic.Bool
+	retries      atomic.Int32
+}
+
+func (m *pluggableMedia) NoCamera() bool      { return m.noCam.Load() }
+func (m *pluggableMedia) NoMicrophone() bool  { return m.noMic.Load() }
+func (m *pluggableMedia) CameraOff() bool     { return false }
+func (m *pluggableMedia) MicrophoneOff() bool { return false }
+func (m *pluggableMedia) RetryDevices()       { m.retries.Add(1) }
+
+// TestMicrophonePluggedInLaterReachesTheExperimenter: a microphone missing
+// at the start and plugged in later (or one that fails mid-way) shows on
+// the device check and in what the experimenter sees, like the camera.
+func TestMicrophonePluggedInLaterReachesTheExperimenter(t *testing.T) {
+	leakCheck(t)
+	dir := t.TempDir()
+	srv := startServer(t, filepath.Join(dir, "srv"), "127.0.0.1:0", 60)
+	defer srv.Close()
+	media := &pluggableMedia{}
+	media.noMic.Store(true)
+	a := stillSide(t, "a", "ws://"+srv.Addr()+"/ws", "lab", dir, func(c *engine.Config) { c.Media = media })
+	if !a.eng.State().NoMicrophone {
+		t.Fatal("the missing microphone is not in the state")
+	}
+	a.eng.Join("Ann")
+	waitFor(t, a, "joined", func(s participant.State) bool { return s.Phase == participant.PhaseWaiting })
+	reported := func(want string) func() bool {
+		return func() bool {
+			ps, _ := srv.Hub().Participants(a.eng.State().Session)
+			return len(ps) == 1 && ps[0].Devices != nil && ps[0].Devices.Microphone == want
+		}
+	}
+	eventually(t, "the microphone reported missing", reported(protocol.DeviceMissing))
+	a.eng.RetryDevices()
+	if media.retries.Load() != 1 {
+		t.Fatal("Try again did not reach the media")
+	}
+	media.noMic.Store(false)
+	waitFor(t, a, "the microphone found", func(s participant.State) bool { return !s.NoMicrophone })
+	eventually(t, "the microphone reported working", reported(protocol.DeviceOK))
+	media.noMic.Store(true) // it fails mid-way
+	waitFor(t, a, "the microphone lost", func(s participant.State) bool { return s.NoMicrophone })
+	eventually(t, "the microphone reported missing again", reported(protocol.DeviceMissing))
+}
+
+// TestUnreachableNoticeRunsOnTheEnginesClock: the "server cannot be
+// reached" notice falls due on the injected clock, not the wall clock's.
+func TestUnreachableNoticeRunsOnTheEnginesClock(t *testing.T) {
+	leakCheck(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there
+	fake := clock.NewFake()
+	const after = time.Hour // far beyond the test's own time: only the fake clock gets there
+	a := stillSide(t, "a", "ws://"+addr+"/ws", "lab", t.TempDir(), func(c *engine.Config) { c.Clock, c.UnreachableAfter = fake, after })
+	a.eng.Join("Ann")
+	fake.Advance(after - time.Second)
+	if a.eng.State().ServerUnreachable {
+		t.Fatal("the server said unreachable before its time on the engine's clock")
+	}
+	fake.Advance(time.Second)
+	if st := a.eng.State(); !st.ServerUnreachable || st.Phase != participant.PhaseConnecting {
+		t.Fatalf("after %v on the engine's clock: unreachable %v, phase %v", after, st.ServerUnreachable, st.Phase)
+	}
 }
 
 // TestRemovedParticipantIsToldSoAndThePartnerThatTheExperimenterEndedIt:

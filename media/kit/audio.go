@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/hraban/opus"
@@ -26,20 +27,20 @@ func (k *Kit) openAudio() error {
 		k.micOff = true
 		return nil
 	case SourceMicrophone:
-		f, err := k.openMicrophone()
+		m, err := openMic(k)
 		switch {
 		case err != nil && k.o.FallbackToTest:
 			k.log.Info("no microphone: using the test tone", "err", err)
-			k.noMic = true
+			k.noMic.Store(true)
 			fill = k.toneFill()
 		case err != nil && k.o.MicrophoneOptional:
-			k.log.Error("no microphone: the call goes on without sound from this side", "err", err)
-			k.noMic = true
-			return nil
+			k.log.Error("no microphone: the call goes on without sound from this side until one is found", "err", err)
+			k.noMic.Store(true)
+			fill = k.microphoneReader(nil)
 		case err != nil:
 			return err
 		default:
-			fill = f
+			fill = k.microphoneReader(m)
 		}
 	case SourceTest:
 		fill = k.toneFill()
@@ -132,44 +133,151 @@ const (
 	BurstOn    = 100 * time.Millisecond
 )
 
-// openMicrophone opens the microphone (capture.Select chooses it) and
-// returns the capture loop's fill. A microphone that stops delivering is
-// logged once and sent as silence meanwhile, so the call carries on; when
-// it delivers again the log says so.
-func (k *Kit) openMicrophone() (func([]int16) error, error) {
+// micDevice is an open microphone: capture's, or a test's stand-in.
+// Close must be safe to call more than once.
+type micDevice interface {
+	Read(pcm []int16) error
+	Close() error
+	Label() string
+	// Lost counts the samples skipped or dropped because the audio loop
+	// fell behind.
+	Lost() uint64
+}
+
+type captureMic struct{ *capture.Mic }
+
+func (m captureMic) Label() string { return m.Device().Label() }
+func (m captureMic) Lost() uint64  { st := m.Stats(); return st.Skipped + st.Dropped }
+
+// openMic opens the kit's microphone (capture.Select chooses it); a
+// variable so tests can stand in a microphone that fails and comes back.
+var openMic = func(k *Kit) (micDevice, error) {
 	m, err := capture.Open(capture.Config{Backends: k.o.AudioBackends, Name: k.o.Microphone, CloseLimit: DeviceCloseLimit, MaxBacklog: MicMaxBacklog})
 	if err != nil {
 		return nil, fmt.Errorf("microphone: %w", err)
 	}
 	k.log.Info("microphone", "device", m.Device().Label(), "key", m.Device().Key)
-	k.interrupt = append(k.interrupt, m.Close)
-	silent := false
-	var lost uint64
-	fill := func(pcm []int16) error {
-		err := m.Read(pcm)
-		switch {
-		case err == nil:
-			if silent {
-				k.log.Info("the microphone delivers again", "device", m.Device().Label())
-				silent = false
-			}
-			if st := m.Stats(); st.Skipped+st.Dropped > lost {
-				k.log.Warn("the audio loop fell behind the microphone: skipped to its newest samples",
-					"lost_ms", (st.Skipped+st.Dropped-lost)*1000/capture.SampleRate, "total_ms", (st.Skipped+st.Dropped)*1000/capture.SampleRate)
-				lost = st.Skipped + st.Dropped
-			}
-			return nil
-		case errors.Is(err, capture.ErrClosed):
-			return errStopped
-		case errors.Is(err, capture.ErrNoSignal):
-			if !silent {
-				k.log.Error("microphone: sending silence until it delivers again", "device", m.Device().Label(), "err", err)
-				silent = true
-			}
-			clear(pcm)
-			return nil
-		}
-		return err
+	return captureMic{m}, nil
+}
+
+// openMicOrStop opens the microphone, or returns errStopped as soon as
+// the kit stops (a microphone opened meanwhile is closed when it is).
+func (k *Kit) openMicOrStop() (micDevice, error) {
+	type opened struct {
+		m   micDevice
+		err error
 	}
-	return fill, nil
+	ch := make(chan opened, 1)
+	go func() {
+		m, err := openMic(k)
+		ch <- opened{m, err}
+	}()
+	select {
+	case o := <-ch:
+		return o.m, o.err
+	case <-k.stop:
+		go func() {
+			if o := <-ch; o.m != nil {
+				o.m.Close()
+			}
+		}()
+		return nil, errStopped
+	}
+}
+
+// microphoneReader returns the capture loop's fill, reading m (nil: none
+// yet). A microphone that stops delivering is logged once and sent as
+// silence meanwhile, so the call carries on; when it delivers again the
+// log says so. With MicrophoneOptional, a microphone that is missing,
+// whose reads fail, or that delivers nothing for MicSilentReopen is
+// reported (NoMicrophone) and opened again every MicRetryInterval (at
+// once after RetryDevices) until the kit stops; without it a failed read
+// ends the loop.
+func (k *Kit) microphoneReader(m micDevice) func([]int16) error {
+	var mu sync.Mutex
+	cur := m
+	// Closing the microphone ends a Read waiting for it.
+	k.interrupt = append(k.interrupt, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if cur != nil {
+			return cur.Close()
+		}
+		return nil
+	})
+	stopped := func() bool {
+		select {
+		case <-k.stop:
+			return true
+		default:
+			return false
+		}
+	}
+	var silentSince time.Time // zero: delivering
+	var lost uint64
+	return func(pcm []int16) error {
+		for {
+			mu.Lock()
+			rd := cur
+			mu.Unlock()
+			if rd != nil {
+				err := rd.Read(pcm)
+				switch {
+				case err == nil:
+					if !silentSince.IsZero() {
+						k.log.Info("the microphone delivers again", "device", rd.Label())
+						silentSince = time.Time{}
+					}
+					if n := rd.Lost(); n > lost {
+						k.log.Warn("the audio loop fell behind the microphone: skipped to its newest samples",
+							"lost_ms", (n-lost)*1000/capture.SampleRate, "total_ms", n*1000/capture.SampleRate)
+						lost = n
+					}
+					return nil
+				case errors.Is(err, capture.ErrClosed) || stopped():
+					return errStopped
+				case errors.Is(err, capture.ErrNoSignal):
+					if silentSince.IsZero() {
+						k.log.Error("microphone: sending silence until it delivers again", "device", rd.Label(), "err", err)
+						silentSince = time.Now()
+					}
+					if !k.o.MicrophoneOptional || time.Since(silentSince) < MicSilentReopen {
+						clear(pcm)
+						return nil
+					}
+					err = fmt.Errorf("%w for %v", err, MicSilentReopen)
+				case !k.o.MicrophoneOptional:
+					return err
+				}
+				k.log.Error("the microphone stopped; trying it again", "device", rd.Label(), "err", err)
+				mu.Lock()
+				cur = nil
+				mu.Unlock()
+				rd.Close()
+				k.noMic.Store(true)
+				k.micLevel.Store(0)
+				silentSince, lost = time.Time{}, 0
+			}
+			if !k.retryWait(MicRetryInterval, k.retryMic) {
+				return errStopped
+			}
+			nm, err := k.openMicOrStop()
+			if errors.Is(err, errStopped) {
+				return errStopped
+			}
+			if err != nil {
+				continue
+			}
+			mu.Lock()
+			if stopped() { // Close has run its interrupts: nobody else closes it
+				mu.Unlock()
+				nm.Close()
+				return errStopped
+			}
+			cur = nm
+			mu.Unlock()
+			k.noMic.Store(false)
+			k.log.Info("microphone found", "device", nm.Label())
+		}
+	}
 }

@@ -122,10 +122,22 @@ type Options struct {
 	// Rediscover, when set, looks for cameras anew before a retry (the
 	// camera driver finds devices only when asked; cmd/parley sets it).
 	Rediscover func()
+	// RetryInterval overrides CameraRetryInterval and MicRetryInterval
+	// (0: those defaults). RetryDevices tries at once whatever it is.
+	RetryInterval time.Duration
 }
 
 // CameraRetryInterval is how often a missing or failed camera is tried again.
 const CameraRetryInterval = 2 * time.Second
+
+// MicRetryInterval is how often a missing or failed microphone is tried
+// again (with MicrophoneOptional); MicSilentReopen is how long a
+// microphone may deliver nothing before it counts as failed and is
+// opened afresh (an unplugged one often just stops delivering).
+const (
+	MicRetryInterval = 2 * time.Second
+	MicSilentReopen  = 5 * time.Second
+)
 
 // Kit is one workstation's media.
 type Kit struct {
@@ -150,11 +162,14 @@ type Kit struct {
 	// rec gets what is sent, when recording.
 	rec recorderTap
 
-	noCamera          atomic.Bool // wanted but missing or failing (it may come back)
-	noMic, noOut      bool        // wanted but missing or failing
+	noCamera, noMic   atomic.Bool // wanted but missing or failing (they may come back)
+	noOut             bool        // wanted but missing or failing
 	cameraOff, micOff bool        // the lab chose none
-	jb                *jitter
-	player            *player
+	// retryCam and retryMic cut a device's wait before its next try short
+	// (RetryDevices: the device check's "Try again").
+	retryCam, retryMic chan struct{}
+	jb                 *jitter
+	player             *player
 
 	closeOnce sync.Once
 	closeErr  error
@@ -190,7 +205,8 @@ func Open(o Options) (*Kit, error) {
 	if o.Label != "" {
 		log = log.With("kit", o.Label)
 	}
-	k := &Kit{o: o, log: log, self: frames.New(), stop: make(chan struct{}), jb: newJitter(time.Now)}
+	k := &Kit{o: o, log: log, self: frames.New(), stop: make(chan struct{}), jb: newJitter(time.Now),
+		retryCam: make(chan struct{}, 1), retryMic: make(chan struct{}, 1)}
 	k.probe.init()
 	var err error
 	if err = k.openVideo(); err == nil {
@@ -230,11 +246,40 @@ func (m *localMedia) SetMute(audio, video bool) {
 	m.muteVideo.Store(video)
 }
 func (m *localMedia) NoCamera() bool      { return m.noCamera.Load() }
-func (m *localMedia) NoMicrophone() bool  { return m.noMic }
+func (m *localMedia) NoMicrophone() bool  { return m.noMic.Load() }
 func (m *localMedia) NoAudioOutput() bool { return m.noOut }
 func (m *localMedia) CameraOff() bool     { return m.cameraOff }
 func (m *localMedia) MicrophoneOff() bool { return m.micOff }
 func (m *localMedia) Close() error        { return (*Kit)(m).close() }
+func (m *localMedia) RetryDevices()       { (*Kit)(m).RetryDevices() }
+
+// RetryDevices tries a missing or failed camera and microphone again now,
+// instead of at their next retry.
+func (k *Kit) RetryDevices() {
+	for _, c := range []chan struct{}{k.retryCam, k.retryMic} {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// retryWait waits for a device's next try: interval (or the kit's
+// RetryInterval), cut short by kick; false when the kit stops.
+func (k *Kit) retryWait(interval time.Duration, kick <-chan struct{}) bool {
+	if k.o.RetryInterval > 0 {
+		interval = k.o.RetryInterval
+	}
+	t := time.NewTimer(interval)
+	defer t.Stop()
+	select {
+	case <-k.stop:
+		return false
+	case <-kick:
+	case <-t.C:
+	}
+	return true
+}
 
 // Close stops capture and playback and releases the devices, within
 // CloseLimit for the capture loops and DeviceCloseLimit for each device.

@@ -49,9 +49,9 @@ func (k *Kit) Record(r Recorder) Recorder {
 }
 
 // Sends says what the kit sends at all, for a recording's tracks: video
-// unless the lab chose no camera (a camera plugged in later is sent, so
-// a missing one still gets its track), audio when a microphone (or the
-// test tone) works; and the pictures' size.
+// unless the lab chose no camera, audio unless it chose no microphone (a
+// camera or microphone plugged in later is sent, so a missing one still
+// gets its track); and the pictures' size.
 func (k *Kit) Sends() (video, audio bool, width, height int) {
-	return !k.cameraOff, !k.micOff && !k.noMic, k.o.Width, k.o.Height
+	return !k.cameraOff, !k.micOff, k.o.Width, k.o.Height
 }

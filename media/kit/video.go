@@ -80,8 +80,9 @@ func (k *Kit) openCamera() (video.Reader, func(), error) {
 var openCamera = (*Kit).openCamera
 
 // cameraReader reads the camera r (nil: none yet) and, when it fails or
-// is missing, opens it again every CameraRetryInterval until the kit
-// stops (only with CameraOptional: otherwise a failure ends the loop).
+// is missing, opens it again every CameraRetryInterval (at once after
+// RetryDevices) until the kit stops (only with CameraOptional: otherwise
+// a failure ends the loop).
 func (k *Kit) cameraReader(r video.Reader, rel func()) func() (image.Image, error) {
 	var mu sync.Mutex
 	cur, curRel := r, rel
@@ -123,10 +124,8 @@ func (k *Kit) cameraReader(r video.Reader, rel func()) func() (image.Image, erro
 				mu.Unlock()
 				k.noCamera.Store(true)
 			}
-			select {
-			case <-k.stop:
+			if !k.retryWait(CameraRetryInterval, k.retryCam) {
 				return nil, errStopped
-			case <-time.After(CameraRetryInterval):
 			}
 			if k.o.Rediscover != nil {
 				k.o.Rediscover()

@@ -222,6 +222,9 @@ type Engine interface {
 	SetMute(audio, video bool)
 	// Ready says the participant finished the device check.
 	Ready()
+	// RetryDevices tries a missing or failed camera and microphone again
+	// now (the device check's "Try again").
+	RetryDevices()
 	// Dismiss hides the announcement with this message id.
 	Dismiss(messageID string)
 	// Consent answers the consent screen (in language, the one its text

@@ -10,6 +10,7 @@
 package recording
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -89,6 +90,9 @@ type Recorder struct {
 	quit    chan struct{}
 	stopped chan struct{}
 	closing sync.Once
+	// ctx ends with Close: an upload request under way is cancelled.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 type openSegment struct {
@@ -121,6 +125,7 @@ func Open(cfg Config) (*Recorder, error) {
 	}
 	r := &Recorder{cfg: cfg, log: cfg.Log, manifests: map[string]*manifest{}, recovered: map[string][]protocol.RecordingState{},
 		kick: make(chan struct{}, 1), quit: make(chan struct{}), stopped: make(chan struct{})}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
 	dirs, _ := filepath.Glob(filepath.Join(cfg.Dir, "*", "*", manifestName))
 	for _, path := range dirs {
 		m, err := loadManifest(filepath.Dir(path))
@@ -342,7 +347,16 @@ func (r *Recorder) Pending() int {
 	return n
 }
 
-// Close stops uploading; an open segment is closed as at a shutdown.
+// StopLimit bounds how long Close waits for the upload loop once its
+// request is cancelled: a kiosk that quits never waits for an upload (what
+// is not uploaded stays here and goes at the next start).
+const StopLimit = 500 * time.Millisecond
+
+// ErrStopTimeout: the upload loop had not stopped within StopLimit.
+var ErrStopTimeout = errors.New("the recording upload did not stop in time")
+
+// Close stops uploading, cancelling a request under way, and waits for
+// that at most StopLimit; an open segment is closed as at a shutdown.
 func (r *Recorder) Close() error {
 	r.mu.Lock()
 	var err error
@@ -352,8 +366,18 @@ func (r *Recorder) Close() error {
 	} else {
 		r.mu.Unlock()
 	}
-	r.closing.Do(func() { close(r.quit) })
-	<-r.stopped
+	r.closing.Do(func() {
+		close(r.quit)
+		r.cancel()
+	})
+	t := time.NewTimer(StopLimit)
+	defer t.Stop()
+	select {
+	case <-r.stopped:
+	case <-t.C:
+		err = errors.Join(err, fmt.Errorf("%w (%v)", ErrStopTimeout, StopLimit))
+		r.log.Warn("the recording upload did not stop in time; what is not uploaded goes at the next start", "limit", StopLimit)
+	}
 	return err
 }
 

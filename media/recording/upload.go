@@ -60,6 +60,9 @@ func (r *Recorder) uploadLoop() {
 		case <-retry.C:
 		}
 		if err := r.uploadAll(); err != nil {
+			if r.ctx.Err() != nil {
+				return // closing: the segment goes at the next start
+			}
 			r.log.Warn("recording upload will be retried", "in", pause, "err", err)
 			retry.Reset(pause)
 			pause = min(2*pause, UploadRetryMax)
@@ -218,7 +221,7 @@ func (r *Recorder) call(method string, j job, query string, body any) (protocol.
 		}
 		rd, ctype = bytes.NewReader(raw), "application/json"
 	}
-	req, err := http.NewRequest(method, j.base+protocol.RecordingsPath+url.PathEscape(j.seg.ID)+query, rd)
+	req, err := http.NewRequestWithContext(r.ctx, method, j.base+protocol.RecordingsPath+url.PathEscape(j.seg.ID)+query, rd)
 	if err != nil {
 		return protocol.UploadStatus{}, fmt.Errorf("%w: %v", errRefused, err)
 	}

@@ -12,19 +12,23 @@ import (
 	"image"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gen2brain/malgo"
+	"github.com/gorilla/websocket"
 
 	"github.com/parley-lab/parley/media/engine"
 	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/media/local"
 	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/signaling/client"
+	"github.com/parley-lab/parley/signaling/protocol"
 	"github.com/parley-lab/parley/signaling/server"
 )
 
@@ -45,8 +49,12 @@ const (
 // Options of a self-test.
 type Options struct {
 	ServerURL string // empty: start a server in this process
-	Room      string // with ServerURL: a room that opens sessions by itself
-	Duration  time.Duration
+	// Room must be empty (or protocol.CheckRoom): through a lab's server
+	// the test participants always hold a workstation check of their own
+	// (JoinRequest.Check), never in a research room; Run refuses any
+	// other room with ErrResearchRoom.
+	Room     string
+	Duration time.Duration
 	// Side A may use this machine's devices: kit sources "camera", "microphone".
 	VideoSourceA, AudioSourceA string
 	// AudioBackends overrides the playback backends (kit.NullBackend in CI).
@@ -84,6 +92,11 @@ type Report struct {
 // ErrFailed wraps a self-test whose checks failed.
 var ErrFailed = errors.New("self-test failed")
 
+// ErrResearchRoom is returned for a Room through a lab's server: the
+// workstation check never joins a research room (its participants and
+// chat would be in the lab's data).
+var ErrResearchRoom = errors.New("the workstation check never joins a lab's room")
+
 type side struct {
 	name   string
 	kit    *kit.Kit
@@ -111,9 +124,18 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	// Through the lab's server, the two test participants hold a workstation
 	// check of their own: never in an experiment session, never exported.
 	check := ""
-	if url != "" && room == "" {
+	if url != "" {
+		if room != "" && room != protocol.CheckRoom {
+			return rep, fmt.Errorf("%w: room %q: through a lab server the self-test always holds its own workstation check, "+
+				"which is never in an experiment session or an export; leave out --room", ErrResearchRoom, room)
+		}
 		host, _ := os.Hostname()
 		check = fmt.Sprintf("selftest-%s-%d", host, time.Now().UnixNano())
+		room = protocol.CheckRoom // the server puts a check there whatever the room
+		rep.Server = url
+		if why := probeServer(ctx, url); why != "" {
+			return finish(rep, nil, []string{why})
+		}
 	}
 	if url == "" {
 		room = "selftest"
@@ -125,9 +147,6 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		}
 		defer srv.Close()
 		url = srv.URL()
-	}
-	if room == "" {
-		room = server.DefaultRoom
 	}
 	rep.Server = url
 	sides := []*side{{name: "A", tone: kit.DefaultToneHz}, {name: "B", tone: kit.DefaultToneHz * 1.5}}
@@ -159,15 +178,49 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		s.eng.Join("Selftest " + s.name)
 	}
 	var wg sync.WaitGroup
+	// Each side waits until paired, or until it is clear that it will not
+	// be: its join refused, the server not answering; then the other side
+	// stops waiting too.
+	waitCtx, stopWaiting := context.WithCancel(ctx)
+	defer stopWaiting()
 	for _, s := range sides {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			participant.Wait(ctx, s.eng, DefaultConnectLimit, func(st participant.State) bool { return st.Phase >= participant.PhasePaired })
+			participant.Wait(waitCtx, s.eng, DefaultConnectLimit, func(st participant.State) bool {
+				return st.Phase >= participant.PhasePaired || refused(st) || st.ServerUnreachable
+			})
+			if s.eng.State().Phase < participant.PhasePaired {
+				stopWaiting()
+			}
 			s.paired = time.Now()
 		}()
 	}
 	wg.Wait()
+	if ctx.Err() != nil {
+		fail("stopped before the test participants were paired")
+		return finish(rep, sides, fails)
+	}
+	// The sides whose own engine knows what went wrong; else every side
+	// not paired.
+	var unpaired, failed []*side
+	for _, s := range sides {
+		if st := s.eng.State(); st.Phase < participant.PhasePaired {
+			unpaired = append(unpaired, s)
+			if refused(st) || st.ServerUnreachable {
+				failed = append(failed, s)
+			}
+		}
+	}
+	if len(failed) == 0 {
+		failed = unpaired
+	}
+	for _, s := range failed {
+		fail("side %s: %s", s.name, notPairedReason(url, s.eng.State()))
+	}
+	if len(fails) > 0 {
+		return finish(rep, sides, fails)
+	}
 	firstFrame := make([]time.Time, len(sides))
 	for i, s := range sides {
 		wg.Add(1)
@@ -187,7 +240,8 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	wg.Wait()
 	for i, s := range sides {
 		if firstFrame[i].IsZero() {
-			fail("side %s decoded no frame within %v of pairing (phase %v)", s.name, DefaultConnectLimit, s.eng.State().Phase)
+			fail("side %s decoded no frame within %v of pairing (phase %v): the server paired the two test participants, "+
+				"but their call carries no video: look at UDP between them (a firewall) and the STUN/TURN servers", s.name, DefaultConnectLimit, s.eng.State().Phase)
 		}
 	}
 	if len(fails) > 0 {
@@ -278,4 +332,66 @@ func finish(rep Report, sides []*side, fails []string) (Report, error) {
 		return rep, fmt.Errorf("%w: %s", ErrFailed, strings.Join(fails, "; "))
 	}
 	return rep, nil
+}
+
+// refused: the server turned the join down (the engine is back at the
+// welcome screen with the reason).
+func refused(st participant.State) bool {
+	return st.Phase == participant.PhaseIdle && st.LastError != nil
+}
+
+// joinRefusals word the refusals of a join whose participant texts are
+// about something else.
+var joinRefusals = map[string]string{
+	protocol.CodeRateLimited: "it admits no more joins from this address for now (its max_joins_per_addr_per_minute); try again in a minute",
+}
+
+// notPairedReason says in plain words why a side was not paired, from
+// what its engine knows.
+func notPairedReason(url string, st participant.State) string {
+	switch {
+	case st.LastError != nil:
+		text := strings.TrimSpace(st.LastError.Text)
+		if t, ok := joinRefusals[st.LastError.Code]; ok {
+			text = t // the engine's text is worded for a participant's chat
+		}
+		if text == "" {
+			text = "no reason given"
+		}
+		return fmt.Sprintf("the server at %s refused the test participant: %s (%s)", url, text, st.LastError.Code)
+	case st.ServerUnreachable || st.Phase <= participant.PhaseConnecting && !st.ServerOnline:
+		return fmt.Sprintf("the server at %s does not answer: is `parley --server` running there, is the address right, "+
+			"and does a firewall let this workstation through?", url)
+	case st.WaitingForSession:
+		return fmt.Sprintf("the server at %s has no session open for the test participants", url)
+	case st.Phase == participant.PhaseWaiting:
+		return fmt.Sprintf("joined the server at %s, but was not paired with the other test participant within %v (%d of %d present)",
+			url, DefaultConnectLimit, st.Present, st.Needed)
+	}
+	return fmt.Sprintf("not paired within %v (phase %v)", DefaultConnectLimit, st.Phase)
+}
+
+// probeServer connects to url once, before any device is opened, and says
+// in plain words why that fails ("" when it works).
+func probeServer(ctx context.Context, url string) string {
+	c, err := client.Dial(ctx, url)
+	if err == nil {
+		c.Close()
+		return ""
+	}
+	var dnsErr *net.DNSError
+	var netErr net.Error
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Sprintf("stopped before the server at %s answered", url)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Sprintf("nothing listens at %s: is `parley --server` running there, and are the host and port right?", url)
+	case errors.As(err, &dnsErr):
+		return fmt.Sprintf("the host name in %s is not known (%v): check the address", url, dnsErr)
+	case errors.Is(err, websocket.ErrBadHandshake):
+		return fmt.Sprintf("the server at %s refused the connection (%v): is it a Parley server, and does the address end in /ws?", url, err)
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return fmt.Sprintf("the server at %s does not answer within %v: is the address right, and does a firewall let this workstation through?", url, client.DialTimeout)
+	}
+	return fmt.Sprintf("cannot connect to the server at %s: %v", url, err)
 }

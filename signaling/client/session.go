@@ -162,6 +162,7 @@ type Session struct {
 	msgSeq    int
 	// droppedStats counts stats reports dropped for a full queue.
 	droppedStats int
+	stateLock *os.File // the state file's lock, held until Close
 }
 
 // NewSession prepares a session and loads its state file, if any.
@@ -175,10 +176,16 @@ func NewSession(cfg SessionConfig, h Handler) (*Session, error) {
 	s := newSession(cfg, h)
 	cfg = s.cfg
 	if cfg.StateFile != "" {
+		lock, err := lockStateFile(cfg.StateFile)
+		if err != nil {
+			return nil, err
+		}
+		s.stateLock = lock
 		b, err := os.ReadFile(cfg.StateFile)
 		switch {
 		case err == nil:
 			if err := json.Unmarshal(b, &s.st); err != nil {
+				lock.Close()
 				return nil, fmt.Errorf("kiosk state file %s is damaged (%v); delete it to start fresh", cfg.StateFile, err)
 			}
 			if s.st.URL != cfg.URL || s.st.Room != cfg.Room || s.st.Seat != cfg.Seat {
@@ -191,6 +198,7 @@ func NewSession(cfg SessionConfig, h Handler) (*Session, error) {
 				s.st.Since = map[string]int64{}
 			}
 		case !errors.Is(err, os.ErrNotExist):
+			lock.Close()
 			return nil, fmt.Errorf("kiosk state file: %w", err)
 		}
 	}
@@ -275,6 +283,7 @@ func (s *Session) Close(forget bool) {
 		return
 	}
 	s.closed = true
+	defer s.unlockState() // last: the next kiosk at this seat may take the file
 	if forget {
 		s.mu.Lock()
 		s.leaving = true

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -233,3 +235,31 @@ func TestFullReportQueueKeepsTheNewestStats(t *testing.T) {
 		t.Fatalf("stats kept %v, want the newest three", got)
 	}
 }
+
+// TestStateFileHeldByOneSession: a second kiosk on the same state file is
+// refused in words naming the file (it would resume as the same
+// participant and take the first one's place); once the first has closed,
+// the file is free.
+func TestStateFileHeldByOneSession(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "parley", "kiosk-1.json")
+	cfg := SessionConfig{URL: "ws://127.0.0.1:1/ws", Room: "lab", Seat: "pc-07", StateFile: path}
+	first, err := NewSession(cfg, nopHandler{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = NewSession(cfg, nopHandler{})
+	if !errors.Is(err, ErrStateInUse) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), fmt.Sprintf("process %d", os.Getpid())) {
+		t.Fatalf("a second session on %s: %v, want ErrStateInUse naming the file and its holder", path, err)
+	}
+	first.Close(false)
+	again, err := NewSession(cfg, nopHandler{})
+	if err != nil {
+		t.Fatalf("the state file is still held after Close: %v", err)
+	}
+	again.Close(true)
+}
+
+type nopHandler struct{}
+
+func (nopHandler) Online(bool)                 {}
+func (nopHandler) Message(string, string, any) {}

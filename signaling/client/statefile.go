@@ -3,15 +3,61 @@ package client
 // statefile.go: the state file that lets a kiosk rejoin as the same
 // participant after a crash or restart: written atomically (a temporary
 // file, synced when the change must survive a power cut, renamed over the
-// old one), by the writer goroutine only.
+// old one), by the writer goroutine only; held by one session at a time
+// (an exclusive lock on a file beside it, for the session's life).
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 )
+
+// ErrStateInUse: another kiosk holds the state file. Two kiosks on one
+// state file would resume as the same participant and take each other's
+// place at the server.
+var ErrStateInUse = errors.New("the kiosk state file is in use by another kiosk")
+
+// errLocked is what tryLock returns when another holds the lock.
+var errLocked = errors.New("locked")
+
+// lockSuffix names the lock file beside the state file (the state file
+// itself is replaced on every save, so a lock on it would not hold).
+const lockSuffix = ".lock"
+
+// lockStateFile takes the exclusive lock of the state file path and
+// writes this process's id into the lock file; the lock holds until the
+// returned file is closed (or the process ends, however it ends).
+func lockStateFile(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("kiosk state file: %w", err)
+	}
+	lp := path + lockSuffix
+	f, err := os.OpenFile(lp, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("kiosk state file lock: %w", err)
+	}
+	if err := tryLock(f); err != nil {
+		holder := ""
+		if b, rerr := os.ReadFile(lp); rerr == nil {
+			if pid, perr := strconv.Atoi(string(bytes.TrimSpace(b))); perr == nil {
+				holder = fmt.Sprintf(" (process %d)", pid)
+			}
+		}
+		f.Close()
+		if errors.Is(err, errLocked) {
+			return nil, fmt.Errorf("%w%s: %s", ErrStateInUse, holder, path)
+		}
+		return nil, fmt.Errorf("kiosk state file lock %s: %w", lp, err)
+	}
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return f, nil
+}
 
 // save writes the state file if it changed. Only the writer goroutine,
 // the delivery of Unsent and Close call it.
@@ -89,4 +135,15 @@ func writeFileAtomic(path string, b []byte, durable bool) error {
 		return err
 	}
 	return os.Rename(f.Name(), path)
+}
+
+// unlockState lets go of the state file (Close: another session may take
+// it now). Safe to call more than once.
+func (s *Session) unlockState() {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	if s.stateLock != nil {
+		s.stateLock.Close()
+		s.stateLock = nil
+	}
 }

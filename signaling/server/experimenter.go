@@ -490,6 +490,8 @@ func (h *Hub) PostMessage(code, key, role, body string) (APIMessage, error) {
 	if r.err != nil {
 		return APIMessage{}, r.err
 	}
+	// What was said is the research data's, not the log's.
+	h.log.Info("experimenter message", "session", code, "channel", c.Key, "role", role, "message", r.stored.ID)
 	return apiMessage(r.stored), nil
 }
 
@@ -516,6 +518,8 @@ func (h *Hub) AddWebhook(code, channel, rawURL string) (store.Webhook, error) {
 		return store.Webhook{}, err
 	}
 	s.webhooks = append(s.webhooks, w)
+	// The host only: a webhook's path or query may hold its secret.
+	h.log.Info("webhook added", "session", code, "channel", channel, "webhook", w.ID, "host", u.Host)
 	return w, nil
 }
 
@@ -530,6 +534,7 @@ func (h *Hub) DeleteWebhook(id string) error {
 		for i, w := range s.webhooks {
 			if w.ID == id {
 				s.webhooks = append(s.webhooks[:i], s.webhooks[i+1:]...)
+				h.log.Info("webhook removed", "session", s.rec.Code, "webhook", id)
 				return nil
 			}
 		}

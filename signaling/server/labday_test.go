@@ -84,6 +84,46 @@ func TestOnlyParticipantsWhoFinishedTheDeviceCheckArePaired(t *testing.T) {
 	}
 }
 
+// TestRandomMatchingLeavesTheDeviceCheckAlone: when the experimenter
+// starts a session with random matching, a participant still in the
+// device check is not pulled into a call; only the ready ones are paired.
+func TestRandomMatchingLeavesTheDeviceCheckAlone(t *testing.T) {
+	checkGoroutines(t)
+	cfg := Config{Rooms: []Room{{Name: "econlab", Defaults: SessionSettings{Matching: "random"}}}}
+	ts := startServer(t, t.TempDir(), cfg, newFakeClock())
+	defer ts.Close()
+	var sv SessionView
+	if code := ts.api(t, "POST", "/api/sessions", ts.AdminToken(), map[string]any{"room": "econlab"}, &sv); code != http.StatusOK {
+		t.Fatalf("create session: %d", code)
+	}
+	a, b, c := dialKiosk(t, ts.url, "A"), dialKiosk(t, ts.url, "B"), dialKiosk(t, ts.url, "C")
+	a.join(protocol.JoinRequest{Room: "econlab"}) // ready
+	c.send(protocol.TypeJoin, "join", protocol.JoinRequest{Room: "econlab", Seat: "seat-C", Pseudonym: "C"})
+	c.nextBody(protocol.TypeWelcome, &c.welcome)  // still in the device check
+	b.join(protocol.JoinRequest{Room: "econlab"}) // ready
+	var st StartView
+	if code := ts.api(t, "POST", "/api/sessions/"+sv.Code+"/start", ts.AdminToken(), nil, &st); code != http.StatusOK {
+		t.Fatalf("start: %d", code)
+	}
+	if len(st.Paired) != 1 || strings.Contains(strings.Join(st.Paired[0], ","), "seat-C") || len(st.LeftOver) != 1 || st.LeftOver[0] != "seat-C" {
+		t.Fatalf("started: paired %v, left over %v; want A and B paired, C left in the device check", st.Paired, st.LeftOver)
+	}
+	a.waitPaired()
+	b.waitPaired()
+	for _, env := range c.drain() {
+		if env.Type == protocol.TypePaired {
+			t.Fatal("the participant in the device check was pulled into a call")
+		}
+	}
+	var ps []ParticipantView
+	ts.api(t, "GET", "/api/sessions/"+sv.Code+"/participants", ts.AdminToken(), nil, &ps)
+	for _, p := range ps {
+		if p.Seat == "seat-C" && p.State != "device_check" {
+			t.Fatalf("C is %q, want still in the device check", p.State)
+		}
+	}
+}
+
 func TestNoDeviceCheckPairsAtOnce(t *testing.T) {
 	checkGoroutines(t)
 	cfg := Config{Rooms: []Room{{Name: "lab", AutoSession: true, Defaults: SessionSettings{DeviceCheck: protocol.DeviceCheckOff}}}}

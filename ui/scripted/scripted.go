@@ -163,6 +163,9 @@ func (e *Engine) Ready() {
 	e.Update(func(s *participant.State) { s.Ready = true })
 }
 
+// RetryDevices records the call.
+func (e *Engine) RetryDevices() { e.record("RetryDevices") }
+
 // Dismiss records the call and clears the announcement.
 func (e *Engine) Dismiss(id string) {
 	e.record("Dismiss", id)
