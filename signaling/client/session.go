@@ -162,7 +162,7 @@ type Session struct {
 	msgSeq    int
 	// droppedStats counts stats reports dropped for a full queue.
 	droppedStats int
-	stateLock *os.File // the state file's lock, held until Close
+	stateLock    *os.File // the state file's lock, held until Close
 }
 
 // NewSession prepares a session and loads its state file, if any.
@@ -317,10 +317,7 @@ func (s *Session) Close(forget bool) {
 	left, unsent := s.unsentLocked()
 	if s.st.Token == "" {
 		// Never joined: nobody on the server could take these.
-		for _, cs := range s.st.Outbox {
-			s.log.Error("chat message lost: the participant never joined", "err", ErrUndelivered,
-				"client_msg_id", cs.ClientMsgID, "channel", cs.Channel, "typed_at_ms", cs.TypedAtMS, "body", cs.Body)
-		}
+		keepLost(s.log, s.cfg.StateFile, "the participant never joined", "", "", s.st.Outbox...)
 	}
 	s.dirty, s.durable = true, true
 	s.mu.Unlock()

@@ -44,7 +44,7 @@ func (s *Session) deliverUnsent(ctx context.Context) {
 // u is left to deliver (delivered, or refused for good and logged); else
 // left is what remains for the next start.
 func (s *Session) deliver(ctx context.Context, u Unsent) (left Unsent, done bool) {
-	h := &deliveryHandler{joinRefused: make(chan *protocol.Error, 1)}
+	h := &deliveryHandler{joinRefused: make(chan *protocol.Error, 1), stateFile: s.cfg.StateFile}
 	d := newSession(SessionConfig{URL: u.URL, Room: u.Room, Seat: u.Seat, Client: s.cfg.Client,
 		BackoffMin: s.cfg.BackoffMin, BackoffMax: s.cfg.BackoffMax, MaxQueued: s.cfg.MaxQueued, Log: s.log}, h)
 	h.d = d
@@ -77,11 +77,7 @@ func (s *Session) deliver(ctx context.Context, u Unsent) (left Unsent, done bool
 			if e.Code == protocol.CodeBadToken {
 				// The server does not know the participant (a new
 				// database): nothing can ever deliver these.
-				for _, cs := range d.st.Outbox {
-					s.log.Error("chat message lost: the server no longer knows its participant", "err", ErrUndelivered,
-						"participant", u.ParticipantID, "client_msg_id", cs.ClientMsgID, "channel", cs.Channel,
-						"typed_at_ms", cs.TypedAtMS, "body", cs.Body)
-				}
+				keepLost(s.log, s.cfg.StateFile, "the server no longer knows its participant", u.ParticipantID, u.Session, d.st.Outbox...)
 				return Unsent{}, true
 			}
 			s.log.Warn("unsent chat or reports of an earlier participant not delivered: the server refused the join; kept for the next start",
@@ -132,6 +128,7 @@ func (s *Session) leaveAndStop() {
 type deliveryHandler struct {
 	d           *Session
 	joinRefused chan *protocol.Error
+	stateFile   string // the seat's, beside which lost chat is kept
 }
 
 func (h *deliveryHandler) Online(bool) {}
@@ -149,9 +146,8 @@ func (h *deliveryHandler) Message(typ, ref string, body any) {
 		return
 	}
 	if id, ok := strings.CutPrefix(ref, ChatRefPrefix); ok {
-		cs, _ := h.d.RefusedChat(id)
-		h.d.log.Error("chat message of an earlier participant refused by the server", "err", ErrUndelivered,
-			"participant", h.d.st.ParticipantID, "code", e.Code, "message", e.Message,
-			"client_msg_id", id, "channel", cs.Channel, "typed_at_ms", cs.TypedAtMS, "body", cs.Body)
+		if cs, ok := h.d.RefusedChat(id); ok {
+			keepLost(h.d.log, h.stateFile, "refused by the server: "+e.Code+": "+e.Message, h.d.st.ParticipantID, h.d.st.Session, cs)
+		}
 	}
 }
