@@ -76,11 +76,13 @@ func mean(v []float64) float64 {
 }
 
 // Analyse measures the recording's samples [from, to) against what mouth
-// said of sig.
-func Analyse(r *Recorder, from, to int, mouth *Mouth, sig *Signal) Stats {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	to = min(to, len(r.pcm))
+// said of sig. It works on a copy: the recording goes on meanwhile.
+func Analyse(rec *Recorder, from, to int, mouth *Mouth, sig *Signal) Stats {
+	r, off := rec.copyFrom(from)
+	return analyse(r, from-off, min(to-off, len(r.pcm)), mouth, sig)
+}
+
+func analyse(r *Recorder, from, to int, mouth *Mouth, sig *Signal) Stats {
 	var s Stats
 	k0 := sig.toneOnset()
 	tone := Samples(ToneLength)

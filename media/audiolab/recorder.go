@@ -67,6 +67,18 @@ func (r *Recorder) Peak() int16 {
 	return p
 }
 
+// copyFrom is a copy of the recording from the start of the frame that
+// holds sample from, and the index in r of the copy's first sample.
+func (r *Recorder) copyFrom(from int) (*Recorder, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.frame == 0 {
+		return &Recorder{frame: 1}, 0
+	}
+	f0 := min(from, len(r.pcm)) / r.frame
+	return &Recorder{frame: r.frame, pcm: append([]int16(nil), r.pcm[f0*r.frame:]...), times: append([]time.Time(nil), r.times[f0:]...)}, f0 * r.frame
+}
+
 // timeOf is when recorded sample i was captured (about: its frame's read
 // time less the samples after it).
 func (r *Recorder) timeOf(i int) time.Time {
