@@ -12,6 +12,7 @@ import (
 	"image"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -126,6 +127,22 @@ type callEntry struct {
 	gotOffer    bool
 	state       string
 	connectedAt time.Time // when the state last became connected
+	// offerID names the call to the partner: the session id of its
+	// offer's SDP (sent or received); a give_up carries it.
+	offerID string
+}
+
+// sdpSessionID is the session id of an SDP's o= line ("" if none).
+func sdpSessionID(sdp string) string {
+	for line := range strings.SplitSeq(sdp, "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimRight(line, "\r"), "o="); ok {
+			if f := strings.Fields(rest); len(f) >= 2 {
+				return f[1]
+			}
+			return ""
+		}
+	}
+	return ""
 }
 
 // Engine implements participant.Engine.

@@ -251,6 +251,13 @@ func (e *Engine) dialLocked(peer string, offerer bool) func() {
 			if ended {
 				return ErrEnded // hung up: nothing more goes to the partner
 			}
+			if s.Kind == protocol.SignalOffer {
+				e.mu.Lock()
+				if ce.offerID == "" {
+					ce.offerID = sdpSessionID(s.SDP)
+				}
+				e.mu.Unlock()
+			}
 			s.To = peer
 			return e.sess.Send(protocol.TypeSignal, s)
 		},
@@ -281,6 +288,13 @@ func (e *Engine) dialLocked(peer string, offerer bool) func() {
 
 // callState is called by a call's goroutine.
 func (e *Engine) callState(peer string, ce *callEntry, state string) {
+	e.setCallState(peer, ce, state, false)
+}
+
+// setCallState records a call's state; a failed call is closed and made
+// afresh. byPartner: the partner gave up on it (its give_up), so none is
+// sent back; otherwise the partner is told, so both make the fresh call.
+func (e *Engine) setCallState(peer string, ce *callEntry, state string, byPartner bool) {
 	e.mu.Lock()
 	if e.calls[peer] != ce || e.closed {
 		e.mu.Unlock()
@@ -300,17 +314,28 @@ func (e *Engine) callState(peer string, ce *callEntry, state string) {
 	}
 	var redial func()
 	var old Call
+	var giveUp *protocol.Signal
 	if state == protocol.CallFailed && !e.ended {
 		// A fresh call rather than an ICE restart: simpler, and recovers from
 		// a partner's kiosk restarting too. The offerer offers again; the
-		// answerer waits for that offer.
+		// answerer waits for that offer. The partner hears of it first
+		// (give_up before the new offer): its side of the call may look
+		// connected (one side's DTLS can finish alone) and would wait
+		// for its own failure.
 		old = ce.call
 		delete(e.calls, peer)
+		if !byPartner && ce.offerID != "" {
+			giveUp = &protocol.Signal{To: peer, Kind: protocol.SignalGiveUp, Call: ce.offerID}
+		}
 		if ce.offerer {
 			redial = e.dialLocked(peer, true)
 		}
 	}
 	e.mu.Unlock()
+	if giveUp != nil {
+		e.log.Info("call given up; telling the partner", "peer", peer, "call", giveUp.Call)
+		e.sess.Send(protocol.TypeSignal, *giveUp)
+	}
 	e.sess.Send(protocol.TypeCallState, protocol.CallState{Peer: peer, State: state})
 	e.syncRecording(protocol.SegmentCallLost, false)
 	if old != nil {
@@ -358,6 +383,15 @@ func (e *Engine) signalLocked(s *protocol.Signal) func() {
 		return nil
 	}
 	ce := e.calls[peer]
+	if s.Kind == protocol.SignalGiveUp {
+		// The partner gave up on a call: close ours too if it is that one
+		// (not a fresh call made since) and make the fresh call together.
+		if ce == nil || ce.offerID == "" || ce.offerID != s.Call {
+			return nil
+		}
+		e.log.Info("the partner gave up on the call", "peer", peer, "call", s.Call)
+		return func() { e.setCallState(peer, ce, protocol.CallFailed, true) }
+	}
 	var prelude func()
 	if s.Kind == protocol.SignalOffer && ce != nil && ce.gotOffer && !ce.offerer {
 		// A second offer means the partner made a fresh call (its kiosk
@@ -378,6 +412,7 @@ func (e *Engine) signalLocked(s *protocol.Signal) func() {
 		start := e.dialLocked(peer, false)
 		ce = e.calls[peer]
 		ce.gotOffer = true
+		ce.offerID = sdpSessionID(s.SDP)
 		sig := *s
 		return func() {
 			if prelude != nil {
@@ -389,6 +424,9 @@ func (e *Engine) signalLocked(s *protocol.Signal) func() {
 	}
 	if s.Kind == protocol.SignalOffer {
 		ce.gotOffer = true
+		if ce.offerID == "" {
+			ce.offerID = sdpSessionID(s.SDP)
+		}
 	}
 	sig := *s
 	return func() { e.applySignal(peer, ce, sig) }

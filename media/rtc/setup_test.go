@@ -1,6 +1,8 @@
 package rtc
 
 import (
+	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -19,11 +21,8 @@ const (
 
 // A lost DTLS flight is sent again after DTLSRetransmitInterval (100 ms,
 // doubling), not pion's 1 s: with the first two handshake datagrams lost,
-// DTLS still completes well within a second of ICE. (Under random loss,
-// see the network benchmark: pion's DTLS v3.1.2 ignores the partner's
-// retransmitted flights and relies on each side's doubling timer, and
-// about one set-up in eight at 10% loss stalls for more than 30 s with
-// either interval; the engine's set-up timeout makes a fresh call then.)
+// DTLS still completes well within a second of ICE. (Random loss: see
+// TestSetUpUnderHeavyLossIsBounded.)
 func TestLostDTLSFlightIsSentAgainQuickly(t *testing.T) {
 	var mu sync.Mutex
 	dropped := 0
@@ -57,4 +56,58 @@ func TestLostDTLSFlightIsSentAgainQuickly(t *testing.T) {
 			t.Errorf("%s: DTLS took %v after ICE with %d lost datagrams; want within %v", name, d, lost, dtlsRepairBound)
 		}
 	}
+}
+
+// Call set-up under heavy random loss, repeated: setupLossRate of every
+// UDP packet (ICE, DTLS) dropped, seeded, setupRuns times. The figure
+// (benchmark target: within 3 s) is logged; the test fails only on broken
+// behaviour: a set-up that takes longer than setupStallLimit (with pion's
+// DTLS v3.1.2 one run in eight hung there: a datagram holding a
+// retransmitted record and the new Finished was skipped whole).
+const (
+	setupLossRate   = 0.20
+	setupRuns       = 20
+	setupStallLimit = 30 * time.Second
+)
+
+func TestSetUpUnderHeavyLossIsBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("repeats set-up 20 times")
+	}
+	var took []time.Duration
+	for i := range setupRuns {
+		rng := rand.New(rand.NewPCG(uint64(i+1), 12))
+		var mu sync.Mutex
+		n := newTestNet(t, 2*time.Millisecond, func(c vnet.Chunk) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return rng.Float64() >= setupLossRate
+		}, nil)
+		p := startPair(t, n, nil, 0)
+		start := time.Now()
+		for !p.connected() {
+			if time.Since(start) > setupStallLimit {
+				t.Fatalf("run %d: no call after %v at %.0f%% loss: A %v (%+v), B %v (%+v)", i, setupStallLimit, setupLossRate*100,
+					p.stateA.Load(), p.a.Timeline(), p.stateB.Load(), p.b.Timeline())
+			}
+			time.Sleep(pollEvery)
+		}
+		d := time.Since(start)
+		ta, tb := p.a.Timeline(), p.b.Timeline()
+		t.Logf("run %2d: connected after %v (ICE A %v B %v, DTLS A %v B %v)", i, d.Round(time.Millisecond),
+			ta.ICEConnected.Sub(ta.Created).Round(time.Millisecond), tb.ICEConnected.Sub(tb.Created).Round(time.Millisecond),
+			ta.Connected.Sub(ta.ICEConnected).Round(time.Millisecond), tb.Connected.Sub(tb.ICEConnected).Round(time.Millisecond))
+		took = append(took, d)
+		p.close()
+		n.router.Stop()
+	}
+	slices.Sort(took)
+	within := 0
+	for _, d := range took {
+		if d <= 3*time.Second {
+			within++
+		}
+	}
+	t.Logf("set-up at %.0f%% loss, %d runs: p50 %v, p90 %v, max %v; %d of %d within 3 s", setupLossRate*100, len(took),
+		took[len(took)/2].Round(time.Millisecond), took[len(took)*9/10].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond), within, len(took))
 }

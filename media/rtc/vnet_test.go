@@ -343,16 +343,21 @@ func (p *pair) connected() bool {
 	return p.stateA.Load() == protocol.CallConnected && p.stateB.Load() == protocol.CallConnected
 }
 
-// startPair calls B from A over n without waiting.
+// startPair calls B from A over n without waiting; s nil: A sends no media.
 func startPair(t *testing.T, n *testNet, s *sender, ceiling int) *pair {
 	t.Helper()
 	p := &pair{toB: &relay{}, toA: &relay{}}
 	p.stateA.Store("")
 	p.stateB.Store("")
 	var err error
-	p.a, err = New(Config{Peer: "b", Offerer: true, Send: p.toB.send, Video: s.video, Audio: s.audio,
-		OnState: func(st string) { p.stateA.Store(st) }, OnKeyframeRequest: func() { s.keyframe.Store(true) },
-		VideoCeiling: ceiling, Net: n.a, Log: quiet})
+	cfgA := Config{Peer: "b", Offerer: true, Send: p.toB.send,
+		OnState:      func(st string) { p.stateA.Store(st) },
+		VideoCeiling: ceiling, Net: n.a, Log: quiet}
+	if s != nil { // nil: A sends nothing (set-up tests)
+		cfgA.Video, cfgA.Audio = s.video, s.audio
+		cfgA.OnKeyframeRequest = func() { s.keyframe.Store(true) }
+	}
+	p.a, err = New(cfgA)
 	if err != nil {
 		t.Fatal(err)
 	}

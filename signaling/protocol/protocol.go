@@ -211,6 +211,11 @@ const (
 	SignalOffer     = "offer"
 	SignalAnswer    = "answer"
 	SignalCandidate = "candidate"
+	// SignalGiveUp: the sender gave up on the call named by Call (its
+	// set-up timed out, or its connection failed) and starts a fresh one;
+	// the partner closes that call too, so both make the fresh call
+	// together (the offerer offers it).
+	SignalGiveUp = "give_up"
 )
 
 // Signal carries WebRTC signaling between two members of one group.
@@ -222,6 +227,9 @@ type Signal struct {
 	// Candidate is a webrtc.ICECandidateInit as JSON; empty with Kind
 	// "candidate" means end of candidates.
 	Candidate json.RawMessage `json:"candidate,omitempty"`
+	// Call names the call a give_up is about: the session id of its
+	// offer's SDP (the o= line), which both sides know.
+	Call string `json:"call,omitempty"`
 }
 
 // ChatSend posts a message. ClientMsgID makes a resend idempotent: the same

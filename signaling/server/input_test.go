@@ -79,6 +79,10 @@ func TestBadInputGetsClearErrorAndConnectionStaysUp(t *testing.T) {
 	k.expectError("sig", protocol.CodeNotInGroup)
 	k.send(protocol.TypeSignal, "kind", protocol.Signal{To: other.id(), Kind: "bogus"})
 	k.expectError("kind", protocol.CodeBadField)
+	k.send(protocol.TypeSignal, "giveup", protocol.Signal{To: other.id(), Kind: protocol.SignalGiveUp})
+	if e := k.expectError("giveup", protocol.CodeBadField); e.Field != "call" {
+		t.Errorf("a give_up without call: field %q, want call", e.Field)
+	}
 	// Exactly at the limit is fine; the limit is in characters, not bytes.
 	k.chat("group", "äöü😀😀😀😀😀😀😀", "ok1")
 	k.chat("group", "ok", "ok2")

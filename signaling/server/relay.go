@@ -28,8 +28,12 @@ func (h *Hub) signalLocked(p *participant, ref string, sig *protocol.Signal) *pr
 			return &protocol.Error{Code: protocol.CodeBadField, Message: "an offer or answer needs \"sdp\"", Field: "sdp"}
 		}
 	case protocol.SignalCandidate:
+	case protocol.SignalGiveUp:
+		if sig.Call == "" {
+			return &protocol.Error{Code: protocol.CodeBadField, Message: "a give_up needs \"call\"", Field: "call"}
+		}
 	default:
-		return &protocol.Error{Code: protocol.CodeBadField, Message: fmt.Sprintf("signal kind %q is not offer, answer or candidate", sig.Kind), Field: "kind"}
+		return &protocol.Error{Code: protocol.CodeBadField, Message: fmt.Sprintf("signal kind %q is not offer, answer, candidate or give_up", sig.Kind), Field: "kind"}
 	}
 	out := *sig
 	out.From, out.To = p.rec.ID, ""
