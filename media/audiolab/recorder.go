@@ -49,19 +49,12 @@ func (r *Recorder) Len() int {
 	return len(r.pcm)
 }
 
-// PCM is a copy of the recording's samples [from, to).
-func (r *Recorder) PCM(from, to int) []int16 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]int16(nil), r.pcm[from:min(to, len(r.pcm))]...)
-}
-
-// Peak is the loudest sample recorded.
-func (r *Recorder) Peak() int16 {
+// Peak is the loudest sample recorded in [from, to).
+func (r *Recorder) Peak(from, to int) int16 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var p int16
-	for _, v := range r.pcm {
+	for _, v := range r.pcm[min(from, len(r.pcm)):min(to, len(r.pcm))] {
 		p = max(p, v, -v)
 	}
 	return p

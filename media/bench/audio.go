@@ -169,7 +169,6 @@ func Audio(ctx context.Context, stacks []AudioStack, conds []Condition, phase ti
 type AudioRun struct {
 	Figures []AudioFigures // one per condition
 	Floor   AudioFigures
-	Stats   []audiolab.Stats
 }
 
 // AudioCall holds s's call on p and measures it for phase in each condition.
@@ -195,9 +194,8 @@ func AudioCall(ctx context.Context, p *audiolab.Pulse, s AudioStack, sig *audiol
 	}
 	defer s.Close()
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer wg.Wait() // the recorders, after cancel
 	defer cancel()
 	pulse := []malgo.Backend{malgo.BackendPulseaudio}
 	recs := map[string]*audiolab.Recorder{}
@@ -243,13 +241,12 @@ func AudioCall(ctx context.Context, p *audiolab.Pulse, s AudioStack, sig *audiol
 		}
 		st := audiolab.Analyse(ear, from, ear.Len(), mouth, sig)
 		f := figures(s.Name(), c.Name, st)
-		f.EchoPeak = peak(self.PCM(fromSelf, self.Len()))
+		f.EchoPeak = self.Peak(fromSelf, self.Len())
 		if ok {
 			c := counted.receiver()
 			f.Receiver = &c
 		}
 		run.Figures = append(run.Figures, f)
-		run.Stats = append(run.Stats, st)
 		if len(run.Figures) == 1 {
 			run.Floor = figures("floor", c.Name, audiolab.Analyse(mic, fromMic, mic.Len(), mouth, sig))
 		}
@@ -257,13 +254,11 @@ func AudioCall(ctx context.Context, p *audiolab.Pulse, s AudioStack, sig *audiol
 	return run, nil
 }
 
-func peak(pcm []int16) int16 {
-	var p int16
-	for _, v := range pcm {
-		p = max(p, v, -v)
-	}
-	return p
-}
+// The stacks' names in the tables.
+const (
+	parleyStack   = "Parley"
+	chromiumStack = "Chromium"
+)
 
 // ParleyAudio is Parley's call: two participants of this process, each
 // on its virtual microphone and speaker, with the test camera for video.
@@ -274,7 +269,7 @@ type ParleyAudio struct {
 }
 
 // Name is the stack's name in the tables.
-func (*ParleyAudio) Name() string { return "Parley" }
+func (*ParleyAudio) Name() string { return parleyStack }
 
 // Start pairs the two participants and waits for their call.
 func (a *ParleyAudio) Start(ctx context.Context, _ *audiolab.Pulse, callLength time.Duration) error {
@@ -342,11 +337,11 @@ type AudioComparison struct {
 func (r AudioResult) Compare() []AudioComparison {
 	var out []AudioComparison
 	for _, p := range r.Figures {
-		if p.Stack != (&ParleyAudio{}).Name() {
+		if p.Stack != parleyStack {
 			continue
 		}
 		for _, c := range r.Figures {
-			if c.Stack != (&ChromiumAudio{}).Name() || c.Condition != p.Condition {
+			if c.Stack != chromiumStack || c.Condition != p.Condition {
 				continue
 			}
 			q := func(a, b float64) float64 {
@@ -367,7 +362,7 @@ func (r AudioResult) Compare() []AudioComparison {
 func (r AudioResult) Missed() []string {
 	var out []string
 	for _, p := range r.Figures {
-		if p.Stack == (&ParleyAudio{}).Name() && p.LatencyP50MS > float64(AudioLatencyTarget.Milliseconds()) {
+		if p.Stack == parleyStack && p.LatencyP50MS > float64(AudioLatencyTarget.Milliseconds()) {
 			out = append(out, fmt.Sprintf("%s: mouth to ear p50 %.1f ms > %v", p.Condition, p.LatencyP50MS, AudioLatencyTarget))
 		}
 	}

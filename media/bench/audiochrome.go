@@ -42,7 +42,7 @@ type ChromiumAudio struct {
 }
 
 // Name is the stack's name in the tables.
-func (*ChromiumAudio) Name() string { return "Chromium" }
+func (*ChromiumAudio) Name() string { return chromiumStack }
 
 // Start runs both processes and waits until each plays the other's audio.
 func (c *ChromiumAudio) Start(ctx context.Context, p *audiolab.Pulse, _ time.Duration) error {
