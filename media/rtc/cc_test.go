@@ -2,6 +2,7 @@ package rtc
 
 import (
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -165,6 +166,7 @@ func TestRandomLossWithoutAQueueKeepsARate(t *testing.T) {
 			rtt := tc.rtts[i]
 			f := func() time.Duration { return rtt }
 			c.path.rtt.Store(&f)
+			c.path.readAt = time.Time{} // as if rttRefresh had passed
 			got = c.Estimate()
 		}
 		if tc.rtts == nil {
@@ -173,5 +175,24 @@ func TestRandomLossWithoutAQueueKeepsARate(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%s: estimate %d, want %d", tc.name, got, tc.want)
 		}
+	}
+}
+
+// The round trip is read at most every rttRefresh: the estimate is asked
+// for every encoded frame.
+func TestPathRoundTripIsReadAtMostEveryRefresh(t *testing.T) {
+	var q pathQueue
+	var reads atomic.Int32
+	f := func() time.Duration { reads.Add(1); return 2 * time.Millisecond }
+	q.rtt.Store(&f)
+	start := time.Now()
+	for range 100 {
+		if !q.free() {
+			t.Fatal("a steady 2 ms round trip counts as a queue")
+		}
+	}
+	// A starved machine may take longer than rttRefresh for the loop.
+	if n, most := reads.Load(), 1+int32(time.Since(start)/rttRefresh); n > most {
+		t.Errorf("%d reads of the round trip for 100 estimates in %v, want at most %d", n, time.Since(start), most)
 	}
 }

@@ -144,11 +144,15 @@ const (
 )
 
 // pathQueue tells from the path's round trip (ICE's checks, which wait in
-// the same queues as the media) whether a queue stands on the path.
+// the same queues as the media) whether a queue stands on the path. The
+// estimate is asked for every encoded frame; the round trip is read at
+// most every rttRefresh (ICE measures it every few seconds).
 type pathQueue struct {
-	rtt atomic.Pointer[func() time.Duration]
-	mu  sync.Mutex
-	min time.Duration
+	rtt    atomic.Pointer[func() time.Duration]
+	mu     sync.Mutex
+	min    time.Duration
+	last   time.Duration // the latest read
+	readAt time.Time
 }
 
 // free reports whether the round trip now is within QueueMargin of twice
@@ -158,16 +162,15 @@ func (q *pathQueue) free() bool {
 	if f == nil {
 		return false
 	}
-	rtt := (*f)()
-	if rtt <= 0 {
-		return false
-	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.min == 0 || rtt < q.min {
-		q.min = rtt
+	if now := time.Now(); q.last <= 0 || now.Sub(q.readAt) >= rttRefresh {
+		q.last, q.readAt = (*f)(), now
+		if q.last > 0 && (q.min == 0 || q.last < q.min) {
+			q.min = q.last
+		}
 	}
-	return rtt <= 2*q.min+QueueMargin
+	return q.last > 0 && q.last <= 2*q.min+QueueMargin
 }
 
 // TargetVideoBitrate is the video bitrate the estimate leaves (bit/s).
