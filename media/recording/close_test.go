@@ -15,7 +15,6 @@ import (
 
 	"github.com/parley-lab/parley/media/record/recordtest"
 	"github.com/parley-lab/parley/signaling/protocol"
-	"github.com/parley-lab/parley/signaling/server"
 	"github.com/parley-lab/parley/signaling/testkit"
 )
 
@@ -58,13 +57,7 @@ func newStallingProxy(t *testing.T, target string) *stallingProxy {
 // segment stays on the workstation and is uploaded at the next start.
 func TestCloseNeverWaitsForAnUpload(t *testing.T) {
 	dir := t.TempDir()
-	srv, err := server.Start(server.Config{DataDir: filepath.Join(dir, "srv"), Listen: "127.0.0.1:0",
-		Rooms: []server.Room{{Name: "lab", AutoSession: true, Defaults: server.SessionSettings{Record: protocol.RecordAudioVideo}}}},
-		server.WithLogger(quiet))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := recordingServer(t, dir)
 	who := joinRecorded(t, srv)
 	proxy := newStallingProxy(t, "http://"+srv.Addr())
 	proxy.stalling.Store(true)

@@ -75,6 +75,20 @@ func recordUntilKilled(dir string) {
 	}
 }
 
+// recordingServer is a server on loopback whose room "lab" records audio
+// and video; it stops at the test's end.
+func recordingServer(t *testing.T, dir string) *server.Server {
+	t.Helper()
+	srv, err := server.Start(server.Config{DataDir: filepath.Join(dir, "srv"), Listen: "127.0.0.1:0",
+		Rooms: []server.Room{{Name: "lab", AutoSession: true, Defaults: server.SessionSettings{Record: protocol.RecordAudioVideo}}}},
+		server.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
 // joinRecorded joins a participant who consents to a session that
 // records, and returns who they are for a recorder.
 func joinRecorded(t *testing.T, srv *server.Server) Start {
@@ -117,13 +131,7 @@ func (w *welcomes) Message(typ, ref string, body any) {
 func TestKilledKioskSegmentIsRecoveredAndUploaded(t *testing.T) {
 	recordtest.NeedFFmpeg(t)
 	dir := t.TempDir()
-	srv, err := server.Start(server.Config{DataDir: filepath.Join(dir, "srv"), Listen: "127.0.0.1:0",
-		Rooms: []server.Room{{Name: "lab", AutoSession: true, Defaults: server.SessionSettings{Record: protocol.RecordAudioVideo}}}},
-		server.WithLogger(quiet))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := recordingServer(t, dir)
 	who := joinRecorded(t, srv)
 	whoJSON, _ := json.Marshal(who)
 	kiosk := filepath.Join(dir, "kiosk")
