@@ -11,7 +11,7 @@ import (
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/widget"
 
-	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/media/frames"
 	"github.com/parley-lab/parley/ui/xvideo"
 )
 
@@ -51,7 +51,7 @@ type Surface interface {
 	Show(img *image.RGBA) error
 }
 
-// VideoView shows the latest frame of a participant.Frames.
+// VideoView shows the latest frame of a frames.Stream.
 //
 // Threading and buffers: a ticker goroutine (running only between Start and
 // Stop) asks the Frames to render the newest frame, if it has not been
@@ -85,7 +85,7 @@ type Surface interface {
 type VideoView struct {
 	widget.BaseWidget
 
-	frames   participant.Frames
+	frames   frames.Stream
 	interval time.Duration // 0: no ticker; Poll is called by hand (tests)
 	mirror   bool
 	do       func(func()) // fyne.Do; replaceable in tests
@@ -202,7 +202,7 @@ func (v *VideoView) OnShown(f func(img *image.RGBA, at time.Time)) { v.shown.Sto
 
 // NewVideoView returns a view of frames that polls every interval once
 // started (0 disables the ticker; call Poll yourself).
-func NewVideoView(frames participant.Frames, interval time.Duration, mirror bool) *VideoView {
+func NewVideoView(frames frames.Stream, interval time.Duration, mirror bool) *VideoView {
 	v := &VideoView{frames: frames, interval: interval, mirror: mirror, do: fyne.Do}
 	v.img = &canvas.Image{ScaleMode: canvas.ImageScaleFastest, FillMode: canvas.ImageFillContain}
 	v.ExtendBaseWidget(v)
@@ -315,7 +315,7 @@ func (v *VideoView) prepare() (func(), bool) {
 	}
 	fit := v.fit.Load()
 	back, seq := v.frames.Render(v.bufs[backIdx], v.lastSeq,
-		participant.View{Mirror: v.mirror, Fit: image.Pt(int(fit>>32), int(uint32(fit)))})
+		frames.View{Mirror: v.mirror, Fit: image.Pt(int(fit>>32), int(uint32(fit)))})
 	if back == nil {
 		return nil, false
 	}

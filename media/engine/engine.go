@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parley-lab/parley/media/frames"
 	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/media/recording"
 	"github.com/parley-lab/parley/signaling/client"
@@ -49,7 +50,7 @@ type Call interface {
 	HandleSignal(protocol.Signal) error
 	// Remote is the partner's video; LastVideo when its latest frame was
 	// decoded (zero: none yet).
-	Remote() participant.Frames
+	Remote() frames.Stream
 	LastVideo() time.Time
 	// Stats reports the call's quality now.
 	Stats() protocol.Stats
@@ -74,7 +75,7 @@ type Dialer func(p CallParams) (Call, error)
 
 // LocalMedia is this workstation's camera and microphone (or test sources).
 type LocalMedia interface {
-	Local() participant.Frames
+	Local() frames.Stream
 	MicLevel() float64
 	SetMute(audio, video bool)
 	NoCamera() bool
@@ -256,11 +257,11 @@ func (e *Engine) notify() {
 }
 
 // Remote is the first partner's video (a black frame source until the call runs).
-func (e *Engine) Remote() participant.Frames { return remoteFrames{e} }
+func (e *Engine) Remote() frames.Stream { return remoteFrames{e} }
 
 type remoteFrames struct{ e *Engine }
 
-func (r remoteFrames) Render(dst *image.RGBA, seen uint64, v participant.View) (*image.RGBA, uint64) {
+func (r remoteFrames) Render(dst *image.RGBA, seen uint64, v frames.View) (*image.RGBA, uint64) {
 	r.e.mu.Lock()
 	var c Call
 	for _, id := range r.e.partnerIDsLocked() {
@@ -277,7 +278,7 @@ func (r remoteFrames) Render(dst *image.RGBA, seen uint64, v participant.View) (
 }
 
 // Local is the self-view.
-func (e *Engine) Local() participant.Frames { return e.cfg.Media.Local() }
+func (e *Engine) Local() frames.Stream { return e.cfg.Media.Local() }
 
 // MicLevel is the microphone level for the device check.
 func (e *Engine) MicLevel() float64 { return e.cfg.Media.MicLevel() }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/parley-lab/parley/media/frames"
 	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/signaling/client"
 	"github.com/parley-lab/parley/signaling/protocol"
@@ -14,15 +15,15 @@ import (
 // noMedia is a workstation without devices.
 type noMedia struct{}
 
-func (noMedia) Local() participant.Frames { return nil }
-func (noMedia) MicLevel() float64         { return 0 }
-func (noMedia) SetMute(bool, bool)        {}
-func (noMedia) NoCamera() bool            { return false }
-func (noMedia) NoMicrophone() bool        { return false }
-func (noMedia) NoAudioOutput() bool       { return false }
-func (noMedia) CameraOff() bool           { return true }
-func (noMedia) MicrophoneOff() bool       { return true }
-func (noMedia) Close() error              { return nil }
+func (noMedia) Local() frames.Stream { return nil }
+func (noMedia) MicLevel() float64    { return 0 }
+func (noMedia) SetMute(bool, bool)   {}
+func (noMedia) NoCamera() bool       { return false }
+func (noMedia) NoMicrophone() bool   { return false }
+func (noMedia) NoAudioOutput() bool  { return false }
+func (noMedia) CameraOff() bool      { return true }
+func (noMedia) MicrophoneOff() bool  { return true }
+func (noMedia) Close() error         { return nil }
 
 // TestTheFirstEndIsTheOneShown: a second "ended" (a server that still
 // sends its group's end after "removed") does not replace what the

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/parley-lab/parley/media/engine"
+	"github.com/parley-lab/parley/media/frames"
 	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/media/local"
 	"github.com/parley-lab/parley/media/participant"
@@ -30,19 +31,19 @@ import (
 // before a call.
 type stillMedia struct{}
 
-func (stillMedia) Local() participant.Frames { return noFrames{} }
-func (stillMedia) MicLevel() float64         { return 0 }
-func (stillMedia) SetMute(bool, bool)        {}
-func (stillMedia) NoCamera() bool            { return false }
-func (stillMedia) NoMicrophone() bool        { return false }
-func (stillMedia) NoAudioOutput() bool       { return false }
-func (stillMedia) CameraOff() bool           { return true }
-func (stillMedia) MicrophoneOff() bool       { return true }
-func (stillMedia) Close() error              { return nil }
+func (stillMedia) Local() frames.Stream { return noFrames{} }
+func (stillMedia) MicLevel() float64    { return 0 }
+func (stillMedia) SetMute(bool, bool)   {}
+func (stillMedia) NoCamera() bool       { return false }
+func (stillMedia) NoMicrophone() bool   { return false }
+func (stillMedia) NoAudioOutput() bool  { return false }
+func (stillMedia) CameraOff() bool      { return true }
+func (stillMedia) MicrophoneOff() bool  { return true }
+func (stillMedia) Close() error         { return nil }
 
 type noFrames struct{}
 
-func (noFrames) Render(*image.RGBA, uint64, participant.View) (*image.RGBA, uint64) { return nil, 0 }
+func (noFrames) Render(*image.RGBA, uint64, frames.View) (*image.RGBA, uint64) { return nil, 0 }
 
 // noCall is a dialer whose calls never connect.
 func noCall(engine.CallParams) (engine.Call, error) { return idleCall{}, nil }
@@ -50,7 +51,7 @@ func noCall(engine.CallParams) (engine.Call, error) { return idleCall{}, nil }
 type idleCall struct{}
 
 func (idleCall) HandleSignal(protocol.Signal) error { return nil }
-func (idleCall) Remote() participant.Frames         { return noFrames{} }
+func (idleCall) Remote() frames.Stream              { return noFrames{} }
 func (idleCall) LastVideo() time.Time               { return time.Time{} }
 func (idleCall) Stats() protocol.Stats              { return protocol.Stats{} }
 func (idleCall) Close() error                       { return nil }

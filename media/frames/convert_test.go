@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/media/testsrc"
 )
 
@@ -179,7 +178,7 @@ func TestRenderFitsTheView(t *testing.T) {
 	l := New()
 	src := noise(image.Rect(0, 0, 640, 480), image.YCbCrSubsampleRatio420, 7)
 	l.Publish(src)
-	img, seq := l.Render(nil, 0, participant.View{Mirror: true, Fit: image.Pt(200, 150)})
+	img, seq := l.Render(nil, 0, View{Mirror: true, Fit: image.Pt(200, 150)})
 	if seq != 1 || img == nil || img.Rect.Size() != image.Pt(320, 240) {
 		t.Fatalf("self-view render: %v %d", img, seq)
 	}
@@ -193,7 +192,7 @@ func TestRenderFitsTheView(t *testing.T) {
 		t.Error("converted a frame already seen")
 	}
 	l.Publish(src)
-	if big, _ := l.Render(img, 1, participant.View{Fit: image.Pt(1280, 960)}); big == img || big.Rect.Size() != image.Pt(640, 480) {
+	if big, _ := l.Render(img, 1, View{Fit: image.Pt(1280, 960)}); big == img || big.Rect.Size() != image.Pt(640, 480) {
 		t.Errorf("full-size render: %v", big.Rect)
 	}
 }

@@ -10,11 +10,30 @@ package frames
 import (
 	"image"
 	"sync"
-
-	"github.com/parley-lab/parley/media/participant"
 )
 
-// Latest implements participant.Frames.
+// Stream gives a renderer the latest frame of a stream. A renderer that is
+// slower than the stream skips frames; nothing queues.
+type Stream interface {
+	// Render converts the newest frame into dst for the view v if the
+	// frame's number is not seen, and returns the image written and the
+	// number. dst is used when its size is right, else a new image is
+	// returned (keep it for the next call). The image is nil when there is
+	// no frame, or none newer than seen; the number is then the newest (0:
+	// none yet).
+	Render(dst *image.RGBA, seen uint64, v View) (*image.RGBA, uint64)
+}
+
+// View is how a renderer shows a stream: mirrored (a self-view) or not,
+// and the box it fits the picture into, in screen pixels (zero: not known,
+// full size). A frame much bigger than the box is converted at a half or a
+// quarter of its size, never below one pixel per screen pixel.
+type View struct {
+	Mirror bool
+	Fit    image.Point
+}
+
+// Latest implements Stream.
 type Latest struct {
 	mu     sync.Mutex
 	src    [3]*image.YCbCr // staging copies; the producer never writes newest or busy
@@ -52,10 +71,10 @@ func (l *Latest) Publish(img *image.YCbCr) {
 	l.mu.Unlock()
 }
 
-// Render implements participant.Frames: it converts the newest frame into
+// Render implements Stream: it converts the newest frame into
 // dst, if its number is not seen, for the view v. Renderers take turns (a
 // second Render waits for the first).
-func (l *Latest) Render(dst *image.RGBA, seen uint64, v participant.View) (*image.RGBA, uint64) {
+func (l *Latest) Render(dst *image.RGBA, seen uint64, v View) (*image.RGBA, uint64) {
 	l.rmu.Lock()
 	defer l.rmu.Unlock()
 	l.mu.Lock()

@@ -4,11 +4,9 @@ import (
 	"image"
 	"sync"
 	"testing"
-
-	"github.com/parley-lab/parley/media/participant"
 )
 
-var full = participant.View{}
+var full = View{}
 
 func TestRenderNeverWritesAHeldFrame(t *testing.T) {
 	l := New()

@@ -9,7 +9,7 @@ import (
 
 	"github.com/pion/mediadevices/pkg/io/video"
 
-	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/media/frames"
 	"github.com/parley-lab/parley/signaling/testkit"
 )
 
@@ -65,7 +65,7 @@ func TestCameraPluggedInLaterAndBackAfterAFailure(t *testing.T) {
 	}
 	cam.set(true)
 	testkit.Eventually(t, "the camera picked up", func() bool { return !m.NoCamera() })
-	testkit.Eventually(t, "frames from it", func() bool { _, n := k.self.Render(nil, 0, participant.View{}); return n > 0 })
+	testkit.Eventually(t, "frames from it", func() bool { _, n := k.self.Render(nil, 0, frames.View{}); return n > 0 })
 	cam.set(false)
 	testkit.Eventually(t, "the failure reported", func() bool { return m.NoCamera() })
 	cam.set(true)

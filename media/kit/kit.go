@@ -22,7 +22,6 @@ import (
 	"github.com/parley-lab/parley/media/capture"
 	"github.com/parley-lab/parley/media/engine"
 	"github.com/parley-lab/parley/media/frames"
-	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/media/rtc"
 )
 
@@ -239,8 +238,8 @@ func (k *Kit) Media() engine.LocalMedia { return (*localMedia)(k) }
 
 type localMedia Kit
 
-func (m *localMedia) Local() participant.Frames { return m.self }
-func (m *localMedia) MicLevel() float64         { return math.Float64frombits(m.micLevel.Load()) }
+func (m *localMedia) Local() frames.Stream { return m.self }
+func (m *localMedia) MicLevel() float64    { return math.Float64frombits(m.micLevel.Load()) }
 func (m *localMedia) SetMute(audio, video bool) {
 	m.muteAudio.Store(audio)
 	m.muteVideo.Store(video)

@@ -7,8 +7,9 @@ package participant
 
 import (
 	"context"
-	"image"
 	"time"
+
+	"github.com/parley-lab/parley/media/frames"
 )
 
 // Phase is where the participant is in the flow.
@@ -178,27 +179,6 @@ func (s State) Remaining(now time.Time) time.Duration {
 	return d
 }
 
-// Frames gives a renderer the latest frame of a stream. A renderer that is
-// slower than the stream skips frames; nothing queues.
-type Frames interface {
-	// Render converts the newest frame into dst for the view v if the
-	// frame's number is not seen, and returns the image written and the
-	// number. dst is used when its size is right, else a new image is
-	// returned (keep it for the next call). The image is nil when there is
-	// no frame, or none newer than seen; the number is then the newest (0:
-	// none yet).
-	Render(dst *image.RGBA, seen uint64, v View) (*image.RGBA, uint64)
-}
-
-// View is how a renderer shows a stream: mirrored (a self-view) or not,
-// and the box it fits the picture into, in screen pixels (zero: not known,
-// full size). A frame much bigger than the box is converted at a half or a
-// quarter of its size, never below one pixel per screen pixel.
-type View struct {
-	Mirror bool
-	Fit    image.Point
-}
-
 // Engine is what a UI drives. Every method is safe from any goroutine and
 // never blocks on the network.
 type Engine interface {
@@ -208,8 +188,8 @@ type Engine interface {
 	// each state change. Frames are not state changes.
 	Changed() <-chan struct{}
 	// Remote and Local are the partner's video and the self-view.
-	Remote() Frames
-	Local() Frames
+	Remote() frames.Stream
+	Local() frames.Stream
 	// MicLevel is the local microphone's level, 0..1, for the device check.
 	MicLevel() float64
 

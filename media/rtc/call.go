@@ -22,7 +22,7 @@ import (
 	"github.com/pion/transport/v4"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/media/frames"
 	"github.com/parley-lab/parley/signaling/protocol"
 )
 
@@ -464,7 +464,7 @@ func (c *Call) requestKeyframe(t *webrtc.TrackRemote) func() {
 }
 
 // Remote is the partner's video.
-func (c *Call) Remote() participant.Frames { return remoteOf{c} }
+func (c *Call) Remote() frames.Stream { return remoteOf{c} }
 
 // LastVideo is when the partner's latest video frame was decoded (zero:
 // none yet).
@@ -480,7 +480,7 @@ func (c *Call) LastVideo() time.Time {
 
 type remoteOf struct{ c *Call }
 
-func (r remoteOf) Render(dst *image.RGBA, seen uint64, view participant.View) (*image.RGBA, uint64) {
+func (r remoteOf) Render(dst *image.RGBA, seen uint64, view frames.View) (*image.RGBA, uint64) {
 	r.c.mu.Lock()
 	v := r.c.video
 	r.c.mu.Unlock()

@@ -24,6 +24,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/parley-lab/parley/media/engine"
+	"github.com/parley-lab/parley/media/frames"
 	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/media/local"
 	"github.com/parley-lab/parley/media/participant"
@@ -229,7 +230,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 			deadline := time.Now().Add(DefaultConnectLimit)
 			for time.Now().Before(deadline) && ctx.Err() == nil {
 				// The smallest view: the frame is converted at a quarter size.
-				if img, _ := s.eng.Remote().Render(nil, 0, participant.View{Fit: image.Pt(1, 1)}); img != nil {
+				if img, _ := s.eng.Remote().Render(nil, 0, frames.View{Fit: image.Pt(1, 1)}); img != nil {
 					firstFrame[i] = time.Now()
 					return
 				}

@@ -128,9 +128,9 @@ func (e *Engine) State() participant.State {
 	return s
 }
 
-func (e *Engine) Changed() <-chan struct{}   { return e.changed }
-func (e *Engine) Remote() participant.Frames { return e.remote }
-func (e *Engine) Local() participant.Frames  { return e.local }
+func (e *Engine) Changed() <-chan struct{} { return e.changed }
+func (e *Engine) Remote() frames.Stream    { return e.remote }
+func (e *Engine) Local() frames.Stream     { return e.local }
 func (e *Engine) MicLevel() float64 {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -206,7 +206,7 @@ func (e *Engine) Leave() {
 // Pattern draws synthetic frame n into img.
 type Pattern func(img *image.RGBA, n uint64)
 
-// Frames is a synthetic participant.Frames. Advance draws a new frame;
+// Frames is a synthetic frames.Stream. Advance draws a new frame;
 // Render converts it for a view, as the engine does.
 type Frames struct {
 	mu      sync.Mutex
@@ -231,8 +231,8 @@ func (f *Frames) Advance() {
 	f.pattern(f.img, f.seq)
 }
 
-// Render implements participant.Frames.
-func (f *Frames) Render(dst *image.RGBA, seen uint64, v participant.View) (*image.RGBA, uint64) {
+// Render implements frames.Stream.
+func (f *Frames) Render(dst *image.RGBA, seen uint64, v frames.View) (*image.RGBA, uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.renders++
