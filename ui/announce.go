@@ -9,7 +9,7 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/widget"
 
-	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/signaling/participant"
 )
 
 type announcement struct {

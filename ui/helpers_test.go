@@ -15,9 +15,9 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 
-	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/signaling/participant"
 	"github.com/parley-lab/parley/signaling/protocol"
-	"github.com/parley-lab/parley/ui/scripted"
+	"github.com/parley-lab/parley/ui/internal/scripted"
 )
 
 // goldenSize is the window size of the golden images (a common lab screen).

@@ -23,9 +23,9 @@ import (
 	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/widget"
 
-	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/signaling/participant"
 	"github.com/parley-lab/parley/signaling/protocol"
-	"github.com/parley-lab/parley/ui/xvideo"
+	"github.com/parley-lab/parley/ui/internal/xvideo"
 )
 
 // Experimenter PIN: after pinMaxAttempts wrong PINs in a row the dialog

@@ -11,9 +11,9 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
-	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/signaling/participant"
 	"github.com/parley-lab/parley/signaling/protocol"
-	"github.com/parley-lab/parley/ui/scripted"
+	"github.com/parley-lab/parley/ui/internal/scripted"
 )
 
 // findButton returns the first button labelled text under o.

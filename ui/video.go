@@ -12,7 +12,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/parley-lab/parley/media/frames"
-	"github.com/parley-lab/parley/ui/xvideo"
+	"github.com/parley-lab/parley/ui/internal/xvideo"
 )
 
 // VideoFrameInterval is how often a VideoView asks its Frames for a new frame
@@ -38,7 +38,7 @@ const placeInterval = 250 * time.Millisecond
 var videoMinSize = fyne.NewSize(160, 90)
 
 // Surface shows a view's frames outside Fyne's canvas: an X11 child window
-// over the view (ui/xvideo). A new frame is then a copy to the X server,
+// over the view (ui/internal/xvideo). A new frame is then a copy to the X server,
 // and Fyne repaints the window only when something else in it changes,
 // not 30 times a second; without a GPU each repaint shades every pixel of
 // the window on the CPU.

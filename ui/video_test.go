@@ -13,7 +13,7 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
-	"github.com/parley-lab/parley/ui/scripted"
+	"github.com/parley-lab/parley/ui/internal/scripted"
 )
 
 func TestVideoPollsOnlyNewFramesAndNeverQueues(t *testing.T) {

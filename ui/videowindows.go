@@ -8,7 +8,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/driver"
 
-	"github.com/parley-lab/parley/ui/xvideo"
+	"github.com/parley-lab/parley/ui/internal/xvideo"
 )
 
 // attachVideoWindows puts the video views on X11 windows over the kiosk's

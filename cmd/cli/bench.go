@@ -16,9 +16,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/parley-lab/parley/media/audiolab"
 	"github.com/parley-lab/parley/media/bench"
-	"github.com/parley-lab/parley/signaling/loadtest"
+	"github.com/parley-lab/parley/media/bench/audiolab"
+	"github.com/parley-lab/parley/media/bench/loadtest"
 	"github.com/parley-lab/parley/signaling/store"
 )
 

@@ -16,9 +16,9 @@ import (
 	"fyne.io/fyne/v2"
 
 	"github.com/parley-lab/parley/media/bench"
-	"github.com/parley-lab/parley/media/engine"
 	"github.com/parley-lab/parley/media/kit"
-	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/signaling/participant"
+	"github.com/parley-lab/parley/signaling/participant/engine"
 )
 
 // benchScreenTime is how long each side of the on-screen comparison is measured.

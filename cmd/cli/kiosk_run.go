@@ -12,11 +12,11 @@ import (
 
 	"fyne.io/fyne/v2"
 
-	"github.com/parley-lab/parley/media/engine"
 	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/media/local"
 	"github.com/parley-lab/parley/media/sched"
 	"github.com/parley-lab/parley/signaling/client"
+	"github.com/parley-lab/parley/signaling/participant/engine"
 	"github.com/parley-lab/parley/ui"
 )
 

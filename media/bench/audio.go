@@ -1,7 +1,7 @@
 package bench
 
 // audio.go: `parley bench --only audio`: a call's audio through a real
-// sound server (media/audiolab: a private PulseAudio, no sound card).
+// sound server (media/bench/audiolab: a private PulseAudio, no sound card).
 // Participant A's microphone is fed the test signal (a tone, then speech,
 // every cycle), B's microphone silence; B's speaker is recorded from its
 // monitor, on the sound server's clock, as is A's own speaker (it must stay
@@ -25,14 +25,14 @@ import (
 
 	"github.com/gen2brain/malgo"
 
-	"github.com/parley-lab/parley/media/audiolab"
+	"github.com/parley-lab/parley/media/bench/audiolab"
 	"github.com/parley-lab/parley/media/capture"
-	"github.com/parley-lab/parley/media/engine"
 	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/media/local"
-	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/media/sched"
 	"github.com/parley-lab/parley/signaling/client"
+	"github.com/parley-lab/parley/signaling/participant"
+	"github.com/parley-lab/parley/signaling/participant/engine"
 )
 
 // Audio benchmark defaults and limits.

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parley-lab/parley/media/audiolab"
+	"github.com/parley-lab/parley/media/bench/audiolab"
 	"github.com/parley-lab/parley/media/capture/pulsetest"
 )
 

@@ -21,7 +21,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/parley-lab/parley/media/audiolab"
+	"github.com/parley-lab/parley/media/bench/audiolab"
 )
 
 //go:embed audio.html

@@ -16,10 +16,10 @@ import (
 
 	"github.com/hraban/opus"
 
+	"github.com/parley-lab/parley/media/internal/vp8"
 	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/media/record"
 	"github.com/parley-lab/parley/media/testsrc"
-	"github.com/parley-lab/parley/media/vp8"
 )
 
 // Recording benchmark sizes.

@@ -15,7 +15,7 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/parley-lab/parley/media/capture"
-	"github.com/parley-lab/parley/media/rtc"
+	"github.com/parley-lab/parley/media/internal/rtc"
 	"github.com/parley-lab/parley/media/sched"
 	"github.com/parley-lab/parley/media/testsrc"
 )

@@ -11,8 +11,8 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
-	"github.com/parley-lab/parley/media/engine"
-	"github.com/parley-lab/parley/media/rtc"
+	"github.com/parley-lab/parley/media/internal/rtc"
+	"github.com/parley-lab/parley/signaling/participant/engine"
 	"github.com/parley-lab/parley/signaling/protocol"
 )
 

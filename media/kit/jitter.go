@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/parley-lab/parley/media/rtc"
+	"github.com/parley-lab/parley/media/internal/rtc"
 )
 
 // Jitter buffer limits. It starts at startTarget, grows by growStep after

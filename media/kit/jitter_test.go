@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parley-lab/parley/media/rtc"
+	"github.com/parley-lab/parley/media/internal/rtc"
 )
 
 type clock struct{ t time.Time }

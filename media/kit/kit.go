@@ -20,9 +20,9 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/parley-lab/parley/media/capture"
-	"github.com/parley-lab/parley/media/engine"
 	"github.com/parley-lab/parley/media/frames"
-	"github.com/parley-lab/parley/media/rtc"
+	"github.com/parley-lab/parley/media/internal/rtc"
+	"github.com/parley-lab/parley/signaling/participant/engine"
 )
 
 // Source names.

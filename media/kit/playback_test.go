@@ -13,7 +13,7 @@ import (
 
 	"github.com/parley-lab/parley/media/capture"
 	"github.com/parley-lab/parley/media/capture/pulsetest"
-	"github.com/parley-lab/parley/media/rtc"
+	"github.com/parley-lab/parley/media/internal/rtc"
 )
 
 // Playback measurement settings.

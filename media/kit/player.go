@@ -10,7 +10,7 @@ import (
 	"github.com/gen2brain/malgo"
 
 	"github.com/parley-lab/parley/media/capture"
-	"github.com/parley-lab/parley/media/rtc"
+	"github.com/parley-lab/parley/media/internal/rtc"
 )
 
 // playerScratch is the player callback's buffer, in samples; a larger

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parley-lab/parley/media/engine"
 	"github.com/parley-lab/parley/media/record"
 	"github.com/parley-lab/parley/media/record/recordtest"
+	"github.com/parley-lab/parley/signaling/participant/engine"
 	"github.com/parley-lab/parley/signaling/protocol"
 )
 

@@ -17,9 +17,9 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
+	"github.com/parley-lab/parley/media/internal/vp8"
 	"github.com/parley-lab/parley/media/sched"
 	"github.com/parley-lab/parley/media/testsrc"
-	"github.com/parley-lab/parley/media/vp8"
 )
 
 func (k *Kit) openVideo() error {

@@ -7,9 +7,9 @@ package local
 import (
 	"log/slog"
 
-	"github.com/parley-lab/parley/media/engine"
 	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/media/recording"
+	"github.com/parley-lab/parley/signaling/participant/engine"
 )
 
 // Participant is one local participant.

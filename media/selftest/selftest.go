@@ -23,12 +23,12 @@ import (
 	"github.com/gen2brain/malgo"
 	"github.com/gorilla/websocket"
 
-	"github.com/parley-lab/parley/media/engine"
 	"github.com/parley-lab/parley/media/frames"
 	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/media/local"
-	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/signaling/client"
+	"github.com/parley-lab/parley/signaling/participant"
+	"github.com/parley-lab/parley/signaling/participant/engine"
 	"github.com/parley-lab/parley/signaling/protocol"
 	"github.com/parley-lab/parley/signaling/server"
 )

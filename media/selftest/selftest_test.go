@@ -16,7 +16,7 @@ import (
 	"github.com/gen2brain/malgo"
 
 	"github.com/parley-lab/parley/media/kit"
-	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/signaling/participant"
 	"github.com/parley-lab/parley/signaling/server"
 )
 

@@ -1,11 +1,11 @@
 package server
 
-// clock.go: the server's time source (see signaling/clock).
+// clock.go: the server's time source (see signaling/internal/clock).
 
 import (
 	"time"
 
-	"github.com/parley-lab/parley/signaling/clock"
+	"github.com/parley-lab/parley/signaling/internal/clock"
 )
 
 // Clock is the server's time source. Tests inject a fake one

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parley-lab/parley/signaling/loadtest"
+	"github.com/parley-lab/parley/media/bench/loadtest"
 	"github.com/parley-lab/parley/signaling/protocol"
 )
 

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/parley-lab/parley/signaling/client"
-	"github.com/parley-lab/parley/signaling/clock"
+	"github.com/parley-lab/parley/signaling/internal/clock"
 	"github.com/parley-lab/parley/signaling/protocol"
 	"github.com/parley-lab/parley/signaling/testkit"
 )

@@ -1,5 +1,5 @@
 // Package pulsetest gives tests a private PulseAudio in user space, with no
-// sound card (media/audiolab): virtual microphones fed from a FIFO and
+// sound card (media/bench/audiolab): virtual microphones fed from a FIFO and
 // virtual speakers whose monitor records what they play. The test's
 // process is pointed at it with PULSE_SERVER; nothing else on the machine
 // sees it. The audio tests of different packages take turns (a file lock).
@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/parley-lab/parley/media/audiolab"
+	"github.com/parley-lab/parley/media/bench/audiolab"
 )
 
 // Rate is the sample rate of the virtual devices.

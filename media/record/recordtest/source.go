@@ -11,8 +11,8 @@ import (
 
 	"github.com/hraban/opus"
 
+	"github.com/parley-lab/parley/media/internal/vp8"
 	"github.com/parley-lab/parley/media/testsrc"
-	"github.com/parley-lab/parley/media/vp8"
 )
 
 // PacketDur is one Opus packet's length.

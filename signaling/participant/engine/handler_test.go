@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/parley-lab/parley/media/frames"
-	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/signaling/client"
+	"github.com/parley-lab/parley/signaling/participant"
 	"github.com/parley-lab/parley/signaling/protocol"
 )
 

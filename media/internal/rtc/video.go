@@ -11,7 +11,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/parley-lab/parley/media/frames"
-	"github.com/parley-lab/parley/media/vp8"
+	"github.com/parley-lab/parley/media/internal/vp8"
 )
 
 // VideoHook sees each decoded partner frame before it is converted for

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/media/record/recordtest"
 	"github.com/parley-lab/parley/signaling/export"
+	"github.com/parley-lab/parley/signaling/participant"
 	"github.com/parley-lab/parley/signaling/protocol"
 	"github.com/parley-lab/parley/signaling/server"
 	"github.com/parley-lab/parley/signaling/store"

@@ -12,7 +12,7 @@ import (
 	"sync"
 
 	"github.com/parley-lab/parley/media/frames"
-	"github.com/parley-lab/parley/media/participant"
+	"github.com/parley-lab/parley/signaling/participant"
 	"github.com/parley-lab/parley/signaling/protocol"
 )
 

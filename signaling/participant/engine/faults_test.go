@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parley-lab/parley/media/engine"
-	"github.com/parley-lab/parley/media/participant"
-	"github.com/parley-lab/parley/signaling/clock"
+	"github.com/parley-lab/parley/signaling/internal/clock"
+	"github.com/parley-lab/parley/signaling/participant"
+	"github.com/parley-lab/parley/signaling/participant/engine"
 	"github.com/parley-lab/parley/signaling/server"
 	"github.com/parley-lab/parley/signaling/testkit"
 )

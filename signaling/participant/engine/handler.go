@@ -4,8 +4,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/signaling/client"
+	"github.com/parley-lab/parley/signaling/participant"
 	"github.com/parley-lab/parley/signaling/protocol"
 )
 

@@ -10,10 +10,10 @@ import (
 	"github.com/pion/logging"
 	"github.com/pion/transport/v4/vnet"
 
-	"github.com/parley-lab/parley/media/engine"
 	"github.com/parley-lab/parley/media/kit"
-	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/signaling/client"
+	"github.com/parley-lab/parley/signaling/participant"
+	"github.com/parley-lab/parley/signaling/participant/engine"
 	"github.com/parley-lab/parley/signaling/protocol"
 )
 

@@ -17,10 +17,10 @@ import (
 	"time"
 
 	"github.com/parley-lab/parley/media/frames"
-	"github.com/parley-lab/parley/media/participant"
 	"github.com/parley-lab/parley/media/recording"
 	"github.com/parley-lab/parley/signaling/client"
-	"github.com/parley-lab/parley/signaling/clock"
+	"github.com/parley-lab/parley/signaling/internal/clock"
+	"github.com/parley-lab/parley/signaling/participant"
 	"github.com/parley-lab/parley/signaling/protocol"
 )
 
@@ -44,7 +44,7 @@ const ServerUnreachableAfter = 8 * time.Second
 // would otherwise leave it waiting for ever).
 const DefaultCallSetupTimeout = 10 * time.Second
 
-// Call is one WebRTC call with one partner (media/rtc implements it).
+// Call is one WebRTC call with one partner (media/internal/rtc implements it).
 type Call interface {
 	// HandleSignal applies an offer, answer or candidate from the partner.
 	HandleSignal(protocol.Signal) error

@@ -1,5 +1,5 @@
 // Package participant is the contract between the participant engine
-// (media/engine) and anything that shows it to a person (the kiosk UI, the
+// (signaling/participant/engine) and anything that shows it to a person (the kiosk UI, the
 // selftest, tests): the engine's observable State, the frames it produces,
 // and the intents a person can express. It has no heavy dependencies so a
 // UI can be tested against a scripted double.
