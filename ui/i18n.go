@@ -72,6 +72,7 @@ const (
 	kErrTooLong          msgKey = "err_too_long"
 	kErrEmpty            msgKey = "err_empty"
 	kErrRateLimited      msgKey = "err_rate_limited"
+	kJoinRateLimited     msgKey = "join_rate_limited"
 	kErrReadOnly         msgKey = "err_read_only"
 	kErrChatClosed       msgKey = "err_chat_closed"
 	kErrCallFailed       msgKey = "err_call_failed"
@@ -180,6 +181,7 @@ var catalogue = map[string]map[msgKey]string{
 		kErrTooLong:          "the message is too long.",
 		kErrEmpty:            "the message is empty.",
 		kErrRateLimited:      "too many messages in a short time. Please wait a moment.",
+		kJoinRateLimited:     "Too many attempts to join from this workstation in a short time. Please wait a minute, then press Join again.",
 		kErrReadOnly:         "you cannot write in this channel.",
 		kErrChatClosed:       "the chat is closed.",
 		kErrCallFailed:       "The video call could not be started. Please tell the experimenter.",
@@ -271,6 +273,7 @@ var catalogue = map[string]map[msgKey]string{
 		kErrTooLong:          "Die Nachricht ist zu lang.",
 		kErrEmpty:            "Die Nachricht ist leer.",
 		kErrRateLimited:      "Zu viele Nachrichten in kurzer Zeit. Bitte warten Sie einen Moment.",
+		kJoinRateLimited:     "Zu viele Anmeldeversuche von diesem Arbeitsplatz in kurzer Zeit. Bitte warten Sie eine Minute und drücken Sie dann erneut auf Teilnehmen.",
 		kErrReadOnly:         "Sie können in diesem Kanal nicht schreiben.",
 		kErrChatClosed:       "Der Chat ist geschlossen.",
 		kErrCallFailed:       "Die Videoverbindung konnte nicht aufgebaut werden. Bitte wenden Sie sich an die Versuchsleitung.",

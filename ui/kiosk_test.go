@@ -79,6 +79,13 @@ func TestJoinWithEnterAndButton(t *testing.T) {
 	if n := len(h.eng.CallsOf("Join")); n != 2 {
 		t.Fatalf("Join calls after button = %d, want 2", n)
 	}
+	// Too many joins from this address: about joining, not about messages.
+	h.set(func(s *participant.State) {
+		s.LastError = &participant.Notice{Code: protocol.CodeRateLimited, Text: "You are sending messages too quickly."}
+	})
+	if got := h.k.welcome.errMsg.Text; !strings.Contains(got, "Too many attempts to join") || strings.Contains(got, "message") {
+		t.Errorf("join refused as rate-limited shown as %q", got)
+	}
 }
 
 func TestChatEnterSendsAndClears(t *testing.T) {

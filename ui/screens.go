@@ -86,6 +86,17 @@ func (k *Kiosk) noticeText(n *participant.Notice) string {
 	return k.t(kErrGeneric, n.Code)
 }
 
+// joinRefusal is a refused join in plain words, after "not accepted". The
+// server's cap on joins from one address is not about the pseudonym, and the
+// catalogue's rate_limited text speaks of chat messages: it gets a sentence
+// of its own.
+func (k *Kiosk) joinRefusal(n *participant.Notice) string {
+	if n.Code == protocol.CodeRateLimited {
+		return k.t(kJoinRateLimited)
+	}
+	return k.t(kPseudonymRefused, k.noticeText(n))
+}
+
 // codeTexts are the catalogue's fallbacks for protocol error codes.
 var codeTexts = map[string]msgKey{
 	"bad_pseudonym":             kErrBadPseudonym,
@@ -192,7 +203,7 @@ func (w *welcomeScreen) update(s participant.State) {
 	}
 	refused := s.Phase == participant.PhaseIdle && s.LastError != nil && s.LastError.ClientMsgID == ""
 	if refused {
-		w.errMsg.SetText(w.k.t(kPseudonymRefused, w.k.noticeText(s.LastError)))
+		w.errMsg.SetText(w.k.joinRefusal(s.LastError))
 	}
 	setVisible(w.errMsg, refused)
 	w.col.Refresh()
