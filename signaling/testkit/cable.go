@@ -21,15 +21,28 @@ type Cable struct {
 // NewCable proxies a new loopback port to target until the test ends.
 func NewCable(t testing.TB, target string) *Cable {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	c, err := OpenCable(target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Cable{ln: ln, target: target}
-	go c.accept()
-	t.Cleanup(func() { ln.Close(); c.Plug() })
+	t.Cleanup(c.Close)
 	return c
 }
+
+// OpenCable proxies a new loopback port to target until Close (the
+// benchmarks take the server's link down with it).
+func OpenCable(target string) (*Cable, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	c := &Cable{ln: ln, target: target}
+	go c.accept()
+	return c, nil
+}
+
+// Close stops listening and closes every connection through the cable.
+func (c *Cable) Close() { c.ln.Close(); c.Plug() }
 
 // URL is the websocket URL of the server behind the cable.
 func (c *Cable) URL() string { return "ws://" + c.ln.Addr().String() + "/ws" }

@@ -1,7 +1,8 @@
 // Package testkit holds what Parley's tests share: waiting for a condition
 // (never for a fixed time, so a busy machine only makes a test slower, not
-// red), and a log that concurrent writers fill and tests read. Only tests
-// and their helpers import it.
+// red), a log that concurrent writers fill and tests read, and a cable to
+// the server that can be pulled. Only tests, their helpers and the
+// benchmarks import it.
 package testkit
 
 import (
