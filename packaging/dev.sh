@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 # (a virtual X server with software GL, screenshots; PulseAudio in user space for
 # the microphone and speaker tests; ffmpeg to play recordings back), and to package.
 BUILD_PKGS="gcc pkg-config libgl1-mesa-dev xorg-dev libvpx-dev libopus-dev libopusfile-dev libyuv-dev"
-TEST_PKGS="xvfb xauth libgl1-mesa-dri imagemagick xdotool x11-utils pulseaudio espeak-ng tesseract-ocr tesseract-ocr-eng chromium firefox-esr ffmpeg"
+TEST_PKGS="xvfb xauth libgl1-mesa-dri imagemagick xdotool x11-utils pulseaudio espeak-ng tesseract-ocr tesseract-ocr-eng chromium firefox-esr ffmpeg iproute2 iptables"
 PACKAGE_PKGS="dpkg-dev fakeroot"
 # Extra Go build tags for every build and test.
 TAGS="${PARLEY_TAGS:-}"
@@ -67,7 +67,12 @@ run_tests() {
 	# The audio tests start their own PulseAudio (media/capture/pulsetest),
 	# the recording tests play back with ffmpeg: here a missing one is a
 	# failure, not a skip.
-	PARLEY_REQUIRE_PULSEAUDIO=1 PARLEY_REQUIRE_CHROMIUM=1 PARLEY_REQUIRE_FIREFOX=1 PARLEY_REQUIRE_FFMPEG=1 go test -tags "$TAGS" -timeout 20m ./...
+	# The namespace lab (media/bench) needs root: as root a missing one
+	# is a failure too.
+	local netns=""
+	[ "$(id -u)" -eq 0 ] && netns=1
+	PARLEY_REQUIRE_PULSEAUDIO=1 PARLEY_REQUIRE_CHROMIUM=1 PARLEY_REQUIRE_FIREFOX=1 PARLEY_REQUIRE_FFMPEG=1 PARLEY_REQUIRE_NETNS=$netns \
+		go test -tags "$TAGS" -timeout 20m ./...
 	echo "dev.sh: audio through PulseAudio with every core busy (alone: the load would disturb other tests)"
 	PARLEY_REQUIRE_PULSEAUDIO=1 PARLEY_AUDIO_LOAD_TESTS=1 go test -tags "$TAGS" -p 1 -count=1 -timeout 10m -v \
 		-run 'TestPulseCaptureBitExact|TestPlaybackThroughPulse|TestCallThroughPulseAudio' \
