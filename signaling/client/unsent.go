@@ -16,6 +16,32 @@ import (
 	"github.com/parley-lab/parley/signaling/protocol"
 )
 
+// Unsent is what one participant who is done had not delivered: chat and
+// reports with the token that lets a later start deliver them as that
+// participant. It is never resumed as a participant at the kiosk.
+type Unsent struct {
+	URL           string              `json:"url"`
+	Room          string              `json:"room"`
+	Seat          string              `json:"seat"`
+	Token         string              `json:"token"`
+	ParticipantID string              `json:"participant_id"`
+	Session       string              `json:"session"`
+	Outbox        []protocol.ChatSend `json:"outbox,omitempty"`
+	Reports       []Report            `json:"reports,omitempty"`
+}
+
+// unsentLocked is what this session's participant has not delivered, if
+// anything (and it can be delivered: a token is known).
+func (s *Session) unsentLocked() (Unsent, bool) {
+	if s.st.Token == "" || len(s.st.Outbox) == 0 && len(s.st.Reports) == 0 {
+		return Unsent{}, false
+	}
+	return Unsent{URL: s.cfg.URL, Room: s.cfg.Room, Seat: s.cfg.Seat, Token: s.st.Token,
+		ParticipantID: s.st.ParticipantID, Session: s.st.Session,
+		Outbox:  append([]protocol.ChatSend(nil), s.st.Outbox...),
+		Reports: append([]Report(nil), s.st.Reports...)}, true
+}
+
 // deliverUnsent delivers s.st.Unsent, one earlier participant at a time.
 func (s *Session) deliverUnsent(ctx context.Context) {
 	s.mu.Lock()
