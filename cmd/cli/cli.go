@@ -1,6 +1,7 @@
 // Package cli is the parley command line: it parses flags and config files
 // and hands over to the server, the kiosk or a tool command. cmd/parley's
-// main only calls Main.
+// main sets the Fyne app and the camera driver's rediscovery (NewApp,
+// RediscoverCameras), then calls Main.
 package cli
 
 import (
