@@ -33,25 +33,17 @@ func (s *Session) Send(typ string, v any) error {
 	defer s.mu.Unlock()
 	switch b := v.(type) {
 	case protocol.CallState:
-		b.ID, b.AtMS = s.newIDLocked("r"), s.serverNowMSLocked()
-		return s.addReportLocked(typ, b.ID, b)
+		return s.reportLocked(typ, &b, &b.ID, &b.AtMS, false)
 	case protocol.Stats:
-		b.ID, b.AtMS = s.newIDLocked("r"), s.serverNowMSLocked()
-		return s.addReportLocked(typ, b.ID, b)
+		return s.reportLocked(typ, &b, &b.ID, &b.AtMS, false)
 	case protocol.Devices:
-		b.ID, b.AtMS = s.newIDLocked("r"), s.serverNowMSLocked()
-		return s.addReportLocked(typ, b.ID, b)
+		return s.reportLocked(typ, &b, &b.ID, &b.AtMS, false)
 	case protocol.Consent:
-		b.ID, b.AtMS = s.newIDLocked("r"), s.serverNowMSLocked()
-		return s.addReportLocked(typ, b.ID, b)
+		return s.reportLocked(typ, &b, &b.ID, &b.AtMS, false)
 	case protocol.RecordingState:
 		// AtMS is the segment's own start or end (a segment repaired after
 		// a crash ended before this kiosk started).
-		b.ID = s.newIDLocked("r")
-		if b.AtMS == 0 {
-			b.AtMS = s.serverNowMSLocked()
-		}
-		return s.addReportLocked(typ, b.ID, b)
+		return s.reportLocked(typ, &b, &b.ID, &b.AtMS, true)
 	}
 	if len(s.signals) >= s.cfg.MaxQueued {
 		return ErrQueueFull
@@ -65,6 +57,16 @@ func (s *Session) Send(typ string, v any) error {
 	s.signals = append(s.signals, pendingSignal{ref: ref, frame: frame, at: time.Now()})
 	s.kick()
 	return nil
+}
+
+// reportLocked gives report v (pointed to) a fresh id and the server's time
+// now (keepAt: unless it carries a time of its own), and queues it.
+func (s *Session) reportLocked(typ string, v any, id *string, atMS *int64, keepAt bool) error {
+	*id = s.newIDLocked("r")
+	if !keepAt || *atMS == 0 {
+		*atMS = s.serverNowMSLocked()
+	}
+	return s.addReportLocked(typ, *id, v)
 }
 
 // addReportLocked queues a report. At MaxQueued (a long outage) the

@@ -18,16 +18,22 @@ import (
 	"github.com/parley-lab/parley/signaling/protocol"
 )
 
-// State is what a kiosk keeps on disk to rejoin as the same participant
-// after a crash or restart.
-type State struct {
+// Identity is a participant as the state file names it: the server, room
+// and seat it joined at, and the token that lets a kiosk act as it.
+type Identity struct {
 	URL           string `json:"url"`
 	Room          string `json:"room"`
 	Seat          string `json:"seat"`
 	Token         string `json:"token"`
 	ParticipantID string `json:"participant_id"`
 	Session       string `json:"session"`
-	Pseudonym     string `json:"pseudonym"`
+}
+
+// State is what a kiosk keeps on disk to rejoin as the same participant
+// after a crash or restart.
+type State struct {
+	Identity
+	Pseudonym string `json:"pseudonym"`
 	// Since is the last seq seen per channel, for a reconnect within this
 	// process; a restarted kiosk asks for the whole history (it shows it
 	// again, as otreechat does on reload), so it is not kept on disk.
