@@ -95,6 +95,15 @@ func runSession(env Env, args []string) error {
 		}
 		return pos[i], nil
 	}
+	// need returns the first len(names) arguments, or says which is missing.
+	need := func(names ...string) ([]string, error) {
+		for i, name := range names {
+			if _, err := arg(i, name); err != nil {
+				return nil, err
+			}
+		}
+		return pos[:len(names)], nil
+	}
 	switch sub {
 	case "list":
 		err = c.do("GET", "/api/sessions", nil, &buf)
@@ -132,29 +141,20 @@ func runSession(env Env, args []string) error {
 			err = c.do("POST", "/api/sessions/"+code+"/"+sub, nil, &buf)
 		}
 	case "post":
-		code, aerr := arg(0, "a session code, a channel and a message")
+		a, aerr := need("a session code, a channel and a message", "a channel (experimenter, session, group:N or a named channel)", "the message text")
 		if aerr != nil {
 			return aerr
 		}
-		ch, aerr := arg(1, "a channel (experimenter, session, group:N or a named channel)")
-		if aerr != nil {
-			return aerr
-		}
-		if _, aerr := arg(postTextArg, "the message text"); aerr != nil {
-			return aerr
-		}
+		code, ch := a[0], a[1]
 		// The words of an unquoted message, as typed.
 		body := strings.Join(pos[postTextArg:], " ")
 		err = c.do("POST", "/api/sessions/"+code+"/channels/"+neturl.PathEscape(ch)+"/messages", map[string]string{"body": body}, &buf)
 	case "end-group", "pause", "resume", "time":
-		code, aerr := arg(0, "a session code and a group number")
+		a, aerr := need("a session code and a group number", "a group number (as participants shows)")
 		if aerr != nil {
 			return aerr
 		}
-		group, aerr := arg(1, "a group number (as participants shows)")
-		if aerr != nil {
-			return aerr
-		}
+		code, group := a[0], a[1]
 		path := "/api/sessions/" + code + "/groups/" + neturl.PathEscape(group) + "/"
 		switch sub {
 		case "end-group":
@@ -173,14 +173,11 @@ func runSession(env Env, args []string) error {
 			err = c.do("POST", path+sub, nil, &buf)
 		}
 	case "remove":
-		code, aerr := arg(0, "a session code and a seat")
+		a, aerr := need("a session code and a seat", "a seat (or participant code)")
 		if aerr != nil {
 			return aerr
 		}
-		who, aerr := arg(1, "a seat (or participant code)")
-		if aerr != nil {
-			return aerr
-		}
+		code, who := a[0], a[1]
 		err = c.do("POST", "/api/sessions/"+code+"/participants/"+neturl.PathEscape(who)+"/remove", nil, &buf)
 	case "watch":
 		code, aerr := arg(0, "a session code")
