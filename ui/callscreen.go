@@ -20,6 +20,10 @@ import (
 	"github.com/parley-lab/parley/signaling/participant"
 )
 
+// finalCountdown is the stretch at the end of the discussion in which the
+// countdown is shown larger and in red.
+const finalCountdown = 30 * time.Second
+
 // ---- 4. Discussion ------------------------------------------------------
 
 type callScreen struct {

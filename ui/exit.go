@@ -1,7 +1,9 @@
 package ui
 
 // exit.go: leaving the kiosk: the experimenter's exit keys and PIN dialog,
-// leaving the engine within a bound, and quitting.
+// the end action once the discussion ended (quit or open a URL; recording.go
+// holds it back while segments upload), leaving the engine within a bound,
+// and quitting.
 
 import (
 	"time"
@@ -11,6 +13,13 @@ import (
 	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/widget"
+)
+
+// Experimenter PIN: after pinMaxAttempts wrong PINs in a row the dialog
+// refuses PINs for pinLockout (participants might try to guess).
+const (
+	pinMaxAttempts = 3
+	pinLockout     = time.Minute
 )
 
 // LeaveLimit bounds how long leaving waits for the engine (devices, the
@@ -142,4 +151,34 @@ func (e *kioskEntry) TypedShortcut(s fyne.Shortcut) {
 		return
 	}
 	e.Entry.TypedShortcut(s)
+}
+
+func (k *Kiosk) scheduleEndAction() {
+	if k.cfg.EndAction == EndStay || k.cfg.EndAction == "" {
+		return
+	}
+	if k.cfg.EndActionDelay <= 0 {
+		k.endActionDue()
+		return
+	}
+	k.endTimer = time.AfterFunc(k.cfg.EndActionDelay, func() { k.do(k.endActionDue) })
+}
+
+func (k *Kiosk) runEndAction() {
+	if k.closed.Load() {
+		return
+	}
+	switch k.cfg.EndAction {
+	case EndQuit:
+		k.leaveAndQuit(ExitCodeEnded)
+	case EndURL:
+		u, err := BuildEndURL(k.cfg.EndURL, k.state.Seat, k.state.Session, k.state.Pseudonym)
+		if err != nil {
+			fyne.LogError("end_url", err)
+			return
+		}
+		if err := k.app.OpenURL(u); err != nil {
+			fyne.LogError("opening end_url", err)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 // Package cli is the parley command line: it parses flags and config files
 // and hands over to the server, the kiosk or a tool command. cmd/parley's
-// main only calls Main.
+// main sets the Fyne app and the camera driver's rediscovery (NewApp,
+// RediscoverCameras), then calls Main.
 package cli
 
 import (
@@ -37,8 +38,8 @@ type command struct {
 	run     func(env Env, args []string) error
 }
 
-// commands are registered by the files that implement them (and, for the
-// kiosk and media commands, by the main package through Register).
+// commands are registered by the files that implement them, each in its
+// init.
 var commands = map[string]command{}
 
 // Register adds a subcommand. It panics on a duplicate name.
@@ -48,10 +49,6 @@ func Register(name, summary string, run func(env Env, args []string) error) {
 	}
 	commands[name] = command{summary: summary, run: run}
 }
-
-// KioskMain runs the kiosk (the default mode); the main package sets it,
-// because only it links the UI and the device drivers.
-var KioskMain func(env Env, args []string) error
 
 func versionString() string {
 	c := Commit
@@ -145,8 +142,5 @@ func dispatch(args []string, env Env) error {
 			return fmt.Errorf("%w: put --server first: parley --server [flags]", ErrUsage)
 		}
 	}
-	if KioskMain == nil {
-		return errors.New("this build has no kiosk")
-	}
-	return KioskMain(env, args)
+	return runKiosk(env, args)
 }

@@ -25,8 +25,9 @@ func decodeTOMLStrict(path string, b []byte, v any) error {
 	return nil
 }
 
-// checkKiosk validates a kiosk config file (set in kiosk.go).
-var checkKiosk func(path string) error
+func init() {
+	Register("config", "check configuration files: parley config check [--server FILE] [--kiosk FILE]", runConfig)
+}
 
 func runConfig(env Env, args []string) error {
 	if len(args) == 0 || args[0] != "check" {
@@ -57,9 +58,6 @@ func runConfig(env Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "%s: ok (%d rooms, %d ICE servers)\n", *srv, len(cfg.Rooms), len(cfg.ICEServers))
 	}
 	if *kiosk != "" {
-		if checkKiosk == nil {
-			return errors.New("this build cannot check kiosk files")
-		}
 		if err := checkKiosk(*kiosk); err != nil {
 			return err
 		}

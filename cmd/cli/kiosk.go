@@ -204,18 +204,17 @@ func uiConfigKeys() []string {
 	return keys
 }
 
-func init() {
-	checkKiosk = func(path string) error {
-		cfg, err := loadKioskConfig(path, false)
-		if err != nil {
-			return err
-		}
-		if err := cfg.Validate(); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		if err := cfg.UI.CheckForInstall(); err != nil {
-			return fmt.Errorf("%s: ui.%w", path, err)
-		}
-		return nil
+// checkKiosk validates a kiosk config file (parley config check --kiosk).
+func checkKiosk(path string) error {
+	cfg, err := loadKioskConfig(path, false)
+	if err != nil {
+		return err
 	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := cfg.UI.CheckForInstall(); err != nil {
+		return fmt.Errorf("%s: ui.%w", path, err)
+	}
+	return nil
 }

@@ -265,7 +265,3 @@ func closeWithin(closeFn func(), limit time.Duration, log *slog.Logger) bool {
 		return false
 	}
 }
-
-func init() {
-	KioskMain = runKiosk
-}

@@ -6,7 +6,6 @@ package client
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -27,9 +26,6 @@ const (
 	// means the connection is dead.
 	ReadIdleTimeout = 12 * time.Second
 )
-
-// ErrClosed is returned after Close.
-var ErrClosed = errors.New("connection closed")
 
 // Conn is one websocket to the server. Send is safe from any goroutine;
 // Recv from one goroutine at a time.

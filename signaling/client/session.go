@@ -1,5 +1,9 @@
 package client
 
+// session.go: the Session: its config and defaults, the Handler that hears
+// the server, loading the state file, Start, and Close (with the drain of
+// what a participant who is done still owes the server).
+
 import (
 	"context"
 	"encoding/json"
@@ -7,8 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -73,60 +75,6 @@ type Handler interface {
 	Message(typ, ref string, body any)
 }
 
-// State is what a kiosk keeps on disk to rejoin as the same participant
-// after a crash or restart.
-type State struct {
-	URL           string `json:"url"`
-	Room          string `json:"room"`
-	Seat          string `json:"seat"`
-	Token         string `json:"token"`
-	ParticipantID string `json:"participant_id"`
-	Session       string `json:"session"`
-	Pseudonym     string `json:"pseudonym"`
-	// Since is the last seq seen per channel, for a reconnect within this
-	// process; a restarted kiosk asks for the whole history (it shows it
-	// again, as otreechat does on reload), so it is not kept on disk.
-	Since map[string]int64 `json:"-"`
-	// Outbox holds chat messages sent but not acknowledged, so a restarted
-	// kiosk resends them (the server drops duplicates by client_msg_id).
-	Outbox []protocol.ChatSend `json:"outbox,omitempty"`
-	// Reports are call states and stats not yet acknowledged.
-	Reports []Report `json:"reports,omitempty"`
-	// Ready: the participant finished the device check; told to the server
-	// after every (re)join until it says so in its welcome.
-	Ready bool `json:"ready,omitempty"`
-	// Unsent holds what earlier participants at this seat had not
-	// delivered when they left or their discussion ended; the next start
-	// delivers it (see Session.Close).
-	Unsent []Unsent `json:"unsent,omitempty"`
-}
-
-// Unsent is what one participant who is done had not delivered: chat and
-// reports with the token that lets a later start deliver them as that
-// participant. It is never resumed as a participant at the kiosk.
-type Unsent struct {
-	URL           string              `json:"url"`
-	Room          string              `json:"room"`
-	Seat          string              `json:"seat"`
-	Token         string              `json:"token"`
-	ParticipantID string              `json:"participant_id"`
-	Session       string              `json:"session"`
-	Outbox        []protocol.ChatSend `json:"outbox,omitempty"`
-	Reports       []Report            `json:"reports,omitempty"`
-}
-
-// unsentLocked is what this session's participant has not delivered, if
-// anything (and it can be delivered: a token is known).
-func (s *Session) unsentLocked() (Unsent, bool) {
-	if s.st.Token == "" || len(s.st.Outbox) == 0 && len(s.st.Reports) == 0 {
-		return Unsent{}, false
-	}
-	return Unsent{URL: s.cfg.URL, Room: s.cfg.Room, Seat: s.cfg.Seat, Token: s.st.Token,
-		ParticipantID: s.st.ParticipantID, Session: s.st.Session,
-		Outbox:  append([]protocol.ChatSend(nil), s.st.Outbox...),
-		Reports: append([]Report(nil), s.st.Reports...)}, true
-}
-
 // Session keeps one participant joined: it connects, joins or resumes,
 // reconnects with backoff, tracks what it has seen, and resends what was
 // not acknowledged. One goroutine writes to the connection and the state
@@ -167,12 +115,6 @@ type Session struct {
 
 // NewSession prepares a session and loads its state file, if any.
 func NewSession(cfg SessionConfig, h Handler) (*Session, error) {
-	if cfg.BackoffMin == 0 {
-		cfg.BackoffMin = DefaultBackoffMin
-	}
-	if cfg.BackoffMax == 0 {
-		cfg.BackoffMax = DefaultBackoffMax
-	}
 	s := newSession(cfg, h)
 	cfg = s.cfg
 	if cfg.StateFile != "" {
@@ -360,168 +302,6 @@ func (s *Session) drain(limit time.Duration) bool {
 // LeaveTimeout bounds sending "leave" when a participant leaves: the
 // server notices a dead connection anyway, and leaving must not hang.
 const LeaveTimeout = 500 * time.Millisecond
-
-// now is the local time; serverNowMS the server's, as the session knows it.
-func (s *Session) serverNowMSLocked() int64 { return time.Now().Add(s.clock.offset()).UnixMilli() }
-
-// Offset is the server's clock minus this machine's, as well as the
-// kiosk knows it (see clock.go); 0 before the first welcome.
-func (s *Session) Offset() time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.clock.offset()
-}
-
-// Send sends a signal, call state or stats message. Call states and stats
-// are kept until the server acknowledges them, across drops (and, on a
-// best-effort basis, restarts); signals until the server acknowledges them
-// or they grow older than MaxSignalAge.
-func (s *Session) Send(typ string, v any) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch b := v.(type) {
-	case protocol.CallState:
-		b.ID, b.AtMS = s.newIDLocked("r"), s.serverNowMSLocked()
-		return s.addReportLocked(typ, b.ID, b)
-	case protocol.Stats:
-		b.ID, b.AtMS = s.newIDLocked("r"), s.serverNowMSLocked()
-		return s.addReportLocked(typ, b.ID, b)
-	case protocol.Devices:
-		b.ID, b.AtMS = s.newIDLocked("r"), s.serverNowMSLocked()
-		return s.addReportLocked(typ, b.ID, b)
-	case protocol.Consent:
-		b.ID, b.AtMS = s.newIDLocked("r"), s.serverNowMSLocked()
-		return s.addReportLocked(typ, b.ID, b)
-	case protocol.RecordingState:
-		// AtMS is the segment's own start or end (a segment repaired after
-		// a crash ended before this kiosk started).
-		b.ID = s.newIDLocked("r")
-		if b.AtMS == 0 {
-			b.AtMS = s.serverNowMSLocked()
-		}
-		return s.addReportLocked(typ, b.ID, b)
-	}
-	if len(s.signals) >= s.cfg.MaxQueued {
-		return ErrQueueFull
-	}
-	s.msgSeq++
-	ref := signalRefPrefix + strconv.Itoa(s.msgSeq)
-	frame, err := protocol.Encode(typ, ref, v)
-	if err != nil {
-		return err
-	}
-	s.signals = append(s.signals, pendingSignal{ref: ref, frame: frame, at: time.Now()})
-	s.kick()
-	return nil
-}
-
-// addReportLocked queues a report. At MaxQueued (a long outage) the
-// oldest stats go first, a new stats report included when nothing else can
-// go; call states, devices, consent and recording states are never dropped
-// (they are few, and each is an event of the record).
-func (s *Session) addReportLocked(typ, id string, v any) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	if len(s.st.Reports) >= s.cfg.MaxQueued {
-		i := slices.IndexFunc(s.st.Reports, func(r Report) bool { return r.Type == protocol.TypeStats })
-		switch {
-		case i >= 0:
-			s.st.Reports = slices.Delete(s.st.Reports, i, i+1)
-			s.droppedStats++
-			if s.droppedStats == 1 || s.droppedStats%droppedStatsLogEvery == 0 {
-				s.log.Warn("report queue full while offline: the oldest stats dropped to keep call states", "dropped_stats", s.droppedStats, "max_queued", s.cfg.MaxQueued)
-			}
-		case typ == protocol.TypeStats:
-			return ErrQueueFull
-		}
-	}
-	s.st.Reports = append(s.st.Reports, Report{Type: typ, ID: id, Data: raw})
-	s.dirty = true
-	s.kick()
-	return nil
-}
-
-// droppedStatsLogEvery: a long outage logs its dropped stats now and then,
-// not once each.
-const droppedStatsLogEvery = 100
-
-// readyRef is the ref of the ready message.
-const readyRef = signalRefPrefix + "ready"
-
-// maxRefusedKept bounds the refused chat messages kept for RefusedChat.
-const maxRefusedKept = 16
-
-// Pending returns the chat messages not yet acknowledged, in the order typed.
-func (s *Session) Pending() []protocol.ChatSend {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]protocol.ChatSend(nil), s.st.Outbox...)
-}
-
-// RefusedChat returns a chat message the server refused for good (so a
-// UI can show what was not sent, and where).
-func (s *Session) RefusedChat(id string) (protocol.ChatSend, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, cs := range s.refusedCS {
-		if cs.ClientMsgID == id {
-			return cs, true
-		}
-	}
-	return protocol.ChatSend{}, false
-}
-
-// Ready tells the server the participant finished the device check, so it
-// may be paired. It is sent again after a reconnect until the server has it.
-func (s *Session) Ready() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.st.Ready = true
-	s.dirty = true
-	s.queueReadyLocked()
-}
-
-// ReadyAsked reports whether Ready was called for the participant the
-// session holds (it is resent until the server has it).
-func (s *Session) ReadyAsked() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.st.Ready
-}
-
-func (s *Session) queueReadyLocked() {
-	for _, sg := range s.signals {
-		if sg.ref == readyRef {
-			return
-		}
-	}
-	frame, _ := protocol.Encode(protocol.TypeReady, readyRef, nil)
-	s.signals = append(s.signals, pendingSignal{ref: readyRef, frame: frame, at: time.Now()})
-	s.kick()
-}
-
-// newIDLocked makes an id unique for this participant across restarts.
-func (s *Session) newIDLocked(kind string) string {
-	s.msgSeq++
-	return s.st.ParticipantID + "-" + kind + strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + strconv.Itoa(s.msgSeq)
-}
-
-// Chat sends a chat message and returns its client message id. It is kept
-// (on disk too) until the server acknowledges it or refuses it for good,
-// and resent after a reconnect or restart. It records when it was typed,
-// in server time, so a message typed before the deadline while offline is
-// still accepted (marked late).
-func (s *Session) Chat(channel, body string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	id := s.newIDLocked("")
-	s.st.Outbox = append(s.st.Outbox, protocol.ChatSend{Channel: channel, Body: body, ClientMsgID: id, TypedAtMS: s.serverNowMSLocked()})
-	s.dirty, s.durable = true, true
-	s.kick()
-	return id
-}
 
 // poke tells a drain that the outbox or the reports shrank.
 func (s *Session) poke() {

@@ -14,7 +14,43 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/parley-lab/parley/signaling/protocol"
 )
+
+// Identity is a participant as the state file names it: the server, room
+// and seat it joined at, and the token that lets a kiosk act as it.
+type Identity struct {
+	URL           string `json:"url"`
+	Room          string `json:"room"`
+	Seat          string `json:"seat"`
+	Token         string `json:"token"`
+	ParticipantID string `json:"participant_id"`
+	Session       string `json:"session"`
+}
+
+// State is what a kiosk keeps on disk to rejoin as the same participant
+// after a crash or restart.
+type State struct {
+	Identity
+	Pseudonym string `json:"pseudonym"`
+	// Since is the last seq seen per channel, for a reconnect within this
+	// process; a restarted kiosk asks for the whole history (it shows it
+	// again, as otreechat does on reload), so it is not kept on disk.
+	Since map[string]int64 `json:"-"`
+	// Outbox holds chat messages sent but not acknowledged, so a restarted
+	// kiosk resends them (the server drops duplicates by client_msg_id).
+	Outbox []protocol.ChatSend `json:"outbox,omitempty"`
+	// Reports are call states and stats not yet acknowledged.
+	Reports []Report `json:"reports,omitempty"`
+	// Ready: the participant finished the device check; told to the server
+	// after every (re)join until it says so in its welcome.
+	Ready bool `json:"ready,omitempty"`
+	// Unsent holds what earlier participants at this seat had not
+	// delivered when they left or their discussion ended; the next start
+	// delivers it (see Session.Close).
+	Unsent []Unsent `json:"unsent,omitempty"`
+}
 
 // ErrStateInUse: another kiosk holds the state file. Two kiosks on one
 // state file would resume as the same participant and take each other's

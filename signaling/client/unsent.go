@@ -16,6 +16,27 @@ import (
 	"github.com/parley-lab/parley/signaling/protocol"
 )
 
+// Unsent is what one participant who is done had not delivered: chat and
+// reports with the token that lets a later start deliver them as that
+// participant. It is never resumed as a participant at the kiosk.
+type Unsent struct {
+	Identity
+	Outbox  []protocol.ChatSend `json:"outbox,omitempty"`
+	Reports []Report            `json:"reports,omitempty"`
+}
+
+// unsentLocked is what this session's participant has not delivered, if
+// anything (and it can be delivered: a token is known).
+func (s *Session) unsentLocked() (Unsent, bool) {
+	if s.st.Token == "" || len(s.st.Outbox) == 0 && len(s.st.Reports) == 0 {
+		return Unsent{}, false
+	}
+	return Unsent{Identity: Identity{URL: s.cfg.URL, Room: s.cfg.Room, Seat: s.cfg.Seat, Token: s.st.Token,
+		ParticipantID: s.st.ParticipantID, Session: s.st.Session},
+		Outbox:  append([]protocol.ChatSend(nil), s.st.Outbox...),
+		Reports: append([]Report(nil), s.st.Reports...)}, true
+}
+
 // deliverUnsent delivers s.st.Unsent, one earlier participant at a time.
 func (s *Session) deliverUnsent(ctx context.Context) {
 	s.mu.Lock()
@@ -49,7 +70,7 @@ func (s *Session) deliver(ctx context.Context, u Unsent) (left Unsent, done bool
 		BackoffMin: s.cfg.BackoffMin, BackoffMax: s.cfg.BackoffMax, MaxQueued: s.cfg.MaxQueued, Log: s.log}, h)
 	h.d = d
 	d.delivery = true
-	d.st = State{URL: u.URL, Room: u.Room, Seat: u.Seat, Token: u.Token, ParticipantID: u.ParticipantID, Session: u.Session,
+	d.st = State{Identity: u.Identity,
 		Since: map[string]int64{}, Outbox: slices.Clone(u.Outbox), Reports: slices.Clone(u.Reports)}
 	remaining := func() Unsent {
 		d.mu.Lock()

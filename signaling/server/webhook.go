@@ -1,15 +1,22 @@
 package server
 
+// webhook.go: webhooks: the experimenter adds and removes them
+// (AddWebhook, DeleteWebhook), and the dispatcher posts each new message
+// (and some events) to them, at least once, from the store's outbox.
+
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/parley-lab/parley/signaling/protocol"
 	"github.com/parley-lab/parley/signaling/store"
 )
 
@@ -193,6 +200,53 @@ func (d *dispatcher) post(del store.Delivery, body []byte) error {
 	resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return fmt.Errorf("webhook answered %s", resp.Status)
+	}
+	return nil
+}
+
+// AddWebhook registers url to receive every new message of the session, or
+// of one channel.
+func (h *Hub) AddWebhook(code, channel, rawURL string) (store.Webhook, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return store.Webhook{}, fmt.Errorf("%w: url %q is not an http(s) URL", ErrBadRequest, rawURL)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s, err := h.sessionLocked(code)
+	if err != nil {
+		return store.Webhook{}, err
+	}
+	if channel != "" {
+		if _, err := h.channelLocked(s, channel); err != nil && !strings.HasPrefix(channel, protocol.GroupKeyPrefix) {
+			return store.Webhook{}, err
+		}
+	}
+	w := store.Webhook{ID: "w_" + randomCode(10), Session: code, Channel: channel, URL: rawURL, CreatedMS: ms(h.clock.Now())}
+	if err := h.st.AddWebhook(w); err != nil {
+		return store.Webhook{}, err
+	}
+	s.webhooks = append(s.webhooks, w)
+	// The host only: a webhook's path or query may hold its secret.
+	h.log.Info("webhook added", "session", code, "channel", channel, "webhook", w.ID, "host", u.Host)
+	return w, nil
+}
+
+// DeleteWebhook stops a webhook.
+func (h *Hub) DeleteWebhook(id string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.st.DeleteWebhook(id, ms(h.clock.Now())); err != nil {
+		return err
+	}
+	for _, s := range h.order {
+		for i, w := range s.webhooks {
+			if w.ID == id {
+				s.webhooks = append(s.webhooks[:i], s.webhooks[i+1:]...)
+				h.log.Info("webhook removed", "session", s.rec.Code, "webhook", id)
+				return nil
+			}
+		}
 	}
 	return nil
 }
