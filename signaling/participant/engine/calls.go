@@ -118,7 +118,7 @@ func (e *Engine) partnerIDsLocked() []string {
 func (e *Engine) dialLocked(peer string, offerer bool) func() {
 	ce := &callEntry{offerer: offerer, state: protocol.CallConnecting}
 	e.calls[peer] = ce
-	time.AfterFunc(e.cfg.CallSetupTimeout, func() {
+	e.cfg.Clock.AfterFunc(e.cfg.CallSetupTimeout, func() {
 		e.mu.Lock()
 		stuck := !e.closed && e.calls[peer] == ce && ce.state == protocol.CallConnecting
 		e.mu.Unlock()

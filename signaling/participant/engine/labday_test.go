@@ -319,6 +319,37 @@ func TestUnreachableNoticeRunsOnTheEnginesClock(t *testing.T) {
 	}
 }
 
+// TestCallSetUpTimesOutOnTheEnginesClock: a call that never connects is
+// given up, and made afresh by the offerer, when its set-up time has passed on the
+// injected clock, not the wall clock's.
+func TestCallSetUpTimesOutOnTheEnginesClock(t *testing.T) {
+	leakCheck(t)
+	dir := t.TempDir()
+	srv := startServer(t, filepath.Join(dir, "srv"), "127.0.0.1:0", 60)
+	defer srv.Close()
+	url := "ws://" + srv.Addr() + "/ws"
+	fake := clock.NewFake()
+	const limit = time.Hour // only the fake clock gets there
+	var dials atomic.Int64
+	mod := func(c *engine.Config) {
+		c.AutoReady, c.Clock, c.Now, c.CallSetupTimeout = true, fake, time.Now, limit
+		c.Dial = func(p engine.CallParams) (engine.Call, error) { dials.Add(1); return noCall(p) }
+	}
+	a := stillSide(t, "a", url, "lab", dir, mod)
+	b := stillSide(t, "b", url, "lab", dir, mod)
+	a.eng.Join("Ann")
+	b.eng.Join("Ben")
+	eventually(t, "a call dialled on each side", func() bool { return dials.Load() == 2 })
+	fake.Advance(limit - time.Second)
+	if n := dials.Load(); n != 2 {
+		t.Fatalf("%d calls dialled before the set-up limit on the engine's clock, want 2", n)
+	}
+	fake.Advance(time.Second)
+	// The offerer dials afresh; the answerer waits for the new offer
+	// (which this dialer's calls never send).
+	eventually(t, "the offerer's fresh call after the limit", func() bool { return dials.Load() == 3 })
+}
+
 // TestRemovedParticipantIsToldSoAndThePartnerThatTheExperimenterEndedIt:
 // the experimenter removes A mid-discussion; A's kiosk says its
 // participation was ended, B's that the experimenter ended the discussion.
