@@ -12,6 +12,7 @@ import (
 	"github.com/pion/logging"
 	"github.com/pion/transport/v4/vnet"
 
+	"github.com/parley-lab/parley/media/bench/probe"
 	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/media/local"
 	"github.com/parley-lab/parley/signaling/client"
@@ -217,7 +218,7 @@ func Network(ctx context.Context, sc NetworkScenario, d time.Duration) (NetworkR
 	sent := make([]int64, 2)
 	for i, s := range sides {
 		s.Kit.ResetCounters()
-		stamped[i] = s.Kit.Probe(0, 0).Stamped
+		stamped[i] = s.Probe.Report(0, 0).Stamped
 		sent[i] = s.Kit.FramesSent()
 	}
 	lateStamped := []int{-1, -1}
@@ -244,7 +245,7 @@ func Network(ctx context.Context, sc NetworkScenario, d time.Duration) (NetworkR
 		}
 		if since >= lateAfter && lateStamped[0] < 0 {
 			for i, s := range sides {
-				lateStamped[i] = s.Kit.Probe(0, 0).Stamped
+				lateStamped[i] = s.Probe.Report(0, 0).Stamped
 			}
 		}
 		if since > d+NetworkSetupLimit {
@@ -261,7 +262,7 @@ func Network(ctx context.Context, sc NetworkScenario, d time.Duration) (NetworkR
 	for i, s := range sides {
 		partner := sides[1-i]
 		c := s.Kit.Counters()
-		p := s.Kit.Probe(0, 0)
+		p := s.Probe.Report(0, 0)
 		res.FramesDecoded += c.FramesDecoded
 		res.FramesSent += partner.Kit.FramesSent() - sent[1-i]
 		res.LongestFreezeMS = max(res.LongestFreezeMS, ms(c.LongestFreeze))
@@ -302,12 +303,12 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // newSideOn is NewSide with its media on n.
 func (e *Env) newSideOn(toneHz float64, n *vnet.Net) (*Side, error) {
 	seatN++
-	p, err := local.Open(kit.Options{VideoSource: kit.SourceTest, AudioSource: kit.SourceTest, ToneHz: toneHz, Measure: true,
+	p, err := local.Open(kit.Options{VideoSource: kit.SourceTest, AudioSource: kit.SourceTest, ToneHz: toneHz,
 		PlayAudio: true, AudioBackends: []malgo.Backend{kit.NullBackend}, Net: n, Log: e.log},
 		engine.Config{Session: client.SessionConfig{URL: e.URL, Room: "bench", Seat: fmt.Sprintf("net-%d", seatN),
 			StateFile: fmt.Sprintf("%s/net-%d.json", e.dir, seatN)}, Log: e.log, AutoReady: true, AutoConsent: true}, "")
 	if err != nil {
 		return nil, err
 	}
-	return &Side{Kit: p.Kit, Eng: p.Engine}, nil
+	return &Side{Kit: p.Kit, Probe: probe.On(p.Kit), Eng: p.Engine}, nil
 }
