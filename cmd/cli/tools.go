@@ -571,16 +571,3 @@ func runExport(env Env, args []string) error {
 	}
 	return nil
 }
-
-func httpGetOK(url string) error {
-	c := &http.Client{Timeout: time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	return nil
-}

@@ -1,7 +1,15 @@
-// Package bench measures calls between two participant engines on this
-// machine: set-up time split into phases, capture-to-decoded video latency
-// from the frame stamps, and capture-to-playback audio latency from tone
-// bursts. `parley bench` prints and saves what it measures.
+// Package bench is where Parley measures itself; `parley bench` is its
+// command line, which only picks the parts, prints and saves. Calls
+// between two participant engines on this machine: set-up time split into
+// phases, capture-to-decoded video latency from the frame stamps and
+// capture-to-playback audio latency from tone bursts, both read by a probe
+// on each kit (media/bench/probe, a kit.Tap); each participant in a
+// process of its own for CPU and memory (participants.go), with the kiosk
+// on screen (call.go); the same call in Chromium (browser.go); impaired
+// networks (network.go); recording's cost (record.go); the call's audio
+// through PulseAudio (audio.go, audiolab); the server's capacity
+// (server.go, loadtest). What is read of processes and the machine is in
+// proc.go.
 package bench
 
 import (

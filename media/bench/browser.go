@@ -15,8 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -277,45 +275,4 @@ func Browser(ctx context.Context, chromium string, o BrowserOptions) (BrowserRes
 	}
 	mu.Unlock()
 	return res, nil
-}
-
-// treeCPU sums the CPU seconds of every process whose command line names
-// the profile directory (all of one Chromium's processes).
-func treeCPU(profile string) float64 {
-	entries, _ := os.ReadDir("/proc")
-	var total float64
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if err != nil || !strings.Contains(string(cmdline), profile) {
-			continue
-		}
-		if cpu, err := ProcCPU(pid); err == nil {
-			total += cpu
-		}
-	}
-	return total
-}
-
-// clockTicks is USER_HZ, 100 on Linux.
-const clockTicks = 100
-
-// ProcCPU is a process's user+system CPU seconds so far.
-func ProcCPU(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The fields after the command (which may hold spaces) start after ')'.
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(fields) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(fields))
-	}
-	ut, _ := strconv.ParseFloat(fields[11], 64)
-	st, _ := strconv.ParseFloat(fields[12], 64)
-	return (ut + st) / clockTicks, nil
 }

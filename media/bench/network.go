@@ -2,9 +2,11 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -311,4 +313,30 @@ func (e *Env) newSideOn(toneHz float64, n *vnet.Net) (*Side, error) {
 		return nil, err
 	}
 	return &Side{Kit: p.Kit, Probe: probe.On(p.Kit), Eng: p.Engine}, nil
+}
+
+// ErrNoScenario means no network scenario has the name asked for.
+var ErrNoScenario = errors.New("no network scenario matches")
+
+// Networks runs, a discussion of d each, the scenarios whose name
+// contains only (any case; "": all); say hears which runs now.
+func Networks(d time.Duration, only string, say func(string)) ([]NetworkResult, error) {
+	var out []NetworkResult
+	for _, sc := range NetworkScenarios {
+		if only != "" && !strings.Contains(strings.ToLower(sc.Name), strings.ToLower(only)) {
+			continue
+		}
+		say(fmt.Sprintf("network, %s, a discussion of %v", sc.Name, d))
+		ctx, cancel := context.WithTimeout(context.Background(), d+3*NetworkSetupLimit)
+		r, err := Network(ctx, sc, d)
+		cancel()
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", sc.Name, err)
+		}
+		out = append(out, r)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: %q", ErrNoScenario, only)
+	}
+	return out, nil
 }

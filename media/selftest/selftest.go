@@ -1,8 +1,8 @@
 // Package selftest checks the whole chain on one machine: a rendezvous
 // server (in process, or a lab's), two participant engines with test
 // sources (or this machine's devices for one side), a short discussion,
-// and what each side measured. `parley selftest` prints it; CI runs it as a
-// Go test.
+// and what each side measured (a media/bench/probe tapping each kit).
+// `parley selftest` prints it; CI runs it as a Go test.
 package selftest
 
 import (
