@@ -24,9 +24,8 @@ type Participant struct {
 // Open opens the media of kitOptions and starts an engine on them with
 // cfg (its Media and Dial are the kit's). With recordDir set, the
 // participant's calls are recorded there from the kit's sent frames (a
-// kit.Tap) when
-// the session records and they consent, and what earlier runs left there
-// is recovered and uploaded.
+// kit.Tap) when the session records and they consent, and what earlier
+// runs left there is recovered and uploaded.
 func Open(kitOptions kit.Options, cfg engine.Config, recordDir string) (*Participant, error) {
 	k, err := kit.Open(kitOptions)
 	if err != nil {
