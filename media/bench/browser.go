@@ -18,7 +18,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/parley-lab/parley/media/bench/probe"
+	"github.com/parley-lab/parley/media/bench/onset"
 	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/media/testsrc"
 )
@@ -213,7 +213,7 @@ func Browser(ctx context.Context, chromium string, o BrowserOptions) (BrowserRes
 	defer srv.Close()
 
 	url := fmt.Sprintf("http://%s/?calls=%d&latency_ms=%d&loop_ms=%d&burst_every_ms=%d&onset_level=%g&onset_quiet_ms=%d",
-		ln.Addr(), calls, d.Milliseconds(), y4mFrames*1000/y4mFPS, kit.BurstEvery.Milliseconds(), probe.OnsetLevel, probe.OnsetQuiet.Milliseconds())
+		ln.Addr(), calls, d.Milliseconds(), y4mFrames*1000/y4mFPS, kit.BurstEvery.Milliseconds(), onset.Level, onset.Quiet.Milliseconds())
 	if o.TwoWay {
 		url += "&twoway=1"
 	}

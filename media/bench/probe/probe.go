@@ -1,8 +1,8 @@
 // Package probe measures what a kit sends and receives, as a kit.Tap: the
 // stamp of every partner frame (order, and capture-to-decoded latency),
 // the last couple of seconds of the partner's audio (whose tone is heard),
-// and tone-burst onsets as captured and as played (capture-to-playback
-// audio latency). The self-test, the benchmarks and the engine's tests
+// and tone-burst onsets (media/bench/onset) as captured and as played
+// (capture-to-playback audio latency). The self-test, the benchmarks and the engine's tests
 // install one on each kit they measure; the kiosk installs none, so it
 // pays nothing for it.
 package probe
@@ -13,18 +13,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parley-lab/parley/media/bench/onset"
 	"github.com/parley-lab/parley/media/internal/rtc"
 	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/media/testsrc"
-)
-
-// OnsetLevel and OnsetQuiet: a burst starts where a sample exceeds
-// OnsetLevel of full scale after at least OnsetQuiet of silence (the
-// browser's side of the benchmark detects onsets the same way).
-const (
-	OnsetLevel = 2000.0 / 32768
-	OnsetQuiet = 100 * time.Millisecond
-	onsetLevel = int16(OnsetLevel * 32768)
 )
 
 // Windows is how much of the partner's audio a probe keeps, in 20 ms
@@ -52,7 +44,7 @@ type Probe struct {
 }
 
 // New makes a probe; kit.Kit.Tap installs it.
-func New() *Probe { return &Probe{inOrder: true} }
+func New() *Probe { return &Probe{inOrder: true, sent: newOnsets(), heard: newOnsets()} }
 
 // On installs a new probe on k for the rest of k's life.
 func On(k *kit.Kit) *Probe {
@@ -61,23 +53,20 @@ func On(k *kit.Kit) *Probe {
 	return p
 }
 
-// onsets finds burst onsets in a stream of samples.
+// onsets finds burst onsets (the rule of media/bench/onset) in a stream
+// of samples, and keeps when each was.
 type onsets struct {
-	at       []time.Time
-	quietRun int // samples of silence before the current buffer
+	d  onset.Detector
+	at []time.Time
 }
+
+func newOnsets() onsets { return onsets{d: onset.New(rtc.SampleRate)} }
 
 // find adds the onsets in s, whose first sample is at at.
 func (o *onsets) find(s []int16, at time.Time) {
-	quiet := int(OnsetQuiet * rtc.SampleRate / time.Second)
 	for i, v := range s {
-		if v > onsetLevel || v < -onsetLevel {
-			if o.quietRun >= quiet {
-				o.at = append(o.at, at.Add(time.Duration(i)*time.Second/rtc.SampleRate))
-			}
-			o.quietRun = 0
-		} else {
-			o.quietRun++
+		if o.d.Next(v) {
+			o.at = append(o.at, at.Add(time.Duration(i)*time.Second/rtc.SampleRate))
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-lab/parley/media/bench/onset"
 	"github.com/parley-lab/parley/media/internal/rtc"
 	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/media/testsrc"
@@ -15,12 +16,12 @@ var t0 = time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
 // at is the time of sample i of a stream that starts at t0.
 func at(i int) time.Time { return t0.Add(time.Duration(i) * time.Second / rtc.SampleRate) }
 
-var quiet = int(OnsetQuiet * rtc.SampleRate / time.Second)
+var quiet = int(onset.Quiet * rtc.SampleRate / time.Second)
 
 // The onset rule, fed in buffers of every size: a sample beyond the
-// level (either sign) after at least OnsetQuiet of samples within it.
+// level (either sign) after at least onset.Quiet of samples within it.
 func TestOnsets(t *testing.T) {
-	loud := onsetLevel + 1
+	loud := onset.Level16 + 1
 	for _, c := range []struct {
 		name string
 		set  map[int]int16 // sample index: value; every other sample 0
@@ -30,12 +31,12 @@ func TestOnsets(t *testing.T) {
 		{"nothing before the quiet time", map[int]int16{quiet - 1: loud}, 2 * quiet, nil},
 		{"after the quiet time", map[int]int16{quiet: loud}, 2 * quiet, []int{quiet}},
 		{"negative", map[int]int16{quiet: -loud}, 2 * quiet, []int{quiet}},
-		{"at the level is silence", map[int]int16{quiet: onsetLevel, quiet + 1: -onsetLevel}, 2 * quiet, nil},
+		{"at the level is silence", map[int]int16{quiet: onset.Level16, quiet + 1: -onset.Level16}, 2 * quiet, nil},
 		{"a burst counts once", map[int]int16{quiet: loud, quiet + 50: loud, 2*quiet + 49: loud}, 3 * quiet, []int{quiet}},
 		{"two bursts", map[int]int16{quiet: loud, 2*quiet + 1: loud}, 3 * quiet, []int{quiet, 2*quiet + 1}},
 	} {
 		for _, size := range []int{1, 480, 960, 4096} {
-			var o onsets
+			o := newOnsets()
 			s := make([]int16, c.n)
 			for i, v := range c.set {
 				s[i] = v
@@ -62,19 +63,19 @@ func TestAudioLatencies(t *testing.T) {
 	a, b := New(), New()
 	burst := func(n int) []int16 {
 		s := make([]int16, n)
-		s[n-rtc.FrameSamples] = onsetLevel + 1 // the last frame starts a burst
+		s[n-rtc.FrameSamples] = onset.Level16 + 1 // the last frame starts a burst
 		return s
 	}
 	// A captures a burst in the frame whose first sample is at t0+100 ms
 	// (reached the kit at +120 ms).
 	capt := burst(quiet + rtc.FrameSamples)
 	a.CapturedAudio(capt[:quiet], t0)
-	a.CapturedAudio(capt[quiet:], t0.Add(OnsetQuiet))
+	a.CapturedAudio(capt[quiet:], t0.Add(onset.Quiet))
 	// B plays it at +190 ms, and a stray onset one BurstEvery later.
 	b.PlayedAudio(make([]int16, quiet), t0)
-	b.PlayedAudio([]int16{onsetLevel + 1}, t0.Add(190*time.Millisecond))
+	b.PlayedAudio([]int16{onset.Level16 + 1}, t0.Add(190*time.Millisecond))
 	b.PlayedAudio(make([]int16, quiet), t0.Add(200*time.Millisecond))
-	b.PlayedAudio([]int16{onsetLevel + 1}, t0.Add(120*time.Millisecond+kit.BurstEvery))
+	b.PlayedAudio([]int16{onset.Level16 + 1}, t0.Add(120*time.Millisecond+kit.BurstEvery))
 	got := b.AudioLatencies(a)
 	if len(got) != 1 || got[0] != 70*time.Millisecond {
 		t.Fatalf("latencies %v, want [70ms]", got)
