@@ -98,11 +98,18 @@ var seatN int
 // NewSide makes a participant with test sources (tone bursts at toneHz) and
 // playback on miniaudio's null backend, so audio is timed at the player.
 func (e *Env) NewSide(toneHz float64) (*Side, error) {
+	return e.openSide("bench", kit.Options{ToneHz: toneHz, ToneBursts: true, LoopbackCandidates: true})
+}
+
+// openSide makes a participant of o with the test sources, playback on
+// miniaudio's null backend and a probe; its seat is named after kind.
+func (e *Env) openSide(kind string, o kit.Options) (*Side, error) {
 	seatN++
-	p, err := local.Open(kit.Options{VideoSource: kit.SourceTest, AudioSource: kit.SourceTest, ToneHz: toneHz, ToneBursts: true,
-		PlayAudio: true, AudioBackends: []malgo.Backend{kit.NullBackend}, LoopbackCandidates: true, Log: e.log},
-		engine.Config{Session: client.SessionConfig{URL: e.URL, Room: "bench", Seat: fmt.Sprintf("bench-%d", seatN),
-			StateFile: filepath.Join(e.dir, fmt.Sprintf("side-%d.json", seatN))}, Log: e.log, AutoReady: true, AutoConsent: true}, "")
+	o.VideoSource, o.AudioSource = kit.SourceTest, kit.SourceTest
+	o.PlayAudio, o.AudioBackends, o.Log = true, []malgo.Backend{kit.NullBackend}, e.log
+	seat := fmt.Sprintf("%s-%d", kind, seatN)
+	p, err := local.Open(o, engine.Config{Session: client.SessionConfig{URL: e.URL, Room: "bench", Seat: seat,
+		StateFile: filepath.Join(e.dir, seat+".json")}, Log: e.log, AutoReady: true, AutoConsent: true}, "")
 	if err != nil {
 		return nil, err
 	}

@@ -10,16 +10,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gen2brain/malgo"
 	"github.com/pion/logging"
 	"github.com/pion/transport/v4/vnet"
 
-	"github.com/parley-lab/parley/media/bench/probe"
 	"github.com/parley-lab/parley/media/kit"
-	"github.com/parley-lab/parley/media/local"
-	"github.com/parley-lab/parley/signaling/client"
 	"github.com/parley-lab/parley/signaling/participant"
-	"github.com/parley-lab/parley/signaling/participant/engine"
 )
 
 // The network benchmark holds a call between two engines whose media cross
@@ -302,17 +297,9 @@ func Network(ctx context.Context, sc NetworkScenario, d time.Duration) (NetworkR
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// newSideOn is NewSide with its media on n.
+// newSideOn is NewSide with its media on n, and a steady tone.
 func (e *Env) newSideOn(toneHz float64, n *vnet.Net) (*Side, error) {
-	seatN++
-	p, err := local.Open(kit.Options{VideoSource: kit.SourceTest, AudioSource: kit.SourceTest, ToneHz: toneHz,
-		PlayAudio: true, AudioBackends: []malgo.Backend{kit.NullBackend}, Net: n, Log: e.log},
-		engine.Config{Session: client.SessionConfig{URL: e.URL, Room: "bench", Seat: fmt.Sprintf("net-%d", seatN),
-			StateFile: fmt.Sprintf("%s/net-%d.json", e.dir, seatN)}, Log: e.log, AutoReady: true, AutoConsent: true}, "")
-	if err != nil {
-		return nil, err
-	}
-	return &Side{Kit: p.Kit, Probe: probe.On(p.Kit), Eng: p.Engine}, nil
+	return e.openSide("net", kit.Options{ToneHz: toneHz, Net: n})
 }
 
 // ErrNoScenario means no network scenario has the name asked for.
