@@ -88,17 +88,3 @@ func (c *apiClient) do(method, path string, body any, out io.Writer) error {
 	_, err = io.Copy(out, resp.Body)
 	return err
 }
-
-// httpGetOK reports whether url answers 200 OK within a second.
-func httpGetOK(url string) error {
-	c := &http.Client{Timeout: time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	return nil
-}

@@ -1,83 +1,26 @@
 package cli
 
+// bench_call.go: the call part's table and plot, and the command line of
+// a participant process (media/bench runs two of them).
+
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
 	"text/tabwriter"
-	"time"
-
-	"github.com/gen2brain/malgo"
 
 	"github.com/parley-lab/parley/media/bench"
-	"github.com/parley-lab/parley/media/kit"
-	"github.com/parley-lab/parley/media/local"
-	"github.com/parley-lab/parley/signaling/client"
-	"github.com/parley-lab/parley/signaling/participant"
-	"github.com/parley-lab/parley/signaling/participant/engine"
-)
-
-// Call benchmark sizes (the issue's minimums).
-const (
-	benchCalls       = 10
-	benchLatencyTime = 30 * time.Second
-	benchCPUTime     = 20 * time.Second
-	benchBrowserTime = 20 * time.Second
 )
 
 func init() {
-	benchCall = runBenchCall
-	benchPlot = plotCall
 	// Not listed in help: the child process of the CPU benchmark.
-	commands["bench-participant"] = command{summary: "", run: runBenchParticipant}
+	commands[bench.ParticipantCommand] = command{summary: "", run: runBenchParticipant}
 }
 
-// ParticipantUsage is what one participant process used during its call.
-type ParticipantUsage struct {
-	CPUPerSecond float64 `json:"cpu_cores"` // user+system CPU seconds per second of call
-	PeakRSSMiB   float64 `json:"peak_rss_mib"`
-	FramesSent   int64   `json:"frames_sent"`
-	Decoded      int64   `json:"frames_decoded"`
-	Seconds      float64 `json:"seconds"`
-	// ShownMS is, with the UI, each partner frame's capture-to-shown time
-	// (the child's report to the parent, which summarises them).
-	ShownMS []float64 `json:"shown_ms,omitempty"`
-}
-
-func runBenchCall(env Env) (map[string]any, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	fmt.Fprintf(env.Stderr, "parley bench: call set-up, %d calls\n", benchCalls)
-	phases, err := bench.CallSetup(ctx, benchCalls)
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(env.Stderr, "parley bench: latency, one call of %v\n", benchLatencyTime)
-	lat, err := bench.Latency(ctx, benchLatencyTime)
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(env.Stderr, "parley bench: CPU and memory, two participant processes for %v\n", benchCPUTime)
-	usage, err := benchParticipants(benchCPUTime, false)
-	if err != nil {
-		return nil, err
-	}
-	var browser *bench.BrowserResult
-	if path, err := bench.FindChromium(); err != nil {
-		fmt.Fprintf(env.Stderr, "parley bench: no side-by-side with the browser: %v\n", err)
-	} else {
-		fmt.Fprintf(env.Stderr, "parley bench: the same call in headless Chromium (%d set-ups, %v of latency)\n", benchCalls, benchBrowserTime)
-		b, err := bench.Browser(ctx, path, bench.BrowserOptions{Calls: benchCalls, Latency: benchBrowserTime})
-		if err != nil {
-			return nil, fmt.Errorf("browser: %w", err)
-		}
-		browser = &b
-	}
-	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
+func printCall(w io.Writer, r bench.CallResult) {
+	phases, lat, usage, browser := r.Setup, r.Latency, r.Participants, r.Chromium
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "call set-up (from pairing)\tn\tp50 ms\tp95 ms\tmax ms\t")
 	for _, p := range bench.Phases {
 		d := phases[p]
@@ -90,7 +33,7 @@ func runBenchCall(env Env) (map[string]any, error) {
 	for i, u := range usage {
 		fmt.Fprintf(tw, "participant %d\t%.3f\t%.1f\t%d\t%d\t\n", i+1, u.CPUPerSecond, u.PeakRSSMiB, u.FramesSent, u.Decoded)
 	}
-	if browser != nil {
+	if browser != nil && len(usage) == 2 {
 		fmt.Fprintln(tw, "side by side with Chromium\tParley\tChromium\tParley / Chromium\t")
 		row := func(name string, p, c float64) {
 			fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%.2f\t\n", name, p, c, p/c)
@@ -108,68 +51,40 @@ func runBenchCall(env Env) (map[string]any, error) {
 		fmt.Fprintf(tw, "CPU for one video stream each way, cores\t%.3f\t%.3f\t%.2f\t\n", cpu, browser.CPU, cpu/browser.CPU)
 	}
 	tw.Flush()
-	return map[string]any{"setup": phases, "latency": lat, "participants": usage, "chromium": browser}, nil
 }
 
+// runBenchParticipant is one participant process: it measures its call
+// (with --ui, with the kiosk on screen) and prints what it used as JSON.
 func runBenchParticipant(env Env, args []string) error {
-	fs := flag.NewFlagSet("parley bench-participant", flag.ContinueOnError)
-	url := fs.String("server-url", "", "server")
-	seat := fs.String("seat", "", "seat")
-	dur := fs.Duration("duration", benchCPUTime, "call length measured")
-	tone := fs.Float64("tone", kit.DefaultToneHz, "tone")
-	state := fs.String("state", "", "state file")
-	withUI := fs.Bool("ui", false, "show the kiosk in a window on $DISPLAY")
+	fs := flag.NewFlagSet("parley "+bench.ParticipantCommand, flag.ContinueOnError)
+	var f bench.ParticipantFlags
+	f.Bind(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p, err := local.Open(kit.Options{VideoSource: kit.SourceTest, AudioSource: kit.SourceTest, ToneHz: *tone,
-		PlayAudio: true, AudioBackends: nullBackends(), LoopbackCandidates: true, Log: log},
-		engine.Config{Session: client.SessionConfig{URL: *url, Room: "bench", Seat: *seat, StateFile: *state}, Log: log, AutoReady: true, AutoConsent: true}, "")
+	p, err := bench.OpenParticipant(f)
 	if err != nil {
 		return err
 	}
-	k, eng := p.Kit, p.Engine
 	defer p.Leave()
-	measure := func() ParticipantUsage {
-		cpu0, t0 := bench.CPUSeconds(), time.Now()
-		sent0, dec0 := k.FramesSent(), k.FramesDecoded()
-		time.Sleep(*dur)
-		u := ParticipantUsage{
-			CPUPerSecond: (bench.CPUSeconds() - cpu0) / time.Since(t0).Seconds(),
-			FramesSent:   k.FramesSent() - sent0, Decoded: k.FramesDecoded() - dec0, Seconds: time.Since(t0).Seconds(),
-		}
-		if peak, err := procPeakRSS(os.Getpid()); err == nil {
-			u.PeakRSSMiB = float64(peak) / (1 << 20)
-		}
-		return u
-	}
-	var u ParticipantUsage
-	if *withUI {
-		if u, err = measureWithUI(eng, *seat, measure); err != nil {
-			return err
-		}
+	var u bench.ParticipantUsage
+	if f.UI {
+		u, err = measureWithUI(p.Engine, f.Seat, func() bench.ParticipantUsage { return bench.MeasureUsage(p.Kit, f.Duration) })
 	} else {
-		eng.Join(*seat)
-		if !participant.Wait(context.Background(), eng, bench.ConnectLimit, func(s participant.State) bool { return s.MediaConnected }) {
-			return fmt.Errorf("no call within %v", bench.ConnectLimit)
-		}
-		time.Sleep(time.Second) // past the set-up
-		u = measure()
+		u, err = bench.MeasureCall(p, f.Seat, f.Duration)
+	}
+	if err != nil {
+		return err
 	}
 	return json.NewEncoder(env.Stdout).Encode(u)
 }
 
-func nullBackends() []malgo.Backend { return []malgo.Backend{kit.NullBackend} }
-
 // plotCall draws the call part's distributions.
-func plotCall(w io.Writer, call map[string]any, machine string) error {
-	phases, _ := call["setup"].(map[string]bench.Dist)
-	lat, _ := call["latency"].(bench.LatencyResult)
+func plotCall(w io.Writer, call bench.CallResult, machine string) error {
+	phases, lat, browser := call.Setup, call.Latency, call.Chromium
 	rows := []bench.Row{
 		{Label: "set-up: first frame (Parley)", D: phases["first_frame"]},
 	}
-	browser, _ := call["chromium"].(*bench.BrowserResult)
 	if browser != nil {
 		rows = append(rows, bench.Row{Label: "set-up: first frame (Chromium)", D: browser.Setup["first_frame"], Browser: true})
 	}

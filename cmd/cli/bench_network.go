@@ -1,43 +1,15 @@
 package cli
 
+// bench_network.go: the network part's table (media/bench/network.go
+// measures).
+
 import (
-	"context"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/parley-lab/parley/media/bench"
 )
-
-// benchNetworkTime is each network scenario's discussion length: long
-// enough for the "after 10 s" figures and a 10 s cut.
-const benchNetworkTime = 30 * time.Second
-
-func init() { benchNetwork = runBenchNetwork }
-
-func runBenchNetwork(env Env, d time.Duration, only string) ([]bench.NetworkResult, error) {
-	var out []bench.NetworkResult
-	for _, sc := range bench.NetworkScenarios {
-		if only != "" && !strings.Contains(strings.ToLower(sc.Name), strings.ToLower(only)) {
-			continue
-		}
-		fmt.Fprintf(env.Stderr, "parley bench: network, %s, a discussion of %v\n", sc.Name, d)
-		ctx, cancel := context.WithTimeout(context.Background(), d+3*bench.NetworkSetupLimit)
-		r, err := bench.Network(ctx, sc, d)
-		cancel()
-		if err != nil {
-			return out, fmt.Errorf("%s: %w", sc.Name, err)
-		}
-		out = append(out, r)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: no network scenario matches %q", ErrUsage, only)
-	}
-	printNetwork(env.Stdout, out)
-	return out, nil
-}
 
 func printNetwork(w io.Writer, rs []bench.NetworkResult) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)

@@ -20,7 +20,6 @@ import (
 	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/media/local"
 	"github.com/parley-lab/parley/media/recording"
-	"github.com/parley-lab/parley/media/testsrc"
 	"github.com/parley-lab/parley/signaling/client"
 	"github.com/parley-lab/parley/signaling/participant"
 	"github.com/parley-lab/parley/signaling/participant/engine"
@@ -194,9 +193,10 @@ func demoRecordings(env Env, srv *server.Server, sides []*demoSide) error {
 func demoAutoRun(env Env, sides []*demoSide, dur time.Duration) error {
 	// Capture to screen: each partner frame's stamp, read where the kiosk
 	// hands the frame to the canvas.
-	shown := make([]*shownRecorder, len(sides))
+	shown := make([]*bench.Shown, len(sides))
 	for i, s := range sides {
-		shown[i] = recordShown(s.k)
+		shown[i] = &bench.Shown{}
+		s.k.OnPartnerFrameShown(shown[i].Frame)
 	}
 	time.Sleep(500 * time.Millisecond) // let the windows appear: a person would read the welcome first
 	for _, s := range sides {
@@ -254,37 +254,4 @@ func demoAutoRun(env Env, sides []*demoSide, dur time.Duration) error {
 		fmt.Fprintf(env.Stdout, "parley demo: window %d reached the %q screen\n", i+1, screen)
 	}
 	return err
-}
-
-// shownRecorder collects, for each partner frame a kiosk hands to its
-// canvas, the time since its capture, read from the test source's stamp.
-type shownRecorder struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func recordShown(k *ui.Kiosk) *shownRecorder {
-	r := &shownRecorder{}
-	k.OnPartnerFrameShown(func(img *image.RGBA, at time.Time) {
-		if st, ok := testsrc.ReadStamp(img, at); ok {
-			r.mu.Lock()
-			r.d = append(r.d, at.Sub(st.Captured))
-			r.mu.Unlock()
-		}
-	})
-	return r
-}
-
-// Restart drops what was collected so far.
-func (r *shownRecorder) Restart() {
-	r.mu.Lock()
-	r.d = r.d[:0]
-	r.mu.Unlock()
-}
-
-// Samples returns a copy of what was collected since the last Restart.
-func (r *shownRecorder) Samples() []time.Duration {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]time.Duration(nil), r.d...)
 }

@@ -1,7 +1,15 @@
-// Package bench measures calls between two participant engines on this
-// machine: set-up time split into phases, capture-to-decoded video latency
-// from the frame stamps, and capture-to-playback audio latency from tone
-// bursts. `parley bench` prints and saves what it measures.
+// Package bench is where Parley measures itself; `parley bench` is its
+// command line, which only picks the parts, prints and saves. Calls
+// between two participant engines on this machine: set-up time split into
+// phases, capture-to-decoded video latency from the frame stamps and
+// capture-to-playback audio latency from tone bursts, both read by a probe
+// on each kit (media/bench/probe, a kit.Tap); each participant in a
+// process of its own for CPU and memory (participants.go), with the kiosk
+// on screen (call.go); the same call in Chromium (browser.go); impaired
+// networks (network.go); recording's cost (record.go); the call's audio
+// through PulseAudio (audio.go, audiolab); the server's capacity
+// (server.go, loadtest). What is read of processes and the machine is in
+// proc.go.
 package bench
 
 import (
@@ -17,6 +25,7 @@ import (
 
 	"github.com/gen2brain/malgo"
 
+	"github.com/parley-lab/parley/media/bench/probe"
 	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/media/local"
 	"github.com/parley-lab/parley/signaling/client"
@@ -77,10 +86,11 @@ func (e *Env) Close() {
 	os.RemoveAll(e.dir)
 }
 
-// Side is one benchmark participant.
+// Side is one benchmark participant, its kit measured by a probe.
 type Side struct {
-	Kit *kit.Kit
-	Eng *engine.Engine
+	Kit   *kit.Kit
+	Probe *probe.Probe
+	Eng   *engine.Engine
 }
 
 var seatN int
@@ -88,15 +98,22 @@ var seatN int
 // NewSide makes a participant with test sources (tone bursts at toneHz) and
 // playback on miniaudio's null backend, so audio is timed at the player.
 func (e *Env) NewSide(toneHz float64) (*Side, error) {
+	return e.openSide("bench", kit.Options{ToneHz: toneHz, ToneBursts: true, LoopbackCandidates: true})
+}
+
+// openSide makes a participant of o with the test sources, playback on
+// miniaudio's null backend and a probe; its seat is named after kind.
+func (e *Env) openSide(kind string, o kit.Options) (*Side, error) {
 	seatN++
-	p, err := local.Open(kit.Options{VideoSource: kit.SourceTest, AudioSource: kit.SourceTest, ToneHz: toneHz, ToneBursts: true, Measure: true,
-		PlayAudio: true, AudioBackends: []malgo.Backend{kit.NullBackend}, LoopbackCandidates: true, Log: e.log},
-		engine.Config{Session: client.SessionConfig{URL: e.URL, Room: "bench", Seat: fmt.Sprintf("bench-%d", seatN),
-			StateFile: filepath.Join(e.dir, fmt.Sprintf("side-%d.json", seatN))}, Log: e.log, AutoReady: true, AutoConsent: true}, "")
+	o.VideoSource, o.AudioSource = kit.SourceTest, kit.SourceTest
+	o.PlayAudio, o.AudioBackends, o.Log = true, []malgo.Backend{kit.NullBackend}, e.log
+	seat := fmt.Sprintf("%s-%d", kind, seatN)
+	p, err := local.Open(o, engine.Config{Session: client.SessionConfig{URL: e.URL, Room: "bench", Seat: seat,
+		StateFile: filepath.Join(e.dir, seat+".json")}, Log: e.log, AutoReady: true, AutoConsent: true}, "")
 	if err != nil {
 		return nil, err
 	}
-	return &Side{Kit: p.Kit, Eng: p.Engine}, nil
+	return &Side{Kit: p.Kit, Probe: probe.On(p.Kit), Eng: p.Engine}, nil
 }
 
 // WaitFor waits until cond holds for the side's state.
@@ -223,19 +240,19 @@ func Latency(ctx context.Context, d time.Duration) (LatencyResult, error) {
 	}
 	// Measure from a clean start: the first second holds the set-up.
 	time.Sleep(time.Second)
-	startA, startB := a.Kit.Probe(0, 0).Stamped, b.Kit.Probe(0, 0).Stamped
+	startA, startB := a.Probe.Report(0, 0).Stamped, b.Probe.Report(0, 0).Stamped
 	sentA, sentB := a.Kit.FramesSent(), b.Kit.FramesSent()
-	decA, decB := a.Kit.Probe(0, 0).FramesDecoded, b.Kit.Probe(0, 0).FramesDecoded
+	decA, decB := a.Probe.Report(0, 0).FramesDecoded, b.Probe.Report(0, 0).FramesDecoded
 	select {
 	case <-time.After(d):
 	case <-ctx.Done():
 		return LatencyResult{}, ctx.Err()
 	}
-	pa, pb := a.Kit.Probe(0, 0), b.Kit.Probe(0, 0)
+	pa, pb := a.Probe.Report(0, 0), b.Probe.Report(0, 0)
 	var video []time.Duration
 	video = append(video, pa.VideoLatenciesSince(startA)...)
 	video = append(video, pb.VideoLatenciesSince(startB)...)
-	audio := append(a.Kit.AudioLatencies(b.Kit), b.Kit.AudioLatencies(a.Kit)...)
+	audio := append(a.Probe.AudioLatencies(b.Probe), b.Probe.AudioLatencies(a.Probe)...)
 	return LatencyResult{
 		Video: Summarise(video), Audio: Summarise(audio), Seconds: d.Seconds(),
 		FramesSent:    a.Kit.FramesSent() - sentA + b.Kit.FramesSent() - sentB,

@@ -15,11 +15,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/parley-lab/parley/media/bench/onset"
 	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/media/testsrc"
 )
@@ -214,7 +213,7 @@ func Browser(ctx context.Context, chromium string, o BrowserOptions) (BrowserRes
 	defer srv.Close()
 
 	url := fmt.Sprintf("http://%s/?calls=%d&latency_ms=%d&loop_ms=%d&burst_every_ms=%d&onset_level=%g&onset_quiet_ms=%d",
-		ln.Addr(), calls, d.Milliseconds(), y4mFrames*1000/y4mFPS, kit.BurstEvery.Milliseconds(), kit.OnsetLevel, kit.OnsetQuiet.Milliseconds())
+		ln.Addr(), calls, d.Milliseconds(), y4mFrames*1000/y4mFPS, kit.BurstEvery.Milliseconds(), onset.Level, onset.Quiet.Milliseconds())
 	if o.TwoWay {
 		url += "&twoway=1"
 	}
@@ -276,45 +275,4 @@ func Browser(ctx context.Context, chromium string, o BrowserOptions) (BrowserRes
 	}
 	mu.Unlock()
 	return res, nil
-}
-
-// treeCPU sums the CPU seconds of every process whose command line names
-// the profile directory (all of one Chromium's processes).
-func treeCPU(profile string) float64 {
-	entries, _ := os.ReadDir("/proc")
-	var total float64
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if err != nil || !strings.Contains(string(cmdline), profile) {
-			continue
-		}
-		if cpu, err := ProcCPU(pid); err == nil {
-			total += cpu
-		}
-	}
-	return total
-}
-
-// clockTicks is USER_HZ, 100 on Linux.
-const clockTicks = 100
-
-// ProcCPU is a process's user+system CPU seconds so far.
-func ProcCPU(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The fields after the command (which may hold spaces) start after ')'.
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(fields) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(fields))
-	}
-	ut, _ := strconv.ParseFloat(fields[11], 64)
-	st, _ := strconv.ParseFloat(fields[12], 64)
-	return (ut + st) / clockTicks, nil
 }

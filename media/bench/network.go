@@ -2,21 +2,19 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
-	"github.com/gen2brain/malgo"
 	"github.com/pion/logging"
 	"github.com/pion/transport/v4/vnet"
 
 	"github.com/parley-lab/parley/media/kit"
-	"github.com/parley-lab/parley/media/local"
-	"github.com/parley-lab/parley/signaling/client"
 	"github.com/parley-lab/parley/signaling/participant"
-	"github.com/parley-lab/parley/signaling/participant/engine"
 )
 
 // The network benchmark holds a call between two engines whose media cross
@@ -217,7 +215,7 @@ func Network(ctx context.Context, sc NetworkScenario, d time.Duration) (NetworkR
 	sent := make([]int64, 2)
 	for i, s := range sides {
 		s.Kit.ResetCounters()
-		stamped[i] = s.Kit.Probe(0, 0).Stamped
+		stamped[i] = s.Probe.Report(0, 0).Stamped
 		sent[i] = s.Kit.FramesSent()
 	}
 	lateStamped := []int{-1, -1}
@@ -244,7 +242,7 @@ func Network(ctx context.Context, sc NetworkScenario, d time.Duration) (NetworkR
 		}
 		if since >= lateAfter && lateStamped[0] < 0 {
 			for i, s := range sides {
-				lateStamped[i] = s.Kit.Probe(0, 0).Stamped
+				lateStamped[i] = s.Probe.Report(0, 0).Stamped
 			}
 		}
 		if since > d+NetworkSetupLimit {
@@ -261,7 +259,7 @@ func Network(ctx context.Context, sc NetworkScenario, d time.Duration) (NetworkR
 	for i, s := range sides {
 		partner := sides[1-i]
 		c := s.Kit.Counters()
-		p := s.Kit.Probe(0, 0)
+		p := s.Probe.Report(0, 0)
 		res.FramesDecoded += c.FramesDecoded
 		res.FramesSent += partner.Kit.FramesSent() - sent[1-i]
 		res.LongestFreezeMS = max(res.LongestFreezeMS, ms(c.LongestFreeze))
@@ -299,15 +297,33 @@ func Network(ctx context.Context, sc NetworkScenario, d time.Duration) (NetworkR
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// newSideOn is NewSide with its media on n.
+// newSideOn is NewSide with its media on n, and a steady tone.
 func (e *Env) newSideOn(toneHz float64, n *vnet.Net) (*Side, error) {
-	seatN++
-	p, err := local.Open(kit.Options{VideoSource: kit.SourceTest, AudioSource: kit.SourceTest, ToneHz: toneHz, Measure: true,
-		PlayAudio: true, AudioBackends: []malgo.Backend{kit.NullBackend}, Net: n, Log: e.log},
-		engine.Config{Session: client.SessionConfig{URL: e.URL, Room: "bench", Seat: fmt.Sprintf("net-%d", seatN),
-			StateFile: fmt.Sprintf("%s/net-%d.json", e.dir, seatN)}, Log: e.log, AutoReady: true, AutoConsent: true}, "")
-	if err != nil {
-		return nil, err
+	return e.openSide("net", kit.Options{ToneHz: toneHz, Net: n})
+}
+
+// ErrNoScenario means no network scenario has the name asked for.
+var ErrNoScenario = errors.New("no network scenario matches")
+
+// Networks runs, a discussion of d each, the scenarios whose name
+// contains only (any case; "": all); say hears which runs now.
+func Networks(d time.Duration, only string, say func(string)) ([]NetworkResult, error) {
+	var out []NetworkResult
+	for _, sc := range NetworkScenarios {
+		if only != "" && !strings.Contains(strings.ToLower(sc.Name), strings.ToLower(only)) {
+			continue
+		}
+		say(fmt.Sprintf("network, %s, a discussion of %v", sc.Name, d))
+		ctx, cancel := context.WithTimeout(context.Background(), d+3*NetworkSetupLimit)
+		r, err := Network(ctx, sc, d)
+		cancel()
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", sc.Name, err)
+		}
+		out = append(out, r)
 	}
-	return &Side{Kit: p.Kit, Eng: p.Engine}, nil
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: %q", ErrNoScenario, only)
+	}
+	return out, nil
 }

@@ -11,7 +11,6 @@ import (
 	"image"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/hraban/opus"
@@ -147,11 +146,4 @@ func encodeClip(w, h, fps int) (video, audio []clipFrame, err error) {
 		audio = append(audio, clipFrame{at: at, data: append([]byte(nil), pkt[:n]...)})
 	}
 	return video, audio, nil
-}
-
-// CPUSeconds is this process's user and system CPU time so far.
-func CPUSeconds() float64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }

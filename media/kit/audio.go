@@ -1,7 +1,8 @@
 package kit
 
 // audio.go: the audio sent: the microphone or the test tone (with bursts
-// for latency measurements), encoded as 20 ms Opus packets.
+// for latency measurements), handed to the taps as captured and as
+// encoded, 20 ms Opus packets.
 
 import (
 	"errors"
@@ -75,6 +76,10 @@ func (k *Kit) openAudio() error {
 				return
 			}
 			captured := time.Now().Add(-20 * time.Millisecond) // the frame's first sample
+			taps := k.taps.load()
+			for _, t := range taps {
+				t.CapturedAudio(pcm, captured)
+			}
 			k.micLevel.Store(math.Float64bits(testsrc.Level(pcm)))
 			if k.muteAudio.Load() {
 				clear(pcm)
@@ -88,8 +93,8 @@ func (k *Kit) openAudio() error {
 				continue
 			}
 			track.WriteSample(media.Sample{Data: append([]byte(nil), out[:n]...), Duration: 20 * time.Millisecond})
-			if r := k.rec.get(); r != nil {
-				r.Audio(out[:n], captured)
+			for _, t := range taps {
+				t.SentAudio(out[:n], captured)
 			}
 		}
 	}()
@@ -115,9 +120,6 @@ func (k *Kit) toneFill() func([]int16) error {
 		}
 		tone.Fill(pcm)
 		if k.o.ToneBursts {
-			if chunk%period == 0 {
-				k.probe.burstSent(time.Now())
-			}
 			if chunk%period >= on {
 				clear(pcm)
 			}

@@ -1,8 +1,8 @@
 package kit
 
 // dial.go: the calls this kit starts: the shared tracks, the video
-// bitrate the calls allow, the received media handed to the player, and
-// what the self-test and benchmarks count.
+// bitrate the calls allow, the received media handed to the player and
+// the taps, and what the benchmarks count.
 
 import (
 	"image"
@@ -125,19 +125,31 @@ func (k *Kit) onAudio(pcm []int16, seq uint16, lost bool) {
 		return // too late to be played
 	}
 	k.counters.audio(lost, replaced)
-	if k.o.Measure {
-		k.probe.audio(pcm)
+	if taps := k.taps.load(); len(taps) > 0 {
+		now := time.Now()
+		for _, t := range taps {
+			t.PartnerAudio(pcm, now)
+		}
 	}
 }
 
-// onVideo is the calls' hook for decoded frames: a count, and the stamps
-// when measuring.
+// onVideo is the calls' hook for decoded frames: a count, and the taps.
 func (k *Kit) onVideo() rtc.VideoHook {
 	return func(img *image.YCbCr, at time.Time) {
 		k.framesDecoded.Add(1)
 		k.counters.frame(at)
-		if k.o.Measure {
-			k.probe.video(img, at)
+		for _, t := range k.taps.load() {
+			t.PartnerVideo(img, at)
+		}
+	}
+}
+
+// tapPlayed hands the taps what the player plays, timed at the callback.
+func (k *Kit) tapPlayed(pcm []int16) {
+	if taps := k.taps.load(); len(taps) > 0 {
+		now := time.Now()
+		for _, t := range taps {
+			t.PlayedAudio(pcm, now)
 		}
 	}
 }

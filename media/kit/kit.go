@@ -2,8 +2,8 @@
 // the local sources (the camera through pion/mediadevices, the microphone
 // through our own capture over miniaudio, or the test sources), the VP8
 // and Opus encoders feeding one shared pair of tracks, the audio player,
-// and a Dialer that starts rtc calls with them.
-// It also keeps what the self-test measures of the partner's media.
+// and a Dialer that starts rtc calls with them; and the Tap through which
+// recording and measurement see the media sent and received (tap.go).
 package kit
 
 import (
@@ -49,8 +49,6 @@ const (
 	KeyframeInterval = 120
 	// ExpectedLoss tunes Opus in-band FEC for a little loss.
 	ExpectedLoss = 5
-	// probeWindows is how much received audio the probe keeps (20 ms each).
-	probeWindows = 100
 )
 
 // ErrNoDevice is returned when a configured device is not found (the
@@ -91,13 +89,9 @@ type Options struct {
 	ToneHz         float64
 	// PlayAudio plays the partner's audio on the default output device.
 	PlayAudio bool
-	// Measure keeps what Probe and AudioLatencies report: the stamp of
-	// every partner frame, recent received audio, burst onsets at the
-	// player. Off in the kiosk, where nobody reads it and it would cost
-	// work on every frame and grow for the whole run.
-	Measure bool
 	// ToneBursts makes the test tone a burst of BurstOn every BurstEvery,
-	// so the partner's player can time each onset (audio latency).
+	// so that a tap can time each onset as sent and as played (audio
+	// latency, media/bench/probe).
 	ToneBursts bool
 	// AudioBackends overrides miniaudio's backends for the microphone and
 	// the speaker (NullBackend in tests).
@@ -158,8 +152,8 @@ type Kit struct {
 	live   map[*countedCall]struct{}
 	// counters are the benchmark's view of the partner's media.
 	counters counters
-	// rec gets what is sent, when recording.
-	rec recorderTap
+	// taps see the media sent and received (recording, measurement).
+	taps tapSet
 
 	noCamera, noMic   atomic.Bool // wanted but missing or failing (they may come back)
 	noOut             bool        // wanted but missing or failing
@@ -179,8 +173,6 @@ type Kit struct {
 	// once they have stopped.
 	interrupt []func() error
 	release   []func()
-
-	probe probeState
 }
 
 // Open starts the local media.
@@ -206,7 +198,6 @@ func Open(o Options) (*Kit, error) {
 	}
 	k := &Kit{o: o, log: log, self: frames.New(), stop: make(chan struct{}), jb: newJitter(time.Now),
 		retryCam: make(chan struct{}, 1), retryMic: make(chan struct{}, 1)}
-	k.probe.init()
 	var err error
 	if err = k.openVideo(); err == nil {
 		err = k.openAudio()
@@ -216,11 +207,7 @@ func Open(o Options) (*Kit, error) {
 		return nil, err
 	}
 	if o.PlayAudio {
-		var onPlayed func([]int16, time.Time)
-		if o.Measure {
-			onPlayed = k.probe.played
-		}
-		p, err := openPlayer(k.jb, o.AudioBackends, o.Speaker, onPlayed)
+		p, err := openPlayer(k.jb, o.AudioBackends, o.Speaker, k.tapPlayed)
 		if err != nil {
 			k.log.Warn("no audio output: the call goes on without sound", "err", err)
 			k.noOut = true

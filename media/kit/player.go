@@ -41,9 +41,10 @@ type player struct {
 // else the system's default (capture.Select), else miniaudio's default
 // when the backend lists none. Its thread is not real-time (see
 // capture.DeviceThreadPriority).
-// onPlayed sees every buffer handed to the device, with the time of the
-// callback (the self-test and benchmark time tone onsets with it).
-func openPlayer(jb *jitter, backends []malgo.Backend, speaker string, onPlayed func([]int16, time.Time)) (*player, error) {
+// onPlayed sees every buffer handed to the device (the kit hands it to
+// its taps with the time of the callback, against which tone onsets are
+// timed).
+func openPlayer(jb *jitter, backends []malgo.Backend, speaker string, onPlayed func([]int16)) (*player, error) {
 	ctx, err := malgo.InitContext(backends, malgo.ContextConfig{ThreadPriority: capture.DeviceThreadPriority}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoAudioOutput, err)
@@ -85,7 +86,7 @@ func openPlayer(jb *jitter, backends []malgo.Backend, speaker string, onPlayed f
 			s := scratch[:frames]
 			jb.pull(s)
 			if onPlayed != nil {
-				onPlayed(s, time.Now())
+				onPlayed(s)
 			}
 			copy(out, unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*2))
 			p.played.Add(int64(frames))

@@ -251,8 +251,8 @@ func (k *Kit) startVideo(next func() (image.Image, error)) error {
 			if len(data) > 0 {
 				track.WriteSample(media.Sample{Data: append([]byte(nil), data...), Duration: frameDur})
 				k.framesSent.Add(1)
-				if r := k.rec.get(); r != nil {
-					r.Video(data, captured)
+				for _, t := range k.taps.load() {
+					t.SentVideo(data, captured)
 				}
 			}
 		}

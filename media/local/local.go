@@ -6,6 +6,8 @@ package local
 
 import (
 	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/media/recording"
@@ -21,9 +23,9 @@ type Participant struct {
 
 // Open opens the media of kitOptions and starts an engine on them with
 // cfg (its Media and Dial are the kit's). With recordDir set, the
-// participant's calls are recorded there from the kit's sent frames when
-// the session records and they consent, and what earlier runs left there
-// is recovered and uploaded.
+// participant's calls are recorded there from the kit's sent frames (a
+// kit.Tap) when the session records and they consent, and what earlier
+// runs left there is recovered and uploaded.
 func Open(kitOptions kit.Options, cfg engine.Config, recordDir string) (*Participant, error) {
 	k, err := kit.Open(kitOptions)
 	if err != nil {
@@ -33,13 +35,7 @@ func Open(kitOptions kit.Options, cfg engine.Config, recordDir string) (*Partici
 	if recordDir != "" {
 		video, audio, w, h := k.Sends()
 		p.Recorder, err = recording.Open(recording.Config{Dir: recordDir, Video: video, Audio: audio, Width: w, Height: h, Log: cfg.Log,
-			Attach: func(s recording.Sink) {
-				if s == nil {
-					k.Record(nil)
-				} else {
-					k.Record(s)
-				}
-			}})
+			Attach: attacher(k)})
 		if err != nil {
 			// The kiosk still serves its participant; a session that
 			// records says in the log that this one cannot.
@@ -63,6 +59,32 @@ func Open(kitOptions kit.Options, cfg engine.Config, recordDir string) (*Partici
 	}
 	return p, nil
 }
+
+// attacher hands a recording's segment what k sends, through a tap that
+// starts at a keyframe; nil takes it off.
+func attacher(k *kit.Kit) func(recording.Sink) {
+	var mu sync.Mutex
+	remove := func() {}
+	return func(s recording.Sink) {
+		mu.Lock()
+		defer mu.Unlock()
+		remove()
+		remove = func() {}
+		if s != nil {
+			remove = k.Tap(sentTap{sink: s})
+			k.RequestKeyframe()
+		}
+	}
+}
+
+// sentTap is a kit tap that takes only what is sent, for a recording.
+type sentTap struct {
+	kit.NoTap
+	sink recording.Sink
+}
+
+func (t sentTap) SentVideo(frame []byte, at time.Time)  { t.sink.Video(frame, at) }
+func (t sentTap) SentAudio(packet []byte, at time.Time) { t.sink.Audio(packet, at) }
 
 // Close stops the engine, which releases the media, keeping the stored
 // token (a restarted kiosk rejoins); then the recorder (what is not

@@ -28,7 +28,9 @@ import (
 	"github.com/parley-lab/parley/signaling/protocol"
 )
 
-// Sink takes what is sent: the kit's recording tap (kit.Recorder).
+// Sink takes what is sent (media/local hands it the kit's through a
+// kit.Tap): each VP8 frame and when its picture was captured, each Opus
+// packet and when its first sample was.
 type Sink interface {
 	Video(frame []byte, at time.Time)
 	Audio(packet []byte, at time.Time)
@@ -38,8 +40,8 @@ type Sink interface {
 type Config struct {
 	// Dir holds every participant's recording on this workstation.
 	Dir string
-	// Attach hands a segment to the media being sent, nil detaches
-	// (kit.Kit.Record).
+	// Attach hands a segment to the media being sent, from a keyframe;
+	// nil detaches (media/local installs a kit.Tap).
 	Attach func(Sink)
 	// Video and Audio: what this workstation sends at all (a kiosk without
 	// a camera records audio only); Width and Height the pictures' size.

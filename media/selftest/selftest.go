@@ -1,8 +1,8 @@
 // Package selftest checks the whole chain on one machine: a rendezvous
 // server (in process, or a lab's), two participant engines with test
 // sources (or this machine's devices for one side), a short discussion,
-// and what each side measured. `parley selftest` prints it; CI runs it as a
-// Go test.
+// and what each side measured (a media/bench/probe tapping each kit).
+// `parley selftest` prints it; CI runs it as a Go test.
 package selftest
 
 import (
@@ -23,6 +23,7 @@ import (
 	"github.com/gen2brain/malgo"
 	"github.com/gorilla/websocket"
 
+	"github.com/parley-lab/parley/media/bench/probe"
 	"github.com/parley-lab/parley/media/frames"
 	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/media/local"
@@ -101,6 +102,7 @@ var ErrResearchRoom = errors.New("the workstation check never joins a lab's room
 type side struct {
 	name   string
 	kit    *kit.Kit
+	probe  *probe.Probe
 	eng    *engine.Engine
 	tone   float64
 	paired time.Time
@@ -152,7 +154,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	rep.Server = url
 	sides := []*side{{name: "A", tone: kit.DefaultToneHz}, {name: "B", tone: kit.DefaultToneHz * 1.5}}
 	for i, s := range sides {
-		opts := kit.Options{VideoSource: "test", AudioSource: "test", ToneHz: s.tone, PlayAudio: true, Measure: true,
+		opts := kit.Options{VideoSource: "test", AudioSource: "test", ToneHz: s.tone, PlayAudio: true,
 			AudioBackends: o.AudioBackends, LoopbackCandidates: true, Log: o.Log, Label: "selftest " + s.name}
 		if i == 0 {
 			if o.VideoSourceA != "" {
@@ -170,7 +172,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		if err != nil {
 			return rep, fmt.Errorf("side %s: %w", s.name, err)
 		}
-		s.kit, s.eng = p.Kit, p.Engine
+		s.kit, s.probe, s.eng = p.Kit, probe.On(p.Kit), p.Engine
 		defer p.Leave()
 	}
 	var fails []string
@@ -261,7 +263,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		}()
 	}
 	// Sample the media shortly before the end, while both are still in call.
-	probes := make([]kit.ProbeReport, len(sides))
+	probes := make([]probe.Report, len(sides))
 	for i, s := range sides {
 		wg.Add(1)
 		go func() {
@@ -275,7 +277,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 				}
 			}
 			partner := sides[1-i]
-			probes[i] = s.kit.Probe(partner.tone, s.tone)
+			probes[i] = s.probe.Report(partner.tone, s.tone)
 		}()
 	}
 	wg.Wait()

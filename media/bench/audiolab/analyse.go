@@ -11,13 +11,12 @@ import (
 	"math"
 	"sort"
 	"time"
+
+	"github.com/parley-lab/parley/media/bench/onset"
 )
 
 // What counts.
 const (
-	// An onset: a sample above OnsetLevel after at least OnsetQuiet below it.
-	OnsetLevel = 2000
-	OnsetQuiet = 100 * time.Millisecond
 	// Inside a tone, EdgeSkip from each end: a dropout is DropoutRun
 	// samples below QuietLevel; a discontinuity a step above JumpFactor
 	// times the tone's steepest.
@@ -87,16 +86,9 @@ func analyse(r *Recorder, from, to int, mouth *Mouth, sig *Signal) Stats {
 	k0 := sig.toneOnset()
 	tone := Samples(ToneLength)
 	maxStep := ToneAmp * 2 * math.Pi * ToneHz / Rate
-	quiet := 0
+	onsets := onset.New(Rate)
 	for i := from; i < to; i++ {
-		v := r.pcm[i]
-		if v <= OnsetLevel && v >= -OnsetLevel {
-			quiet++
-			continue
-		}
-		onset := quiet >= Samples(OnsetQuiet)
-		quiet = 0
-		if !onset || i-k0+tone > to {
+		if !onsets.Next(r.pcm[i]) || i-k0+tone > to {
 			continue
 		}
 		heard := r.timeOf(i)

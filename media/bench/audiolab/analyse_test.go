@@ -6,10 +6,12 @@ import (
 	"math/rand"
 	"testing"
 	"time"
+
+	"github.com/parley-lab/parley/media/bench/onset"
 )
 
 // lead is the silence recorded before the mouth starts.
-var lead = Samples(OnsetQuiet)
+var lead = Samples(onset.Quiet)
 
 // recording is what a path of delay samples would give of n cycles of sig,
 // with damage applied to each recorded sample index (counted from the

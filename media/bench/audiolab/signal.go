@@ -11,6 +11,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/parley-lab/parley/media/bench/onset"
 )
 
 // The cycle.
@@ -23,7 +25,7 @@ const (
 	ToneAmp    = 10000.0
 	// The speech: [SpeechAt, SpeechAt+SpeechLength), peak SpeechPeak,
 	// with SpeechFade fades. The pauses around the tone and the speech are
-	// longer than OnsetQuiet, so each tone's onset stands out.
+	// longer than onset.Quiet, so each tone's onset stands out.
 	SpeechAt     = 800 * time.Millisecond
 	SpeechLength = time.Second
 	SpeechFade   = 10 * time.Millisecond
@@ -93,11 +95,11 @@ func (s *Signal) Sample(i int) int16 {
 // Speech is the speech chunk of a cycle.
 func (s *Signal) Speech(cycle int) []int16 { return s.speech[cycle%len(s.speech)] }
 
-// toneOnset is where the tone first passes OnsetLevel: the point of each
+// toneOnset is where the tone first passes onset.Level: the point of each
 // cycle that a recorded onset is matched with.
 func (s *Signal) toneOnset() int {
 	for i, v := range s.tone {
-		if float64(v) > OnsetLevel || float64(v) < -OnsetLevel {
+		if onset.Loud(v) {
 			return i
 		}
 	}

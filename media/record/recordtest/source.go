@@ -94,7 +94,7 @@ func (s *Source) Audio() []byte {
 	return s.pkt[:n]
 }
 
-// Sink takes encoded media (record.Writer, or the kit's recording tap).
+// Sink takes encoded media (record.Writer, or a recording fed by a kit.Tap).
 type Sink interface {
 	Video(frame []byte, at time.Time)
 	Audio(packet []byte, at time.Time)

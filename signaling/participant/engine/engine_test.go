@@ -18,6 +18,7 @@ import (
 	"github.com/pion/transport/v4"
 	"github.com/pion/transport/v4/vnet"
 
+	"github.com/parley-lab/parley/media/bench/probe"
 	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/media/local"
 	"github.com/parley-lab/parley/media/recording"
@@ -43,11 +44,12 @@ func testLogger() *slog.Logger {
 const waitLimit = 30 * time.Second
 
 type side struct {
-	name string
-	kit  *kit.Kit
-	eng  *engine.Engine
-	rec  *recording.Recorder
-	tone float64
+	name  string
+	kit   *kit.Kit
+	probe *probe.Probe // measures the kit's media (newSide)
+	eng   *engine.Engine
+	rec   *recording.Recorder
+	tone  float64
 }
 
 // startServer serves the room "lab", whose sessions open by themselves
@@ -75,7 +77,7 @@ func newSide(t *testing.T, name, url, dir string, tone float64, net transport.Ne
 
 func openSide(t *testing.T, name, url, dir string, tone float64, net transport.Net, autoConsent bool) *side {
 	t.Helper()
-	p, err := local.Open(kit.Options{VideoSource: "test", AudioSource: "test", ToneHz: tone, PlayAudio: true, Measure: true,
+	p, err := local.Open(kit.Options{VideoSource: "test", AudioSource: "test", ToneHz: tone, PlayAudio: true,
 		AudioBackends: []malgo.Backend{kit.NullBackend}, LoopbackCandidates: net == nil, Net: net, Log: quiet},
 		engine.Config{Session: client.SessionConfig{URL: url, Room: "lab", Seat: name, StateFile: filepath.Join(dir, name+".json"),
 			BackoffMin: 50 * time.Millisecond, BackoffMax: 500 * time.Millisecond},
@@ -85,7 +87,7 @@ func openSide(t *testing.T, name, url, dir string, tone float64, net transport.N
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	return &side{name: name, kit: p.Kit, eng: p.Engine, rec: p.Recorder, tone: tone}
+	return &side{name: name, kit: p.Kit, probe: probe.On(p.Kit), eng: p.Engine, rec: p.Recorder, tone: tone}
 }
 
 func waitFor(t *testing.T, s *side, what string, cond func(participant.State) bool) {
@@ -165,7 +167,7 @@ func TestMediaSurvivesPacketLoss(t *testing.T) {
 	}
 	for _, pair := range [][2]*side{{a, b}, {b, a}} {
 		me, partner := pair[0], pair[1]
-		p := me.kit.Probe(partner.tone, me.tone)
+		p := me.probe.Report(partner.tone, me.tone)
 		sent := partner.kit.FramesSent()
 		t.Logf("%s: decoded %d of %d frames (%.0f%%), latency p50 %.1f ms p95 %.1f ms, partner tone %.0f%%, played %d ms",
 			me.name, p.FramesDecoded, sent, 100*float64(p.FramesDecoded)/float64(sent), p.VideoLatencyP50MS, p.VideoLatencyP95MS,
@@ -214,8 +216,8 @@ func TestServerAwayMidCall(t *testing.T) {
 		waitFor(t, s, "server offline", func(st participant.State) bool { return !st.ServerOnline })
 	}
 	// Media flow peer to peer without the server: 90 more frames (3 s at 30 fps).
-	before := a.kit.Probe(660, 440).FramesDecoded
-	eventually(t, "frames decoded without the server", func() bool { return a.kit.Probe(660, 440).FramesDecoded-before >= 90 })
+	before := a.probe.Report(660, 440).FramesDecoded
+	eventually(t, "frames decoded without the server", func() bool { return a.probe.Report(660, 440).FramesDecoded-before >= 90 })
 	if !a.eng.State().MediaConnected || !b.eng.State().MediaConnected {
 		t.Error("the call dropped when the server went away")
 	}
@@ -324,8 +326,8 @@ func TestKioskRestartMidCall(t *testing.T) {
 			start := time.Now()
 			waitFor(t, again, "the call again", func(st participant.State) bool { return st.MediaConnected })
 			waitFor(t, stay, "the call again", func(st participant.State) bool { return st.MediaConnected })
-			before := stay.kit.Probe(0, 0).FramesDecoded
-			eventually(t, stay.name+" getting video from the restarted kiosk", func() bool { return stay.kit.Probe(0, 0).FramesDecoded-before >= 10 })
+			before := stay.probe.Report(0, 0).FramesDecoded
+			eventually(t, stay.name+" getting video from the restarted kiosk", func() bool { return stay.probe.Report(0, 0).FramesDecoded-before >= 10 })
 			t.Logf("restarted %s: call back after %v", restart, time.Since(start))
 			st := again.eng.State()
 			if len(st.Partners) != 1 || st.Pseudonym != map[bool]string{true: "Ben ", false: "Ann "}[gone == b]+restart {
