@@ -3,6 +3,7 @@ package bench
 import (
 	"encoding/binary"
 	"net"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 // it counts as reordered is what the receiver sees out of order.
 func TestReorderNetReordersAndLosesNothing(t *testing.T) {
 	const datagrams = 200
+	before := runtime.NumGoroutine()
 	router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: netCIDR, LoggerFactory: logging.NewDefaultLoggerFactory()})
 	if err != nil {
 		t.Fatal(err)
@@ -36,19 +38,16 @@ func TestReorderNetReordersAndLosesNothing(t *testing.T) {
 	if err := router.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer router.Stop()
 
 	rn := newReorderNet(nets[0], 50*time.Millisecond, 20*time.Millisecond, 1)
 	tx, err := rn.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(netIPA)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tx.Close()
 	rx, err := nets[1].ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(netIPB)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rx.Close()
 
 	var mu sync.Mutex
 	var got []uint32
@@ -82,6 +81,9 @@ func TestReorderNetReordersAndLosesNothing(t *testing.T) {
 	})
 	rx.Close()
 	<-done
+	tx.Close() // ends the delay line's goroutine
+	router.Stop()
+	testkit.Eventually(t, "the goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 
 	seen := make(map[uint32]bool)
 	var late int64
