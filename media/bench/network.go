@@ -36,6 +36,11 @@ const (
 	capQueue = time.Second
 	// capBurst is the token bucket's burst in bytes.
 	capBurst = 3000
+	// policerQueue is a policer's "queue": one full-size packet (vnet's
+	// bucket passes packets through a queue). A policer drops what the
+	// bucket does not admit; it holds nothing back, so no queue shows in
+	// the round trip.
+	policerQueue = 1500
 	// lossSeed makes the random loss the same on every run.
 	lossSeed = 12
 	netCIDR  = "10.79.0.0/24"
@@ -54,6 +59,8 @@ type NetworkScenario struct {
 	// Delay ± Spread (uniform), so packets overtake each other.
 	Spread  time.Duration
 	RateBps int // cap each way; 0: none
+	// Policer: the cap drops at once instead of queueing (policerQueue).
+	Policer bool
 	// CutAt and CutFor cut the media path that long after the call is up.
 	CutAt, CutFor time.Duration
 }
@@ -68,6 +75,8 @@ var NetworkScenarios = []NetworkScenario{
 	{Name: "150 ms", Delay: 150 * time.Millisecond},
 	{Name: "500 kb/s cap", RateBps: 500_000},
 	{Name: "256 kb/s cap", RateBps: 256_000},
+	{Name: "500 kb/s policer", RateBps: 500_000, Policer: true},
+	{Name: "256 kb/s policer", RateBps: 256_000, Policer: true},
 	{Name: "cut 3 s", CutAt: 5 * time.Second, CutFor: 3 * time.Second},
 	{Name: "cut 10 s", CutAt: 5 * time.Second, CutFor: 10 * time.Second},
 }
@@ -185,7 +194,11 @@ func Network(ctx context.Context, sc NetworkScenario, d time.Duration) (NetworkR
 		}
 		var nic vnet.NIC = n
 		if sc.RateBps > 0 {
-			q, err := vnet.NewQueue(n, vnet.NewTBFQueue(sc.RateBps, capBurst, int64(float64(sc.RateBps)/8*capQueue.Seconds())))
+			queue := int64(float64(sc.RateBps) / 8 * capQueue.Seconds())
+			if sc.Policer {
+				queue = policerQueue
+			}
+			q, err := vnet.NewQueue(n, vnet.NewTBFQueue(sc.RateBps, capBurst, queue))
 			if err != nil {
 				return res, err
 			}
