@@ -104,6 +104,12 @@ type NetworkResult struct {
 	MediaBytes    int64 `json:"media_bytes"`
 	LostBytes     int64 `json:"lost_media_bytes"`
 	Retransmitted int64 `json:"retransmitted_bytes"`
+
+	// VideoMissing are the video packets the receivers found missing;
+	// VideoLateOriginals those of them that came by themselves, before
+	// any repair could have (reordered, not lost).
+	VideoMissing       int64 `json:"video_missing_packets"`
+	VideoLateOriginals int64 `json:"video_late_originals"`
 	// FirstFrameAfterMS is the time from the path's return to the first
 	// decoded frame on the later side; -1 without a cut or if none came.
 	FirstFrameAfterMS float64 `json:"first_frame_after_fault_ms"`
@@ -307,9 +313,11 @@ func Network(ctx context.Context, sc NetworkScenario, d time.Duration) (NetworkR
 			late = append(late, p.VideoLatenciesSince(lateStamped[i])...)
 		}
 		if call := s.Kit.LastCall(); call != nil {
-			r := call.Repair().Retransmit
-			res.MediaBytes += r.MediaBytes
-			res.Retransmitted += r.RetransmittedBytes
+			r := call.Repair()
+			res.MediaBytes += r.Retransmit.MediaBytes
+			res.Retransmitted += r.Retransmit.RetransmittedBytes
+			res.VideoMissing += r.NACK.Missing
+			res.VideoLateOriginals += r.NACK.Reordered
 		}
 		st := s.Eng.State()
 		if !st.Deadline.IsZero() {

@@ -22,10 +22,11 @@ import (
 //
 // A path that reorders (Wi-Fi retries, links in parallel) delivers a
 // "missing" packet a little later by itself. A missing packet that arrives
-// before any repair could have (no NACK yet, or less than half a round
-// trip after the first) was reordered, not lost; the first NACK for a gap
-// waits as long as such packets were seen to come late lately (at most
-// MaxReorderWait). On a path that keeps order it is sent at once.
+// before any repair could have (no NACK yet, or, on a path of
+// minReorderRTT or more, less than half a round trip after the first) was
+// reordered, not lost; the first NACK for a gap waits as long as such
+// packets were seen to come late lately (at most MaxReorderWait). On a
+// path that keeps order it is sent at once.
 const (
 	// NACKInterval is how often missing packets are checked and asked for
 	// (pion's default, 100 ms, would hold a damaged frame far too long).
@@ -51,6 +52,11 @@ const (
 	// MaxReorderWait bounds how long the first NACK for a gap waits for a
 	// reordered packet (the longest lateness seen in reorderMemory).
 	MaxReorderWait = 50 * time.Millisecond
+	// minReorderRTT: on a shorter round trip a packet that comes after its
+	// NACK is taken for its repair. Timers and scheduling are coarser than
+	// such a path: on vnet at 5% and 20% loss, one to three repairs in 15 s
+	// seemed to come within half of ICE's round trip of 60 to 90 µs.
+	minReorderRTT = 2 * NACKInterval
 	// reorderMemory is how long a reordered packet's lateness counts: the
 	// wait falls back to nothing within two of these once the path keeps
 	// order again.
@@ -199,7 +205,7 @@ func (g *nackGenerator) received(ssrc uint32, seq uint16, now time.Time) {
 		}
 		delete(s.missing, seq)
 		g.stats.Repaired++
-		if m.nacks == 0 || now.Sub(m.firstNACK) < g.stats.PathRTT/2 {
+		if m.nacks == 0 || (g.stats.PathRTT >= minReorderRTT && now.Sub(m.firstNACK) < g.stats.PathRTT/2) {
 			g.stats.Reordered++
 			g.rotateLateLocked(now)
 			g.lateNow = max(g.lateNow, now.Sub(m.detected))
