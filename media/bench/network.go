@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pion/logging"
+	"github.com/pion/transport/v4"
 	"github.com/pion/transport/v4/vnet"
 
 	"github.com/parley-lab/parley/media/kit"
@@ -19,8 +20,8 @@ import (
 
 // The network benchmark holds a call between two engines whose media cross
 // pion's virtual network, with faults made in its router: random loss,
-// delay and jitter, a rate cap with a bounded queue, and the media path cut
-// for a while. The server stays reachable (it is on loopback): every cut
+// delay, a rate cap with a bounded queue, and the media path cut for a
+// while; reordering is made at the senders' sockets (reorder.go). The server stays reachable (it is on loopback): every cut
 // here is "media path cut, server reachable".
 const (
 	// NetworkSetupLimit bounds one call's set-up under a fault.
@@ -33,6 +34,11 @@ const (
 	capQueue = time.Second
 	// capBurst is the token bucket's burst in bytes.
 	capBurst = 3000
+	// policerQueue is a policer's "queue": one full-size packet (vnet's
+	// bucket passes packets through a queue). A policer drops what the
+	// bucket does not admit; it holds nothing back, so no queue shows in
+	// the round trip.
+	policerQueue = 1500
 	// lossSeed makes the random loss the same on every run.
 	lossSeed = 12
 	netCIDR  = "10.79.0.0/24"
@@ -47,8 +53,12 @@ type NetworkScenario struct {
 	Name    string
 	LossPct float64       // random loss of UDP packets, each way
 	Delay   time.Duration // one way
-	Jitter  time.Duration // the router's random extra delay (vnet keeps the order)
-	RateBps int           // cap each way; 0: none
+	// Spread > 0 gives each datagram its own one-way delay in
+	// Delay ± Spread (uniform), so packets overtake each other.
+	Spread  time.Duration
+	RateBps int // cap each way; 0: none
+	// Policer: the cap drops at once instead of queueing (policerQueue).
+	Policer bool
 	// CutAt and CutFor cut the media path that long after the call is up.
 	CutAt, CutFor time.Duration
 }
@@ -59,10 +69,12 @@ var NetworkScenarios = []NetworkScenario{
 	{Name: "1% loss", LossPct: 1},
 	{Name: "5% loss", LossPct: 5},
 	{Name: "20% loss", LossPct: 20},
-	{Name: "50 ms ± 20 ms", Delay: 50 * time.Millisecond, Jitter: 20 * time.Millisecond},
+	{Name: "50 ± 20 ms reordered", Delay: 50 * time.Millisecond, Spread: 20 * time.Millisecond},
 	{Name: "150 ms", Delay: 150 * time.Millisecond},
 	{Name: "500 kb/s cap", RateBps: 500_000},
 	{Name: "256 kb/s cap", RateBps: 256_000},
+	{Name: "500 kb/s policer", RateBps: 500_000, Policer: true},
+	{Name: "256 kb/s policer", RateBps: 256_000, Policer: true},
 	{Name: "cut 3 s", CutAt: 5 * time.Second, CutFor: 3 * time.Second},
 	{Name: "cut 10 s", CutAt: 5 * time.Second, CutFor: 10 * time.Second},
 }
@@ -81,9 +93,21 @@ type NetworkResult struct {
 	AudioFrames     int64   `json:"audio_frames"`
 	AudioConcealed  int64   `json:"audio_concealed"`
 	AudioLate       int64   `json:"audio_late_played"`
-	MediaBytes      int64   `json:"media_bytes"`
-	LostBytes       int64   `json:"lost_media_bytes"`
-	Retransmitted   int64   `json:"retransmitted_bytes"`
+	// AudioUnderruns: times the speaker found the jitter buffer empty.
+	AudioUnderruns int64 `json:"audio_underruns"`
+	// Datagrams and Reordered: with Spread, the datagrams both sides
+	// sent and how many reached the network after one sent later.
+	Datagrams     int64 `json:"datagrams,omitempty"`
+	Reordered     int64 `json:"reordered,omitempty"`
+	MediaBytes    int64 `json:"media_bytes"`
+	LostBytes     int64 `json:"lost_media_bytes"`
+	Retransmitted int64 `json:"retransmitted_bytes"`
+
+	// VideoMissing are the video packets the receivers found missing;
+	// VideoLateOriginals those of them that came by themselves, before
+	// any repair could have (reordered, not lost).
+	VideoMissing       int64 `json:"video_missing_packets"`
+	VideoLateOriginals int64 `json:"video_late_originals"`
 	// FirstFrameAfterMS is the time from the path's return to the first
 	// decoded frame on the later side; -1 without a cut or if none came.
 	FirstFrameAfterMS float64 `json:"first_frame_after_fault_ms"`
@@ -155,21 +179,30 @@ func isRTP(c vnet.Chunk) bool {
 func Network(ctx context.Context, sc NetworkScenario, d time.Duration) (NetworkResult, error) {
 	res := NetworkResult{Scenario: sc.Name, Seconds: d.Seconds(), FirstFrameAfterMS: -1}
 	f := &fault{rng: rand.New(rand.NewPCG(lossSeed, uint64(sc.LossPct*1000))), lossPct: sc.LossPct}
-	router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: netCIDR, MinDelay: sc.Delay, MaxJitter: sc.Jitter,
+	routerDelay := sc.Delay
+	if sc.Spread > 0 {
+		routerDelay = 0 // the senders' delay lines hold the whole delay
+	}
+	router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: netCIDR, MinDelay: routerDelay,
 		LoggerFactory: logging.NewDefaultLoggerFactory()})
 	if err != nil {
 		return res, err
 	}
 	router.AddChunkFilter(f.filter)
-	var nets []*vnet.Net
-	for _, ip := range []string{netIPA, netIPB} {
+	var nets []transport.Net
+	var reorders []*reorderNet
+	for i, ip := range []string{netIPA, netIPB} {
 		n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{ip}})
 		if err != nil {
 			return res, err
 		}
 		var nic vnet.NIC = n
 		if sc.RateBps > 0 {
-			q, err := vnet.NewQueue(n, vnet.NewTBFQueue(sc.RateBps, capBurst, int64(float64(sc.RateBps)/8*capQueue.Seconds())))
+			queue := int64(float64(sc.RateBps) / 8 * capQueue.Seconds())
+			if sc.Policer {
+				queue = policerQueue
+			}
+			q, err := vnet.NewQueue(n, vnet.NewTBFQueue(sc.RateBps, capBurst, queue))
 			if err != nil {
 				return res, err
 			}
@@ -178,6 +211,12 @@ func Network(ctx context.Context, sc NetworkScenario, d time.Duration) (NetworkR
 		}
 		if err := router.AddNet(nic); err != nil {
 			return res, err
+		}
+		if sc.Spread > 0 {
+			r := newReorderNet(n, sc.Delay, sc.Spread, uint64(i+1))
+			reorders = append(reorders, r)
+			nets = append(nets, r)
+			continue
 		}
 		nets = append(nets, n)
 	}
@@ -266,14 +305,17 @@ func Network(ctx context.Context, sc NetworkScenario, d time.Duration) (NetworkR
 		res.AudioFrames += c.AudioFrames
 		res.AudioConcealed += c.AudioConcealed
 		res.AudioLate += c.AudioLate
+		res.AudioUnderruns += c.AudioUnderruns
 		video = append(video, p.VideoLatenciesSince(stamped[i])...)
 		if lateStamped[i] >= 0 {
 			late = append(late, p.VideoLatenciesSince(lateStamped[i])...)
 		}
 		if call := s.Kit.LastCall(); call != nil {
-			r := call.Repair().Retransmit
-			res.MediaBytes += r.MediaBytes
-			res.Retransmitted += r.RetransmittedBytes
+			r := call.Repair()
+			res.MediaBytes += r.Retransmit.MediaBytes
+			res.Retransmitted += r.Retransmit.RetransmittedBytes
+			res.VideoMissing += r.NACK.Missing
+			res.VideoLateOriginals += r.NACK.Reordered
 		}
 		st := s.Eng.State()
 		if !st.Deadline.IsZero() {
@@ -288,6 +330,11 @@ func Network(ctx context.Context, sc NetworkScenario, d time.Duration) (NetworkR
 		sort.Slice(late, func(i, j int) bool { return late[i] < late[j] })
 		res.VideoLateP95MS = ms(late[len(late)*95/100])
 	}
+	for _, r := range reorders {
+		sent, late := r.stats()
+		res.Datagrams += sent
+		res.Reordered += late
+	}
 	f.mu.Lock()
 	res.LostBytes = f.lostBytes
 	f.mu.Unlock()
@@ -298,7 +345,7 @@ func Network(ctx context.Context, sc NetworkScenario, d time.Duration) (NetworkR
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // newSideOn is NewSide with its media on n, and a steady tone.
-func (e *Env) newSideOn(toneHz float64, n *vnet.Net) (*Side, error) {
+func (e *Env) newSideOn(toneHz float64, n transport.Net) (*Side, error) {
 	return e.openSide("net", kit.Options{ToneHz: toneHz, Net: n})
 }
 

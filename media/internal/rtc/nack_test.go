@@ -1,6 +1,7 @@
 package rtc
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -176,7 +177,68 @@ func TestNACKGeneratorSchedule(t *testing.T) {
 	if got := nacked(at(time.Second + NACKInterval)); len(got) != 0 {
 		t.Fatalf("a gap of %d NACKed: %d packets", MaxNACKGap+1, len(got))
 	}
-	if st := g.Stats(); st.Skipped != MaxNACKGap+1 || st.Repaired != 1 || st.RepairedLate != 1 || st.Missing != 3 {
+	// The repair 1 ms after its NACK on a short path is a repair, not a
+	// reordered packet (minReorderRTT).
+	if st := g.Stats(); st.Skipped != MaxNACKGap+1 || st.Repaired != 1 || st.Reordered != 0 || st.RepairedLate != 1 || st.Missing != 3 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// On a path that reorders, a packet that comes late by itself (before a
+// repair could have) counts as reordered, not repaired, and the next gap's
+// first NACK waits that long; a packet that comes within the wait is never
+// asked for. Once the path keeps order again, the wait goes back to none.
+func TestNACKWaitsForReorderedPackets(t *testing.T) {
+	g := newNACKGenerator()
+	const ssrc = 7
+	g.streams[ssrc] = newNACKStream()
+	g.stats.PathRTT = 100 * time.Millisecond
+	t0 := time.Unix(0, 0)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	nacked := func(d time.Duration) []uint16 {
+		var out []uint16
+		for _, p := range g.due(at(d), 1) {
+			for _, pair := range p.(*rtcp.TransportLayerNack).Nacks {
+				out = append(out, pair.PacketList()...)
+			}
+		}
+		return out
+	}
+	g.received(ssrc, 1, at(0))
+	g.received(ssrc, 3, at(0)) // 2 missing
+	if got := nacked(NACKInterval); len(got) != 1 || got[0] != 2 {
+		t.Fatalf("first NACK %v, want [2] at once on a path not seen to reorder", got)
+	}
+	const late = 30 * time.Millisecond
+	g.received(ssrc, 2, at(late)) // 20 ms after the NACK, a round trip is 100 ms: the original
+	if st := g.Stats(); st.Reordered != 1 || st.Repaired != 1 || st.RepairRTT != 0 {
+		t.Fatalf("stats %+v: want one reordered packet and no repair round trip", st)
+	}
+
+	start := time.Second
+	g.received(ssrc, 5, at(start)) // 4 missing
+	for d := start; d < start+late; d += NACKInterval {
+		if got := nacked(d); len(got) != 0 {
+			t.Fatalf("NACK %v %v after the gap, before the reordering wait (%v)", got, d-start, late)
+		}
+	}
+	if got := nacked(start + late); len(got) != 1 || got[0] != 4 {
+		t.Fatalf("NACK after the wait %v, want [4]", got)
+	}
+	g.received(ssrc, 7, at(start+late)) // 6 missing
+	g.received(ssrc, 6, at(start+late+late/2))
+	for d := start + late; d < start+2*late; d += NACKInterval {
+		if slices.Contains(nacked(d), 6) {
+			t.Fatalf("packet 6 NACKed; it came %v late, within the wait", late/2)
+		}
+	}
+
+	quiet := start + 2*reorderMemory + time.Second
+	g.received(ssrc, 9, at(quiet)) // 8 missing
+	if got := nacked(quiet + NACKInterval); len(got) != 1 || got[0] != 8 {
+		t.Fatalf("NACK %v after %v of order, want [8] at once", got, 2*reorderMemory)
+	}
+	if st := g.Stats(); st.ReorderWait != 0 || st.Reordered != 2 {
+		t.Fatalf("stats %+v: want the wait back to 0 and 2 reordered packets", st)
 	}
 }
