@@ -46,10 +46,14 @@ func TestConsentGatesPairing(t *testing.T) {
 	a.consent(false)
 	a.consent(true) // the first answer is kept
 	b.consent(true)
-	// The waiting count that follows b's answer comes after its no-partner
-	// timer is armed: only then may the fake clock move past it.
+	// b's no-partner timer is armed in the same hold of the hub's lock as
+	// its answer is recorded, and the participants view takes that lock: once
+	// the view shows the answer, the fake clock may move past the timer. (A
+	// waiting count alone is no such sign: a's answer sends b one too.)
+	if ps = participantsOf(t, ts, code); ps["b"].Consent != protocol.ConsentGiven {
+		t.Fatalf("b's answer not recorded after its ack: %+v", ps["b"])
+	}
 	var w protocol.Waiting
-	b.nextBody(protocol.TypeWaiting, &w)
 	clk.Advance(2 * DefaultNoPartnerAfterS * time.Second)
 	testkit.Eventually(t, "b told that no partner came", func() bool {
 		for _, env := range b.drain() {
