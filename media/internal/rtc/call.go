@@ -117,6 +117,12 @@ type Call struct {
 	bwe    atomic.Pointer[cc.BandwidthEstimator]
 	path   pathQueue
 
+	// pcLife orders pion's GetStats before its Close: pion reads the
+	// transports' state in GetStats without the locks Close takes, so a
+	// report asked for while the call closes raced with it (the race
+	// detector found it). Stats holds it shared, Close exclusively.
+	pcLife sync.RWMutex
+
 	mu        sync.Mutex
 	remoteSet bool
 	pending   []webrtc.ICECandidateInit
@@ -511,7 +517,9 @@ func (c *Call) Close() error {
 	}
 	c.closed = true
 	c.mu.Unlock()
+	c.pcLife.Lock()
 	err := c.pc.Close()
+	c.pcLife.Unlock()
 	c.wg.Wait()
 	c.mu.Lock()
 	if c.video != nil {

@@ -43,7 +43,7 @@ func (c *Call) Stats() protocol.Stats {
 		cur.bytes += a.bytes.Load()
 	}
 	var lost, recv int64
-	for _, st := range c.pc.GetStats() {
+	for _, st := range c.peerStats() {
 		switch x := st.(type) {
 		case webrtc.ICECandidatePairStats:
 			if x.Nominated && x.CurrentRoundTripTime > 0 {
@@ -181,4 +181,15 @@ func (c *Call) estimatorNow() cc.BandwidthEstimator {
 		return *p
 	}
 	return nil
+}
+
+// peerStats is pion's report, or none once the call is closing: a closed
+// connection has nothing left to report.
+func (c *Call) peerStats() webrtc.StatsReport {
+	c.pcLife.RLock()
+	defer c.pcLife.RUnlock()
+	if c.Closed() {
+		return nil
+	}
+	return c.pc.GetStats()
 }
