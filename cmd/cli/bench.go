@@ -55,10 +55,15 @@ func runBench(env Env, args []string) error {
 	recDur := fs.Duration("record-duration", benchRecordMedia, "record: how much of a discussion is recorded")
 	netDur := fs.Duration("network-duration", benchNetworkTime, "network: each scenario's discussion length")
 	scenario := fs.String("scenario", "", "network: run only the scenarios whose name contains this")
+	fabric := fs.String("fabric", string(bench.Virtual), "network: where the media cross: vnet (pion's virtual network) or netns (network namespaces; root)")
 	sizes := fs.String("participants", "500,1000,2000", "server capacity: simulated kiosks per run")
 	dur := fs.Duration("duration", benchLoadRun, "server capacity: how long each run sends")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	fab, err := bench.ParseFabric(*fabric)
+	if err != nil {
+		return fmt.Errorf("%w: --fabric: %v", ErrUsage, err)
 	}
 	switch *only {
 	case "", "call", "screen", "server", "network", "record", "audio":
@@ -92,7 +97,7 @@ func runBench(env Env, args []string) error {
 		}
 	}
 	if *only == "" || *only == "network" {
-		res, err := bench.Networks(*netDur, *scenario, say)
+		res, err := bench.Networks(fab, *netDur, *scenario, say)
 		if errors.Is(err, bench.ErrNoScenario) {
 			return fmt.Errorf("%w: %v", ErrUsage, err)
 		}

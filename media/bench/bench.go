@@ -98,17 +98,17 @@ var seatN int
 // NewSide makes a participant with test sources (tone bursts at toneHz) and
 // playback on miniaudio's null backend, so audio is timed at the player.
 func (e *Env) NewSide(toneHz float64) (*Side, error) {
-	return e.openSide("bench", kit.Options{ToneHz: toneHz, ToneBursts: true, LoopbackCandidates: true})
+	return e.openSide("bench", e.URL, kit.Options{ToneHz: toneHz, ToneBursts: true, LoopbackCandidates: true})
 }
 
 // openSide makes a participant of o with the test sources, playback on
 // miniaudio's null backend and a probe; its seat is named after kind.
-func (e *Env) openSide(kind string, o kit.Options) (*Side, error) {
+func (e *Env) openSide(kind, url string, o kit.Options) (*Side, error) {
 	seatN++
 	o.VideoSource, o.AudioSource = kit.SourceTest, kit.SourceTest
 	o.PlayAudio, o.AudioBackends, o.Log = true, []malgo.Backend{kit.NullBackend}, e.log
 	seat := fmt.Sprintf("%s-%d", kind, seatN)
-	p, err := local.Open(o, engine.Config{Session: client.SessionConfig{URL: e.URL, Room: "bench", Seat: seat,
+	p, err := local.Open(o, engine.Config{Session: client.SessionConfig{URL: url, Room: "bench", Seat: seat,
 		StateFile: filepath.Join(e.dir, seat+".json")}, Log: e.log, AutoReady: true, AutoConsent: true}, "")
 	if err != nil {
 		return nil, err

@@ -4,25 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/pion/logging"
 	"github.com/pion/transport/v4"
-	"github.com/pion/transport/v4/vnet"
 
 	"github.com/parley-lab/parley/media/kit"
 	"github.com/parley-lab/parley/signaling/participant"
+	"github.com/parley-lab/parley/signaling/testkit"
 )
 
 // The network benchmark holds a call between two engines whose media cross
-// pion's virtual network, with faults made in its router: random loss,
-// delay, a rate cap with a bounded queue, and the media path cut for a
-// while; reordering is made at the senders' sockets (reorder.go). The server stays reachable (it is on loopback): every cut
-// here is "media path cut, server reachable".
+// an impaired path (path.go: pion's virtual network, or network namespaces
+// where the machine allows): random loss, delay, a rate cap with a bounded
+// queue or a policer, the media path cut for a while with the server still
+// reachable, and the link taken down, the server's with it (each side
+// reaches the server through a cable that is pulled too). Delay and
+// reordering are made at the senders' sockets (reorder.go).
 const (
 	// NetworkSetupLimit bounds one call's set-up under a fault.
 	NetworkSetupLimit = 60 * time.Second
@@ -61,6 +60,9 @@ type NetworkScenario struct {
 	Policer bool
 	// CutAt and CutFor cut the media path that long after the call is up.
 	CutAt, CutFor time.Duration
+	// LinkDown: the cut takes both links down, the server's with them,
+	// instead of dropping only the media.
+	LinkDown bool
 }
 
 // NetworkScenarios are the issue's impairments.
@@ -75,13 +77,16 @@ var NetworkScenarios = []NetworkScenario{
 	{Name: "256 kb/s cap", RateBps: 256_000},
 	{Name: "500 kb/s policer", RateBps: 500_000, Policer: true},
 	{Name: "256 kb/s policer", RateBps: 256_000, Policer: true},
-	{Name: "cut 3 s", CutAt: 5 * time.Second, CutFor: 3 * time.Second},
-	{Name: "cut 10 s", CutAt: 5 * time.Second, CutFor: 10 * time.Second},
+	{Name: "media cut 3 s", CutAt: 5 * time.Second, CutFor: 3 * time.Second},
+	{Name: "media cut 10 s", CutAt: 5 * time.Second, CutFor: 10 * time.Second},
+	{Name: "link down 3 s", CutAt: 5 * time.Second, CutFor: 3 * time.Second, LinkDown: true},
+	{Name: "link down 10 s", CutAt: 5 * time.Second, CutFor: 10 * time.Second, LinkDown: true},
 }
 
 // NetworkResult is one scenario's figures, both directions together.
 type NetworkResult struct {
 	Scenario        string  `json:"scenario"`
+	Fabric          Fabric  `json:"fabric"`
 	Seconds         float64 `json:"seconds"`
 	SetupMS         float64 `json:"setup_ms"`   // both joined to media connected on both sides
 	FramesDue       int64   `json:"frames_due"` // what the two test cameras made in the call (30 fps each)
@@ -138,106 +143,61 @@ func ratio(a, b int64) float64 {
 // deadlineSlack is how far from the deadline an end still counts as kept.
 const deadlineSlack = time.Second
 
-// fault is the router's chunk filter: seeded loss, the cut, and the count
-// of media bytes lost.
-type fault struct {
-	mu        sync.Mutex
-	rng       *rand.Rand
-	lossPct   float64
-	cut       bool
-	lostBytes int64
-}
-
-func (f *fault) filter(c vnet.Chunk) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	drop := f.cut || (f.lossPct > 0 && f.rng.Float64()*100 < f.lossPct)
-	if drop && isRTP(c) {
-		f.lostBytes += int64(len(c.UserData()))
-	}
-	return !drop
-}
-
-func (f *fault) setCut(on bool) {
-	f.mu.Lock()
-	f.cut = on
-	f.mu.Unlock()
-}
-
-// isRTP: SRTP's header is in the clear; RTCP packet types are 192..223.
-func isRTP(c vnet.Chunk) bool {
-	b := c.UserData()
-	if c.Network() != "udp" || len(b) < 12 || b[0]&0xC0 != 0x80 {
-		return false
-	}
-	pt := b[1] & 0x7F
-	return pt < 64 || pt > 95
-}
-
-// Network runs one scenario: a discussion of d whose media cross the
-// impaired virtual network.
-func Network(ctx context.Context, sc NetworkScenario, d time.Duration) (NetworkResult, error) {
-	res := NetworkResult{Scenario: sc.Name, Seconds: d.Seconds(), FirstFrameAfterMS: -1}
-	f := &fault{rng: rand.New(rand.NewPCG(lossSeed, uint64(sc.LossPct*1000))), lossPct: sc.LossPct}
-	routerDelay := sc.Delay
-	if sc.Spread > 0 {
-		routerDelay = 0 // the senders' delay lines hold the whole delay
-	}
-	router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: netCIDR, MinDelay: routerDelay,
-		LoggerFactory: logging.NewDefaultLoggerFactory()})
+// Network runs one scenario on fabric f: a discussion of d whose media
+// cross the impaired path.
+func Network(ctx context.Context, f Fabric, sc NetworkScenario, d time.Duration) (NetworkResult, error) {
+	res := NetworkResult{Scenario: sc.Name, Fabric: f, FirstFrameAfterMS: -1, Seconds: d.Seconds()}
+	path, err := openPath(f, sc, sc.Spread == 0 && f != Namespaces)
 	if err != nil {
 		return res, err
 	}
-	router.AddChunkFilter(f.filter)
-	var nets []transport.Net
-	var reorders []*reorderNet
-	for i, ip := range []string{netIPA, netIPB} {
-		n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{ip}})
-		if err != nil {
-			return res, err
-		}
-		var nic vnet.NIC = n
-		if sc.RateBps > 0 {
-			queue := int64(float64(sc.RateBps) / 8 * capQueue.Seconds())
-			if sc.Policer {
-				queue = policerQueue
-			}
-			q, err := vnet.NewQueue(n, vnet.NewTBFQueue(sc.RateBps, capBurst, queue))
-			if err != nil {
-				return res, err
-			}
-			defer q.Close()
-			nic = q
-		}
-		if err := router.AddNet(nic); err != nil {
-			return res, err
-		}
-		if sc.Spread > 0 {
-			r := newReorderNet(n, sc.Delay, sc.Spread, uint64(i+1))
-			reorders = append(reorders, r)
-			nets = append(nets, r)
-			continue
-		}
-		nets = append(nets, n)
-	}
-	if err := router.Start(); err != nil {
-		return res, err
-	}
-	defer router.Stop()
-
+	defer path.close()
 	env, err := NewEnv(d)
 	if err != nil {
 		return res, err
 	}
 	defer env.Close()
 	var sides []*Side
-	for i, n := range nets {
-		s, err := env.newSideOn(kit.DefaultToneHz*(1+0.5*float64(i)), n)
+	var reorders []*reorderNet
+	var cables []*testkit.Cable
+	for i := range 2 {
+		n := path.net(i)
+		// The namespaces have no delay of their own, and vnet's router
+		// keeps order: the senders' delay lines make it then.
+		if sc.Spread > 0 || (sc.Delay > 0 && f == Namespaces) {
+			r := newReorderNet(n, sc.Delay, sc.Spread, uint64(i+1))
+			reorders = append(reorders, r)
+			n = r
+		}
+		url := env.URL
+		if sc.LinkDown {
+			c, err := testkit.OpenCable(env.srv.Addr())
+			if err != nil {
+				return res, err
+			}
+			defer c.Close()
+			cables = append(cables, c)
+			url = c.URL()
+		}
+		s, err := env.newSideOn(kit.DefaultToneHz*(1+0.5*float64(i)), n, url)
 		if err != nil {
 			return res, err
 		}
 		defer s.Eng.Leave()
 		sides = append(sides, s)
+	}
+	cut := func(on bool) error {
+		for _, c := range cables {
+			if on {
+				c.Pull()
+			} else {
+				c.Plug()
+			}
+		}
+		if sc.LinkDown {
+			return path.setLinkDown(on)
+		}
+		return path.setCut(on)
 	}
 	a, b := sides[0], sides[1]
 	t0 := time.Now()
@@ -259,6 +219,7 @@ func Network(ctx context.Context, sc NetworkScenario, d time.Duration) (NetworkR
 	}
 	lateStamped := []int{-1, -1}
 	var restored time.Time
+	cutting := false
 	firstAfter := make([]time.Time, 2) // each side's first decoded frame after the path returned
 	for {
 		st := []participant.State{a.Eng.State(), b.Eng.State()}
@@ -267,8 +228,14 @@ func Network(ctx context.Context, sc NetworkScenario, d time.Duration) (NetworkR
 		}
 		since := time.Since(connected)
 		if sc.CutFor > 0 && restored.IsZero() && since >= sc.CutAt {
-			f.setCut(since < sc.CutAt+sc.CutFor)
-			if since >= sc.CutAt+sc.CutFor {
+			back := since >= sc.CutAt+sc.CutFor
+			if back != cutting { // each change made once: the namespaces' are commands
+				if err := cut(!back); err != nil {
+					return res, fmt.Errorf("the fault: %w", err)
+				}
+				cutting = !back
+			}
+			if back {
 				restored = time.Now()
 			}
 		}
@@ -335,18 +302,19 @@ func Network(ctx context.Context, sc NetworkScenario, d time.Duration) (NetworkR
 		res.Datagrams += sent
 		res.Reordered += late
 	}
-	f.mu.Lock()
-	res.LostBytes = f.lostBytes
-	f.mu.Unlock()
+	if res.LostBytes, err = path.lostBytes(); err != nil {
+		return res, err
+	}
 	res.DeadlineHeld = res.EndSkewMS <= ms(deadlineSlack)
 	return res, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// newSideOn is NewSide with its media on n, and a steady tone.
-func (e *Env) newSideOn(toneHz float64, n transport.Net) (*Side, error) {
-	return e.openSide("net", kit.Options{ToneHz: toneHz, Net: n})
+// newSideOn is NewSide with its media on n, the server at url, and a
+// steady tone.
+func (e *Env) newSideOn(toneHz float64, n transport.Net, url string) (*Side, error) {
+	return e.openSide("net", url, kit.Options{ToneHz: toneHz, Net: n})
 }
 
 // ErrNoScenario means no network scenario has the name asked for.
@@ -354,15 +322,15 @@ var ErrNoScenario = errors.New("no network scenario matches")
 
 // Networks runs, a discussion of d each, the scenarios whose name
 // contains only (any case; "": all); say hears which runs now.
-func Networks(d time.Duration, only string, say func(string)) ([]NetworkResult, error) {
+func Networks(f Fabric, d time.Duration, only string, say func(string)) ([]NetworkResult, error) {
 	var out []NetworkResult
 	for _, sc := range NetworkScenarios {
 		if only != "" && !strings.Contains(strings.ToLower(sc.Name), strings.ToLower(only)) {
 			continue
 		}
-		say(fmt.Sprintf("network, %s, a discussion of %v", sc.Name, d))
+		say(fmt.Sprintf("network (%s), %s, a discussion of %v", f, sc.Name, d))
 		ctx, cancel := context.WithTimeout(context.Background(), d+3*NetworkSetupLimit)
-		r, err := Network(ctx, sc, d)
+		r, err := Network(ctx, f, sc, d)
 		cancel()
 		if err != nil {
 			return out, fmt.Errorf("%s: %w", sc.Name, err)
