@@ -157,6 +157,18 @@ func TestNoPINNoticeGolden(t *testing.T) {
 	assertGolden(t, h, "28_no_pin.png")
 }
 
+// TestJoinRateLimitedGolden: too many joins from one workstation are
+// refused on the welcome screen in a sentence about joining, not about
+// chat messages.
+func TestJoinRateLimitedGolden(t *testing.T) {
+	h := newHarness(t, baseState(), nil)
+	h.set(func(s *participant.State) {
+		s.Phase = participant.PhaseIdle
+		s.LastError = &participant.Notice{Code: protocol.CodeRateLimited, Text: "You are sending messages too quickly."}
+	})
+	assertGolden(t, h, "36_join_rate_limited.png")
+}
+
 // TestDevicesSetToNoneGolden: a workstation where the lab chose no camera
 // and no microphone shows no red error on the device check, and the
 // participant may go on.

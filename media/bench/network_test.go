@@ -6,6 +6,23 @@ import (
 	"time"
 )
 
+// networkTestLimit bounds one scenario's run in these tests.
+const networkTestLimit = 2 * time.Minute
+
+// runNetwork runs the scenario sc for d (within networkTestLimit), fails
+// the test if it could not run, and logs the result.
+func runNetwork(t *testing.T, sc NetworkScenario, d time.Duration) NetworkResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), networkTestLimit)
+	defer cancel()
+	r, err := Network(ctx, sc, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", r)
+	return r
+}
+
 // A media path cut for longer than pion's own give-up time (8 s with our
 // settings before: the call fails and a fresh one is made while the path
 // is still down) comes back within 3 s of the path's return, and the
@@ -13,13 +30,7 @@ import (
 func TestNetworkOutageRecovers(t *testing.T) {
 	const backWithin = 3 * time.Second
 	sc := NetworkScenario{Name: "cut 10 s", CutAt: 2 * time.Second, CutFor: 10 * time.Second}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	r, err := Network(ctx, sc, 16*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%+v", r)
+	r := runNetwork(t, sc, 16*time.Second)
 	if r.FirstFrameAfterMS < 0 || r.FirstFrameAfterMS > float64(backWithin.Milliseconds()) {
 		t.Errorf("video back %.0f ms after the path returned; want within %v", r.FirstFrameAfterMS, backWithin)
 	}
@@ -33,13 +44,7 @@ func TestNetworkOutageRecovers(t *testing.T) {
 // sent frame decoded.
 func TestNetworkLossIsRepairedWithinBudget(t *testing.T) {
 	sc := NetworkScenario{Name: "5% loss", LossPct: 5}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	r, err := Network(ctx, sc, 8*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%+v", r)
+	r := runNetwork(t, sc, 8*time.Second)
 	if r.LostBytes == 0 || r.Retransmitted == 0 {
 		t.Fatalf("lost %d bytes, retransmitted %d: the fault or the repair is not seen", r.LostBytes, r.Retransmitted)
 	}
@@ -60,13 +65,7 @@ func TestNetworkLossIsRepairedWithinBudget(t *testing.T) {
 func TestNetworkReorderingIsNotTakenForLoss(t *testing.T) {
 	const maxRetransmitShare = 0.05
 	sc := NetworkScenario{Name: "reordered", Delay: 50 * time.Millisecond, Spread: 20 * time.Millisecond}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	r, err := Network(ctx, sc, 8*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%+v", r)
+	r := runNetwork(t, sc, 8*time.Second)
 	if r.Reordered == 0 || r.LostBytes != 0 {
 		t.Fatalf("%d of %d datagrams reordered, %d bytes lost: want reordering and no loss", r.Reordered, r.Datagrams, r.LostBytes)
 	}

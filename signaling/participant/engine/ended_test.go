@@ -99,13 +99,10 @@ func TestNoSignalAfterEnded(t *testing.T) {
 	// Both calls closed by the end: nothing is left that could signal,
 	// except a fresh call, which the watch would count.
 	for _, s := range sides {
-		deadline := time.Now().Add(waitLimit)
-		for c := s.kit.LastCall(); c == nil || !c.Closed(); c = s.kit.LastCall() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: the call is still open after the end", s.name)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		eventually(t, s.name+"'s call closed after the end", func() bool {
+			c := s.kit.LastCall()
+			return c != nil && c.Closed()
+		})
 	}
 	for i, w := range watches {
 		name := sides[i].name

@@ -151,15 +151,9 @@ func TestMediaSurvivesPacketLoss(t *testing.T) {
 	}
 	defer router.Stop()
 	url := "ws://" + srv.Addr() + "/ws"
-	a := newSide(t, "a", url, dir, 440, nets[0])
-	b := newSide(t, "b", url, dir, 660, nets[1])
+	a, b := joinedPair(t, mediaSides(t, url, dir, nets[0], nets[1]), "the call", func(st participant.State) bool { return st.MediaConnected })
 	defer a.eng.Leave()
 	defer b.eng.Leave()
-	a.eng.Join("Ann")
-	b.eng.Join("Ben")
-	for _, s := range []*side{a, b} {
-		waitFor(t, s, "the call", func(st participant.State) bool { return st.MediaConnected })
-	}
 	// Four seconds of video each way (at 30 frames a second), however long
 	// a busy machine takes to send them.
 	for _, s := range []*side{a, b} {
@@ -201,15 +195,9 @@ func TestServerAwayMidCall(t *testing.T) {
 	srv := startServer(t, srvDir, "127.0.0.1:0", 10)
 	addr := srv.Addr()
 	url := "ws://" + addr + "/ws"
-	a := newSide(t, "a", url, dir, 440, nil)
-	b := newSide(t, "b", url, dir, 660, nil)
+	a, b := joinedPair(t, mediaSides(t, url, dir), "the clock", func(st participant.State) bool { return st.MediaConnected && !st.Deadline.IsZero() })
 	defer a.eng.Leave()
 	defer b.eng.Leave()
-	a.eng.Join("Ann")
-	b.eng.Join("Ben")
-	for _, s := range []*side{a, b} {
-		waitFor(t, s, "the clock", func(st participant.State) bool { return st.MediaConnected && !st.Deadline.IsZero() })
-	}
 	deadline := a.eng.State().Deadline
 	srv.Close()
 	for _, s := range []*side{a, b} {

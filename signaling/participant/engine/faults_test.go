@@ -32,13 +32,12 @@ func TestDeadlineDuringADropLosesNoChat(t *testing.T) {
 	defer srv.Close()
 	link := testkit.NewCable(t, srv.Addr())
 	auto := func(c *engine.Config) { c.AutoReady = true }
-	a := stillSide(t, "a", link.URL(), "lab", dir, auto)
-	b := stillSide(t, "b", "ws://"+srv.Addr()+"/ws", "lab", dir, auto)
-	a.eng.Join("Ann")
-	b.eng.Join("Ben")
-	for _, s := range []*side{a, b} {
-		waitFor(t, s, "the discussion's clock", func(st participant.State) bool { return !st.Deadline.IsZero() })
+	// a is behind the cable, b is served directly.
+	open := func(name string) *side {
+		url := map[string]string{"a": link.URL(), "b": "ws://" + srv.Addr() + "/ws"}[name]
+		return stillSide(t, name, url, "lab", dir, auto)
 	}
+	a, b := joinedPair(t, open, "the discussion's clock", func(st participant.State) bool { return !st.Deadline.IsZero() })
 
 	var typed []string
 	say := func(body string) {

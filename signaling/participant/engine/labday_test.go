@@ -133,15 +133,9 @@ func TestPairedOnlyOnceBothFinishedTheDeviceCheck(t *testing.T) {
 	srv := startServer(t, filepath.Join(dir, "srv"), "127.0.0.1:0", 60)
 	defer srv.Close()
 	url := "ws://" + srv.Addr() + "/ws"
-	a := stillSide(t, "a", url, "lab", dir, nil)
-	b := stillSide(t, "b", url, "lab", dir, nil)
-	a.eng.Join("Ann")
-	b.eng.Join("Ben")
-	for _, s := range []*side{a, b} {
-		waitFor(t, s, "joined, not ready", func(st participant.State) bool {
-			return st.Phase == participant.PhaseWaiting && !st.Ready && st.DeviceCheck == protocol.DeviceCheckRequired
-		})
-	}
+	a, b := joinedPair(t, stillSides(t, url, dir, nil), "joined, not ready", func(st participant.State) bool {
+		return st.Phase == participant.PhaseWaiting && !st.Ready && st.DeviceCheck == protocol.DeviceCheckRequired
+	})
 	a.eng.Ready()
 	waitFor(t, a, "ready", func(st participant.State) bool { return st.Ready })
 	if b.eng.State().Phase != participant.PhaseWaiting || a.eng.State().Phase != participant.PhaseWaiting {
@@ -160,13 +154,7 @@ func TestRestartedKioskShowsHistoryAndWhatItCouldNotSend(t *testing.T) {
 	addr := srv.Addr()
 	url := "ws://" + addr + "/ws"
 	auto := func(c *engine.Config) { c.AutoReady = true }
-	a := stillSide(t, "a", url, "lab", dir, auto)
-	b := stillSide(t, "b", url, "lab", dir, auto)
-	a.eng.Join("Ann")
-	b.eng.Join("Ben")
-	for _, s := range []*side{a, b} {
-		waitFor(t, s, "paired", func(st participant.State) bool { return st.Phase >= participant.PhasePaired })
-	}
+	a, b := pairedPair(t, stillSides(t, url, dir, auto))
 	a.eng.SendChat(protocol.ChannelGroup, "one")
 	b.eng.SendChat(protocol.ChannelGroup, "two")
 	waitFor(t, b, "both messages", func(st participant.State) bool { return len(st.Messages) == 2 })
@@ -360,13 +348,7 @@ func TestRemovedParticipantIsToldSoAndThePartnerThatTheExperimenterEndedIt(t *te
 	defer srv.Close()
 	url := "ws://" + srv.Addr() + "/ws"
 	auto := func(c *engine.Config) { c.AutoReady = true }
-	a := stillSide(t, "a", url, "lab", dir, auto)
-	b := stillSide(t, "b", url, "lab", dir, auto)
-	a.eng.Join("Ann")
-	b.eng.Join("Ben")
-	for _, s := range []*side{a, b} {
-		waitFor(t, s, "paired", func(st participant.State) bool { return st.Phase >= participant.PhasePaired })
-	}
+	a, b := pairedPair(t, stillSides(t, url, dir, auto))
 	if _, err := srv.Hub().RemoveParticipant(a.eng.State().Session, "a"); err != nil {
 		t.Fatal(err)
 	}

@@ -69,14 +69,10 @@ func TestRecordedDiscussion(t *testing.T) {
 	srv := startRecordingServer(t, filepath.Join(dir, "srv"), discussion, protocol.RecordAudioVideo)
 	defer srv.Close()
 	url := "ws://" + srv.Addr() + "/ws"
-	a := newSide(t, "a", url, dir, 440, nil)
-	b := newSide(t, "b", url, dir, 660, nil)
+	a, b := joinedPair(t, mediaSides(t, url, dir), "recording", func(st participant.State) bool { return st.Recording })
 	defer a.eng.Leave()
 	defer b.eng.Leave()
-	a.eng.Join("Ann")
-	b.eng.Join("Ben")
 	for _, s := range []*side{a, b} {
-		waitFor(t, s, "recording", func(st participant.State) bool { return st.Recording })
 		if st := s.eng.State(); st.Consent != protocol.ConsentGiven || st.Record != protocol.RecordAudioVideo {
 			t.Fatalf("%s: consent %q, record %q", s.name, st.Consent, st.Record)
 		}
@@ -149,14 +145,8 @@ func TestRejoinGivesTwoSegments(t *testing.T) {
 	srv := startRecordingServer(t, filepath.Join(dir, "srv"), 600, protocol.RecordAudioVideo)
 	defer srv.Close()
 	url := "ws://" + srv.Addr() + "/ws"
-	a := newSide(t, "a", url, dir, 440, nil)
-	b := newSide(t, "b", url, dir, 660, nil)
+	a, b := joinedPair(t, mediaSides(t, url, dir), "recording", func(st participant.State) bool { return st.Recording })
 	defer a.eng.Leave()
-	a.eng.Join("Ann")
-	b.eng.Join("Ben")
-	for _, s := range []*side{a, b} {
-		waitFor(t, s, "recording", func(st participant.State) bool { return st.Recording })
-	}
 	testkit.Reaches(t, "a second of video", b.kit.FramesSent, 30)
 	away := time.Now()
 	b.eng.Close() // the kiosk stops; the token stays
