@@ -228,14 +228,14 @@ func Network(ctx context.Context, f Fabric, sc NetworkScenario, d time.Duration)
 		}
 		since := time.Since(connected)
 		if sc.CutFor > 0 && restored.IsZero() && since >= sc.CutAt {
-			back := since >= sc.CutAt+sc.CutFor
-			if back != cutting { // each change made once: the namespaces' are commands
-				if err := cut(!back); err != nil {
+			down := since < sc.CutAt+sc.CutFor
+			if down != cutting { // each change made once: the namespaces' are commands
+				if err := cut(down); err != nil {
 					return res, fmt.Errorf("the fault: %w", err)
 				}
-				cutting = !back
+				cutting = down
 			}
-			if back {
+			if !down {
 				restored = time.Now()
 			}
 		}
