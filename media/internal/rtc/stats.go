@@ -2,8 +2,6 @@ package rtc
 
 import (
 	"encoding/json"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pion/interceptor/pkg/cc"
@@ -114,6 +112,12 @@ func (c *Call) Estimate() int {
 	if delay <= 0 { // no feedback yet
 		return e.GetTargetBitrate()
 	}
+	return int(float64(c.lossAware(delay, loss, avg)) * c.path.drain())
+}
+
+// lossAware is the estimate from GCC's delay- and loss-based ones and the
+// average loss.
+func (c *Call) lossAware(delay, loss int, avg float64) int {
 	if avg > LossDecreaseThreshold && loss > 0 {
 		// Loss with no queue on the path is random (radio, a bad cable),
 		// not the path's limit: the rate need not fall to the floor, where
@@ -138,40 +142,7 @@ const (
 	// RandomLossRate is the least estimate under random loss: a video
 	// rate at which 640x480 keeps its frame rate.
 	RandomLossRate = 600_000
-	// QueueMargin is how far above twice the least round trip of the call
-	// the round trip may be with no standing queue on the path.
-	QueueMargin = 30 * time.Millisecond
 )
-
-// pathQueue tells from the path's round trip (ICE's checks, which wait in
-// the same queues as the media) whether a queue stands on the path. The
-// estimate is asked for every encoded frame; the round trip is read at
-// most every rttRefresh (ICE measures it every few seconds).
-type pathQueue struct {
-	rtt    atomic.Pointer[func() time.Duration]
-	mu     sync.Mutex
-	min    time.Duration
-	last   time.Duration // the latest read
-	readAt time.Time
-}
-
-// free reports whether the round trip now is within QueueMargin of twice
-// the least seen; false before any round trip is known.
-func (q *pathQueue) free() bool {
-	f := q.rtt.Load()
-	if f == nil {
-		return false
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if now := time.Now(); q.last <= 0 || now.Sub(q.readAt) >= rttRefresh {
-		q.last, q.readAt = (*f)(), now
-		if q.last > 0 && (q.min == 0 || q.last < q.min) {
-			q.min = q.last
-		}
-	}
-	return q.last > 0 && q.last <= 2*q.min+QueueMargin
-}
 
 // TargetVideoBitrate is the video bitrate the estimate leaves (bit/s).
 func (c *Call) TargetVideoBitrate() int { return VideoBitrate(c.Estimate(), c.cfg.VideoCeiling) }

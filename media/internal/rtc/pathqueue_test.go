@@ -1,0 +1,56 @@
+package rtc
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+// The drain's scale follows the round trip: it falls while the round trip
+// stands StandingQueueLimit above the least seen, not below drainFloor, and
+// returns to 1 once the queue is gone; a long path with no queue (two labs
+// far apart) is never taken for a queue.
+func TestStandingQueueScalesTheEstimate(t *testing.T) {
+	type step struct {
+		rtt       time.Duration
+		lasts     time.Duration
+		wantBelow float64 // the scale after the step is below this (0: not checked)
+		wantAbove float64 // and above this
+	}
+	ms := time.Millisecond
+	cases := []struct {
+		name  string
+		steps []step
+	}{
+		{"no queue", []step{{rtt: 10 * ms, lasts: 5 * time.Second, wantAbove: 0.999}}},
+		{"a long path", []step{{rtt: 300 * ms, lasts: time.Second}, {rtt: 320 * ms, lasts: 5 * time.Second, wantAbove: 0.999}}},
+		{"a queue that stands, then drains", []step{
+			{rtt: 10 * ms, lasts: time.Second, wantAbove: 0.999},
+			{rtt: 700 * ms, lasts: time.Second, wantBelow: 0.85, wantAbove: 0.75},
+			{rtt: 700 * ms, lasts: 10 * time.Second, wantBelow: drainFloor + 0.001, wantAbove: drainFloor - 0.001},
+			{rtt: 20 * ms, lasts: 3 * time.Second, wantAbove: 0.999},
+		}},
+		{"under the limit", []step{{rtt: 10 * ms, lasts: time.Second}, {rtt: 10*ms + StandingQueueLimit - ms, lasts: 5 * time.Second, wantAbove: 0.999}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var q pathQueue
+			var rtt time.Duration
+			f := func() time.Duration { return rtt }
+			q.rtt.Store(&f)
+			now := time.Unix(1000, 0)
+			for i, s := range c.steps {
+				rtt = s.rtt
+				for end := now.Add(s.lasts); now.Before(end); now = now.Add(rttRefresh) {
+					q.mu.Lock()
+					q.refreshLocked(now)
+					q.mu.Unlock()
+				}
+				got := q.scale
+				if (s.wantBelow > 0 && got >= s.wantBelow) || got <= s.wantAbove || math.IsNaN(got) {
+					t.Errorf("step %d (round trip %v for %v): scale %.3f, want in (%.3f, %.3f)", i, s.rtt, s.lasts, got, s.wantAbove, s.wantBelow)
+				}
+			}
+		})
+	}
+}
