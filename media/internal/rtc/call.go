@@ -117,10 +117,9 @@ type Call struct {
 	bwe    atomic.Pointer[cc.BandwidthEstimator]
 	path   pathQueue
 
-	// pcLife orders pion's GetStats before its Close: pion reads the
-	// transports' state in GetStats without the locks Close takes, so a
-	// report asked for while the call closes raced with it (the race
-	// detector found it). Stats holds it shared, Close exclusively.
+	// pcLife orders the round trip's reads from the ICE transport before
+	// our Close: the reads hold it shared (never waiting), Close
+	// exclusively.
 	pcLife sync.RWMutex
 
 	mu        sync.Mutex

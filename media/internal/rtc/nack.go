@@ -65,6 +65,9 @@ const (
 
 // NACKStats counts the generator's work for one call.
 type NACKStats struct {
+	// Expected is the packets the partner sent on the NACKed streams,
+	// from the advance of their sequence numbers.
+	Expected int64
 	Missing  int64 // packets found missing (a gap in sequence numbers)
 	NACKs    int64 // requests sent, one per packet per NACK
 	Repaired int64 // missing packets that arrived later (retransmitted or reordered)
@@ -178,6 +181,7 @@ func (g *nackGenerator) received(ssrc uint32, seq uint16, now time.Time) {
 	}
 	if !s.started {
 		s.started, s.highest = true, seq
+		g.stats.Expected++
 		return
 	}
 	d := seq - s.highest
@@ -185,6 +189,7 @@ func (g *nackGenerator) received(ssrc uint32, seq uint16, now time.Time) {
 	case d == 0:
 		return // a duplicate of the newest
 	case d < 0x8000: // newer
+		g.stats.Expected += int64(d)
 		if gap := int(d) - 1; gap > MaxNACKGap {
 			g.stats.Skipped += int64(gap)
 		} else {

@@ -91,6 +91,11 @@ func TestNACKBoundedPerLostPacket(t *testing.T) {
 	})
 	decodedBefore := p.decoded.Load()
 	testkit.Eventually(t, "video after the loss", func() bool { return p.decoded.Load() > decodedBefore+testFPS })
+	// The report's loss is of the video packets, over the call so far:
+	// some lost, never more than one in lossEvery.
+	if st := p.b.Stats(); st.PacketLoss <= 0 || st.PacketLoss > 1.2/lossEvery || st.RTTMS <= 0 {
+		t.Errorf("B's report: packet loss %.4f, round trip %.2f ms; want loss in (0, %.3f] and a round trip", st.PacketLoss, st.RTTMS, 1.2/lossEvery)
+	}
 	p.close()
 
 	nst, rst := p.b.Repair().NACK, p.a.Repair().Retransmit
@@ -179,7 +184,7 @@ func TestNACKGeneratorSchedule(t *testing.T) {
 	}
 	// The repair 1 ms after its NACK on a short path is a repair, not a
 	// reordered packet (minReorderRTT).
-	if st := g.Stats(); st.Skipped != MaxNACKGap+1 || st.Repaired != 1 || st.Reordered != 0 || st.RepairedLate != 1 || st.Missing != 3 {
+	if st := g.Stats(); st.Skipped != MaxNACKGap+1 || st.Repaired != 1 || st.Reordered != 0 || st.RepairedLate != 1 || st.Missing != 3 || st.Expected != 6+MaxNACKGap+2 {
 		t.Fatalf("stats %+v", st)
 	}
 }

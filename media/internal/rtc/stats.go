@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/pion/interceptor/pkg/cc"
-	"github.com/pion/webrtc/v4"
 
 	"github.com/parley-lab/parley/signaling/protocol"
 )
@@ -40,19 +39,16 @@ func (c *Call) Stats() protocol.Stats {
 	if a != nil {
 		cur.bytes += a.bytes.Load()
 	}
-	var lost, recv int64
-	for _, st := range c.peerStats() {
-		switch x := st.(type) {
-		case webrtc.ICECandidatePairStats:
-			if x.Nominated && x.CurrentRoundTripTime > 0 {
-				s.RTTMS = x.CurrentRoundTripTime * 1000
-			}
-		case webrtc.InboundRTPStreamStats:
-			lost += int64(x.PacketsLost)
-			recv += int64(x.PacketsReceived)
-		}
+	if f := c.path.rtt.Load(); f != nil {
+		s.RTTMS = float64((*f)()) / float64(time.Millisecond)
 	}
-	cur.lost, cur.expected = lost, recv+lost
+	// Loss is of the partner's video packets: those found missing that
+	// did not come by themselves later (a repair does not undo the loss).
+	// pion's GetStats is not used: its report races pion's own Close of a
+	// connection the partner ended, and it has no inbound counts without
+	// pion's stats interceptor.
+	n := c.repair.nack.Stats()
+	cur.lost, cur.expected = n.Missing+n.Skipped-n.Reordered, n.Expected
 	// Rates, loss and delay are over the interval since the previous
 	// report (the first covers the call so far); FPSSent and the audio
 	// delay are the kit's (countedCall), which owns the encoder and the
@@ -152,15 +148,4 @@ func (c *Call) estimatorNow() cc.BandwidthEstimator {
 		return *p
 	}
 	return nil
-}
-
-// peerStats is pion's report, or none once the call is closing: a closed
-// connection has nothing left to report.
-func (c *Call) peerStats() webrtc.StatsReport {
-	c.pcLife.RLock()
-	defer c.pcLife.RUnlock()
-	if c.Closed() {
-		return nil
-	}
-	return c.pc.GetStats()
 }
