@@ -10,7 +10,8 @@ package rtc
 // on the kernel's htb cap at 500 kb/s the round trip stayed at 0.7 to 1.4 s
 // for the whole discussion. Like libwebrtc's RTT-based back-off, but with a
 // limit that suits a conversation, the estimate is scaled down while the
-// round trip stands StandingQueueLimit above the least seen, which drains
+// round trip stands StandingQueueLimit above the least seen (for a second,
+// over more than one reading), which drains
 // the queue, and scaled back up once it is gone.
 
 import (
@@ -34,6 +35,12 @@ const (
 	drainPerSecond = 0.8
 	risePerSecond  = 1.5
 	drainFloor     = 0.5
+	// standingAfter: a queue stands once the round trip has stayed over
+	// the limit this long, across at least standingReadings different
+	// readings; a busy machine's one late answer to an ICE check is no
+	// queue.
+	standingAfter    = time.Second
+	standingReadings = 2
 )
 
 // pathQueue tells from the path's round trip (ICE's checks, which wait in
@@ -48,6 +55,10 @@ type pathQueue struct {
 	last   time.Duration // the latest read
 	readAt time.Time
 	scale  float64 // the drain's scale of the estimate; 0 means 1
+	// highSince is when the round trip went over the limit (zero: it is
+	// under it); highN counts the different readings over it since.
+	highSince time.Time
+	highN     int
 }
 
 // refresh reads the round trip if the last reading is stale and moves
@@ -62,10 +73,19 @@ func (q *pathQueue) refreshLocked(now time.Time) bool {
 		return true
 	}
 	dt := now.Sub(q.readAt).Seconds()
-	standing := q.last > 0 && q.last > q.min+StandingQueueLimit
+	standing := !q.highSince.IsZero() && q.highN >= standingReadings && now.Sub(q.highSince) >= standingAfter
+	prev := q.last
 	q.last = (*f)()
 	if q.last > 0 && (q.min == 0 || q.last < q.min) {
 		q.min = q.last
+	}
+	switch high := q.last > 0 && q.last > q.min+StandingQueueLimit; {
+	case !high:
+		q.highSince, q.highN = time.Time{}, 0
+	case q.highSince.IsZero():
+		q.highSince, q.highN = now, 1
+	case q.last != prev:
+		q.highN++
 	}
 	if q.scale == 0 {
 		q.scale = 1

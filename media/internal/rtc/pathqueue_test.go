@@ -9,13 +9,17 @@ import (
 // The drain's scale follows the round trip: it falls while the round trip
 // stands StandingQueueLimit above the least seen, not below drainFloor, and
 // returns to 1 once the queue is gone; a long path with no queue (two labs
-// far apart) is never taken for a queue.
+// far apart) is never taken for a queue, nor is one late answer held (a
+// busy machine), nor a round trip over the limit for less than a second.
 func TestStandingQueueScalesTheEstimate(t *testing.T) {
 	type step struct {
 		rtt       time.Duration
 		lasts     time.Duration
 		wantBelow float64 // the scale after the step is below this (0: not checked)
 		wantAbove float64 // and above this
+		// still: the reading does not change during the step (one
+		// answer, held); else it moves by a microsecond each read.
+		still bool
 	}
 	ms := time.Millisecond
 	cases := []struct {
@@ -24,8 +28,10 @@ func TestStandingQueueScalesTheEstimate(t *testing.T) {
 	}{
 		{"no queue", []step{{rtt: 10 * ms, lasts: 5 * time.Second, wantAbove: 0.999}}},
 		{"a long path", []step{{rtt: 300 * ms, lasts: time.Second}, {rtt: 320 * ms, lasts: 5 * time.Second, wantAbove: 0.999}}},
+		{"one late answer", []step{{rtt: 10 * ms, lasts: time.Second}, {rtt: 700 * ms, lasts: 3 * time.Second, wantAbove: 0.999, still: true}, {rtt: 10 * ms, lasts: time.Second, wantAbove: 0.999}}},
 		{"a queue that stands, then drains", []step{
 			{rtt: 10 * ms, lasts: time.Second, wantAbove: 0.999},
+			{rtt: 700 * ms, lasts: time.Second, wantAbove: 0.999}, // not yet standing
 			{rtt: 700 * ms, lasts: time.Second, wantBelow: 0.85, wantAbove: 0.75},
 			{rtt: 700 * ms, lasts: 10 * time.Second, wantBelow: drainFloor + 0.001, wantAbove: drainFloor - 0.001},
 			{rtt: 20 * ms, lasts: 3 * time.Second, wantAbove: 0.999},
@@ -42,6 +48,9 @@ func TestStandingQueueScalesTheEstimate(t *testing.T) {
 			for i, s := range c.steps {
 				rtt = s.rtt
 				for end := now.Add(s.lasts); now.Before(end); now = now.Add(rttRefresh) {
+					if !s.still {
+						rtt += time.Microsecond
+					}
 					q.mu.Lock()
 					q.refreshLocked(now)
 					q.mu.Unlock()
