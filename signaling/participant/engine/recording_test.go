@@ -61,6 +61,10 @@ func uploaded(t *testing.T, s *side) {
 // A discussion with recording on: each participant's one segment reaches
 // the server, its checksum confirmed; it holds VP8 and Opus, lasts the
 // discussion (within 0.5 s), and every picture recorded decodes, in order.
+// recordedShare is the least share of the kit's sent pictures that its
+// recording must hold.
+const recordedShare = 0.8
+
 func TestRecordedDiscussion(t *testing.T) {
 	recordtest.NeedFFmpeg(t)
 	leakCheck(t)
@@ -125,10 +129,14 @@ func TestRecordedDiscussion(t *testing.T) {
 		}
 		t.Logf("%s: pictures sit a median %v from their capture on the server's clock (95th percentile %v, most %v)",
 			s.name, median, p95, errs[len(errs)-1])
-		if sec := float64(seg.EndMS-seg.StartMS) / 1000; float64(len(pics)) < 0.5*30*sec {
-			t.Fatalf("%s: %d pictures in %.1f s", s.name, len(pics), sec)
+		// Every picture the encoder sent while recording is in the file
+		// (the kit's count also holds the call's first moments, before
+		// recording started). The frame rate itself depends on how busy
+		// the machine is: `parley bench --only record` measures it.
+		if sent := s.kit.FramesSent(); len(pics) > int(sent) || float64(len(pics)) < recordedShare*float64(sent) {
+			t.Fatalf("%s: %d pictures recorded of the %d the kit sent", s.name, len(pics), sent)
 		}
-		t.Logf("%s: %d pictures, %d packets, %v, %d bytes", s.name, seg.VideoFrames, seg.AudioPkts, p.Duration(), seg.Size)
+		t.Logf("%s: %d pictures (the kit sent %d), %d packets, %v, %d bytes", s.name, seg.VideoFrames, s.kit.FramesSent(), seg.AudioPkts, p.Duration(), seg.Size)
 	}
 }
 
