@@ -56,13 +56,17 @@ func checkOutage(t *testing.T, r NetworkResult, cutFor time.Duration) {
 // media path was cut (the server reachable) or the link went down with the
 // server's link too (the offer must not wait behind a dead websocket).
 func TestNetworkOutageRecovers(t *testing.T) {
-	const cutFor = 10 * time.Second
+	// outageDiscussion leaves 8 s after the path returns: with the
+	// server's link down until 4 s before the deadline, a loaded machine
+	// once ended a side 2.4 s late (the reconnection and the end at once:
+	// open in issue 12's note).
+	const cutFor, outageDiscussion = 10 * time.Second, 20 * time.Second
 	for _, linkDown := range []bool{false, true} {
 		sc := NetworkScenario{Name: "media cut 10 s", CutAt: 2 * time.Second, CutFor: cutFor, LinkDown: linkDown}
 		if linkDown {
 			sc.Name = "link down 10 s"
 		}
-		t.Run(sc.Name, func(t *testing.T) { checkOutage(t, runNetwork(t, sc, 16*time.Second), cutFor) })
+		t.Run(sc.Name, func(t *testing.T) { checkOutage(t, runNetwork(t, sc, outageDiscussion), cutFor) })
 	}
 }
 
