@@ -117,10 +117,6 @@ type Call struct {
 	bwe    atomic.Pointer[cc.BandwidthEstimator]
 	path   pathQueue
 
-	// pcLife orders the round trip's reads from the ICE transport before
-	// our Close: the reads hold it shared (never waiting), Close
-	// exclusively.
-	pcLife sync.RWMutex
 
 	mu        sync.Mutex
 	remoteSet bool
@@ -185,16 +181,6 @@ func New(cfg Config) (*Call, error) {
 	c := &Call{cfg: cfg, pc: pc, repair: rep, log: cfg.Log.With("peer", cfg.Peer), started: time.Now(), state: protocol.CallConnecting}
 	c.timeline.Created = c.started
 	rtt := func() time.Duration {
-		// Not once the call closes (pion logs an error for a closed
-		// agent), and never waiting for Close: the NACK generator asks
-		// from a goroutine that Close waits for.
-		if !c.pcLife.TryRLock() {
-			return 0
-		}
-		defer c.pcLife.RUnlock()
-		if c.Closed() {
-			return 0
-		}
 		st, ok := pc.SCTP().Transport().ICETransport().GetSelectedCandidatePairStats()
 		if !ok {
 			return 0

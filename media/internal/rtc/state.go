@@ -83,9 +83,7 @@ func (c *Call) Close() error {
 	}
 	c.closed = true
 	c.mu.Unlock()
-	c.pcLife.Lock()
 	err := c.pc.Close()
-	c.pcLife.Unlock()
 	c.wg.Wait()
 	c.mu.Lock()
 	if c.video != nil {
