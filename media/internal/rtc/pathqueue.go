@@ -69,8 +69,11 @@ func (q *pathQueue) refreshLocked(now time.Time) bool {
 	if f == nil {
 		return false
 	}
-	if q.last > 0 && now.Sub(q.readAt) < rttRefresh {
-		return true
+	// At most every rttRefresh, known or not: the estimate asks on every
+	// encoded frame, and a round trip not yet known (or a closed agent)
+	// must not turn each frame into a call into the ICE agent.
+	if !q.readAt.IsZero() && now.Sub(q.readAt) < rttRefresh {
+		return q.last > 0
 	}
 	dt := now.Sub(q.readAt).Seconds()
 	standing := !q.highSince.IsZero() && q.highN >= standingReadings && now.Sub(q.highSince) >= standingAfter
