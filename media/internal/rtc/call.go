@@ -117,7 +117,6 @@ type Call struct {
 	bwe    atomic.Pointer[cc.BandwidthEstimator]
 	path   pathQueue
 
-
 	mu        sync.Mutex
 	remoteSet bool
 	pending   []webrtc.ICECandidateInit
