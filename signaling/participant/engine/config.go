@@ -24,6 +24,13 @@ const ServerUnreachableAfter = 8 * time.Second
 // would otherwise leave it waiting for ever).
 const DefaultCallSetupTimeout = 10 * time.Second
 
+// DefaultEndGrace: a discussion the server has not ended this long after
+// its deadline (the server is away, or this kiosk is cut off from it) is
+// ended here by the kiosk's own clock, so the call never runs past zero.
+// The server's "ended" normally comes within milliseconds of the deadline;
+// the grace keeps the two from racing on a busy machine.
+const DefaultEndGrace = time.Second
+
 // Config configures an engine.
 type Config struct {
 	Session       client.SessionConfig
@@ -34,6 +41,8 @@ type Config struct {
 	CallSetupTimeout time.Duration
 	// UnreachableAfter: see ServerUnreachableAfter (the default).
 	UnreachableAfter time.Duration
+	// EndGrace: see DefaultEndGrace.
+	EndGrace time.Duration
 	// AutoReady: the participant is ready as soon as it joins (test
 	// participants: the selftest and the benchmarks have no person to
 	// finish a device check).

@@ -39,11 +39,14 @@ type Engine struct {
 	partnerAtServer bool
 	// unreachable is armed while the server connection is down.
 	unreachable clock.Timer
-	dismissed   map[string]bool // announcements the participant closed
-	ended       bool
-	closed      bool
-	stopStats   chan struct{}
-	wg          sync.WaitGroup
+	// atDeadline is armed while the discussion clock runs: it ends the
+	// discussion here if the server has not (armDeadlineLocked).
+	atDeadline clock.Timer
+	dismissed  map[string]bool // announcements the participant closed
+	ended      bool
+	closed     bool
+	stopStats  chan struct{}
+	wg         sync.WaitGroup
 	// recMu orders the recording's segment changes (syncRecording).
 	recMu sync.Mutex
 }
@@ -64,6 +67,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.UnreachableAfter == 0 {
 		cfg.UnreachableAfter = ServerUnreachableAfter
+	}
+	if cfg.EndGrace == 0 {
+		cfg.EndGrace = DefaultEndGrace
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -152,6 +158,7 @@ func (e *Engine) shutdown(forget bool) {
 		e.unreachable.Stop()
 		e.unreachable = nil
 	}
+	e.disarmDeadlineLocked()
 	e.mu.Unlock()
 	// The segment closes before the session lets go of its outbox, so its
 	// report goes with it. A participant who leaves is done: final.

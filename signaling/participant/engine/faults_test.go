@@ -15,6 +15,7 @@ import (
 	"github.com/parley-lab/parley/signaling/internal/clock"
 	"github.com/parley-lab/parley/signaling/participant"
 	"github.com/parley-lab/parley/signaling/participant/engine"
+	"github.com/parley-lab/parley/signaling/protocol"
 	"github.com/parley-lab/parley/signaling/server"
 	"github.com/parley-lab/parley/signaling/testkit"
 )
@@ -107,4 +108,59 @@ func TestDeadlineDuringADropLosesNoChat(t *testing.T) {
 		_, err := os.Stat(filepath.Join(dir, "a.json"))
 		return os.IsNotExist(err)
 	})
+}
+
+// TestDiscussionEndsAtZeroWithTheServerAway: the server is gone at the
+// deadline; each kiosk ends the discussion by its own clock, EndGrace after
+// zero and not before, and what was typed while the server was away reaches
+// it, once, when it is back.
+func TestDiscussionEndsAtZeroWithTheServerAway(t *testing.T) {
+	leakCheck(t)
+	dir := t.TempDir()
+	srvDir := filepath.Join(dir, "srv")
+	// The clock starts at pairing: these kiosks make no calls.
+	room := server.Room{Name: "lab", AutoSession: true, Defaults: server.SessionSettings{DurationS: 60, ClockStart: server.ClockPaired}}
+	srv := startRooms(t, srvDir, "127.0.0.1:0", room)
+	addr := srv.Addr()
+	url := "ws://" + addr + "/ws"
+	fake := clock.NewFakeAt(time.Now())
+	const grace = 3 * time.Second
+	mod := func(c *engine.Config) { c.AutoReady, c.Clock, c.Now, c.EndGrace = true, fake, time.Now, grace }
+	a, b := joinedPair(t, stillSides(t, url, dir, mod), "the discussion's clock", func(st participant.State) bool { return !st.Deadline.IsZero() })
+	left := time.Until(a.eng.State().Deadline)
+	srv.Close()
+	for _, s := range []*side{a, b} {
+		waitFor(t, s, "server offline", func(st participant.State) bool { return !st.ServerOnline })
+	}
+	a.eng.SendChat("group", "typed with the server away")
+	// Zero passes on the engines' clock; within the grace nothing ends.
+	fake.Advance(left + grace - time.Second)
+	for _, s := range []*side{a, b} {
+		if st := s.eng.State(); st.Phase == participant.PhaseEnded {
+			t.Fatalf("%s ended %v after zero, before the grace of %v", s.name, grace-time.Second, grace)
+		}
+	}
+	fake.Advance(2 * time.Second)
+	for _, s := range []*side{a, b} {
+		waitFor(t, s, "the end by the kiosk's clock", func(st participant.State) bool { return st.Phase == participant.PhaseEnded })
+		if r := s.eng.State().EndReason; r != protocol.EndDeadline {
+			t.Errorf("%s ended for %q, want %q", s.name, r, protocol.EndDeadline)
+		}
+	}
+	srv2 := startRooms(t, srvDir, addr, room)
+	defer srv2.Close()
+	sessions, err := srv2.Store().Sessions()
+	if err != nil || len(sessions) != 1 {
+		t.Fatalf("sessions %v, %v", sessions, err)
+	}
+	testkit.Eventually(t, "the message typed while the server was away stored", func() bool {
+		msgs, err := srv2.Store().Messages(sessions[0].Code, "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(msgs) >= 1
+	})
+	if msgs, _ := srv2.Store().Messages(sessions[0].Code, "", 0); len(msgs) != 1 || msgs[0].Body != "typed with the server away" {
+		t.Errorf("stored %v, want the one message once", msgs)
+	}
 }

@@ -118,6 +118,7 @@ func (h *handler) Message(typ, ref string, body any) {
 			e.st.Deadline = time.UnixMilli(b.DeadlineMS).Add(-e.sess.Offset())
 		}
 		e.st.Duration = time.Duration(b.DeadlineMS-b.StartedAtMS) * time.Millisecond
+		e.armDeadlineLocked(now)
 	case *protocol.Signal:
 		after = e.signalLocked(b)
 	case *protocol.PeerState:

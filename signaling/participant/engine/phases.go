@@ -127,6 +127,40 @@ func (e *Engine) updatePartnerOnlineLocked() {
 	e.st.PartnerOnline = e.partnerAtServer || e.st.MediaConnected
 }
 
+// armDeadlineLocked (re)arms the kiosk's own end of the discussion for
+// EndGrace after the deadline the server gave, as of now: a server that is
+// away at zero, or a kiosk cut off from it, must not let the call run on.
+// A paused clock arms nothing; its next Clock message re-arms. The timer
+// runs on the monotonic clock, so a stepped wall clock does not move it.
+func (e *Engine) armDeadlineLocked(now time.Time) {
+	e.disarmDeadlineLocked()
+	if e.ended || e.closed || e.st.Paused || e.st.Deadline.IsZero() {
+		return
+	}
+	deadline := e.st.Deadline
+	e.atDeadline = e.cfg.Clock.AfterFunc(deadline.Sub(now)+e.cfg.EndGrace, func() {
+		e.mu.Lock()
+		if e.ended || e.closed || e.st.Paused || !e.st.Deadline.Equal(deadline) {
+			e.mu.Unlock()
+			return // ended, or a newer clock re-armed
+		}
+		e.atDeadline = nil
+		e.log.Warn("the server has not ended the discussion at its deadline: ending it here; what the outbox holds is delivered when the server is back",
+			"deadline", deadline, "grace", e.cfg.EndGrace, "server_online", e.st.ServerOnline)
+		after := e.endLocked(protocol.EndDeadline)
+		e.mu.Unlock()
+		after()
+		e.notify()
+	})
+}
+
+func (e *Engine) disarmDeadlineLocked() {
+	if e.atDeadline != nil {
+		e.atDeadline.Stop()
+		e.atDeadline = nil
+	}
+}
+
 // endLocked ends the discussion: calls close at once, devices are released.
 // The first end is the one the participant is told: a later "ended" (the
 // group's end after this participant was removed) does not replace it.
@@ -138,6 +172,7 @@ func (e *Engine) endLocked(reason string) func() {
 	e.st.EndReason = reason
 	e.st.MediaConnected = false
 	e.ended = true
+	e.disarmDeadlineLocked()
 	calls := e.takeCallsLocked()
 	return func() {
 		e.syncRecording(protocol.SegmentCallEnded, true)
