@@ -211,9 +211,12 @@ func TestServerAwayMidCall(t *testing.T) {
 	}
 	srv2 := startServer(t, srvDir, addr, 10)
 	defer srv2.Close()
+	// On a slow machine the deadline can pass before the kiosks are back:
+	// they end by their own clock then (TestDiscussionEndsAtZeroWithTheServerAway).
 	for _, s := range []*side{a, b} {
-		waitFor(t, s, "reconnected", func(st participant.State) bool { return st.ServerOnline })
+		waitFor(t, s, "reconnected", func(st participant.State) bool { return st.ServerOnline || st.Phase == participant.PhaseEnded })
 	}
+	backInTime := a.eng.State().ServerOnline && b.eng.State().ServerOnline
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	ended := make(chan time.Time, 2)
@@ -251,7 +254,7 @@ func TestServerAwayMidCall(t *testing.T) {
 		_, err := os.Stat(stateFile)
 		return os.IsNotExist(err)
 	})
-	if !a.eng.State().ServerOnline {
+	if backInTime && !a.eng.State().ServerOnline {
 		t.Error("letting the session go at the end showed as a lost server")
 	}
 	// Call quality went to the server as events: latency is logged per call.
