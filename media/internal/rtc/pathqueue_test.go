@@ -63,3 +63,27 @@ func TestStandingQueueScalesTheEstimate(t *testing.T) {
 		})
 	}
 }
+
+// The estimate asks on every encoded frame: the round trip is read from
+// ICE at most every rttRefresh, also while it is not known yet (or the
+// agent has closed and answers nothing). Reading it per frame made the
+// loaded race runs send a third fewer frames.
+func TestRoundTripReadAtMostEveryRefresh(t *testing.T) {
+	for _, rtt := range []time.Duration{0, 5 * time.Millisecond} {
+		var q pathQueue
+		reads := 0
+		f := func() time.Duration { reads++; return rtt }
+		q.rtt.Store(&f)
+		now := time.Unix(0, 0)
+		const asks, every = 3000, time.Millisecond // 3 s of 1000 frames a second
+		q.mu.Lock()
+		for range asks {
+			q.refreshLocked(now)
+			now = now.Add(every)
+		}
+		q.mu.Unlock()
+		if most := int(asks*every/rttRefresh) + 1; reads > most {
+			t.Errorf("round trip %v: read %d times in %v, want at most %d", rtt, reads, asks*every, most)
+		}
+	}
+}
