@@ -44,9 +44,12 @@ type Engine struct {
 	atDeadline clock.Timer
 	dismissed  map[string]bool // announcements the participant closed
 	ended      bool
-	closed     bool
-	stopStats  chan struct{}
-	wg         sync.WaitGroup
+	// awaitingServerEnd: ended by this kiosk's clock; the session stays
+	// until the server's "ended" (endLocked).
+	awaitingServerEnd bool
+	closed            bool
+	stopStats         chan struct{}
+	wg                sync.WaitGroup
 	// recMu orders the recording's segment changes (syncRecording).
 	recMu sync.Mutex
 }

@@ -134,7 +134,7 @@ func (h *handler) Message(typ, ref string, body any) {
 	case *protocol.ChatMessage:
 		e.addMessageLocked(*b)
 	case *protocol.Ended:
-		after = e.endLocked(b.Reason)
+		after = e.endLocked(b.Reason, true)
 	case *protocol.Error:
 		switch {
 		case ref == "join" && b.Code == protocol.CodeNoSession:

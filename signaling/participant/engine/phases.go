@@ -145,9 +145,9 @@ func (e *Engine) armDeadlineLocked(now time.Time) {
 			return // ended, or a newer clock re-armed
 		}
 		e.atDeadline = nil
-		e.log.Warn("the server has not ended the discussion at its deadline: ending it here; what the outbox holds is delivered when the server is back",
+		e.log.Warn("the server has not ended the discussion at its deadline: ending it here; the session stays until the server is back and says so",
 			"deadline", deadline, "grace", e.cfg.EndGrace, "server_online", e.st.ServerOnline)
-		after := e.endLocked(protocol.EndDeadline)
+		after := e.endLocked(protocol.EndDeadline, false)
 		e.mu.Unlock()
 		after()
 		e.notify()
@@ -164,26 +164,43 @@ func (e *Engine) disarmDeadlineLocked() {
 // endLocked ends the discussion: calls close at once, devices are released.
 // The first end is the one the participant is told: a later "ended" (the
 // group's end after this participant was removed) does not replace it.
-func (e *Engine) endLocked(reason string) func() {
+// byServer: the server said so. An end by this kiosk's own clock
+// (armDeadlineLocked) keeps the session until the server's "ended" comes,
+// so what the outbox holds goes the moment the server is back, not at the
+// kiosk's next start; leaving (the end action, the exit keys) lets it go
+// as usual.
+func (e *Engine) endLocked(reason string, byServer bool) func() {
 	if e.ended {
+		if byServer && e.awaitingServerEnd {
+			e.awaitingServerEnd = false
+			return e.releaseSession
+		}
 		return nil
 	}
 	e.st.Phase = participant.PhaseEnded
 	e.st.EndReason = reason
 	e.st.MediaConnected = false
 	e.ended = true
+	e.awaitingServerEnd = !byServer
 	e.disarmDeadlineLocked()
 	calls := e.takeCallsLocked()
 	return func() {
 		e.syncRecording(protocol.SegmentCallEnded, true)
 		closeCalls(calls)
 		e.cfg.Media.Close()
-		// Nothing is left to resume: the session delivers what its outbox
-		// still holds (chat typed before the end is accepted late), then
-		// forgets the token so a restarted kiosk greets the next
-		// participant instead of this one's end screen; what the server
-		// did not take in time is kept for the next start.
-		// (Run apart: this is the session's own goroutine, which Close waits for.)
-		go e.sess.Close(true)
+		if byServer {
+			e.releaseSession()
+		}
 	}
+}
+
+// releaseSession lets the session go once the server has ended the
+// discussion: nothing is left to resume. The session delivers what its
+// outbox still holds (chat typed before the end is accepted late), then
+// forgets the token so a restarted kiosk greets the next participant
+// instead of this one's end screen; what the server did not take in time
+// is kept for the next start.
+func (e *Engine) releaseSession() {
+	// Run apart: this may be the session's own goroutine, which Close waits for.
+	go e.sess.Close(true)
 }
